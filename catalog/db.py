@@ -1,0 +1,218 @@
+"""The catalog database: engines, connection settings, schema check, migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, durable
+commits (``synchronous=FULL`` unless ``sqlite.synchronous: normal`` trades that
+for speed) and ``BEGIN IMMEDIATE`` for every write transaction, so writers queue
+for the lock up front instead of failing on upgrade. PostgreSQL runs the same
+code; writers serialise on the ``chain_head`` row (``SELECT … FOR UPDATE``).
+
+Checking the schema reads ``alembic_version`` with plain SQL: only the verbs that
+migrate import alembic.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+
+from .errors import CatalogDatabaseError, SchemaError, StoreError
+from .migrations import HEAD_REVISION, KNOWN_REVISIONS
+
+
+#: File systems on which SQLite's WAL (shared memory on one host) is unsafe.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph",
+        "glusterfs", "lustre", "gpfs", "ocfs2", "gfs2", "beegfs", "orangefs",
+        "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse",
+        "davfs", "fuse.davfs2", "fuse.cephfs",
+    }
+)  # fmt: skip
+_PG_MIGRATION_LOCK = 7_305_215_001  # advisory lock id held while migrating
+
+
+def migrations_dir() -> str:
+    """Where the alembic scripts are: inside the installed package."""
+    return str(resources.files("catalog.migrations"))
+
+
+def _unescape_mount(field: str) -> str:
+    return field.encode().decode("unicode_escape") if "\\" in field else field
+
+
+def filesystem_type(path: Path, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The type of the file system holding ``path`` (Linux), or None if unknown."""
+    try:
+        lines = Path(mountinfo).read_text().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, best_type = "", None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields = left.split()
+        if not sep or len(fields) < 5 or not right.split():
+            continue
+        mount_point = _unescape_mount(fields[4])
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, right.split()[0]
+    return best_type
+
+
+def refuse_network_filesystem(path: Path, mountinfo: str = "/proc/self/mountinfo") -> None:
+    """Raise if ``path`` is on a network file system, where SQLite is unsafe."""
+    fstype = filesystem_type(path, mountinfo)
+    if fstype in NETWORK_FILESYSTEMS:
+        raise StoreError(
+            f"the SQLite catalog {path} would be on a network file system ({fstype}); SQLite's WAL needs "
+            "one host's shared memory. Use PostgreSQL for a shared store: --catalog-url postgresql+psycopg://…"
+        )
+
+
+class Database:
+    """Engines for one catalog URL, with the settings every connection needs."""
+
+    def __init__(self, url: str, *, synchronous: str = "full", busy_timeout_ms: int = 30_000) -> None:
+        try:
+            self.url = make_url(url)
+        except ArgumentError:
+            raise CatalogDatabaseError(f"catalog URL {url!r} is not a valid database URL") from None
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.sqlite_path = Path(self.url.database) if self.is_sqlite and self.url.database else None
+        try:
+            if self.is_sqlite:
+                self.engine = create_engine(self.url, connect_args={"timeout": busy_timeout_ms / 1000})
+                self._configure_sqlite(synchronous, busy_timeout_ms)
+            else:
+                self.engine = create_engine(self.url, pool_pre_ping=True)
+        except (NoSuchModuleError, ImportError) as exc:
+            hint = " (install the postgres extra: pip install 'cryptorun-catalog[postgres]')"
+            raise CatalogDatabaseError(f"cannot use catalog URL {self.shown_url}: {exc}{hint}") from None
+        except ArgumentError as exc:
+            raise CatalogDatabaseError(f"catalog URL {self.shown_url} is not usable: {exc}") from None
+        self.write_engine = self.engine.execution_options(catalog_write=True)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def location(self) -> str:
+        return str(self.sqlite_path) if self.sqlite_path else self.shown_url
+
+    def _configure_sqlite(self, synchronous: str, busy_timeout_ms: int) -> None:
+        @event.listens_for(self.engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take over transaction control from the sqlite3 module (SQLAlchemy's
+            # documented recipe): we emit BEGIN / BEGIN IMMEDIATE ourselves.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(self.engine, "begin")
+        def on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("catalog_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A short read transaction."""
+        with self._errors(), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: BEGIN IMMEDIATE), committed on success."""
+        with self._errors(), self.write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except DBAPIError as exc:
+            raise self._explain(exc) from exc
+
+    def _explain(self, exc: DBAPIError) -> CatalogDatabaseError:
+        message = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        if self.is_sqlite and "file is not a database" in message:
+            return SchemaError(f"catalog {self.location} is not a SQLite database")
+        if self.is_sqlite and "database is locked" in message:
+            return CatalogDatabaseError(f"catalog {self.location} stayed locked by another process past the busy timeout")
+        if exc.connection_invalidated or "connection" in message.lower():
+            return CatalogDatabaseError(f"cannot reach catalog {self.location}: {message}")
+        return CatalogDatabaseError(f"catalog {self.location}: {message}")
+
+    # -- schema ---------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """False only for a SQLite catalog whose file is not there yet."""
+        return self.sqlite_path is None or self.sqlite_path.exists()
+
+    def revision(self) -> str | None:
+        """The schema revision stamped in the catalog, or None if it has none."""
+        if not self.exists():
+            return None
+        with self.read() as conn:
+            has_table = conn.dialect.has_table(conn, "alembic_version")
+            if not has_table:
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def check_schema(self) -> None:
+        """Refuse a catalog that is missing, behind or ahead of this code."""
+        if not self.exists():
+            raise SchemaError(f"no catalog at {self.location}: run `catalog init` first")
+        current = self.revision()
+        if current == HEAD_REVISION:
+            return
+        if current is None:
+            raise SchemaError(f"catalog {self.location} has no schema: run `catalog init` first")
+        if current in KNOWN_REVISIONS:
+            raise SchemaError(
+                f"catalog {self.location} is at schema {current}, this version needs {HEAD_REVISION}: "
+                "run `catalog db upgrade`"
+            )
+        raise SchemaError(
+            f"catalog {self.location} has schema {current}, newer than this version of catalog knows "
+            f"(up to {HEAD_REVISION}): upgrade the catalog package"
+        )
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate to the head revision (idempotent); returns (before, after)."""
+        from alembic import command
+        from alembic.config import Config
+
+        if self.sqlite_path is not None:
+            refuse_network_filesystem(self.sqlite_path.parent)
+        before = self.revision()
+        if before is not None and before not in KNOWN_REVISIONS:
+            self.check_schema()  # raises: newer than this code
+        config = Config()
+        config.set_main_option("script_location", migrations_dir())
+        try:
+            with self.write() as conn:
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
+        except SQLAlchemyError as exc:
+            raise CatalogDatabaseError(f"migrating catalog {self.location} failed: {exc}") from exc
+        return before, self.revision() or HEAD_REVISION

@@ -1,0 +1,147 @@
+"""Serialising artifact data to bytes, and checking bytes that arrive from outside.
+
+JSON: UTF-8, the configured indent, NaN/Infinity refused, aware datetimes as
+ISO-8601 with ``Z`` (naive ones refused: every time is UTC, said explicitly).
+CSV: a header row then data rows; floats with ``csv_precision`` decimals,
+booleans ``true``/``false``, standard quoting, ``\\n`` line ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from .errors import ValidationError
+
+MAX_DEPTH = 200
+
+
+def format_time(moment: datetime, where: str = "$") -> str:
+    """An aware time as UTC ISO-8601 with ``Z`` (microseconds only if present)."""
+    if moment.tzinfo is None:
+        raise ValidationError(f"time at {where} has no time zone; give it one (UTC)")
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S" + (".%f" if utc.microsecond else "") + "Z")
+
+
+def _check_json(data: Any) -> Any:
+    """A copy of ``data`` ready for json.dumps; raise naming the first bad place."""
+
+    def convert(value: Any, where: str, depth: int) -> Any:
+        if depth > MAX_DEPTH:
+            raise ValidationError(f"data is nested deeper than {MAX_DEPTH} levels at {where}")
+        if value is None or isinstance(value, (str, bool, int)):
+            return value
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValidationError(f"data has a non-finite number ({value}) at {where}")
+            return value
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValidationError(f"data has a non-finite number ({value}) at {where}")
+            return float(value)
+        if isinstance(value, datetime):
+            return format_time(value, where)
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                if not isinstance(key, (str, int)) or isinstance(key, bool):
+                    raise ValidationError(f"data has a key of type {type(key).__name__} at {where}; keys must be text")
+                out[str(key)] = convert(item, f"{where}.{key}", depth + 1)
+            return out
+        if isinstance(value, (list, tuple)):
+            return [convert(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        raise ValidationError(f"data has a value of type {type(value).__name__} at {where}, which JSON cannot hold")
+
+    return convert(data, "$", 0)
+
+
+def json_bytes(data: Any, indent: int = 2) -> bytes:
+    """Serialise ``data`` as the store writes JSON (UTF-8, trailing newline)."""
+    clean = _check_json(data)
+    return (json.dumps(clean, indent=indent or None, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
+
+
+def csv_cell(value: Any, precision: int, where: str) -> str:
+    """One CSV cell as text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (float, Decimal)):
+        if not math.isfinite(value):
+            raise ValidationError(f"rows have a non-finite number ({value}) at {where}")
+        return f"{value:.{precision}f}"
+    if isinstance(value, datetime):
+        return format_time(value, where)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    raise ValidationError(f"rows have a value of type {type(value).__name__} at {where}; use text or numbers")
+
+
+def csv_bytes(rows: Iterable[Sequence[Any]], precision: int = 6) -> bytes:
+    """Serialise rows (the first one the header) as CSV."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    count = 0
+    for number, row in enumerate(rows, start=1):
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
+            raise ValidationError(f"row {number} is a {type(row).__name__}, not a list of cells")
+        writer.writerow([csv_cell(cell, precision, f"row {number}, column {col}") for col, cell in enumerate(row, 1)])
+        count += 1
+    if count == 0:
+        raise ValidationError("rows are empty: a CSV needs at least its header row")
+    return buffer.getvalue().encode("utf-8")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _load_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValidationError(f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise ValidationError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _decode(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{what} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def check_content(ext: str, data: bytes) -> None:
+    """Refuse bytes that do not parse as ``ext`` (json, jsonl, csv); others pass."""
+    if not data:
+        raise ValidationError("input is empty")
+    if ext == "json":
+        _load_json(_decode(data, "input"), "input")
+    elif ext == "jsonl":
+        lines = _decode(data, "input").split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        for number, line in enumerate(lines, start=1):
+            _load_json(line, f"input line {number}")
+    elif ext == "csv":
+        text = _decode(data, "input")
+        try:
+            for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
+                pass
+        except csv.Error as exc:
+            raise ValidationError(f"input is not valid CSV: {exc}") from None

@@ -1,0 +1,166 @@
+"""The catalog's tables (SQLAlchemy 2.x models). Only alembic changes the schema.
+
+ORM rows stay inside the package: the API hands out frozen records
+(:class:`catalog.store.ArtifactRecord`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STATUSES = ("active", "archived", "deleted", "missing", "quarantined")
+
+# BIGINT keys on PostgreSQL; INTEGER on SQLite so the key is the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (same text on every backend); returns aware UTC."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog; use an aware UTC time")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Artifact(Base):
+    """One file the store wrote or adopted. Never deleted; changes only with an event."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        CheckConstraint("status IN ('" + "', '".join(STATUSES) + "')", name="status"),
+        Index("ix_artifacts_type_created_at", "type", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    path: Mapped[str] = mapped_column(String(512), unique=True)
+    original_path: Mapped[str] = mapped_column(String(512))
+    folder: Mapped[str] = mapped_column(String(512), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(64))
+    ext: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Event(Base):
+    """One entry of the append-only, hash-chained audit log."""
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    artifact_id: Mapped[int | None] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
+    path: Mapped[str | None] = mapped_column(String(512))
+    actor: Mapped[str] = mapped_column(String(256))
+    details: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHead(Base):
+    """The single row every appender locks: the last event's seq and hash."""
+
+    __tablename__ = "chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Hold(Base):
+    """A legal hold on a path, a prefix or a type (filled by the lifecycle issue)."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    selector_kind: Mapped[str] = mapped_column(String(16))
+    selector: Mapped[str] = mapped_column(String(512))
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    placed_by: Mapped[str] = mapped_column(String(256))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(256))
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PolicyFloor(Base):
+    """The minimum retention per type, kept in the catalog (lifecycle issue)."""
+
+    __tablename__ = "policy_floors"
+
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer)
+
+
+class VerifyRun(Base):
+    """One recorded verification run (integrity issue)."""
+
+    __tablename__ = "verify_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scope: Mapped[str] = mapped_column(Text)
+    sample: Mapped[float | None] = mapped_column(Float)
+    subset: Mapped[str | None] = mapped_column(String(32))
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    missing: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+
+class VerifyResult(Base):
+    """One artifact's outcome in a verification run."""
+
+    __tablename__ = "verify_results"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Id, ForeignKey("verify_runs.id"), index=True)
+    artifact_id: Mapped[int] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,334 @@
+"""The store: a base folder of artifact files and the catalog that records them.
+
+:class:`Catalog` is the Python API the CLI calls: open or initialise a store,
+record published files (row + audit event in one short transaction), look
+artifacts up and read their bytes back verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+from . import audit
+from .config import Settings, load_settings
+from .db import Database, refuse_network_filesystem
+from .formats import format_time
+from .errors import CommitError, IntegrityError, NotFoundError, StoreError, ValidationError
+from .models import Artifact
+from .naming import TYPES
+
+CHUNK = 1024 * 1024
+ARTIFACTS = Artifact.__table__
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    """One catalogued artifact, as the API hands it out."""
+
+    id: int
+    path: str
+    original_path: str
+    type: str
+    prefix: str
+    ext: str
+    created_at: datetime
+    recorded_at: datetime
+    size: int
+    sha256: str
+    status: str
+    retain_until: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data with times as ISO-8601 UTC text."""
+        data = asdict(self)
+        for key in ("created_at", "recorded_at", "retain_until"):
+            if data[key] is not None:
+                data[key] = format_time(data[key])
+        return data
+
+    @classmethod
+    def from_row(cls, row: Any) -> ArtifactRecord:
+        return cls(
+            id=row.id, path=row.path, original_path=row.original_path, type=row.type, prefix=row.prefix,
+            ext=row.ext, created_at=row.created_at, recorded_at=row.recorded_at, size=row.size,
+            sha256=row.sha256, status=row.status, retain_until=row.retain_until,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PublishedFile:
+    """A file already under its final name, waiting for its catalog row."""
+
+    path: str  # relative to base_dir, POSIX
+    type: str
+    prefix: str
+    ext: str
+    created_at: datetime
+    size: int
+    sha256: str
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a file, read in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class Catalog:
+    """A store (base folder) and its catalog database."""
+
+    def __init__(self, settings: Settings, *, check: bool = True) -> None:
+        self.settings = settings
+        self.base_dir = settings.base_dir
+        self.db = Database(
+            settings.catalog_url,
+            synchronous=settings.sqlite_synchronous,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
+        if check:
+            self._check_base_dir()
+            self.db.check_schema()
+
+    @classmethod
+    def open(cls, base_dir: str | Path | None = None, *, settings: Settings | None = None, **flags: Any) -> Catalog:
+        """Open an initialised store; ``base_dir`` overrides the configured one."""
+        if settings is None:
+            settings = load_settings(flags=dict(flags, base_dir=str(base_dir) if base_dir else None))
+        return cls(settings)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _check_base_dir(self) -> None:
+        if self.base_dir.exists() and not self.base_dir.is_dir():
+            raise StoreError(f"base folder {self.base_dir} is a file, not a folder")
+        if not self.base_dir.is_dir():
+            raise StoreError(f"base folder {self.base_dir} does not exist: run `catalog init` first")
+
+    @classmethod
+    def init(cls, settings: Settings) -> tuple[Catalog, str | None, str]:
+        """Create the folders and migrate the schema to head (idempotent).
+
+        Returns the open catalog and the schema revision before and after.
+        """
+        base = settings.base_dir
+        if base.exists() and not base.is_dir():
+            raise StoreError(f"base folder {base} is a file, not a folder")
+        catalog = cls(settings, check=False)
+        if catalog.db.sqlite_path is not None:
+            parent = catalog.db.sqlite_path.parent
+            if parent != base and not parent.is_dir():
+                raise StoreError(f"folder {parent} for the SQLite catalog does not exist")
+            refuse_network_filesystem(parent if parent.exists() else base.parent)
+        try:
+            for name in TYPES:
+                (base / name).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folders in {base}: {exc.strerror}") from None
+        before, after = catalog.db.upgrade()
+        return catalog, before, after
+
+    # -- recording ----------------------------------------------------------
+
+    def retain_until(self, artifact_type: str, created_at: datetime, recorded_at: datetime) -> datetime | None:
+        """When the artifact may expire: max(created, recorded) + the type's days."""
+        days = self.settings.retention[artifact_type].days
+        return None if days is None else max(created_at, recorded_at) + timedelta(days=days)
+
+    def record(self, files: Sequence[PublishedFile], *, actor: str | None = None) -> list[ArtifactRecord]:
+        """Insert one row and one ``write`` event per published file, in one transaction.
+
+        The files are already complete under their final names. If the commit
+        fails they stay (CommitError): ``reconcile`` adopts them. A file whose
+        row already exists with the same SHA-256 (adopted meanwhile) counts as
+        recorded.
+        """
+        actor = actor or audit.current_actor()
+        try:
+            with self.db.write() as conn:
+                chain = audit.ChainAppender(conn)
+                records = []
+                for item in files:
+                    recorded_at = datetime.now(timezone.utc)
+                    values = dict(
+                        path=item.path, original_path=item.path, folder=str(PurePosixPath(item.path).parent),
+                        type=item.type, prefix=item.prefix, ext=item.ext, created_at=item.created_at,
+                        recorded_at=recorded_at, size=item.size, sha256=item.sha256, status="active",
+                        retain_until=self.retain_until(item.type, item.created_at, recorded_at),
+                    )  # fmt: skip
+                    new_id = conn.execute(ARTIFACTS.insert().values(**values).returning(ARTIFACTS.c.id)).scalar_one()
+                    details = {
+                        "type": item.type, "prefix": item.prefix, "ext": item.ext, "size": item.size,
+                        "sha256": item.sha256, "created_at": audit.iso_utc(item.created_at),
+                    }  # fmt: skip
+                    chain.append("write", actor=actor, artifact_id=new_id, path=item.path, details=details)
+                    records.append(ArtifactRecord(id=new_id, status="active", **{k: values[k] for k in (
+                        "path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size",
+                        "sha256", "retain_until")}))  # fmt: skip
+                chain.close()
+            return records
+        except SAIntegrityError:
+            adopted = self._already_recorded(files)
+            if adopted is not None:
+                return adopted
+            raise self._commit_error(files, "another row already has this path") from None
+        except Exception as exc:
+            raise self._commit_error(files, str(exc)) from exc
+
+    def _already_recorded(self, files: Sequence[PublishedFile]) -> list[ArtifactRecord] | None:
+        found = []
+        for item in files:
+            record = self.find_path(item.path)
+            if record is None or record.sha256 != item.sha256:
+                return None
+            found.append(record)
+        return found
+
+    @staticmethod
+    def _commit_error(files: Sequence[PublishedFile], reason: str) -> CommitError:
+        paths = tuple(item.path for item in files)
+        return CommitError(
+            f"published {', '.join(paths)} but could not record it in the catalog ({reason}); "
+            "the file is complete and kept: run `catalog reconcile --fix` to adopt it",
+            paths,
+        )
+
+    # -- lookups ------------------------------------------------------------
+
+    def relative(self, path: str | Path) -> str:
+        """The catalog path for ``path``: as stored, or absolute inside base_dir."""
+        text = str(path)
+        if "\x00" in text:
+            raise ValidationError("path contains a NUL character")
+        candidate = Path(text)
+        if candidate.is_absolute():
+            try:
+                text = Path(os.path.normpath(candidate)).relative_to(self.base_dir).as_posix()
+            except ValueError:
+                raise NotFoundError(f"{path} is outside the store {self.base_dir}") from None
+        return PurePosixPath(os.path.normpath(text)).as_posix()
+
+    def find_path(self, path: str | Path) -> ArtifactRecord | None:
+        """The artifact whose current path is ``path``, or None."""
+        rel = self.relative(path)
+        with self.db.read() as conn:
+            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.path == rel)).one_or_none()
+            return ArtifactRecord.from_row(row) if row is not None else None
+
+    def path_taken(self, rel_path: str) -> bool:
+        """Whether any row (whatever its status) has ever had this current path."""
+        with self.db.read() as conn:
+            return conn.execute(select(ARTIFACTS.c.id).where(ARTIFACTS.c.path == rel_path)).first() is not None
+
+    def list(self, *, artifact_type: str | None = None, limit: int | None = None) -> list[ArtifactRecord]:
+        """Artifacts, newest first."""
+        query = select(ARTIFACTS).order_by(ARTIFACTS.c.created_at.desc(), ARTIFACTS.c.id.desc())
+        if artifact_type is not None:
+            query = query.where(ARTIFACTS.c.type == artifact_type)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as conn:
+            return [ArtifactRecord.from_row(row) for row in conn.execute(query)]
+
+    def events(self) -> Iterable[audit.EventRecord]:
+        """Every audit event, in chain order."""
+        import json
+
+        with self.db.read() as conn:
+            for event in audit.iter_events(conn):
+                yield audit.EventRecord(
+                    event.seq, event.at, event.action, event.artifact_id, event.path, event.actor,
+                    json.loads(event.details), event.hash,
+                )  # fmt: skip
+
+    def verify_chain(self) -> audit.ChainReport:
+        """Walk the audit chain (see :func:`catalog.audit.verify_chain`)."""
+        with self.db.read() as conn:
+            return audit.verify_chain(conn)
+
+    # -- reading bytes back -------------------------------------------------
+
+    def _readable(self, path: str | Path) -> tuple[ArtifactRecord, Path]:
+        record = self.find_path(path)
+        if record is None:
+            raise NotFoundError(f"no artifact at {self.relative(path)} in the catalog")
+        if record.status not in ("active", "archived"):
+            raise NotFoundError(f"artifact {record.path} is {record.status}; its bytes are not served")
+        return record, self.base_dir / record.path
+
+    def copy_verified(self, path: str | Path, out: IO[bytes]) -> ArtifactRecord:
+        """Copy an artifact's bytes to ``out``, hashing them; raise if they no longer match.
+
+        The caller discards ``out`` when this raises: nothing unverified is kept.
+        """
+        record, file_path = self._readable(path)
+        digest, size = hashlib.sha256(), 0
+        try:
+            with open(file_path, "rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"artifact {record.path} is in the catalog but its file is gone: run `catalog reconcile`"
+            ) from None
+        if size != record.size or digest.hexdigest() != record.sha256:
+            raise IntegrityError(
+                f"refused: {record.path} no longer matches the catalog (size {size} vs {record.size}, "
+                f"SHA-256 {digest.hexdigest()[:12]}… vs {record.sha256[:12]}…): run `catalog reconcile --deep`"
+            )
+        return record
+
+    def export(self, path: str | Path, destination: Path | None, stdout: IO[bytes] | None = None) -> ArtifactRecord:
+        """Write an artifact's verified bytes to ``destination`` (or ``stdout``).
+
+        Bytes go to a temp file first and reach the destination only once their
+        hash matched, so a tampered artifact leaves nothing behind.
+        """
+        if destination is not None:
+            destination = Path(os.path.abspath(destination))
+            if destination.is_dir():
+                raise ValidationError(f"output {destination} is a folder")
+            if destination.is_relative_to(self.base_dir):
+                raise ValidationError(f"output {destination} is inside the store; choose a path outside it")
+            try:
+                handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".catalog-get-", delete=False)
+            except FileNotFoundError:
+                raise ValidationError(f"output folder {destination.parent} does not exist") from None
+            try:
+                with handle:
+                    record = self.copy_verified(path, handle)
+                os.replace(handle.name, destination)
+            finally:
+                if os.path.exists(handle.name):
+                    os.unlink(handle.name)
+            return record
+        assert stdout is not None
+        with tempfile.TemporaryFile() as spool:
+            record = self.copy_verified(path, spool)
+            spool.seek(0)
+            shutil.copyfileobj(spool, stdout, CHUNK)
+            stdout.flush()
+        return record
