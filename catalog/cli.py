@@ -227,7 +227,7 @@ def db_current(state: State) -> None:
 
 def _read_input(source: str) -> bytes:
     if source == "-":
-        data = click.get_binary_stream("stdin").read()
+        data = sys.stdin.buffer.read()
         if not data:
             raise InputError("standard input is empty")
         return data
@@ -297,7 +297,7 @@ def get(state: State, path: str, output: str | None) -> None:
       catalog get explain/20240115-103000-momentum_scan-explain.json -o report.json
     """
     with state.catalog() as catalog:
-        stdout = None if output else click.get_binary_stream("stdout")
+        stdout = None if output else sys.stdout.buffer
         catalog.export(path, Path(output) if output else None, stdout)
 
 

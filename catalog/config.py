@@ -123,7 +123,7 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 _DEFAULT_FLAT = _flatten(DEFAULTS)
-_SECTIONS = {key.rsplit(".", 1)[0] for key in _DEFAULT_FLAT if "." in key}
+_SECTIONS = {key.rsplit(".", n)[0] for key in _DEFAULT_FLAT for n in range(1, key.count(".") + 1)}
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from .errors import CatalogDatabaseError, SchemaError, StoreError
 from .migrations import HEAD_REVISION, KNOWN_REVISIONS
@@ -147,6 +147,8 @@ class Database:
     def _errors(self) -> Iterator[None]:
         try:
             yield
+        except IntegrityError:
+            raise  # a constraint said no: the caller knows what that means
         except DBAPIError as exc:
             raise self._explain(exc) from exc
 

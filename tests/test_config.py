@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalog.config import DEFAULTS, load_settings
+from catalog.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = load_settings(env={}, cwd=tmp_path)
+    assert s.environment == "development"
+    assert s.base_dir == tmp_path / "artifacts"
+    assert s.catalog_url == f"sqlite:///{tmp_path / 'artifacts' / 'catalog.sqlite'}"
+    assert s.retention["explain"].days == 30 and s.retention["explain"].action == "delete"
+    assert s.retention["ledger"].days == 90 and s.retention["ledger"].action == "archive"
+    assert s.retention["health"].days == 14
+    assert s.retention["config"].days is None
+    assert (s.json_indent, s.csv_precision) == (2, 6)
+    assert s.limits.max_files_per_dir == 10_000 and s.limits.max_dir_bytes == 10 * 1024**3
+    assert s.sqlite_synchronous == "full"
+    assert s.config_file is None
+    assert set(s.sources.values()) <= {"default", "environment:development", "default: SQLite in base_dir"}
+
+
+@pytest.mark.parametrize(
+    "env,base",
+    [("development", None), ("staging", "/opt/cryptorun/artifacts"), ("production", "/data/cryptorun/artifacts")],
+)
+def test_environment_picks_the_base_path(tmp_path: Path, env: str, base: str | None) -> None:
+    s = load_settings(env={"CRYPTORUN_ENV": env}, cwd=tmp_path)
+    assert s.base_dir == (Path(base) if base else tmp_path / "artifacts")
+
+
+def test_base_dir_beats_environment(tmp_path: Path) -> None:
+    s = load_settings(env={"CRYPTORUN_ENV": "production", "CRYPTORUN_ARTIFACTS_DIR": str(tmp_path / "x")}, cwd=tmp_path)
+    assert s.base_dir == tmp_path / "x"
+
+
+def test_precedence_default_file_env_flag(tmp_path: Path) -> None:
+    cfg = write(tmp_path / "config" / "artifacts.yaml", "base_dir: from-file\nretention:\n  explain:\n    days: 7\n")
+    s = load_settings(env={}, cwd=tmp_path)  # picked up from ./config/artifacts.yaml
+    assert s.base_dir == tmp_path / "from-file" and s.retention["explain"].days == 7
+    assert s.sources["base_dir"] == f"file:{cfg}" and s.sources["retention.explain.days"] == f"file:{cfg}"
+    assert s.sources["retention.ledger.days"] == "default"
+
+    env = {"CRYPTORUN_ARTIFACTS_DIR": str(tmp_path / "from-env"), "CRYPTORUN_EXPLAIN_RETENTION_DAYS": "3"}
+    s = load_settings(env=env, cwd=tmp_path)
+    assert s.base_dir == tmp_path / "from-env" and s.retention["explain"].days == 3
+    assert s.sources["base_dir"] == "env:CRYPTORUN_ARTIFACTS_DIR"
+
+    s = load_settings(env=env, flags={"base_dir": str(tmp_path / "from-flag")}, cwd=tmp_path)
+    assert s.base_dir == tmp_path / "from-flag" and s.sources["base_dir"] == "flag:--base-dir"
+
+
+def test_explicit_config_file_replaces_the_default_one(tmp_path: Path) -> None:
+    write(tmp_path / "config" / "artifacts.yaml", "formats:\n  json_indent: 4\n")
+    other = write(tmp_path / "other.yaml", "formats:\n  csv_precision: 2\n")
+    s = load_settings(other, env={}, cwd=tmp_path)
+    assert (s.json_indent, s.csv_precision) == (2, 2)
+
+
+def test_every_documented_key_is_accepted(tmp_path: Path) -> None:
+    text = """
+environment: staging
+base_dir: /srv/store
+catalog_url: postgresql://catalog@db.internal/catalog
+retention:
+  explain: {days: 1, action: delete}
+  ledger: {days: 2, action: archive}
+  health: {days: 3, action: delete}
+  config: {days: null, action: delete}
+formats: {json_indent: 0, csv_precision: 3}
+limits: {max_files_per_dir: 5, max_dir_bytes: 1 MiB, max_store_bytes: 2048}
+sqlite: {synchronous: NORMAL, busy_timeout_ms: 100}
+"""
+    s = load_settings(write(tmp_path / "a.yaml", text), env={}, cwd=tmp_path)
+    assert s.catalog_url == "postgresql+psycopg://catalog@db.internal/catalog"
+    assert s.limits.max_dir_bytes == 1024**2 and s.limits.max_store_bytes == 2048
+    assert s.sqlite_synchronous == "normal" and s.sqlite_busy_timeout_ms == 100
+    assert s.base_dir == Path("/srv/store")
+
+
+def test_the_shipped_config_file_matches_the_defaults() -> None:
+    shipped = Path(__file__).resolve().parents[1] / "config" / "artifacts.yaml"
+    s = load_settings(shipped, env={}, cwd=shipped.parent.parent)
+    flat_defaults = load_settings(env={}, cwd=shipped.parent.parent / "nowhere").values()
+    assert {k: v for k, v in s.values().items() if k != "base_dir" and k != "catalog_url"} == {
+        k: v for k, v in flat_defaults.items() if k != "base_dir" and k != "catalog_url"
+    }
+    assert DEFAULTS["environment"] == s.environment
+
+
+BAD_FILES = {
+    "malformed": ("retention: [unclosed\n", "malformed YAML at line"),
+    "tab-indent": ("retention:\n\texplain: 1\n", "malformed YAML"),
+    "unknown-top": ("colour: blue\n", "unknown key 'colour'"),
+    "unknown-nested": ("retention:\n  explain:\n    dayz: 3\n", "unknown key 'retention.explain.dayz'"),
+    "unknown-type": ("retention:\n  trades:\n    days: 3\n", "unknown key 'retention.trades'"),
+    "negative-days": ("retention:\n  explain:\n    days: -1\n", "key 'retention.explain.days'"),
+    "float-days": ("retention:\n  ledger:\n    days: 1.5\n", "key 'retention.ledger.days'"),
+    "string-days": ("retention:\n  health:\n    days: ten\n", "key 'retention.health.days'"),
+    "bool-days": ("retention:\n  health:\n    days: true\n", "key 'retention.health.days'"),
+    "null-explain-days": ("retention:\n  explain:\n    days: null\n", "key 'retention.explain.days'"),
+    "bad-action": ("retention:\n  explain:\n    action: shred\n", "key 'retention.explain.action'"),
+    "section-scalar": ("formats: 3\n", "key 'formats' must be a mapping"),
+    "top-list": ("- a\n- b\n", "top level must be a mapping"),
+    "indent-type": ("formats:\n  json_indent: two\n", "key 'formats.json_indent'"),
+    "precision-range": ("formats:\n  csv_precision: 99\n", "key 'formats.csv_precision'"),
+    "limit-zero": ("limits:\n  max_files_per_dir: 0\n", "key 'limits.max_files_per_dir'"),
+    "limit-unit": ("limits:\n  max_dir_bytes: 10 parsecs\n", "key 'limits.max_dir_bytes'"),
+    "bad-env": ("environment: moon\n", "key 'environment'"),
+    "bad-url": ("catalog_url: mysql://x/y\n", "key 'catalog_url'"),
+    "url-no-scheme": ("catalog_url: just-text\n", "key 'catalog_url'"),
+    "base-dir-list": ("base_dir: [a, b]\n", "key 'base_dir'"),
+    "python-tag": ("base_dir: !!python/object/apply:os.system ['echo pwned']\n", "malformed YAML"),
+    "sync-bad": ("sqlite:\n  synchronous: off\n", "key 'sqlite.synchronous'"),
+    "int-key": ("1: a\n", "key '1'"),
+    "anchor-bomb": (
+        'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
+        "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
+        "unknown key 'a'",
+    ),
+}
+
+
+@pytest.mark.parametrize("text,message", list(BAD_FILES.values()), ids=list(BAD_FILES))
+def test_bad_config_files_name_the_file_and_key(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path / "bad.yaml", text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={}, cwd=tmp_path)
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_config_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.yaml", env={}, cwd=tmp_path)
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_settings(tmp_path, env={}, cwd=tmp_path)
+    (tmp_path / "latin1.yaml").write_bytes(b"base_dir: caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_settings(tmp_path / "latin1.yaml", env={}, cwd=tmp_path)
+
+
+def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path / "empty.yaml", ""), env={}, cwd=tmp_path)
+    assert s.retention["explain"].days == 30
+
+
+@pytest.mark.parametrize(
+    "var,value",
+    [
+        ("CRYPTORUN_EXPLAIN_RETENTION_DAYS", "-1"),
+        ("CRYPTORUN_LEDGER_RETENTION_DAYS", "1.5"),
+        ("CRYPTORUN_HEALTH_RETENTION_DAYS", "two weeks"),
+        ("CRYPTORUN_ENV", "prod"),
+        ("CRYPTORUN_CATALOG_URL", "ftp://x"),
+        ("CRYPTORUN_ARTIFACTS_DIR", ""),
+    ],
+)
+def test_bad_environment_variables_are_named(tmp_path: Path, var: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"env:{var}"):
+        load_settings(env={var: value}, cwd=tmp_path)
+
+
+def test_env_days_accept_whole_numbers(tmp_path: Path) -> None:
+    s = load_settings(env={"CRYPTORUN_LEDGER_RETENTION_DAYS": " 0 "}, cwd=tmp_path)
+    assert s.retention["ledger"].days == 0 and s.sources["retention.ledger.days"] == "env:CRYPTORUN_LEDGER_RETENTION_DAYS"

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from catalog import migrations
+from catalog.config import Settings, load_settings
+from catalog.db import Database, filesystem_type, migrations_dir, refuse_network_filesystem
+from catalog.errors import SchemaError, StoreError
+from catalog.models import Base
+from catalog.store import Catalog
+from conftest import BACKEND
+
+sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite-specific behaviour")
+
+
+def test_head_constant_matches_alembic() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", migrations_dir())
+    script = ScriptDirectory.from_config(config)
+    assert script.get_current_head() == migrations.HEAD_REVISION
+    ordered = [rev.revision for rev in reversed(list(script.walk_revisions()))]
+    assert tuple(ordered) == migrations.KNOWN_REVISIONS
+
+
+def test_autogenerate_finds_no_difference(catalog: Catalog) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    with catalog.db.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+def test_init_is_idempotent(settings: Settings) -> None:
+    first, before, after = Catalog.init(settings)
+    first.close()
+    assert (before, after) == (None, migrations.HEAD_REVISION)
+    second, before, after = Catalog.init(settings)
+    assert (before, after) == (migrations.HEAD_REVISION, migrations.HEAD_REVISION)
+    with second.db.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM chain_head")).scalar() == 1
+    second.close()
+    for name in ("explain", "ledger", "health", "config"):
+        assert (settings.base_dir / name).is_dir()
+
+
+def _stamp(catalog: Catalog, revision: str) -> None:
+    with catalog.db.write() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
+
+
+def test_a_catalog_behind_is_refused_with_the_upgrade_command(
+    catalog: Catalog, settings: Settings, monkeypatch: pytest.MonkeyPatch, run_cli
+) -> None:
+    monkeypatch.setattr("catalog.db.KNOWN_REVISIONS", ("0000", *migrations.KNOWN_REVISIONS))
+    _stamp(catalog, "0000")
+    with pytest.raises(SchemaError, match="run `catalog db upgrade`"):
+        Catalog(settings)
+    result = run_cli("ls")
+    assert result.exit_code == 2
+    assert "is at schema 0000, this version needs 0001: run `catalog db upgrade`" in result.stderr
+
+
+def test_a_catalog_from_a_newer_version_is_refused(catalog: Catalog, settings: Settings, run_cli) -> None:
+    _stamp(catalog, "9999")
+    with pytest.raises(SchemaError, match="newer than this version"):
+        Catalog(settings)
+    for args in (("ls",), ("put", "-", "--type", "ledger", "--prefix", "p", "--ext", "json"), ("db", "upgrade")):
+        result = run_cli(*args, input="{}")
+        assert result.exit_code == 2, args
+        assert result.stderr.count("Error:") == 1 and "newer than this version" in result.stderr
+
+
+def test_verbs_refuse_a_store_that_was_never_initialised(base_dir: Path, run_cli, catalog_url) -> None:
+    for args in (("ls",), ("get", "explain/x.json"), ("db", "upgrade")):
+        result = run_cli(*args)
+        assert result.exit_code == 2, args
+        assert "catalog init" in result.stderr
+    if BACKEND == "sqlite":
+        assert not base_dir.exists()  # nothing was created by a refused command
+
+
+def test_db_current(run_cli, catalog: Catalog) -> None:
+    result = run_cli("db", "current")
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"{migrations.HEAD_REVISION} (head)"
+
+
+def test_db_upgrade_on_a_current_catalog_is_a_no_op(run_cli, catalog: Catalog) -> None:
+    result = run_cli("db", "upgrade")
+    assert result.exit_code == 0 and "already at 0001" in result.stdout
+
+
+@sqlite_only
+def test_sqlite_runs_in_wal_with_durable_commits(catalog: Catalog, tmp_path: Path) -> None:
+    with catalog.db.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    fast = Database(catalog.settings.catalog_url, synchronous="normal")
+    with fast.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    fast.dispose()
+
+
+@sqlite_only
+def test_a_locked_catalog_fails_clearly_after_the_busy_timeout(catalog: Catalog, settings: Settings, writer) -> None:
+    from dataclasses import replace
+
+    blocker = sqlite3.connect(settings.base_dir / "catalog.sqlite", isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        impatient = Catalog(replace(settings, sqlite_busy_timeout_ms=200))
+        from catalog.errors import CommitError
+        from catalog.writer import AtomicWriter
+
+        with pytest.raises(CommitError, match="stayed locked by another process"):
+            AtomicWriter(catalog=impatient).write_json("ledger", "locked", {"a": 1})
+        impatient.close()
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    # the file stayed (complete) for reconcile; nothing was lost
+    assert len(list((settings.base_dir / "ledger").glob("*-locked-ledger.json"))) == 1
+
+
+@sqlite_only
+def test_a_file_that_is_not_a_database_is_refused(base_dir: Path, run_cli) -> None:
+    base_dir.mkdir()
+    (base_dir / "catalog.sqlite").write_bytes(b"this is not a database" * 100)
+    result = run_cli("ls")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: catalog {base_dir / 'catalog.sqlite'} is not a SQLite database"
+
+
+MOUNTINFO = """\
+22 27 0:21 / /proc rw,relatime - proc proc rw
+27 1 8:1 / / rw,relatime - ext4 /dev/vda rw
+40 27 0:50 / /mnt/share rw,relatime - nfs4 server:/export rw,vers=4.2
+41 40 0:51 / /mnt/share/local\\040disk rw,relatime - ext4 /dev/vdb rw
+"""
+
+
+def test_filesystem_type_picks_the_deepest_mount(tmp_path: Path) -> None:
+    info = tmp_path / "mountinfo"
+    info.write_text(MOUNTINFO)
+    assert filesystem_type(Path("/mnt/share/store"), str(info)) == "nfs4"
+    assert filesystem_type(Path("/mnt/share/local disk/store"), str(info)) == "ext4"
+    assert filesystem_type(Path("/mnt/shared"), str(info)) == "ext4"  # a prefix of the name is not a mount
+    with pytest.raises(StoreError, match="network file system \\(nfs4\\).*PostgreSQL"):
+        refuse_network_filesystem(Path("/mnt/share/store"), str(info))
+    refuse_network_filesystem(Path("/srv/store"), str(info))
+
+
+@sqlite_only
+def test_init_refuses_sqlite_on_a_network_filesystem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli) -> None:
+    monkeypatch.setattr("catalog.db.filesystem_type", lambda path, mountinfo=None: "nfs")
+    result = run_cli("init")
+    assert result.exit_code == 2
+    assert "network file system (nfs)" in result.stderr and "postgresql" in result.stderr.lower()
+
+
+def test_postgresql_url_without_driver_is_normalised(tmp_path: Path) -> None:
+    s = load_settings(env={"CRYPTORUN_CATALOG_URL": "postgresql://u@h/db"}, cwd=tmp_path)
+    assert s.catalog_url == "postgresql+psycopg://u@h/db"
