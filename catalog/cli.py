@@ -64,6 +64,10 @@ class CatalogGroup(click.Group):
         extra.pop("standalone_mode", None)
         try:
             rv = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+            click.echo(f"Error: {exc.format_message()}{hint}", err=True)
+            sys.exit(2)
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code if isinstance(exc, CLIError) else 2)
@@ -115,7 +119,7 @@ def _record_rows(records: list[ArtifactRecord]) -> list[dict[str, Any]]:
 
 def show_records(records: list[ArtifactRecord], fmt: str, columns: tuple[str, ...] = RECORD_COLUMNS) -> None:
     """Render artifact records in the chosen format."""
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     cells = {
         "size": human_size,
         "sha256": lambda h: h[:12],

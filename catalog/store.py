@@ -101,8 +101,12 @@ class Catalog:
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
         )
         if check:
-            self._check_base_dir()
-            self.db.check_schema()
+            try:
+                self._check_base_dir()
+                self.db.check_schema()
+            except BaseException:
+                self.db.dispose()
+                raise
 
     @classmethod
     def open(cls, base_dir: str | Path | None = None, *, settings: Settings | None = None, **flags: Any) -> Catalog:

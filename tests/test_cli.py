@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import click
+import pytest
+from freezegun import freeze_time
+
+from catalog.cli import cli
+from catalog.migrations import HEAD_REVISION
+from catalog.naming import parse_name
+from catalog.store import Catalog
+from conftest import store_files
+
+
+@pytest.fixture
+def report(tmp_path: Path) -> Path:
+    path = tmp_path / "report.json"
+    path.write_bytes(b'{"meta": {"version": "v3.2.1"}, "universe": []}')
+    return path
+
+
+def test_put_then_ls_json_shows_the_row(run_cli, catalog: Catalog, report: Path, base_dir: Path) -> None:
+    with freeze_time("2025-12-31 23:59:59"):
+        put = run_cli("put", str(report), "--type", "explain", "--prefix", "momentum_scan", "--format", "json")
+    assert put.exit_code == 0, put.stderr
+    listed = run_cli("ls", "--format", "json")
+    assert listed.exit_code == 0
+    payload = json.loads(listed.stdout)
+    assert payload["count"] == 1 and json.loads(put.stdout)["artifacts"] == payload["artifacts"]
+    (row,) = payload["artifacts"]
+    data = report.read_bytes()
+    assert row["path"] == "explain/20251231-235959-momentum_scan-explain.json"
+    assert row["sha256"] == hashlib.sha256(data).hexdigest() and row["size"] == len(data)
+    assert (base_dir / row["path"]).read_bytes() == data  # stored unchanged
+    name = parse_name(Path(row["path"]).name)
+    assert (name.type, name.prefix) == ("explain", "momentum_scan")
+    assert row["created_at"] == "2025-12-31T23:59:59Z" == name.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_put_from_stdin_needs_ext(run_cli, catalog: Catalog) -> None:
+    ok = run_cli("put", "-", "--type", "health", "--prefix", "traces", "--ext", "jsonl", input='{"span": 1}\n{"span": 2}\n')
+    assert ok.exit_code == 0, ok.stderr
+    assert "-traces-health.jsonl" in ok.stdout
+    missing = run_cli("put", "-", "--type", "health", "--prefix", "traces", input="{}")
+    assert missing.exit_code == 2 and "needs --ext" in missing.stderr
+
+
+def test_ls_filters_and_limits(run_cli, catalog: Catalog, writer) -> None:
+    with freeze_time("2024-01-01 00:00:00"):
+        writer.write_json("ledger", "old", {})
+    with freeze_time("2024-01-02 00:00:00"):
+        writer.write_json("health", "new", {})
+        writer.write_json("ledger", "newer", {})
+    rows = json.loads(run_cli("ls", "--format", "json").stdout)["artifacts"]
+    assert [r["prefix"] for r in rows] == ["newer", "new", "old"]  # newest first
+    rows = json.loads(run_cli("ls", "--type", "ledger", "--limit", "1", "--format", "json").stdout)["artifacts"]
+    assert [r["prefix"] for r in rows] == ["newer"]
+    table = run_cli("ls").stdout
+    assert table.splitlines()[0].split() == ["path", "type", "prefix", "created_at", "size", "sha256", "status"]
+    assert "2024-01-02 00:00:00Z" in table
+
+
+def test_ls_empty_is_an_empty_list(run_cli, catalog: Catalog) -> None:
+    assert json.loads(run_cli("ls", "--format", "json").stdout) == {"artifacts": [], "count": 0}
+
+
+def test_get_returns_the_bytes(run_cli, catalog: Catalog, writer, tmp_path: Path) -> None:
+    record = writer.write_csv("ledger", "trades", [["a", "b"], [1, 2.5]])
+    out = run_cli("get", record.path)
+    assert out.exit_code == 0 and out.stdout_bytes == b"a,b\n1,2.500000\n"
+    target = tmp_path / "copy.csv"
+    assert run_cli("get", record.path, "-o", str(target)).exit_code == 0
+    assert target.read_bytes() == b"a,b\n1,2.500000\n"
+    absolute = run_cli("get", str(catalog.base_dir / record.path))
+    assert absolute.stdout_bytes == b"a,b\n1,2.500000\n"
+
+
+def test_get_refuses_tampered_bytes_and_writes_nothing(run_cli, catalog: Catalog, writer, tmp_path: Path) -> None:
+    record = writer.write_csv("ledger", "trades", [["a"], [1]])
+    victim = catalog.base_dir / record.path
+    victim.chmod(0o644)
+    victim.write_bytes(b"a\n2\n")  # same size, other bytes
+    target = tmp_path / "copy.csv"
+    result = run_cli("get", record.path, "-o", str(target))
+    assert result.exit_code == 1
+    assert result.stderr.count("Error:") == 1 and "no longer matches the catalog" in result.stderr
+    assert not target.exists() and list(tmp_path.glob(".catalog-get-*")) == []
+    piped = run_cli("get", record.path)
+    assert piped.exit_code == 1 and piped.stdout_bytes == b""
+
+
+def one_error(result, fragment: str, code: int = 2) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:"), result.stderr
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in result.output
+
+
+def nothing_written(catalog: Catalog, base_dir: Path, before: list[str] | None = None) -> None:
+    assert store_files(base_dir) == (before or [])
+    assert catalog.list() == [] if not before else len(catalog.list()) == len(before)
+    assert len(list(catalog.events())) == len(before or [])
+
+
+HOSTILE_PREFIXES = {
+    "traversal": "../../etc/passwd",
+    "absolute": "/tmp/x",
+    "nul": "a\x00b",
+    "newline": "a\nb",
+    "lookalike": "scan\u2010x",
+    "10kB": "p" * 10_000,
+    "shell": "$(rm -rf ~)",
+    "dotfile": ".bashrc",
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("prefix", list(HOSTILE_PREFIXES.values()), ids=list(HOSTILE_PREFIXES))
+def test_put_refuses_hostile_prefixes(run_cli, catalog: Catalog, report: Path, base_dir: Path, prefix: str) -> None:
+    result = run_cli("put", str(report), "--type", "explain", "--prefix", prefix)
+    one_error(result, "prefix")
+    nothing_written(catalog, base_dir)
+
+
+def test_put_collision(run_cli, catalog: Catalog, report: Path, base_dir: Path) -> None:
+    with freeze_time("2024-01-01 00:00:00"):
+        assert run_cli("put", str(report), "--type", "explain", "--prefix", "p").exit_code == 0
+        before = store_files(base_dir)
+        result = run_cli("put", str(report), "--type", "explain", "--prefix", "p")
+    one_error(result, "already exists")
+    nothing_written(catalog, base_dir, before)
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["put", "{missing}", "--type", "ledger", "--prefix", "p"], "does not exist"),
+        (["put", "{folder}", "--type", "ledger", "--prefix", "p", "--ext", "json"], "is a folder"),
+        (["put", "{empty}", "--type", "ledger", "--prefix", "p"], "is empty"),
+        (["put", "{garbage}", "--type", "ledger", "--prefix", "p"], "not valid"),
+        (["put", "{nan}", "--type", "ledger", "--prefix", "p"], "NaN is not allowed"),
+        (["put", "{report}", "--type", "trades", "--prefix", "p"], "'trades' is not one of"),
+        (["put", "{report}", "--type", "ledger", "--prefix", "p", "--ext", "exe"], "'exe' is not allowed"),
+        (["put", "{noext}", "--type", "ledger", "--prefix", "p"], "has no extension"),
+        (["ls", "--limit", "-1"], "-1 is not in the range"),
+        (["ls", "--format", "xml"], "'xml' is not one of"),
+        (["get", "explain/nothing-here.json"], "no artifact at explain/nothing-here.json"),
+        (["get", "/etc/passwd"], "outside the store"),
+        (["get", "{stored}", "-o", "{store_file}"], "inside the store"),
+        (["get", "{stored}", "-o", "{no_dir}/x"], "does not exist"),
+    ],
+    ids=["missing", "folder", "empty", "garbage", "nan", "bad-type", "bad-ext", "no-ext", "limit", "format",
+         "get-missing", "get-outside", "get-into-store", "get-no-folder"],
+)  # fmt: skip
+def test_bad_input_gets_one_error_line_and_writes_nothing(run_cli, catalog: Catalog, writer, tmp_path: Path, base_dir: Path, args, fragment) -> None:
+    stored = writer.write_json("ledger", "existing", {"a": 1})
+    before = store_files(base_dir)
+    paths = {
+        "missing": tmp_path / "nope.json", "folder": tmp_path, "empty": tmp_path / "empty.json",
+        "garbage": tmp_path / "garbage.json", "nan": tmp_path / "nan.json", "report": tmp_path / "r.json",
+        "noext": tmp_path / "README", "stored": stored.path, "store_file": base_dir / "ledger" / "x.json",
+        "no_dir": tmp_path / "no" / "dir",
+    }  # fmt: skip
+    (tmp_path / "empty.json").write_bytes(b"")
+    (tmp_path / "garbage.json").write_bytes(bytes(range(256)))
+    (tmp_path / "nan.json").write_text('{"x": NaN}')
+    (tmp_path / "r.json").write_text("{}")
+    (tmp_path / "README").write_text("{}")
+    result = run_cli(*[a.format(**paths) for a in args])
+    one_error(result, fragment)
+    nothing_written(catalog, base_dir, before)
+
+
+@pytest.mark.parametrize(
+    "config_text,fragment",
+    [
+        ("retention: [unclosed\n", "malformed YAML"),
+        ("colour: blue\n", "unknown key 'colour'"),
+        ("retention:\n  explain:\n    days: -5\n", "key 'retention.explain.days'"),
+    ],
+    ids=["malformed", "unknown-key", "negative-retention"],
+)
+def test_bad_config_files_are_one_error_line(run_cli, catalog: Catalog, report: Path, tmp_path: Path, base_dir: Path, config_text, fragment) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text(config_text)
+    result = run_cli("--config", str(config), "put", str(report), "--type", "explain", "--prefix", "p",
+                     global_args=run_cli.base_args)  # fmt: skip
+    one_error(result, fragment)
+    assert str(config) in result.stderr
+    nothing_written(catalog, base_dir)
+
+
+def test_a_negative_retention_from_the_environment(run_cli, catalog: Catalog, report: Path, base_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CRYPTORUN_EXPLAIN_RETENTION_DAYS", "-3")
+    result = run_cli("put", str(report), "--type", "explain", "--prefix", "p")
+    one_error(result, "env:CRYPTORUN_EXPLAIN_RETENTION_DAYS")
+    nothing_written(catalog, base_dir)
+
+
+def test_a_base_dir_that_is_a_file(run_cli, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    for args in (["init"], ["ls"]):
+        one_error(run_cli(*args, global_args=["--base-dir", str(tmp_path / "file")]), "is a file, not a folder")
+
+
+def test_an_unexpected_bug_is_one_line_unless_debugging(run_cli, catalog: Catalog, monkeypatch) -> None:
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(Catalog, "list", boom)
+    one_error(run_cli("ls"), "internal error (KeyError")
+    with pytest.raises(KeyError):
+        run_cli("--debug", "ls", global_args=run_cli.base_args)
+
+
+def test_version_shows_the_schema_revision(run_cli) -> None:
+    result = run_cli("--version", global_args=[])
+    assert result.exit_code == 0 and f"(schema {HEAD_REVISION})" in result.stdout
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    for name, command in group.commands.items():
+        yield (*prefix, name), command
+        if isinstance(command, click.Group):
+            yield from _commands(command, (*prefix, name))
+
+
+@pytest.mark.parametrize("path", [p for p, _ in _commands(cli)], ids=lambda p: " ".join(p))
+def test_every_command_has_help_with_an_example(run_cli, path) -> None:
+    result = run_cli(*path, "--help", global_args=[])
+    assert result.exit_code == 0
+    assert "Example:" in result.stdout and "catalog " in result.stdout.split("Example:")[1]
+
+
+def test_init_twice(run_cli, base_dir: Path) -> None:
+    first = run_cli("init")
+    assert first.exit_code == 0 and "created at schema 0001" in first.stdout
+    second = run_cli("init")
+    assert second.exit_code == 0 and "already at schema 0001" in second.stdout
+
+
+def test_demo_writes_every_type(run_cli, base_dir: Path) -> None:
+    result = run_cli("demo", "--seed", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "audit chain of 7 events verifies" in result.stdout
+    with Catalog.open(base_dir) if run_cli.base_args[2:] == [] else _open(run_cli) as catalog:
+        assert {r.type for r in catalog.list()} == {"explain", "ledger", "health", "config"}
+    again = run_cli("demo", "--seed", "1")  # a second run in the same second never collides
+    assert again.exit_code == 0, again.stderr
+
+
+def _open(run_cli):  # type: ignore[no-untyped-def]
+    return Catalog.open(run_cli.base_args[1], catalog_url=run_cli.base_args[3])
