@@ -123,7 +123,7 @@ def show_records(records: list[ArtifactRecord], fmt: str, columns: tuple[str, ..
     cells = {
         "size": human_size,
         "sha256": lambda h: h[:12],
-        "created_at": lambda t: t.replace("T", " ").split(".")[0] + "Z",
+        "created_at": lambda t: t.replace("T", " "),
     }
     render(
         _record_rows(records), columns if fmt == "table" else ALL_RECORD_COLUMNS, fmt, out,

@@ -103,6 +103,8 @@ class Catalog:
         if check:
             try:
                 self._check_base_dir()
+                if self.db.sqlite_path is not None:
+                    refuse_network_filesystem(self.db.sqlite_path.parent)
                 self.db.check_schema()
             except BaseException:
                 self.db.dispose()
@@ -140,11 +142,17 @@ class Catalog:
         if base.exists() and not base.is_dir():
             raise StoreError(f"base folder {base} is a file, not a folder")
         catalog = cls(settings, check=False)
-        if catalog.db.sqlite_path is not None:
-            parent = catalog.db.sqlite_path.parent
-            if parent != base and not parent.is_dir():
-                raise StoreError(f"folder {parent} for the SQLite catalog does not exist")
-            refuse_network_filesystem(parent if parent.exists() else base.parent)
+        try:
+            if catalog.db.sqlite_path is not None:
+                parent = catalog.db.sqlite_path.parent
+                if parent != base and not parent.is_dir():
+                    raise StoreError(f"folder {parent} for the SQLite catalog does not exist")
+                refuse_network_filesystem(parent if parent.exists() else base.parent)
+            else:
+                catalog.db.revision()  # reach the server before creating any folder
+        except BaseException:
+            catalog.close()
+            raise
         try:
             for name in TYPES:
                 (base / name).mkdir(parents=True, exist_ok=True)

@@ -60,7 +60,7 @@ def test_ls_filters_and_limits(run_cli, catalog: Catalog, writer) -> None:
     assert [r["prefix"] for r in rows] == ["newer"]
     table = run_cli("ls").stdout
     assert table.splitlines()[0].split() == ["path", "type", "prefix", "created_at", "size", "sha256", "status"]
-    assert "2024-01-02 00:00:00Z" in table
+    assert table.splitlines()[1].split()[3:5] == ["2024-01-02", "00:00:00Z"]
 
 
 def test_ls_empty_is_an_empty_list(run_cli, catalog: Catalog) -> None:
@@ -255,3 +255,21 @@ def test_demo_writes_every_type(run_cli, base_dir: Path) -> None:
 
 def _open(run_cli):  # type: ignore[no-untyped-def]
     return Catalog.open(run_cli.base_args[1], catalog_url=run_cli.base_args[3])
+
+
+@pytest.mark.parametrize(
+    "url,fragment",
+    [
+        ("nonsense", "flag:--catalog-url: key 'catalog_url' must be a database URL"),
+        ("mysql://u@h/db", "must be a sqlite:/// or postgresql+psycopg:// URL"),
+        ("sqlite://", "must be a database URL"),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/none", "cannot reach catalog"),
+    ],
+    ids=["no-scheme", "mysql", "sqlite-no-path", "unreachable"],
+)
+def test_bad_catalog_urls(run_cli, base_dir: Path, url: str, fragment: str) -> None:
+    global_args = ["--base-dir", str(base_dir), "--catalog-url", url]
+    one_error(run_cli("init", global_args=global_args), fragment)
+    assert not base_dir.exists()  # init reached nothing, so it created nothing
+    base_dir.mkdir()
+    one_error(run_cli("ls", global_args=global_args), fragment)
