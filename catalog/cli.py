@@ -9,11 +9,12 @@ them, so ``catalog --help`` starts fast.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -21,8 +22,11 @@ from . import __version__
 from .config import ENVIRONMENTS, Settings, load_settings
 from .errors import CatalogError, InputError, translate
 from .migrations import HEAD_REVISION
-from .naming import EXTRA_EXTS, STANDARD_EXTS, TYPES
+from .naming import EXTRA_EXTS, TYPES
 from .render import FORMATS, human_size, render
+
+STATUSES = ("active", "archived", "deleted", "missing", "quarantined")  # = catalog.models.STATUSES (tested)
+SORTS = ("newest", "oldest", "path", "largest", "smallest")  # = catalog.query.SORTS (tested)
 
 if TYPE_CHECKING:
     from .store import ArtifactRecord, Catalog
@@ -113,22 +117,47 @@ def format_option(default: str = "table") -> Callable[[Callable[..., Any]], Call
     )  # fmt: skip
 
 
-def _record_rows(records: list[ArtifactRecord]) -> list[dict[str, Any]]:
-    return [record.to_dict() for record in records]
+TABLE_CELLS: dict[str, Callable[[Any], str]] = {
+    "size": lambda n: "" if n is None else human_size(n),
+    "bytes": human_size,
+    "sha256": lambda h: (h or "")[:12],
+    "created_at": lambda t: (t or "").replace("T", " "),
+}
 
 
-def show_records(records: list[ArtifactRecord], fmt: str, columns: tuple[str, ...] = RECORD_COLUMNS) -> None:
-    """Render artifact records in the chosen format."""
-    out = sys.stdout
-    cells = {
-        "size": human_size,
-        "sha256": lambda h: h[:12],
-        "created_at": lambda t: t.replace("T", " "),
-    }
-    render(
-        _record_rows(records), columns if fmt == "table" else ALL_RECORD_COLUMNS, fmt, out,
-        key="artifacts", table_cells=cells, is_terminal=out.isatty(),
-    )  # fmt: skip
+def show_rows(
+    rows: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str, key: str,
+    trailer: Callable[[], dict[str, Any]] | None = None, out: IO[str] | None = None,
+) -> int:  # fmt: skip
+    """Render any listing through the one renderer; returns the row count."""
+    out = out or sys.stdout
+    return render(rows, columns, fmt, out, key=key, table_cells=TABLE_CELLS, is_terminal=out.isatty(), trailer=trailer)
+
+
+def show_records(
+    records: Iterable[ArtifactRecord], fmt: str, out: IO[str] | None = None,
+    trailer: Callable[[], dict[str, Any]] | None = None,
+) -> int:  # fmt: skip
+    """Render artifact records (streamed): a short table for people, every field for programs."""
+    columns = RECORD_COLUMNS if fmt == "table" else ALL_RECORD_COLUMNS
+    return show_rows((r.to_dict() for r in records), columns, fmt, "artifacts", trailer, out)
+
+
+class UTCTime(click.ParamType):
+    """An ISO-8601 date or time; without a zone it is UTC."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .errors import ValidationError
+        from .formats import parse_time
+
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_time(value)
+        except ValidationError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 @click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -306,21 +335,162 @@ def get(state: State, path: str, output: str | None) -> None:
 
 
 @cli.command("ls")
-@click.option("--type", "artifact_type", type=click.Choice(TYPES), help="Only this artifact type.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows (newest first).")
+@click.option("--type", "types", multiple=True, type=click.Choice(TYPES), help="Only this type (repeatable).")
+@click.option("--prefix", help="Only this prefix; * and ? match any characters / one character.")
+@click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only this status (repeatable).")
+@click.option("--since", type=UTCTime(), help="Created at or after TIME (ISO-8601; no zone means UTC).")
+@click.option("--until", type=UTCTime(), help="Created before TIME (ISO-8601; no zone means UTC).")
+@click.option("--sort", type=click.Choice(list(SORTS)), default="newest", show_default=True, help="Order of the rows.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
+@click.option("--after", metavar="PATH", help="Continue after this artifact (keyset pagination; see next_after).")
 @format_option()
 @pass_state
-def ls(state: State, artifact_type: str | None, limit: int | None, fmt: str) -> None:
-    """List catalogued artifacts, newest first.
+def ls(
+    state: State, types: tuple[str, ...], prefix: str | None, statuses: tuple[str, ...], since: Any, until: Any,
+    sort: str, limit: int | None, after: str | None, fmt: str,
+) -> None:  # fmt: skip
+    """List catalogued artifacts (newest first by default).
+
+    Rows stream as they are read, so even a huge listing starts at once.
+    With --limit, JSON output ends with "next_after": the PATH to pass to
+    --after for the next page.
 
     \b
     Example:
-      catalog ls --type explain --limit 20
-      catalog ls --format json | jq '.artifacts[].path'
+      catalog ls --type explain --since 2024-01-01 --limit 20
+      catalog ls --prefix 'momentum*' --status active --format json | jq '.artifacts[].path'
+      catalog ls --limit 100 --after explain/20240115-103000-momentum_scan-explain.json
     """
+    from .query import ArtifactQuery, iter_artifacts
+
+    query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit)
+    seen: dict[str, Any] = {"count": 0, "last": None}
+
+    def tracked(records: Iterable[ArtifactRecord]) -> Iterator[ArtifactRecord]:
+        for record in records:
+            seen["count"] += 1
+            seen["last"] = record.path
+            yield record
+
+    def trailer() -> dict[str, Any]:
+        return {"next_after": seen["last"] if limit is not None and seen["count"] == limit else None}
+
     with state.catalog() as catalog:
-        records = catalog.list(artifact_type=artifact_type, limit=limit)
-    show_records(records, fmt)
+        show_records(tracked(iter_artifacts(catalog, query)), fmt, trailer=trailer)
+
+
+def _show_stories(stories: list[Any], fmt: str) -> None:
+    if fmt == "json":
+        data = stories[0].to_dict() if len(stories) == 1 else {"matches": [s.to_dict() for s in stories], "count": len(stories)}
+        click.echo(json.dumps(data, indent=2))
+        return
+    for number, story in enumerate(stories):
+        if number:
+            click.echo()
+        data = story.to_dict()
+        for key, value in data["artifact"].items():
+            click.echo(f"{key + ':':<15}{'' if value is None else value}")
+        file = data["file"]
+        state = ("missing" if not file["present"] else "matches the catalog" if file["matches"]
+                 else f"DIFFERS from the catalog (size {file['size']}, SHA-256 {file['sha256']})")  # fmt: skip
+        click.echo(f"{'file:':<15}{state}")
+        click.echo("events:")
+        show_rows(
+            ({"seq": e["seq"], "at": e["at"], "action": e["action"], "actor": e["actor"],
+              "details": json.dumps(e["details"], sort_keys=True)} for e in data["events"]),
+            ("seq", "at", "action", "actor", "details"), "table", "events",
+        )  # fmt: skip
+
+
+@cli.command()
+@click.argument("path")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json for programs.")  # fmt: skip
+@pass_state
+def show(state: State, path: str, fmt: str) -> None:
+    """One artifact: its row, its file as it is now, and its whole history.
+
+    PATH is the current path, the original path, or a path inside the store.
+
+    \b
+    Example:
+      catalog show explain/20240115-103000-momentum_scan-explain.json
+      catalog show ledger/20240115-080000-portfolio-ledger.json --format json
+    """
+    from .query import show as show_story
+
+    with state.catalog() as catalog:
+        _show_stories([show_story(catalog, path)], fmt)
+
+
+@cli.command()
+@click.option("--sha256", "digest", required=True, metavar="HASH", help="A full SHA-256, or a unique prefix (4+ hex digits).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json for programs.")  # fmt: skip
+@pass_state
+def find(state: State, digest: str, fmt: str) -> None:
+    """Find artifacts by content: the rows whose SHA-256 is HASH.
+
+    Identical bytes written under several names are all shown.
+
+    \b
+    Example:
+      catalog find --sha256 3f9a2c71
+      sha256sum report.json | cut -c1-64 | xargs catalog find --format json --sha256
+    """
+    from .query import find_sha256
+
+    with state.catalog() as catalog:
+        _show_stories(find_sha256(catalog, digest), fmt)
+
+
+@cli.command()
+@format_option()
+@pass_state
+def stats(state: State, fmt: str) -> None:
+    """Counts and bytes by type, by folder and by status, and for the whole store.
+
+    Answered from the catalog alone: no folder is read. Type, folder and
+    store totals count files on disk (active, archived, quarantined); the
+    status rows count every row.
+
+    \b
+    Example:
+      catalog stats
+      catalog stats --format json | jq '.stats[] | select(.group == "folder")'
+    """
+    from .query import stats as catalog_stats
+
+    with state.catalog() as catalog:
+        rows = catalog_stats(catalog)
+    show_rows(rows, ("group", "name", "count", "bytes"), fmt, "stats")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The effective configuration.
+
+    \b
+    Example:
+      catalog config show
+    """
+
+
+@config_group.command("show")
+@format_option()
+@pass_state
+def config_show(state: State, fmt: str) -> None:
+    """Every effective setting and where it came from: default, file, env or flag.
+
+    \b
+    Example:
+      catalog config show
+      CRYPTORUN_LEDGER_RETENTION_DAYS=120 catalog config show --format json
+    """
+    settings = state.settings
+    values = settings.values()
+    rows = [{"key": key, "value": value, "source": settings.sources.get(key, "default")} for key, value in values.items()]
+    show_rows(rows, ("key", "value", "source"), fmt, "settings")
 
 
 @cli.command()
@@ -339,6 +509,7 @@ def demo(state: State, seed: int | None) -> None:
       catalog --base-dir /tmp/demo-store demo --seed 7
     """
     from .demo import run_demo
+    from .query import iter_artifacts
     from .store import Catalog
 
     catalog, _, _ = Catalog.init(state.settings)
@@ -347,7 +518,7 @@ def demo(state: State, seed: int | None) -> None:
         click.echo(f"Wrote {len(records)} artifacts into {catalog.base_dir}:")
         show_records(records, "table")
         report = catalog.verify_chain()
-        click.echo(f"Catalog: {len(catalog.list())} artifacts; audit chain of {report.count} events "
+        click.echo(f"Catalog: {sum(1 for _ in iter_artifacts(catalog))} artifacts; audit chain of {report.count} events "
                    + ("verifies." if report.ok else "is BROKEN: " + "; ".join(report.problems[:3])))  # fmt: skip
 
 

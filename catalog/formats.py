@@ -30,6 +30,22 @@ def format_time(moment: datetime, where: str = "$") -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S" + (".%f" if utc.microsecond else "") + "Z")
 
 
+def parse_time(text: str) -> datetime:
+    """ISO-8601 date or time to aware UTC. A time without a zone is taken as UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(
+            f"{text[:60]!r} is not a time; use ISO-8601 such as 2024-01-15 or 2024-01-15T10:30:00Z (UTC)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
 def _check_json(data: Any) -> Any:
     """A copy of ``data`` ready for json.dumps; raise naming the first bad place."""
 

@@ -1,7 +1,8 @@
 """One renderer for every listing: ``table``, ``json``, ``csv`` or ``ndjson``.
 
-- ``json``: one object, the rows under a named key plus ``count`` (an empty
-  listing is ``[]``, never null); written row by row.
+- ``json``: one object, the rows under a named key plus ``count`` and any
+  trailing fields the listing adds (an empty listing is ``[]``, never null);
+  written row by row.
 - ``ndjson``: one JSON object per line, streamed.
 - ``csv``: a header, then one line per row.
 - ``table``: aligned columns for people; sizes human-readable; cut to the
@@ -14,10 +15,12 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import chain, islice
 from typing import IO, Any
 
 FORMATS = ("table", "json", "csv", "ndjson")
+TABLE_SAMPLE = 1000  # rows read before column widths are fixed
 
 
 def human_size(size: int) -> str:
@@ -47,6 +50,7 @@ def render(
     key: str = "rows",
     table_cells: Mapping[str, Callable[[Any], str]] | None = None,
     is_terminal: bool = False,
+    trailer: Callable[[], Mapping[str, Any]] | None = None,
 ) -> int:
     """Write ``rows`` (only ``columns``) to ``out`` in ``fmt``; returns the count."""
     count = 0
@@ -55,7 +59,8 @@ def render(
         for row in rows:
             out.write(("," if count else "") + "\n  " + json.dumps({c: row.get(c) for c in columns}))
             count += 1
-        out.write(("\n" if count else "") + f'], "count": {count}}}\n')
+        extra = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in (trailer() if trailer else {}).items())
+        out.write(("\n" if count else "") + f'], "count": {count}{extra}}}\n')
     elif fmt == "ndjson":
         for row in rows:
             out.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
@@ -68,27 +73,29 @@ def render(
             count += 1
     elif fmt == "table":
         cells = table_cells or {}
-        lines = [[cells.get(c, _cell)(row.get(c)) for c in columns] for row in rows]
-        count = len(lines)
-        _write_table(columns, lines, out, is_terminal)
+        count = _write_table(columns, ([cells.get(c, _cell)(row.get(c)) for c in columns] for row in rows), out, is_terminal)
     else:
         raise ValueError(f"unknown format {fmt!r}")
     return count
 
 
-def _write_table(columns: Sequence[str], lines: list[list[str]], out: IO[str], is_terminal: bool) -> None:
-    if not lines:
+def _write_table(columns: Sequence[str], lines: Iterator[list[str]], out: IO[str], is_terminal: bool) -> int:
+    """Column widths come from the first rows; the rest streams in those widths."""
+    head = list(islice(lines, TABLE_SAMPLE))
+    if not head:
         out.write("(no rows)\n")
-        return
-    widths = [max(len(col), *(len(line[i]) for line in lines)) for i, col in enumerate(columns)]
+        return 0
+    widths = [max(len(col), *(len(line[i]) for line in head)) for i, col in enumerate(columns)]
     if is_terminal:
         budget = shutil.get_terminal_size().columns
         while sum(widths) + 2 * (len(widths) - 1) > budget and max(widths) > 8:
-            widest = widths.index(max(widths))
-            widths[widest] -= 1
+            widths[widths.index(max(widths))] -= 1
 
     def fit(text: str, width: int) -> str:
-        return text if len(text) <= width else text[: width - 1] + "…"
+        return text if len(text) <= width or not is_terminal else text[: width - 1] + "…"
 
-    for line in [list(columns), *lines]:
+    count = 0
+    for line in chain([list(columns)], head, lines):
         out.write("  ".join(fit(text, w).ljust(w) for text, w in zip(line, widths)).rstrip() + "\n")
+        count += 1
+    return count - 1

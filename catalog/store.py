@@ -253,15 +253,11 @@ class Catalog:
         with self.db.read() as conn:
             return conn.execute(select(ARTIFACTS.c.id).where(ARTIFACTS.c.path == rel_path)).first() is not None
 
-    def list(self, *, artifact_type: str | None = None, limit: int | None = None) -> list[ArtifactRecord]:
-        """Artifacts, newest first."""
-        query = select(ARTIFACTS).order_by(ARTIFACTS.c.created_at.desc(), ARTIFACTS.c.id.desc())
-        if artifact_type is not None:
-            query = query.where(ARTIFACTS.c.type == artifact_type)
-        if limit is not None:
-            query = query.limit(limit)
-        with self.db.read() as conn:
-            return [ArtifactRecord.from_row(row) for row in conn.execute(query)]
+    def list(self, query: Any = None) -> list[ArtifactRecord]:
+        """Artifacts matching a :class:`catalog.query.ArtifactQuery` (default: all, newest first)."""
+        from .query import ArtifactQuery, iter_artifacts
+
+        return list(iter_artifacts(self, query or ArtifactQuery()))
 
     def events(self) -> Iterable[audit.EventRecord]:
         """Every audit event, in chain order."""

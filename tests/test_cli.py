@@ -56,15 +56,15 @@ def test_ls_filters_and_limits(run_cli, catalog: Catalog, writer) -> None:
         writer.write_json("ledger", "newer", {})
     rows = json.loads(run_cli("ls", "--format", "json").stdout)["artifacts"]
     assert [r["prefix"] for r in rows] == ["newer", "new", "old"]  # newest first
-    rows = json.loads(run_cli("ls", "--type", "ledger", "--limit", "1", "--format", "json").stdout)["artifacts"]
-    assert [r["prefix"] for r in rows] == ["newer"]
+    page = json.loads(run_cli("ls", "--type", "ledger", "--limit", "1", "--format", "json").stdout)
+    assert [r["prefix"] for r in page["artifacts"]] == ["newer"] and page["next_after"] == page["artifacts"][0]["path"]
     table = run_cli("ls").stdout
     assert table.splitlines()[0].split() == ["path", "type", "prefix", "created_at", "size", "sha256", "status"]
     assert table.splitlines()[1].split()[3:5] == ["2024-01-02", "00:00:00Z"]
 
 
 def test_ls_empty_is_an_empty_list(run_cli, catalog: Catalog) -> None:
-    assert json.loads(run_cli("ls", "--format", "json").stdout) == {"artifacts": [], "count": 0}
+    assert json.loads(run_cli("ls", "--format", "json").stdout) == {"artifacts": [], "count": 0, "next_after": None}
 
 
 def test_get_returns_the_bytes(run_cli, catalog: Catalog, writer, tmp_path: Path) -> None:
@@ -211,7 +211,7 @@ def test_an_unexpected_bug_is_one_line_unless_debugging(run_cli, catalog: Catalo
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyError("surprise")
 
-    monkeypatch.setattr(Catalog, "list", boom)
+    monkeypatch.setattr("catalog.query.iter_artifacts", boom)
     one_error(run_cli("ls"), "internal error (KeyError")
     with pytest.raises(KeyError):
         run_cli("--debug", "ls", global_args=run_cli.base_args)

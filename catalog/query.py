@@ -1,0 +1,259 @@
+"""Answers from the catalog: listings, one artifact's story, lookups by hash, totals.
+
+Listings stream: rows come in keyset-paged batches, each in its own short read
+transaction, so a million-row listing starts at once, holds no list in memory
+and never pins one long read transaction (which would starve SQLite's
+checkpoints).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from .audit import EVENTS, EventRecord
+from .errors import NotFoundError, ValidationError
+from .models import STATUSES
+from .naming import TYPES
+from .store import ARTIFACTS, ArtifactRecord, Catalog
+
+#: ``--sort`` keys: column and direction. Ties are broken by id in the same direction.
+SORTS: dict[str, tuple[str, bool]] = {
+    "newest": ("created_at", True),
+    "oldest": ("created_at", False),
+    "path": ("path", False),
+    "largest": ("size", True),
+    "smallest": ("size", False),
+}
+ON_DISK = ("active", "archived", "quarantined")
+_GLOB_CHARS = re.compile(r"[*?]")
+
+
+@dataclass(frozen=True)
+class ArtifactQuery:
+    """What ``catalog ls`` asks. Times are aware UTC; ``since`` inclusive, ``until`` exclusive."""
+
+    types: tuple[str, ...] = ()
+    prefix: str | None = None  # exact, or a glob with * and ?
+    statuses: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "newest"
+    after: str | None = None  # path of the last row already seen
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        for t in self.types:
+            if t not in TYPES:
+                raise ValidationError(f"unknown artifact type {t!r}; choose one of: {', '.join(TYPES)}")
+        for s in self.statuses:
+            if s not in STATUSES:
+                raise ValidationError(f"unknown status {s!r}; choose one of: {', '.join(STATUSES)}")
+        if self.sort not in SORTS:
+            raise ValidationError(f"unknown sort {self.sort!r}; choose one of: {', '.join(SORTS)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValidationError(f"limit must be 1 or more, not {self.limit}")
+        if self.since and self.until and self.since >= self.until:
+            raise ValidationError("--since must be earlier than --until")
+        if self.prefix is not None and (not self.prefix or "\x00" in self.prefix or len(self.prefix) > 256):
+            raise ValidationError("prefix pattern must be 1-256 characters without NUL")
+
+
+def _like_pattern(glob: str) -> str:
+    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _filters(query: ArtifactQuery) -> list[Any]:
+    c = ARTIFACTS.c
+    where: list[Any] = []
+    if query.types:
+        where.append(c.type.in_(query.types))
+    if query.statuses:
+        where.append(c.status.in_(query.statuses))
+    if query.since is not None:
+        where.append(c.created_at >= query.since)
+    if query.until is not None:
+        where.append(c.created_at < query.until)
+    if query.prefix is not None:
+        if _GLOB_CHARS.search(query.prefix):
+            # LIKE narrows the rows (case rules differ by backend); fnmatchcase decides.
+            where.append(c.prefix.like(_like_pattern(query.prefix), escape="\\"))
+        else:
+            where.append(c.prefix == query.prefix)
+    return where
+
+
+def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
+    """Artifacts matching ``query`` in its order, fetched in keyset batches."""
+    column_name, descending = SORTS[query.sort]
+    key, ident = ARTIFACTS.c[column_name], ARTIFACTS.c.id
+    order = (key.desc(), ident.desc()) if descending else (key.asc(), ident.asc())
+    base = _filters(query)
+    glob = query.prefix if query.prefix is not None and _GLOB_CHARS.search(query.prefix) else None
+
+    cursor: tuple[Any, int] | None = None
+    if query.after is not None:
+        start = catalog.find_path(query.after)
+        if start is None:
+            raise NotFoundError(f"--after {query.after}: no artifact at that path")
+        cursor = (getattr(start, column_name), start.id)
+
+    remaining = query.limit
+    while remaining is None or remaining > 0:
+        where = list(base)
+        if cursor is not None:
+            value, last_id = cursor
+            beyond = key < value if descending else key > value
+            same = ident < last_id if descending else ident > last_id
+            where.append(or_(beyond, and_(key == value, same)))
+        size = batch if remaining is None else min(batch, remaining)
+        with catalog.db.read() as conn:
+            rows = conn.execute(select(ARTIFACTS).where(*where).order_by(*order).limit(size)).all()
+        if not rows:
+            return
+        for row in rows:
+            if glob is None or fnmatch.fnmatchcase(row.prefix, glob):
+                if remaining is not None:
+                    remaining -= 1
+                yield ArtifactRecord.from_row(row)
+                if remaining == 0:
+                    return
+        cursor = (getattr(rows[-1], column_name), rows[-1].id)
+        if len(rows) < size:
+            return
+
+
+# -- one artifact ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What is on disk at an artifact's current path right now."""
+
+    present: bool
+    size: int | None = None
+    sha256: str | None = None
+    mode: str | None = None
+    matches: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"present": self.present, "size": self.size, "sha256": self.sha256, "mode": self.mode,
+                "matches": self.matches}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ArtifactStory:
+    """An artifact's row, its file as it is now, and every event about it."""
+
+    record: ArtifactRecord
+    file: FileState
+    events: list[EventRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        from .formats import format_time
+
+        return {
+            "artifact": self.record.to_dict(),
+            "file": self.file.to_dict(),
+            "events": [
+                {"seq": e.seq, "at": format_time(e.at), "action": e.action, "path": e.path, "actor": e.actor,
+                 "details": dict(e.details), "hash": e.hash}
+                for e in self.events
+            ],
+        }  # fmt: skip
+
+
+def file_state(catalog: Catalog, record: ArtifactRecord) -> FileState:
+    """Stat and hash the artifact's file (never follows it out of the store)."""
+    path = catalog.base_dir / record.path
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return FileState(present=False)
+    if not stat.S_ISREG(info.st_mode):
+        return FileState(present=True, size=info.st_size, mode=stat.filemode(info.st_mode))
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    return FileState(
+        present=True, size=info.st_size, sha256=sha, mode=stat.filemode(info.st_mode),
+        matches=info.st_size == record.size and sha == record.sha256,
+    )  # fmt: skip
+
+
+def artifact_events(catalog: Catalog, artifact_id: int) -> list[EventRecord]:
+    """Every event about one artifact, in chain order."""
+    with catalog.db.read() as conn:
+        rows = conn.execute(select(EVENTS).where(EVENTS.c.artifact_id == artifact_id).order_by(EVENTS.c.seq)).all()
+    return [
+        EventRecord(r.seq, r.at, r.action, r.artifact_id, r.path, r.actor, json.loads(r.details), r.hash) for r in rows
+    ]
+
+
+def story(catalog: Catalog, record: ArtifactRecord) -> ArtifactStory:
+    return ArtifactStory(record, file_state(catalog, record), artifact_events(catalog, record.id))
+
+
+def show(catalog: Catalog, path: str) -> ArtifactStory:
+    """One artifact by its current or original path."""
+    record = catalog.find_path(path)
+    if record is None:
+        rel = catalog.relative(path)
+        with catalog.db.read() as conn:
+            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.original_path == rel)).first()
+        if row is None:
+            raise NotFoundError(f"no artifact at {rel} in the catalog")
+        record = ArtifactRecord.from_row(row)
+    return story(catalog, record)
+
+
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def find_sha256(catalog: Catalog, digest: str) -> list[ArtifactStory]:
+    """Artifacts whose SHA-256 is ``digest`` or starts with it (4+ hex digits, unique)."""
+    wanted = digest.strip().lower()
+    if not _HEX.fullmatch(wanted):
+        raise ValidationError(f"{digest[:80]!r} is not a SHA-256 or a prefix of one (4 to 64 hex digits)")
+    c = ARTIFACTS.c
+    match = c.sha256 == wanted if len(wanted) == 64 else and_(c.sha256 >= wanted, c.sha256 < wanted + "g")
+    with catalog.db.read() as conn:
+        rows = conn.execute(select(ARTIFACTS).where(match).order_by(c.id).limit(1001)).all()
+    if not rows:
+        raise NotFoundError(f"no artifact has a SHA-256 starting with {wanted}")
+    hashes = {row.sha256 for row in rows}
+    if len(hashes) > 1:
+        raise ValidationError(f"{wanted} is ambiguous: it starts {len(hashes)} different SHA-256 values; give more digits")
+    return [story(catalog, ArtifactRecord.from_row(row)) for row in rows]
+
+
+# -- totals ----------------------------------------------------------------------
+
+
+def stats(catalog: Catalog) -> list[dict[str, Any]]:
+    """Counts and bytes by type and by folder (files on disk), by status (every row), and the store."""
+    c = ARTIFACTS.c
+    on_disk = c.status.in_(ON_DISK)
+    out: list[dict[str, Any]] = []
+    with catalog.db.read() as conn:
+        for group, column, where in (("type", c.type, on_disk), ("folder", c.folder, on_disk), ("status", c.status, None)):
+            query = select(column, func.count(), func.coalesce(func.sum(c.size), 0)).group_by(column).order_by(column)
+            if where is not None:
+                query = query.where(where)
+            out += [{"group": group, "name": name, "count": n, "bytes": int(b)} for name, n, b in conn.execute(query)]
+        n, b = conn.execute(select(func.count(), func.coalesce(func.sum(c.size), 0)).where(on_disk)).one()
+    out.append({"group": "store", "name": "on disk", "count": n, "bytes": int(b)})
+    return out
