@@ -197,8 +197,8 @@ class Database:
             f"(up to {HEAD_REVISION}): upgrade the catalog package"
         )
 
-    def upgrade(self) -> tuple[str | None, str]:
-        """Migrate to the head revision (idempotent); returns (before, after)."""
+    def upgrade(self, target: str = "head") -> tuple[str | None, str]:
+        """Migrate to ``target`` (default: head; idempotent); returns (before, after)."""
         from alembic import command
         from alembic.config import Config
 
@@ -214,7 +214,7 @@ class Database:
                 if not self.is_sqlite:
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
                 config.attributes["connection"] = conn
-                command.upgrade(config, "head")
+                command.upgrade(config, target)
         except SQLAlchemyError as exc:
             raise CatalogDatabaseError(f"migrating catalog {self.location} failed: {exc}") from exc
         return before, self.revision() or HEAD_REVISION

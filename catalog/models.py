@@ -64,7 +64,9 @@ class Artifact(Base):
     __tablename__ = "artifacts"
     __table_args__ = (
         CheckConstraint("status IN ('" + "', '".join(STATUSES) + "')", name="status"),
-        Index("ix_artifacts_type_created_at", "type", "created_at"),
+        Index("ix_artifacts_type_created_at", "type", "created_at"),  # retention
+        Index("ix_artifacts_created_at_id", "created_at", "id"),  # ls, newest/oldest pages
+        Index("ix_artifacts_size_id", "size", "id"),  # ls --sort largest/smallest pages
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

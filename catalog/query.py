@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, select, tuple_
 
 from .audit import EVENTS, EventRecord
 from .errors import NotFoundError, ValidationError
@@ -113,10 +113,8 @@ def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), bat
     while remaining is None or remaining > 0:
         where = list(base)
         if cursor is not None:
-            value, last_id = cursor
-            beyond = key < value if descending else key > value
-            same = ident < last_id if descending else ident > last_id
-            where.append(or_(beyond, and_(key == value, same)))
+            # a row-value comparison: both backends walk the (key, id) index from here
+            where.append(tuple_(key, ident) < tuple_(*cursor) if descending else tuple_(key, ident) > tuple_(*cursor))
         size = batch if remaining is None else min(batch, remaining)
         with catalog.db.read() as conn:
             rows = conn.execute(select(ARTIFACTS).where(*where).order_by(*order).limit(size)).all()

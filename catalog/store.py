@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -51,7 +51,7 @@ class ArtifactRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data with times as ISO-8601 UTC text."""
-        data = asdict(self)
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         for key in ("created_at", "recorded_at", "retain_until"):
             if data[key] is not None:
                 data[key] = format_time(data[key])

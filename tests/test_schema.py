@@ -56,16 +56,23 @@ def _stamp(catalog: Catalog, revision: str) -> None:
         conn.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": revision})
 
 
-def test_a_catalog_behind_is_refused_with_the_upgrade_command(
-    catalog: Catalog, settings: Settings, monkeypatch: pytest.MonkeyPatch, run_cli
-) -> None:
-    monkeypatch.setattr("catalog.db.KNOWN_REVISIONS", ("0000", *migrations.KNOWN_REVISIONS))
-    _stamp(catalog, "0000")
+def test_a_catalog_behind_is_refused_until_db_upgrade(settings: Settings, run_cli) -> None:
+    old = Database(settings.catalog_url)
+    settings.base_dir.mkdir()
+    assert old.upgrade(migrations.KNOWN_REVISIONS[0]) == (None, migrations.KNOWN_REVISIONS[0])
+    old.dispose()
     with pytest.raises(SchemaError, match="run `catalog db upgrade`"):
         Catalog(settings)
     result = run_cli("ls")
     assert result.exit_code == 2
-    assert "is at schema 0000, this version needs 0001: run `catalog db upgrade`" in result.stderr
+    assert (
+        f"is at schema {migrations.KNOWN_REVISIONS[0]}, this version needs {migrations.HEAD_REVISION}: "
+        "run `catalog db upgrade`" in result.stderr
+    )
+    upgraded = run_cli("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert f"{migrations.KNOWN_REVISIONS[0]} -> {migrations.HEAD_REVISION}" in upgraded.stdout
+    assert run_cli("ls").exit_code == 0
 
 
 def test_a_catalog_from_a_newer_version_is_refused(catalog: Catalog, settings: Settings, run_cli) -> None:
@@ -95,7 +102,7 @@ def test_db_current(run_cli, catalog: Catalog) -> None:
 
 def test_db_upgrade_on_a_current_catalog_is_a_no_op(run_cli, catalog: Catalog) -> None:
     result = run_cli("db", "upgrade")
-    assert result.exit_code == 0 and "already at 0001" in result.stdout
+    assert result.exit_code == 0 and f"already at {migrations.HEAD_REVISION}" in result.stdout
 
 
 @sqlite_only

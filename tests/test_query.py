@@ -1,0 +1,264 @@
+"""Lookups and listings: ls filters, pagination, show, find, stats, config show, formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from catalog import cli as cli_module
+from catalog import models, query
+from catalog.query import ArtifactQuery, iter_artifacts
+from catalog.store import Catalog
+
+T0 = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def populated(writer, catalog: Catalog) -> Catalog:
+    """Six artifacts over three days, of several types and prefixes."""
+    plan = [
+        (0, "explain", "momentum_scan", {"a": 1}),
+        (1, "explain", "Momentum_scan", {"a": 22}),
+        (2, "ledger", "portfolio", {"a": 333}),
+        (24, "health", "metrics", {"a": 4444}),
+        (25, "ledger", "momentum_x", {"a": 55555}),
+        (48, "config", "active", {"a": 666666}),
+    ]
+    for hours, artifact_type, prefix, data in plan:
+        writer.write_json(artifact_type, prefix, data, created_at=T0 + timedelta(hours=hours))
+    return catalog
+
+
+def prefixes(run_cli, *args: str) -> list[str]:
+    result = run_cli("ls", *args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return [row["prefix"] for row in json.loads(result.stdout)["artifacts"]]
+
+
+def test_ls_filters(run_cli, populated: Catalog) -> None:
+    assert prefixes(run_cli) == ["active", "momentum_x", "metrics", "portfolio", "Momentum_scan", "momentum_scan"]
+    assert prefixes(run_cli, "--type", "explain") == ["Momentum_scan", "momentum_scan"]
+    assert prefixes(run_cli, "--type", "explain", "--type", "config") == ["active", "Momentum_scan", "momentum_scan"]
+    assert prefixes(run_cli, "--prefix", "momentum_scan") == ["momentum_scan"]  # exact, case-sensitive
+    assert prefixes(run_cli, "--prefix", "momentum*") == ["momentum_x", "momentum_scan"]  # glob, case-sensitive
+    assert prefixes(run_cli, "--prefix", "?omentum_scan") == ["Momentum_scan", "momentum_scan"]
+    assert prefixes(run_cli, "--prefix", "momentum%") == []  # SQL wildcards are literal
+    assert prefixes(run_cli, "--prefix", "momentum_") == []
+    assert prefixes(run_cli, "--status", "active", "--type", "config") == ["active"]
+    assert prefixes(run_cli, "--status", "deleted") == []
+
+
+def test_ls_time_window_is_utc_since_inclusive_until_exclusive(run_cli, populated: Catalog) -> None:
+    assert prefixes(run_cli, "--since", "2024-01-16") == ["active", "momentum_x", "metrics"]
+    assert prefixes(run_cli, "--since", "2024-01-15T11:00:00Z", "--until", "2024-01-16T10:00:00Z") == [
+        "portfolio", "Momentum_scan",
+    ]  # fmt: skip
+    # a zone is honoured: 12:00+02:00 is 10:00Z
+    assert prefixes(run_cli, "--until", "2024-01-15T12:00:00+02:00") == []
+    assert prefixes(run_cli, "--until", "2024-01-15T12:00:01+02:00") == ["momentum_scan"]
+    # no zone means UTC
+    assert prefixes(run_cli, "--until", "2024-01-15 10:00:01") == ["momentum_scan"]
+
+
+@pytest.mark.parametrize(
+    "sort,expected",
+    [
+        ("newest", ["active", "momentum_x", "metrics", "portfolio", "Momentum_scan", "momentum_scan"]),
+        ("oldest", ["momentum_scan", "Momentum_scan", "portfolio", "metrics", "momentum_x", "active"]),
+        ("largest", ["active", "momentum_x", "metrics", "portfolio", "Momentum_scan", "momentum_scan"]),
+        ("smallest", ["momentum_scan", "Momentum_scan", "portfolio", "metrics", "momentum_x", "active"]),
+        ("path", ["active", "momentum_scan", "Momentum_scan", "metrics", "portfolio", "momentum_x"]),
+    ],
+)
+def test_ls_sort(run_cli, populated: Catalog, sort: str, expected: list[str]) -> None:
+    assert prefixes(run_cli, "--sort", sort) == expected
+
+
+@pytest.mark.parametrize("sort", list(query.SORTS))
+def test_keyset_pagination_visits_every_row_once(populated: Catalog, writer, sort: str) -> None:
+    with freeze_time(T0):  # ties on created_at and size, broken by id
+        for n in range(7):
+            writer.write_json("health", f"tie{n}", {"n": n})
+    everything = [r.path for r in iter_artifacts(populated, ArtifactQuery(sort=sort))]
+    pages, after = [], None
+    while True:
+        page = [r.path for r in iter_artifacts(populated, ArtifactQuery(sort=sort, limit=3, after=after), batch=2)]
+        if not page:
+            break
+        pages += page
+        after = page[-1]
+    assert pages == everything and len(set(pages)) == 13
+
+
+def test_ls_after_through_the_cli(run_cli, populated: Catalog) -> None:
+    first = json.loads(run_cli("ls", "--limit", "4", "--format", "json").stdout)
+    assert first["count"] == 4 and first["next_after"] == first["artifacts"][-1]["path"]
+    second = json.loads(run_cli("ls", "--limit", "4", "--after", first["next_after"], "--format", "json").stdout)
+    assert second["count"] == 2 and second["next_after"] is None
+    assert [r["prefix"] for r in first["artifacts"] + second["artifacts"]] == prefixes(run_cli)
+
+
+def test_json_and_csv_describe_the_same_rows(run_cli, populated: Catalog) -> None:
+    as_json = json.loads(run_cli("ls", "--format", "json").stdout)["artifacts"]
+    as_csv = list(csv.DictReader(io.StringIO(run_cli("ls", "--format", "csv").stdout)))
+    as_ndjson = [json.loads(line) for line in run_cli("ls", "--format", "ndjson").stdout.splitlines()]
+    assert as_ndjson == as_json
+    assert len(as_csv) == len(as_json) == 6
+    for j, c in zip(as_json, as_csv):
+        assert list(c) == list(j)
+        assert {k: "" if v is None else str(v) for k, v in j.items()} == c
+
+
+def test_table_is_plain_when_piped_and_sizes_are_human(run_cli, populated: Catalog) -> None:
+    table = run_cli("ls", "--type", "config").stdout.splitlines()
+    assert len(table) == 2 and "…" not in table[1]
+    assert table[1].split()[5:7] == ["16", "B"] or "B" in table[1]
+
+
+def test_show_tells_the_whole_story(run_cli, populated: Catalog) -> None:
+    (record,) = populated.list(ArtifactQuery(prefix="portfolio"))
+    result = run_cli("show", record.path, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    story = json.loads(result.stdout)
+    assert story["artifact"]["sha256"] == record.sha256
+    assert story["file"] == {"present": True, "size": record.size, "sha256": record.sha256, "mode": "-r--r--r--",
+                             "matches": True}  # fmt: skip
+    assert [e["action"] for e in story["events"]] == ["write"]
+    table = run_cli("show", str(populated.base_dir / record.path)).stdout
+    assert "matches the catalog" in table and "write" in table
+
+
+def test_show_reports_a_changed_or_missing_file(run_cli, populated: Catalog) -> None:
+    (record,) = populated.list(ArtifactQuery(prefix="metrics"))
+    path = populated.base_dir / record.path
+    path.chmod(0o644)
+    path.write_text('{"a": 4445}\n')
+    story = json.loads(run_cli("show", record.path, "--format", "json").stdout)
+    assert story["file"]["present"] and not story["file"]["matches"]
+    assert "DIFFERS from the catalog" in run_cli("show", record.path).stdout
+    path.unlink()
+    assert json.loads(run_cli("show", record.path, "--format", "json").stdout)["file"]["present"] is False
+
+
+def test_find_by_full_hash_and_unique_prefix(run_cli, populated: Catalog, writer) -> None:
+    (record,) = populated.list(ArtifactQuery(prefix="portfolio"))
+    full = json.loads(run_cli("find", "--sha256", record.sha256, "--format", "json").stdout)
+    assert full["artifact"]["path"] == record.path
+    short = json.loads(run_cli("find", "--sha256", record.sha256[:8].upper(), "--format", "json").stdout)
+    assert short["artifact"]["path"] == record.path
+    twin = writer.write_json("ledger", "copy", {"a": 333}, created_at=T0 + timedelta(hours=2))
+    both = json.loads(run_cli("find", "--sha256", record.sha256, "--format", "json").stdout)
+    assert both["count"] == 2 and {m["artifact"]["path"] for m in both["matches"]} == {record.path, twin.path}
+
+
+def test_find_refuses_an_ambiguous_prefix(run_cli, populated: Catalog, monkeypatch) -> None:
+    hashes = sorted(r.sha256 for r in populated.list())
+    # the shortest prefix shared by two different hashes, if 4 digits are not already unique
+    with populated.db.write() as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("UPDATE artifacts SET sha256 = :h WHERE sha256 = :old"), {"h": "abcd" + hashes[0][4:], "old": hashes[0]})
+        conn.execute(text("UPDATE artifacts SET sha256 = :h WHERE sha256 = :old"), {"h": "abcd" + hashes[1][4:], "old": hashes[1]})
+    result = run_cli("find", "--sha256", "abcd")
+    assert result.exit_code == 2 and "ambiguous" in result.stderr
+
+
+def test_stats(run_cli, populated: Catalog) -> None:
+    rows = json.loads(run_cli("stats", "--format", "json").stdout)["stats"]
+    by = {(r["group"], r["name"]): (r["count"], r["bytes"]) for r in rows}
+    sizes = {r.path: r.size for r in populated.list()}
+    explain = sum(size for path, size in sizes.items() if path.startswith("explain/"))
+    assert by[("type", "explain")] == (2, explain) and by[("folder", "explain")] == (2, explain)
+    assert by[("type", "ledger")][0] == 2 and by[("type", "config")][0] == 1
+    assert by[("status", "active")] == (6, sum(sizes.values()))
+    assert by[("store", "on disk")] == (6, sum(sizes.values()))
+
+
+def test_stats_of_an_empty_store(run_cli, catalog: Catalog) -> None:
+    rows = json.loads(run_cli("stats", "--format", "json").stdout)
+    assert rows == {"stats": [{"group": "store", "name": "on disk", "count": 0, "bytes": 0}], "count": 1}
+
+
+def test_config_show_names_the_source_of_each_layer(run_cli, tmp_path: Path, monkeypatch) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("formats:\n  json_indent: 4\n")
+    monkeypatch.setenv("CRYPTORUN_LEDGER_RETENTION_DAYS", "120")
+    result = run_cli("--config", str(config), "--base-dir", str(tmp_path / "flagged"), "config", "show",
+                     "--format", "json", global_args=[])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    rows = {r["key"]: r for r in json.loads(result.stdout)["settings"]}
+    assert rows["formats.json_indent"] == {"key": "formats.json_indent", "value": 4, "source": f"file:{config}"}
+    assert rows["retention.ledger.days"]["value"] == 120
+    assert rows["retention.ledger.days"]["source"] == "env:CRYPTORUN_LEDGER_RETENTION_DAYS"
+    assert rows["base_dir"]["value"] == str(tmp_path / "flagged") and rows["base_dir"]["source"] == "flag:--base-dir"
+    assert rows["formats.csv_precision"]["source"] == "default"
+    assert rows["retention.explain.days"] == {"key": "retention.explain.days", "value": 30, "source": "default"}
+
+
+def test_cli_choices_match_the_model() -> None:
+    assert cli_module.STATUSES == models.STATUSES
+    assert cli_module.SORTS == tuple(query.SORTS)
+
+
+class CountingSink(io.TextIOBase):
+    """Counts what is written and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write(self, text: str) -> int:
+        self.lines += text.count("\n")
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _bulk_insert(catalog: Catalog, count: int, tag: str) -> None:
+    from catalog.store import ARTIFACTS
+
+    rows, batch = [], 5000
+    for n in range(count):
+        when = T0 + timedelta(seconds=n)
+        path = f"ledger/{when:%Y%m%d-%H%M%S}-bulk{tag}{n}-ledger.json"
+        rows.append({"path": path, "original_path": path, "folder": "ledger", "type": "ledger", "prefix": f"bulk{n}",
+                     "ext": "json", "created_at": when, "recorded_at": when, "size": n, "sha256": f"{tag}{n:063x}",
+                     "status": "active", "retain_until": None})  # fmt: skip
+        if len(rows) == batch:
+            with catalog.db.write() as conn:
+                conn.execute(ARTIFACTS.insert(), rows)
+            rows = []
+    if rows:
+        with catalog.db.write() as conn:
+            conn.execute(ARTIFACTS.insert(), rows)
+
+
+def _peak_while_streaming(catalog: Catalog, fmt: str) -> tuple[int, int]:
+    import tracemalloc
+
+    sink = CountingSink()
+    tracemalloc.start()
+    try:
+        cli_module.show_records(iter_artifacts(catalog), fmt, out=sink)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, sink.lines
+
+
+@pytest.mark.parametrize("fmt,rows", [("ndjson", 100_000), ("json", 30_000)])
+def test_listings_stream_with_flat_memory(catalog: Catalog, fmt: str, rows: int) -> None:
+    """Peak memory while rendering many rows is no larger than for 10,000 (measured, not timed)."""
+    _bulk_insert(catalog, 10_000, "a")
+    small_peak, lines = _peak_while_streaming(catalog, fmt)
+    assert lines >= 10_000
+    _bulk_insert(catalog, rows - 10_000, "b")
+    big_peak, lines = _peak_while_streaming(catalog, fmt)
+    assert lines >= rows
+    assert big_peak < small_peak * 1.25 + 500_000, (small_peak, big_peak)

@@ -1,0 +1,42 @@
+"""Start-up is part of the interface: heavy modules load only when a verb needs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from catalog.store import Catalog
+
+PROBE = """
+import json, sys
+from catalog.cli import cli
+try:
+    cli.main(sys.argv[1:], prog_name="catalog")
+except SystemExit as exit:
+    code = exit.code
+print(json.dumps({"code": code, "sqlalchemy": "sqlalchemy" in sys.modules, "alembic": "alembic" in sys.modules,
+                  "yaml": "yaml" in sys.modules}), file=sys.stderr)
+"""
+
+
+def modules_loaded(*args: str, cwd: Path) -> dict:
+    result = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True, cwd=cwd)
+    return json.loads(result.stderr.strip().splitlines()[-1])
+
+
+def test_help_and_version_import_no_database_code(tmp_path: Path) -> None:
+    for args in (["--help"], ["--version"], ["ls", "--help"], ["put", "--help"]):
+        loaded = modules_loaded(*args, cwd=tmp_path)
+        assert loaded["code"] == 0 and not loaded["sqlalchemy"] and not loaded["alembic"], args
+
+
+def test_verbs_that_do_not_migrate_never_import_alembic(catalog: Catalog, tmp_path: Path) -> None:
+    base = ["--base-dir", str(catalog.base_dir)]
+    if not catalog.settings.catalog_url.startswith("sqlite"):
+        base += ["--catalog-url", catalog.settings.catalog_url]
+    for args in (["ls"], ["stats"], ["config", "show"], ["db", "current"]):
+        loaded = modules_loaded(*base, *args, cwd=tmp_path)
+        assert loaded["code"] == 0 and not loaded["alembic"], args
+    assert modules_loaded(*base, "db", "upgrade", cwd=tmp_path)["alembic"]  # the probe can see alembic
