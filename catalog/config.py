@@ -1,7 +1,9 @@
 """Effective settings: defaults < YAML file < environment < CLI flags.
 
 Every value remembers where it came from (``default``, ``file:<path>``,
-``env:<VAR>`` or ``flag:<--option>``), so ``catalog config show`` can say.
+``env:<VAR>`` or ``flag:<--option>``), so ``catalog config show`` can say. A
+value derived from another (the base folder from the environment, the SQLite
+URL from the base folder) names that one's source, with how it was derived.
 """
 
 from __future__ import annotations
@@ -297,7 +299,7 @@ def load_settings(
 
     if values["base_dir"] is None:
         values["base_dir"] = ENVIRONMENTS[values["environment"]]
-        sources["base_dir"] = f"environment:{values['environment']}"
+        sources["base_dir"] = f"{sources['environment']} (environment {values['environment']})"
     base_dir = Path(values["base_dir"]).expanduser()
     if not base_dir.is_absolute():
         base_dir = cwd / base_dir
@@ -306,7 +308,7 @@ def load_settings(
     url = values["catalog_url"]
     if url is None:
         url = default_catalog_url(base_dir)
-        sources["catalog_url"] = "default: SQLite in base_dir"
+        sources["catalog_url"] = f"{sources['base_dir']} (SQLite in base_dir)"
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
 

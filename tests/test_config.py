@@ -27,7 +27,9 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.limits.max_files_per_dir == 10_000 and s.limits.max_dir_bytes == 10 * 1024**3
     assert s.sqlite_synchronous == "full"
     assert s.config_file is None
-    assert set(s.sources.values()) <= {"default", "environment:development", "default: SQLite in base_dir"}
+    assert s.sources["base_dir"] == "default (environment development)"
+    assert s.sources["catalog_url"] == "default (environment development) (SQLite in base_dir)"
+    assert {v for k, v in s.sources.items() if k not in ("base_dir", "catalog_url")} == {"default"}
 
 
 @pytest.mark.parametrize(
@@ -37,6 +39,7 @@ def test_defaults(tmp_path: Path) -> None:
 def test_environment_picks_the_base_path(tmp_path: Path, env: str, base: str | None) -> None:
     s = load_settings(env={"CRYPTORUN_ENV": env}, cwd=tmp_path)
     assert s.base_dir == (Path(base) if base else tmp_path / "artifacts")
+    assert s.sources["base_dir"] == f"env:CRYPTORUN_ENV (environment {env})"
 
 
 def test_base_dir_beats_environment(tmp_path: Path) -> None:
