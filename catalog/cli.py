@@ -248,9 +248,12 @@ def db_current(state: State) -> None:
       catalog db current
     """
     from .db import Database
+    from .errors import SchemaError
 
     database = Database(state.settings.catalog_url)
     try:
+        if not database.exists():
+            raise SchemaError(f"no catalog at {database.location}: run `catalog init` to create one")
         current = database.revision()
     finally:
         database.dispose()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ DEFAULT_CONFIG_FILE = Path("config") / "artifacts.yaml"
 RETENTION_ACTIONS = ("delete", "archive")
 SYNCHRONOUS = ("full", "normal")
 GIB = 1024**3
+MAX_RETENTION_DAYS = 36_600  # a century: expiry dates stay far inside what every backend stores
 
 DEFAULTS: dict[str, Any] = {
     "environment": "development",
@@ -126,6 +128,8 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 _DEFAULT_FLAT = _flatten(DEFAULTS)
 _SECTIONS = {key.rsplit(".", n)[0] for key in _DEFAULT_FLAT for n in range(1, key.count(".") + 1)}
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 2, 3, 3, 60, 60
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
@@ -190,7 +194,9 @@ def _check(key: str, value: Any, where: str) -> Any:
     """Return ``value`` converted for ``key``, or raise naming ``where`` and key."""
 
     def fail(expected: str) -> ConfigError:
-        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:60] + "…"
+        shown = _SHORT_REPR.repr(value)  # bounded: never expands a YAML alias bomb
+        if key == "catalog_url":
+            shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", shown)
         return ConfigError(f"{where}: key '{key}' must be {expected}, got {shown}")
 
     if key == "environment":
@@ -206,12 +212,12 @@ def _check(key: str, value: Any, where: str) -> Any:
             _check_url(value, fail)
         return value
     if key.startswith("retention.") and key.endswith(".days"):
-        if value is None and key == "retention.config.days":
-            return None
-        if isinstance(value, str) and where.startswith("env:") and value.strip().isdigit():
+        if value is None and not where.startswith("env:"):
+            return None  # kept forever
+        if isinstance(value, str) and where.startswith("env:") and re.fullmatch(r"[0-9]{1,9}", value.strip()):
             value = int(value.strip())
-        if type(value) is not int or value < 0:
-            raise fail("a whole number of days, 0 or more" + (" (or null: kept forever)" if "config" in key else ""))
+        if type(value) is not int or not 0 <= value <= MAX_RETENTION_DAYS:
+            raise fail(f"a whole number of days from 0 to {MAX_RETENTION_DAYS}" + ("" if where.startswith("env:") else " (or null: kept forever)"))
         return value
     if key.endswith(".action"):
         if value not in RETENTION_ACTIONS:
@@ -254,6 +260,8 @@ def _check_url(url: str, fail: Any) -> None:
     if scheme == "sqlite":
         if not rest.startswith("/") or rest == "/":
             raise fail("a SQLite URL with a file path, such as sqlite:////abs/path/catalog.sqlite")
+        if "?" in rest:
+            raise fail("a SQLite URL without query arguments (SQLite settings go in the sqlite: section)")
     elif scheme not in ("postgresql", "postgresql+psycopg"):
         raise fail("a sqlite:/// or postgresql+psycopg:// URL")
 

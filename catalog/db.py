@@ -13,6 +13,7 @@ migrate import alembic.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -84,8 +85,10 @@ class Database:
     def __init__(self, url: str, *, synchronous: str = "full", busy_timeout_ms: int = 30_000) -> None:
         try:
             self.url = make_url(url)
-        except ArgumentError:
-            raise CatalogDatabaseError(f"catalog URL {url!r} is not a valid database URL") from None
+            self.url.port  # noqa: B018 - parses the port now, not at the first connection
+        except (ArgumentError, ValueError):
+            shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+            raise CatalogDatabaseError(f"catalog URL {shown!r} is not a valid database URL") from None
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.sqlite_path = Path(self.url.database) if self.is_sqlite and self.url.database else None
         try:
@@ -97,7 +100,7 @@ class Database:
         except (NoSuchModuleError, ImportError) as exc:
             hint = " (install the postgres extra: pip install 'cryptorun-catalog[postgres]')"
             raise CatalogDatabaseError(f"cannot use catalog URL {self.shown_url}: {exc}{hint}") from None
-        except ArgumentError as exc:
+        except (ArgumentError, ValueError, TypeError) as exc:
             raise CatalogDatabaseError(f"catalog URL {self.shown_url} is not usable: {exc}") from None
         self.write_engine = self.engine.execution_options(catalog_write=True)
 

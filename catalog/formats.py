@@ -43,7 +43,10 @@ def parse_time(text: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValidationError(f"{text[:60]!r} is out of range once converted to UTC") from None
 
 
 def _check_json(data: Any) -> Any:
@@ -126,9 +129,16 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not allowed")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range (it would be read as {value})")
+    return value
+
+
 def _load_json(text: str, what: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise ValidationError(f"{what} is nested too deeply") from None
     except ValueError as exc:
@@ -156,6 +166,8 @@ def check_content(ext: str, data: bytes) -> None:
             _load_json(line, f"input line {number}")
     elif ext == "csv":
         text = _decode(data, "input")
+        if "\x00" in text:
+            raise ValidationError("input is not valid CSV: it contains a NUL byte")
         try:
             for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
                 pass

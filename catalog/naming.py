@@ -94,11 +94,11 @@ def validate_ext(artifact_type: str, ext: object, *, allow_extra: bool = False) 
     """Return ``ext`` (without a dot) if ``artifact_type`` may be stored with it."""
     if not isinstance(ext, str) or not ext:
         raise ValidationError("extension is empty")
-    ext = ext.lower().removeprefix(".")
+    given, ext = ext, ext.lower().removeprefix(".")
     allowed = STANDARD_EXTS[artifact_type] + (EXTRA_EXTS if allow_extra else ())
     if ext not in allowed:
         raise ValidationError(
-            f"extension {_show(ext)} is not allowed for type {artifact_type!r}; allowed: {', '.join(allowed)}"
+            f"extension {_show(given)} is not allowed for type {artifact_type!r}; allowed: {', '.join(allowed)}"
         )
     return ext
 

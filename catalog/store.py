@@ -158,7 +158,11 @@ class Catalog:
                 (base / name).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the store folders in {base}: {exc.strerror}") from None
-        before, after = catalog.db.upgrade()
+        try:
+            before, after = catalog.db.upgrade()
+        except BaseException:
+            catalog.close()
+            raise
         return catalog, before, after
 
     # -- recording ----------------------------------------------------------
@@ -166,7 +170,12 @@ class Catalog:
     def retain_until(self, artifact_type: str, created_at: datetime, recorded_at: datetime) -> datetime | None:
         """When the artifact may expire: max(created, recorded) + the type's days."""
         days = self.settings.retention[artifact_type].days
-        return None if days is None else max(created_at, recorded_at) + timedelta(days=days)
+        try:
+            return None if days is None else max(created_at, recorded_at) + timedelta(days=days)
+        except OverflowError:
+            raise ValidationError(
+                f"{artifact_type} artifacts dated {created_at:%Y-%m-%d} kept {days} days would expire after year 9999"
+            ) from None
 
     def record(self, files: Sequence[PublishedFile], *, actor: str | None = None) -> list[ArtifactRecord]:
         """Insert one row and one ``write`` event per published file, in one transaction.
@@ -319,7 +328,7 @@ class Catalog:
             destination = Path(os.path.abspath(destination))
             if destination.is_dir():
                 raise ValidationError(f"output {destination} is a folder")
-            if destination.is_relative_to(self.base_dir):
+            if Path(os.path.realpath(destination)).is_relative_to(os.path.realpath(self.base_dir)):
                 raise ValidationError(f"output {destination} is inside the store; choose a path outside it")
             try:
                 handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".catalog-get-", delete=False)

@@ -162,7 +162,9 @@ class AtomicWriter:
     def _write(self, items: Sequence[_Pending]) -> list[ArtifactRecord]:
         """Publish every item, then record them all in one transaction."""
         base = self.catalog.base_dir
+        now = datetime.now(timezone.utc)
         for item in items:
+            self.catalog.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
             if (base / item.rel_path).exists() or self.catalog.path_taken(item.rel_path):
                 raise CollisionError(f"{item.rel_path} already exists; nothing was overwritten")
         published: list[PublishedFile] = []

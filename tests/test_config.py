@@ -111,7 +111,7 @@ BAD_FILES = {
     "float-days": ("retention:\n  ledger:\n    days: 1.5\n", "key 'retention.ledger.days'"),
     "string-days": ("retention:\n  health:\n    days: ten\n", "key 'retention.health.days'"),
     "bool-days": ("retention:\n  health:\n    days: true\n", "key 'retention.health.days'"),
-    "null-explain-days": ("retention:\n  explain:\n    days: null\n", "key 'retention.explain.days'"),
+    "huge-days": ("retention:\n  explain:\n    days: 99999999\n", "from 0 to 36600"),
     "bad-action": ("retention:\n  explain:\n    action: shred\n", "key 'retention.explain.action'"),
     "section-scalar": ("formats: 3\n", "key 'formats' must be a mapping"),
     "top-list": ("- a\n- b\n", "top level must be a mapping"),
@@ -154,6 +154,17 @@ def test_config_file_problems(tmp_path: Path) -> None:
         load_settings(tmp_path / "latin1.yaml", env={}, cwd=tmp_path)
 
 
+def test_null_days_keep_a_type_forever(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path / "keep.yaml", "retention:\n  explain:\n    days: null\n"), env={}, cwd=tmp_path)
+    assert s.retention["explain"].days is None
+
+
+def test_a_url_password_never_reaches_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"CRYPTORUN_CATALOG_URL": "mysql://user:s3cret@db/x"}, cwd=tmp_path)
+    assert "s3cret" not in str(caught.value) and "user:***@" in str(caught.value)
+
+
 def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path / "empty.yaml", ""), env={}, cwd=tmp_path)
     assert s.retention["explain"].days == 30
@@ -168,6 +179,9 @@ def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
         ("CRYPTORUN_ENV", "prod"),
         ("CRYPTORUN_CATALOG_URL", "ftp://x"),
         ("CRYPTORUN_ARTIFACTS_DIR", ""),
+        ("CRYPTORUN_EXPLAIN_RETENTION_DAYS", "\u00b2"),
+        ("CRYPTORUN_EXPLAIN_RETENTION_DAYS", "99999999"),
+        ("CRYPTORUN_EXPLAIN_RETENTION_DAYS", ""),
     ],
 )
 def test_bad_environment_variables_are_named(tmp_path: Path, var: str, value: str) -> None:

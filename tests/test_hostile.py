@@ -1,0 +1,468 @@
+"""The hostile-input wall: every verb, fed bad input, refuses it cleanly.
+
+Each case runs one CLI verb against a store that already holds two artifacts
+and asserts that the command
+- exits with code 2,
+- prints exactly one non-empty stderr line, ``Error: …`` naming the problem,
+- prints no traceback,
+- writes nothing: the files under the test's folder (the store, the inputs,
+  wherever a hostile option pointed) and the rows in ``artifacts`` and
+  ``events`` are the same before and after.
+
+A case is one row of ``CASES``: the verb's arguments (``{name}`` placeholders
+are paths from :class:`Arena`), the expected fragment of the error line, and
+optionally extra global options, environment variables, standard input, a
+catalog stamped with a newer schema, or the SQLite backend only. The error line
+must not be the CLI's "internal error … report it" fallback.
+
+The alias-bomb case runs the CLI in a child process with a memory limit, so
+that a regression (expanding the bomb) fails the case instead of taking the
+test run down with it.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+import conftest
+from catalog.db import Database
+
+SQLITE_ONLY = pytest.mark.skipif(conftest.BACKEND != "sqlite", reason="only meaningful for the SQLite catalog")
+
+#: YAML files the config cases point at (written into {cfg}/).
+BOMB_LAYERS = ["&l0 [" + ",".join(["lol"] * 10) + "]"] + [
+    f"&l{n} [" + ",".join([f"*l{n - 1}"] * 10) + "]" for n in range(1, 10)
+]  # 10**10 "lol"s in a few hundred bytes
+CONFIGS: dict[str, str] = {
+    "malformed.yaml": "retention: [unclosed\n",
+    "bomb-section.yaml": "retention: [" + ", ".join(BOMB_LAYERS) + "]\n",
+    "bomb-leaf.yaml": "base_dir: [" + ", ".join(BOMB_LAYERS) + "]\n",
+    "python-apply.yaml": "retention: !!python/object/apply:os.system ['touch {tmp}/pwned']\n",
+    "python-name.yaml": "base_dir: !!python/name:os.system\n",
+    "list-path.yaml": "base_dir: [/tmp/a, /tmp/b]\n",
+    "string-days.yaml": "retention:\n  explain:\n    days: '30'\n",
+    "bool-days.yaml": "retention:\n  ledger:\n    days: true\n",
+    "float-precision.yaml": "formats:\n  csv_precision: 6.5\n",
+    "unknown-key.yaml": "colour: blue\n",
+    "negative-days.yaml": "retention:\n  ledger:\n    days: -1\n",
+    "top-list.yaml": "- retention\n- days\n",
+    "off-synchronous.yaml": "sqlite:\n  synchronous: off\n",
+    "deep.yaml": "[" * 100_000 + "\n",
+    "huge-days.yaml": "retention:\n  ledger:\n    days: 99999999\n",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    args: tuple[str, ...]  # the verb and its arguments; "{name}" is an Arena path
+    fragment: str  # must occur in the one Error: line
+    globals: tuple[str, ...] = ()  # appended to the normal global options (later ones win)
+    env: dict[str, str] = field(default_factory=dict)
+    stdin: bytes | None = None
+    cwd_config: str | None = None  # text of ./config/artifacts.yaml in the working folder
+    newer_schema: bool = False  # stamp the catalog with revision 9999 first
+    isolated: bool = False  # run in a child process with memory and CPU limits
+
+
+def case(  # type: ignore[no-untyped-def]
+    name: str, args: list[str], fragment: str, *, sqlite_only: bool = False, **kw: Any,
+):  # fmt: skip
+    """One row of the wall."""
+    marks = [SQLITE_ONLY] if sqlite_only else []
+    return pytest.param(Case(tuple(args), fragment, **kw), id=name, marks=marks)
+
+
+PUT = ["put", "{inp}/report.json", "--type", "explain"]  # + --prefix P
+
+
+def put(source: str, artifact_type: str = "ledger", *more: str) -> list[str]:
+    """``put {inp}/SOURCE --type TYPE --prefix p [MORE]``."""
+    return ["put", source if source == "-" else f"{{inp}}/{source}", "--type", artifact_type, "--prefix", "p", *more]
+
+
+def cfg(name: str) -> tuple[str, ...]:
+    """Global options that point --config at one of CONFIGS."""
+    return ("--config", f"{{cfg}}/{name}")
+
+
+def url(value: str) -> tuple[str, ...]:
+    return ("--catalog-url", value)
+
+
+UNREACHABLE_PG = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+NOT_A_DB = url("sqlite:///{inp}/notadb.sqlite")
+AFILE = ("--base-dir", "{inp}/afile")
+FRESH = ("--base-dir", "{tmp}/fresh")  # a folder that must not appear
+NEWER = "has schema 9999, newer than this version"
+NOT_SHA = "is not a SHA-256 or a prefix of one"
+
+
+CASES = [
+    # -- put: hostile prefixes ---------------------------------------------------------
+    case("put-prefix-traversal", [*PUT, "--prefix", "../x"], "prefix '../x' contains '/'"),
+    case("put-prefix-absolute", [*PUT, "--prefix", "/tmp/x"], "prefix '/tmp/x' contains '/'"),
+    case("put-prefix-nul", [*PUT, "--prefix", "a\x00b"], "contains '\\x00'"),
+    case("put-prefix-newline", [*PUT, "--prefix", "a\nb"], "contains '\\n'"),
+    case("put-prefix-cyrillic", [*PUT, "--prefix", "s\u0441an"], "contains '\u0441'"),  # Cyrillic es
+    case("put-prefix-cyrillic-all", [*PUT, "--prefix", "\u0441\u043e\u0440\u0435"], "contains '\u0441'"),
+    case("put-prefix-fullwidth-solidus", [*PUT, "--prefix", "a\uff0fb"], "contains '\uff0f'"),
+    case("put-prefix-hyphen-lookalike", [*PUT, "--prefix", "scan\u2010x"], "contains '\u2010'"),
+    case("put-prefix-10kB", [*PUT, "--prefix", "p" * 10_000], "is 10000 characters long; the limit is 64"),
+    case("put-prefix-shell-subst", [*PUT, "--prefix", "$(touch pwned)"], "contains '$'"),
+    case("put-prefix-shell-chain", [*PUT, "--prefix", "a;b|c&d`e`>f"], "contains ';'"),
+    case("put-prefix-leading-dot", [*PUT, "--prefix", ".bashrc"], "prefix '.bashrc' starts with '.'"),
+    case("put-prefix-dotdot", [*PUT, "--prefix", "a..b"], "prefix 'a..b' contains '..'"),
+    case("put-prefix-trailing-dash", [*PUT, "--prefix", "scan-"], "must not start with '-' or end with '-'"),
+    case("put-prefix-empty", [*PUT, "--prefix", ""], "prefix is empty"),
+    # -- put: types and extensions -----------------------------------------------------
+    case("put-type-unknown", put("report.json", "trades"), "'trades' is not one of"),
+    case("put-type-wrong-case", put("report.json", "EXPLAIN"), "'EXPLAIN' is not one of"),
+    case("put-ext-exe", put("report.json", "explain", "--ext", "exe"), "extension 'exe' is not allowed for type"),
+    case("put-ext-traversal", put("report.json", "explain", "--ext", "../json"), "extension '../json' is not allowed"),
+    case("put-ext-empty", put("report.json", "explain", "--ext", ""), "extension is empty"),
+    case("put-ext-csv-config", put("report.json", "config", "--ext", "csv"), "'csv' is not allowed for type 'config'"),
+    case("put-no-ext", put("README"), "input file {inp}/README has no extension: give one with --ext"),
+    case("put-stdin-no-ext", put("-"), "reading standard input needs --ext", stdin=b"{}"),
+    # -- put: inputs that cannot be read -----------------------------------------------
+    case("put-input-missing", put("nope.json"), "input file {inp}/nope.json does not exist"),
+    case("put-input-folder", put("folder", "ledger", "--ext", "json"), "input {inp}/folder is a folder, not a file"),
+    case("put-input-symlink-loop", put("loop.json"), "loop.json cannot be read: Too many levels of symbolic links"),
+    case("put-input-dangling-symlink", put("dangling.json"), "input file {inp}/dangling.json does not exist"),
+    case("put-input-empty-file", put("empty.json"), "input file {inp}/empty.json is empty"),
+    case("put-stdin-empty", put("-", "ledger", "--ext", "json"), "standard input is empty", stdin=b""),
+    # -- put: content that does not parse ----------------------------------------------
+    case("put-json-binary-garbage", put("garbage.json"), "input is not valid UTF-8 (byte 128)"),
+    case("put-json-nan", put("nan.json"), "input is not valid JSON: NaN is not allowed"),
+    case("put-json-infinity", put("inf.json"), "input is not valid JSON: Infinity is not allowed"),
+    case("put-json-minus-infinity", put("ninf.json"), "input is not valid JSON: -Infinity is not allowed"),
+    case("put-json-nan-stdin", put("-", "health", "--ext", "json"), "NaN is not allowed", stdin=b"[1, NaN]"),
+    case("put-json-deeply-nested", put("deep.json"), "input is nested too deeply"),
+    case("put-jsonl-deeply-nested", put("deep.json", "health", "--ext", "jsonl"), "input line 1 is nested too deeply"),
+    case("put-json-trailing-data", put("trailing.json"), "input is not valid JSON: Extra data"),
+    case("put-json-invalid-utf8", put("badutf8.json"), "input is not valid UTF-8 (byte 10)"),
+    case("put-csv-invalid-utf8", put("badutf8.csv"), "input is not valid UTF-8 (byte 4)"),
+    case("put-jsonl-invalid-utf8", put("badutf8.jsonl", "health"), "input is not valid UTF-8 (byte 16)"),
+    case("put-jsonl-broken-line", put("broken.jsonl", "health"), "input line 2 is not valid JSON"),
+    case("put-csv-unclosed-quote", put("unclosed.csv"), "input is not valid CSV"),
+    case("put-json-overflowing-number", put("overflow.json"), "number 1e999 is out of range (it would be read as inf)"),
+    # -- configuration files -----------------------------------------------------------
+    case("config-show-malformed-yaml", ["config", "show"], "config file {cfg}/malformed.yaml: malformed YAML at line 2",
+         globals=cfg("malformed.yaml")),
+    case("config-show-billion-laughs-section", ["config", "show"], "key 'retention' must be a mapping, not list",
+         globals=cfg("bomb-section.yaml")),
+    case("config-show-billion-laughs-leaf", ["config", "show"], "bomb-leaf.yaml: key 'base_dir' must be a non-empty",
+         globals=cfg("bomb-leaf.yaml"), isolated=True),
+    case("ls-yaml-python-object-apply", ["ls"], "could not determine a constructor for the tag",
+         globals=cfg("python-apply.yaml")),
+    case("put-yaml-python-name", [*PUT, "--prefix", "p"], "python/name:os.system", globals=cfg("python-name.yaml")),
+    case("init-yaml-list-as-path", ["init"], "list-path.yaml: key 'base_dir' must be a non-empty path, got ['/tmp/a'",
+         globals=cfg("list-path.yaml")),
+    case("stats-yaml-string-days", ["stats"], "string-days.yaml: key 'retention.explain.days' must be a whole number "
+         "of days from 0 to 36600 (or null: kept forever), got '30'", globals=cfg("string-days.yaml")),
+    case("db-current-yaml-bool-days", ["db", "current"], "bool-days.yaml: key 'retention.ledger.days' must be a whole "
+         "number of days", globals=cfg("bool-days.yaml")),
+    case("demo-yaml-float-precision", ["demo"], "float-precision.yaml: key 'formats.csv_precision' must be a whole "
+         "number from 0 to 17, got 6.5", globals=cfg("float-precision.yaml")),
+    case("db-upgrade-yaml-unknown-key", ["db", "upgrade"], "config file {cfg}/unknown-key.yaml: unknown key 'colour'",
+         globals=cfg("unknown-key.yaml")),
+    case("get-yaml-negative-retention", ["get", "{stored}"], "negative-days.yaml: key 'retention.ledger.days' must be "
+         "a whole number", globals=cfg("negative-days.yaml")),
+    case("show-yaml-top-level-list", ["show", "{stored}"], "top-list.yaml: the top level must be a mapping of keys, "
+         "not list", globals=cfg("top-list.yaml")),
+    case("find-yaml-bool-synchronous", ["find", "--sha256", "{stored_sha}"], "off-synchronous.yaml: key "
+         "'sqlite.synchronous' must be one of full, normal", globals=cfg("off-synchronous.yaml")),
+    case("config-show-yaml-deeply-nested", ["config", "show"], "config file {cfg}/deep.yaml: YAML nested too deeply",
+         globals=cfg("deep.yaml")),
+    case("config-show-file-missing", ["config", "show"], "config file {cfg}/missing.yaml does not exist",
+         globals=cfg("missing.yaml")),
+    case("config-show-file-is-folder", ["config", "show"], "config file {cfg} is a folder, not a file",
+         globals=("--config", "{cfg}")),
+    case("config-show-file-not-utf8", ["config", "show"], "config file {inp}/garbage.json is not UTF-8 text",
+         globals=("--config", "{inp}/garbage.json")),
+    case("config-show-default-file-unknown-key", ["config", "show"], "config/artifacts.yaml: unknown key 'colour'",
+         cwd_config="colour: blue\n"),
+    case("demo-yaml-huge-retention", ["demo"], "huge-days.yaml: key 'retention.ledger.days'",
+         globals=cfg("huge-days.yaml")),
+    # -- environment variables and the --env flag -------------------------------------
+    case("put-env-negative-retention", [*PUT, "--prefix", "p"], "env:CRYPTORUN_EXPLAIN_RETENTION_DAYS: key "
+         "'retention.explain.days'", env={"CRYPTORUN_EXPLAIN_RETENTION_DAYS": "-1"}),
+    case("demo-env-word-retention", ["demo"], "env:CRYPTORUN_LEDGER_RETENTION_DAYS: key 'retention.ledger.days'",
+         env={"CRYPTORUN_LEDGER_RETENTION_DAYS": "ten"}),
+    case("config-show-env-moon", ["config", "show"], "env:CRYPTORUN_ENV: key 'environment' must be one of",
+         env={"CRYPTORUN_ENV": "moon"}),
+    case("ls-env-ftp-url", ["ls"], "env:CRYPTORUN_CATALOG_URL: key 'catalog_url' must be a sqlite:/// or postgresql",
+         env={"CRYPTORUN_CATALOG_URL": "ftp://x"}),
+    case("init-env-blank-base-dir", ["init"], "env:CRYPTORUN_ARTIFACTS_DIR: key 'base_dir' must be a non-empty path",
+         env={"CRYPTORUN_ARTIFACTS_DIR": "   "}),
+    case("config-show-flag-env-moon", ["config", "show"], "'moon' is not one of", globals=("--env", "moon")),
+    case("put-env-huge-retention", [*PUT, "--prefix", "p"], "env:CRYPTORUN_EXPLAIN_RETENTION_DAYS",
+         env={"CRYPTORUN_EXPLAIN_RETENTION_DAYS": "99999999"}),
+    case("ls-env-superscript-digit-retention", ["ls"], "env:CRYPTORUN_EXPLAIN_RETENTION_DAYS",
+         env={"CRYPTORUN_EXPLAIN_RETENTION_DAYS": "\u00b2"}),
+    # -- catalog URLs ------------------------------------------------------------------
+    case("ls-url-nonsense", ["ls"], "flag:--catalog-url: key 'catalog_url' must be a database URL",
+         globals=url("nonsense")),
+    case("init-url-mysql", ["init"], "must be a sqlite:/// or postgresql+psycopg:// URL",
+         globals=(*FRESH, *url("mysql://u@h/db"))),
+    case("db-current-url-sqlite-no-path", ["db", "current"], "must be a database URL", globals=url("sqlite://")),
+    case("db-current-url-nul", ["db", "current"], "must be a database URL", globals=url("sqlite:///a\x00b")),
+    case("db-upgrade-url-unreachable", ["db", "upgrade"], "cannot reach catalog", globals=url(UNREACHABLE_PG)),
+    case("init-url-unreachable", ["init"], "cannot reach catalog", globals=(*FRESH, *url(UNREACHABLE_PG))),
+    case("demo-url-unreachable", ["demo"], "cannot reach catalog", globals=(*FRESH, *url(UNREACHABLE_PG))),
+    case("init-url-sqlite-missing-folder", ["init"], "folder {tmp}/no/such for the SQLite catalog does not exist",
+         globals=(*FRESH, *url("sqlite:///{tmp}/no/such/catalog.sqlite"))),
+    case("db-current-url-port-not-a-number", ["db", "current"], "is not a valid database URL",
+         globals=url("postgresql+psycopg://u@127.0.0.1:notaport/db")),
+    case("ls-url-sqlite-bad-timeout", ["ls"], "a SQLite URL without query arguments", globals=url("sqlite:///{tmp}/fresh.sqlite?timeout=abc")),
+    case("ls-url-sqlite-unknown-argument", ["ls"], "a SQLite URL without query arguments", globals=url("sqlite:///{tmp}/fresh.sqlite?bogus=1"),
+         isolated=True),  # a child process: stderr holds any warning SQLAlchemy would print
+    # -- base folders ------------------------------------------------------------------
+    case("init-base-dir-is-a-file", ["init"], "base folder {inp}/afile is a file, not a folder", globals=AFILE),
+    case("put-base-dir-is-a-file", [*PUT, "--prefix", "p"], "base folder {inp}/afile is a file", globals=AFILE),
+    case("ls-base-dir-is-a-file", ["ls"], "base folder {inp}/afile is a file, not a folder", globals=AFILE),
+    case("demo-base-dir-is-a-file", ["demo"], "base folder {inp}/afile is a file, not a folder", globals=AFILE),
+    case("ls-base-dir-missing", ["ls"], "base folder {tmp}/fresh does not exist: run `catalog init`", globals=FRESH),
+    case("init-base-dir-nul", ["init"], "flag:--base-dir: key 'base_dir' must be a non-empty path",
+         globals=("--base-dir", "{tmp}/a\x00b")),
+    case("init-base-dir-empty", ["init"], "flag:--base-dir: key 'base_dir' must be a non-empty path",
+         globals=("--base-dir", "")),
+    # -- a catalog file that is not a database (SQLite) --------------------------------
+    case("ls-catalog-not-a-database", ["ls"], "catalog {inp}/notadb.sqlite is not a SQLite database",
+         globals=NOT_A_DB, sqlite_only=True),
+    case("put-catalog-not-a-database", [*PUT, "--prefix", "p"], "is not a SQLite database", globals=NOT_A_DB,
+         sqlite_only=True),
+    case("db-current-catalog-not-a-database", ["db", "current"], "is not a SQLite database", globals=NOT_A_DB,
+         sqlite_only=True),
+    case("db-upgrade-catalog-not-a-database", ["db", "upgrade"], "is not a SQLite database", globals=NOT_A_DB,
+         sqlite_only=True),
+    case("init-catalog-not-a-database", ["init"], "is not a SQLite database", globals=NOT_A_DB, sqlite_only=True),
+    # -- a catalog from a newer version ------------------------------------------------
+    case("ls-newer-schema", ["ls"], NEWER, newer_schema=True),
+    case("put-newer-schema", [*PUT, "--prefix", "p"], NEWER, newer_schema=True),
+    case("get-newer-schema", ["get", "{stored}"], NEWER, newer_schema=True),
+    case("stats-newer-schema", ["stats"], NEWER, newer_schema=True),
+    case("show-newer-schema", ["show", "{stored}"], NEWER, newer_schema=True),
+    case("find-newer-schema", ["find", "--sha256", "{stored_sha}"], NEWER, newer_schema=True),
+    case("db-upgrade-newer-schema", ["db", "upgrade"], NEWER, newer_schema=True),
+    case("init-newer-schema", ["init"], NEWER, newer_schema=True),
+    case("demo-newer-schema", ["demo", "--seed", "1"], NEWER, newer_schema=True),
+    # -- ls: times ---------------------------------------------------------------------
+    case("ls-since-yesterday", ["ls", "--since", "yesterday"], "for '--since': 'yesterday' is not a time"),
+    case("ls-until-month-13", ["ls", "--until", "2024-13-01"], "for '--until': '2024-13-01' is not a time"),
+    case("ls-since-february-30", ["ls", "--since", "2024-02-30"], "'2024-02-30' is not a time"),
+    case("ls-since-after-until", ["ls", "--since", "2024-02-01", "--until", "2024-01-01"],
+         "--since must be earlier than --until"),
+    case("ls-until-nul", ["ls", "--until", "2024-01-01\x00"], "is not a time"),
+    case("ls-since-overflows-utc", ["ls", "--since", "9999-12-31T23:59:59-01:00"], "9999-12-31T23:59:59-01:00"),
+    case("ls-until-underflows-utc", ["ls", "--until", "0001-01-01T00:00:00+01:00"], "0001-01-01T00:00:00+01:00"),
+    # -- ls: limits, formats, filters, pagination --------------------------------------
+    case("ls-limit-negative", ["ls", "--limit", "-1"], "-1 is not in the range x>=1"),
+    case("ls-limit-zero", ["ls", "--limit", "0"], "0 is not in the range x>=1"),
+    case("ls-limit-word", ["ls", "--limit", "abc"], "'abc' is not a valid integer"),
+    case("ls-format-xml", ["ls", "--format", "xml"], "'xml' is not one of"),
+    case("ls-type-unknown", ["ls", "--type", "trades"], "'trades' is not one of"),
+    case("ls-status-bogus", ["ls", "--status", "bogus"], "'bogus' is not one of"),
+    case("ls-sort-sideways", ["ls", "--sort", "sideways"], "'sideways' is not one of"),
+    case("ls-prefix-nul", ["ls", "--prefix", "a\x00*"], "prefix pattern must be 1-256 characters without NUL"),
+    case("ls-prefix-empty", ["ls", "--prefix", ""], "prefix pattern must be 1-256 characters"),
+    case("ls-prefix-300-chars", ["ls", "--prefix", "p" * 300], "prefix pattern must be 1-256 characters"),
+    case("ls-after-not-in-catalog", ["ls", "--after", "explain/20240101-000000-nope-explain.json"],
+         "--after explain/20240101-000000-nope-explain.json: no artifact at that path"),
+    case("ls-after-traversal", ["ls", "--after", "../../etc/passwd"], "--after ../../etc/passwd: no artifact at"),
+    case("ls-after-nul", ["ls", "--after", "ledger/a\x00b"], "path contains a NUL character"),
+    # -- other formats and options -----------------------------------------------------
+    case("stats-format-yaml", ["stats", "--format", "yaml"], "'yaml' is not one of"),
+    case("show-format-csv", ["show", "{stored}", "--format", "csv"], "'csv' is not one of"),
+    case("demo-seed-word", ["demo", "--seed", "abc"], "'abc' is not a valid integer"),
+    # -- get and show of paths that are not artifacts ----------------------------------
+    case("get-not-in-catalog", ["get", "ledger/20240101-000000-nope-ledger.json"],
+         "no artifact at ledger/20240101-000000-nope-ledger.json in the catalog"),
+    case("get-traversal", ["get", "../../etc/passwd"], "no artifact at ../../etc/passwd in the catalog"),
+    case("get-absolute-outside", ["get", "/etc/passwd"], "/etc/passwd is outside the store"),
+    case("get-nul", ["get", "ledger/a\x00b.json"], "path contains a NUL character"),
+    case("get-store-folder", ["get", "{base}"], "no artifact at . in the catalog"),
+    case("show-not-in-catalog", ["show", "ledger/20240101-000000-nope-ledger.json"],
+         "no artifact at ledger/20240101-000000-nope-ledger.json in the catalog"),
+    case("show-traversal", ["show", "../../etc/passwd"], "no artifact at ../../etc/passwd in the catalog"),
+    case("show-absolute-outside", ["show", "/etc/passwd"], "/etc/passwd is outside the store"),
+    case("show-nul", ["show", "ledger/a\x00b.json"], "path contains a NUL character"),
+    # -- get -o: where the copy would go -----------------------------------------------
+    case("get-output-into-store", ["get", "{stored}", "-o", "{base}/ledger/copy.json"],
+         "output {base}/ledger/copy.json is inside the store"),
+    case("get-output-over-artifact", ["get", "{stored}", "-o", "{base}/{stored}"], "is inside the store"),
+    case("get-output-dotdot-into-store", ["get", "{stored}", "-o", "{inp}/../store/explain/copy.json"],
+         "output {base}/explain/copy.json is inside the store"),
+    case("get-output-missing-folder", ["get", "{stored}", "-o", "{tmp}/no/such/copy.json"],
+         "output folder {tmp}/no/such does not exist"),
+    case("get-output-existing-folder", ["get", "{stored}", "-o", "{inp}/folder"], "output {inp}/folder is a folder"),
+    case("get-output-symlink-into-store", ["get", "{stored}", "-o", "{inp}/storelink/copy.json"], "inside the store"),
+    # -- find --sha256 -----------------------------------------------------------------
+    case("find-sha-not-hex", ["find", "--sha256", "not-a-hash"], f"'not-a-hash' {NOT_SHA}"),
+    case("find-sha-3-digits", ["find", "--sha256", "abc"], f"'abc' {NOT_SHA} (4 to 64 hex digits)"),
+    case("find-sha-65-digits", ["find", "--sha256", "a" * 65], NOT_SHA),
+    case("find-sha-sql-wildcard", ["find", "--sha256", "ab%_"], f"'ab%_' {NOT_SHA}"),
+    case("find-sha-empty", ["find", "--sha256", ""], f"'' {NOT_SHA}"),
+    case("find-sha-unknown", ["find", "--sha256", "0" * 64], "no artifact has a SHA-256 starting with " + "0" * 64),
+]  # fmt: skip
+
+
+# -- the arena: a store with two artifacts, and hostile inputs beside it ------------------
+
+
+class Arena:
+    """Paths the cases refer to as {placeholders}, and the good store's catalog URL."""
+
+    def __init__(self, tmp_path: Path, base_dir: Path, url: str, stored: str, stored_sha: str) -> None:
+        self.tmp, self.base, self.url = tmp_path, base_dir, url
+        self.inp, self.cfg = tmp_path / "in", tmp_path / "cfg"
+        self.names = {"tmp": tmp_path, "base": base_dir, "inp": self.inp, "cfg": self.cfg, "stored": stored,
+                      "stored_sha": stored_sha}  # fmt: skip
+
+    def fill(self, value: str) -> str:
+        return value.format_map(self.names) if "{" in value and "}" in value else value
+
+
+@pytest.fixture
+def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ignore[no-untyped-def]
+    writer.write_json("explain", "momentum_scan", {"universe": ["BTC-USD"], "score": 81.5})
+    stored = writer.write_csv("ledger", "trades", [["symbol", "qty"], ["BTC-USD", 0.5]])
+    made = Arena(tmp_path, base_dir, catalog.settings.catalog_url, stored.path, stored.sha256)
+
+    inp = made.inp
+    (inp / "folder").mkdir(parents=True)
+    files = {
+        "report.json": b'{"ok": true}', "README": b"{}", "afile": b"a file, not a store\n",
+        "empty.json": b"", "garbage.json": bytes(range(256)) * 4,
+        "nan.json": b'{"x": NaN}', "inf.json": b'{"x": Infinity}', "ninf.json": b"[-Infinity]",
+        "deep.json": b"[" * 100_000, "trailing.json": b"{} {}",
+        "badutf8.json": b'{"name": "\xff\xfe"}', "badutf8.csv": b"a,b\n\xff,1\n",
+        "badutf8.jsonl": b'{"a": 1}\n{"b": "\xc3\x28"}\n', "broken.jsonl": b'{"a": 1}\n{"b": \n{"c": 3}\n',
+        "unclosed.csv": b'a,b\n"unclosed,1\n',
+        "overflow.json": b'{"x": 1e999}', "notadb.sqlite": b"SQLite format 2? no: just text\n" * 40,
+    }  # fmt: skip
+    for name, data in files.items():
+        (inp / name).write_bytes(data)
+    (inp / "loop.json").symlink_to("loop.json")
+    (inp / "dangling.json").symlink_to("nowhere.json")
+    (inp / "storelink").symlink_to(base_dir / "ledger")
+    made.cfg.mkdir()
+    for name, content in CONFIGS.items():
+        (made.cfg / name).write_text(content.replace("{tmp}", str(tmp_path)))
+    return made
+
+
+# -- the two helpers -----------------------------------------------------------------------
+
+
+def snapshot(arena: Arena) -> dict[str, Any]:
+    """Every file and folder under the test's folder, and the good catalog's row counts.
+
+    Files are compared by content (symlinks by target); the good store's own
+    SQLite files are left out: they change on every read (WAL) and their rows
+    are counted instead.
+    """
+    tree: dict[str, str] = {}
+    for root, dirs, files in os.walk(arena.tmp):
+        for name in dirs + files:
+            path = Path(root) / name
+            rel = path.relative_to(arena.tmp).as_posix()
+            if path.parent == arena.base and name.startswith("catalog.sqlite"):
+                continue
+            if path.is_symlink():
+                tree[rel] = "-> " + os.readlink(path)
+            elif path.is_dir():
+                tree[rel] = "folder"
+            else:
+                tree[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    database = Database(arena.url)  # raw SQL: Catalog would refuse a catalog stamped 9999
+    try:
+        with database.read() as conn:
+            rows = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in ("artifacts", "events")}
+    finally:
+        database.dispose()
+    return {"tree": tree, "rows": rows}
+
+
+def assert_one_error_line(exit_code: int, stdout: str, stderr: str, fragment: str) -> None:
+    """Exit code 2, exactly one non-empty stderr line ``Error: …`` with ``fragment``, no traceback.
+
+    The line must not be the CLI's "internal error (…); … report it" fallback
+    either: that one is how the product itself says it hit a bug.
+    """
+    shown = f"exit code {exit_code}\n--- stdout:\n{stdout[:2000]}\n--- stderr:\n{stderr[:2000]}"
+    assert "Traceback" not in stdout + stderr, shown
+    assert exit_code == 2, shown
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, shown
+    assert lines[0].startswith("Error:"), shown
+    assert "internal error" not in lines[0], shown
+    assert fragment in lines[0], f"expected {fragment!r} in the error line\n{shown}"
+
+
+# -- the wall ------------------------------------------------------------------------------
+
+
+def _limit_child() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (512 * 1024**2, 512 * 1024**2))
+    resource.setrlimit(resource.RLIMIT_CPU, (60, 60))
+
+
+def run_isolated(argv: list[str]) -> tuple[int, str, str]:
+    """The CLI in a child process that cannot take more than 512 MiB or a minute of CPU."""
+    child = subprocess.run(
+        [sys.executable, "-c", "from catalog.cli import main; main()", *argv],
+        capture_output=True, text=True, preexec_fn=_limit_child, timeout=300,
+    )  # fmt: skip
+    return child.returncode, child.stdout, child.stderr
+
+
+def stamp_newer_schema(url: str) -> None:
+    database = Database(url)
+    try:
+        with database.write() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    finally:
+        database.dispose()
+
+
+@pytest.mark.parametrize("hostile", CASES)
+def test_hostile_input_is_refused_with_one_line_and_writes_nothing(
+    hostile: Case, arena: Arena, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    for var, value in hostile.env.items():
+        monkeypatch.setenv(var, value)
+    if hostile.cwd_config is not None:  # the default settings file, ./config/artifacts.yaml
+        (Path.cwd() / "config").mkdir()
+        (Path.cwd() / "config" / "artifacts.yaml").write_text(hostile.cwd_config)
+    if hostile.newer_schema:
+        stamp_newer_schema(arena.url)
+    before = snapshot(arena)
+
+    global_args = [*run_cli.base_args, *map(arena.fill, hostile.globals)]
+    args = [arena.fill(arg) for arg in hostile.args]
+    if hostile.isolated:
+        exit_code, stdout, stderr = run_isolated(global_args + args)
+    else:
+        result = run_cli(*args, input=hostile.stdin, global_args=global_args)
+        exit_code, stdout, stderr = result.exit_code, result.stdout, result.stderr
+        del result  # its exc_info keeps the command's frames (and whatever they left open) alive
+    gc.collect()  # a connection the command left open surfaces now (ResourceWarning: an error in this suite)
+
+    assert_one_error_line(exit_code, stdout, stderr, arena.fill(hostile.fragment))
+    assert snapshot(arena) == before
+
+
+def test_the_wall_is_high_enough() -> None:
+    assert len(CASES) >= 60
+    assert len({p.id for p in CASES}) == len(CASES)
