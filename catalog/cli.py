@@ -89,10 +89,11 @@ def _debug(ctx: click.Context) -> bool:
 class State:
     """What the global options chose; settings load on first use."""
 
-    def __init__(self, flags: dict[str, Any], config_file: str | None, debug: bool) -> None:
+    def __init__(self, flags: dict[str, Any], config_file: str | None, debug: bool, actor: str | None = None) -> None:
         self.flags = flags
         self.config_file = config_file
         self.debug = debug
+        self.actor = actor
         self._settings: Settings | None = None
 
     @property
@@ -101,10 +102,10 @@ class State:
             self._settings = load_settings(self.config_file, flags=self.flags)
         return self._settings
 
-    def catalog(self) -> Catalog:
+    def catalog(self, check: bool = True) -> Catalog:
         from .store import Catalog
 
-        return Catalog(self.settings)
+        return Catalog(self.settings, check=check, actor=self.actor)
 
 
 pass_state = click.make_pass_decorator(State)
@@ -165,12 +166,14 @@ class UTCTime(click.ParamType):
 @click.option("--catalog-url", metavar="URL", help="Catalog database URL (default: SQLite in the base folder).")
 @click.option("--config", "config_file", metavar="FILE", help="Settings file (default: ./config/artifacts.yaml if present).")
 @click.option("--env", "environment", type=click.Choice(list(ENVIRONMENTS)), help="Environment (picks the base folder).")
+@click.option("--actor", metavar="NAME", envvar="CRYPTORUN_ACTOR",
+              help="A name to record beside your OS user in audit events (also CRYPTORUN_ACTOR).")
 @click.option("--debug", is_flag=True, help="Show tracebacks (for bug reports); also CATALOG_DEBUG=1.")
 @click.version_option(__version__, "--version", message=f"catalog %(version)s (schema {HEAD_REVISION})")
 @click.pass_context
 def cli(
     ctx: click.Context, base_dir: str | None, catalog_url: str | None, config_file: str | None,
-    environment: str | None, debug: bool,
+    environment: str | None, actor: str | None, debug: bool,
 ) -> None:  # fmt: skip
     """Audit-ready artifact storage for the CryptoRun scanner.
 
@@ -184,7 +187,7 @@ def cli(
       catalog --base-dir ./artifacts ls --limit 10
     """
     flags = {"base_dir": base_dir, "catalog_url": catalog_url, "environment": environment}
-    ctx.obj = State(flags, config_file, debug)
+    ctx.obj = State(flags, config_file, debug, actor)
 
 
 @cli.command()
@@ -198,7 +201,7 @@ def init(state: State) -> None:
     """
     from .store import Catalog
 
-    catalog, before, after = Catalog.init(state.settings)
+    catalog, before, after = Catalog.init(state.settings, actor=state.actor)
     catalog.close()
     verb = "already at" if before == after else "created at" if before is None else f"upgraded from {before} to"
     click.echo(f"Store {state.settings.base_dir} ready; catalog {catalog.db.location} {verb} schema {after}.")
@@ -224,17 +227,13 @@ def db_upgrade(state: State) -> None:
     Example:
       catalog --catalog-url postgresql+psycopg://catalog@db/catalog db upgrade
     """
-    from .db import Database
     from .errors import SchemaError
 
-    settings = state.settings
-    database = Database(settings.catalog_url, synchronous=settings.sqlite_synchronous)
-    try:
+    with state.catalog(check=False) as catalog:
+        database = catalog.db
         if not database.exists() or database.revision() is None:
             raise SchemaError(f"no catalog at {database.location}: run `catalog init` to create one")
-        before, after = database.upgrade()
-    finally:
-        database.dispose()
+        before, after = catalog.upgrade()
     click.echo(f"Catalog {database.location}: " + (f"already at {after}." if before == after else f"{before} -> {after}."))
 
 
@@ -346,27 +345,32 @@ def get(state: State, path: str, output: str | None) -> None:
 @click.option("--sort", type=click.Choice(list(SORTS)), default="newest", show_default=True, help="Order of the rows.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows.")
 @click.option("--after", metavar="PATH", help="Continue after this artifact (keyset pagination; see next_after).")
+@click.option("--as-of", "as_of", type=UTCTime(), help="What existed at TIME, where, with what status (from the audit log).")
 @format_option()
 @pass_state
 def ls(
     state: State, types: tuple[str, ...], prefix: str | None, statuses: tuple[str, ...], since: Any, until: Any,
-    sort: str, limit: int | None, after: str | None, fmt: str,
+    sort: str, limit: int | None, after: str | None, as_of: Any, fmt: str,
 ) -> None:  # fmt: skip
     """List catalogued artifacts (newest first by default).
 
     Rows stream as they are read, so even a huge listing starts at once.
     With --limit, JSON output ends with "next_after": the PATH to pass to
-    --after for the next page.
+    --after for the next page. --as-of answers from the audit log: the
+    artifacts that existed at that moment (by recorded time), at the path
+    and with the status they had then; deleted ones are gone, archived ones
+    are listed at their archive path.
 
     \b
     Example:
       catalog ls --type explain --since 2024-01-01 --limit 20
+      catalog ls --as-of 2024-03-31T23:59:59Z --type ledger
       catalog ls --prefix 'momentum*' --status active --format json | jq '.artifacts[].path'
       catalog ls --limit 100 --after explain/20240115-103000-momentum_scan-explain.json
     """
     from .query import ArtifactQuery, iter_artifacts
 
-    query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit)
+    query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit, as_of)
     seen: dict[str, Any] = {"count": 0, "last": None}
 
     def tracked(records: Iterable[ArtifactRecord]) -> Iterator[ArtifactRecord]:
@@ -496,6 +500,177 @@ def config_show(state: State, fmt: str) -> None:
     show_rows(rows, ("key", "value", "source"), fmt, "settings")
 
 
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit log: read it, prove it intact, export evidence.
+
+    \b
+    Example:
+      catalog audit verify --checkpoint /secure/checkpoint.json
+      catalog audit log --since 2024-01-01 --action write
+    """
+
+
+EVENT_COLUMNS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
+
+
+@audit.command("log")
+@click.option("--since", type=UTCTime(), help="Recorded at or after TIME.")
+@click.option("--until", type=UTCTime(), help="Recorded before TIME.")
+@click.option("--action", "actions", multiple=True, metavar="ACTION", help="Only this action (repeatable), e.g. write.")
+@click.option("--path", help="Only events about this path; * and ? match any characters / one character.")
+@click.option("--actor", "actor_text", metavar="TEXT", help="Only events whose actor contains TEXT.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
+@format_option()
+@pass_state
+def audit_log(
+    state: State, since: Any, until: Any, actions: tuple[str, ...], path: str | None, actor_text: str | None,
+    limit: int | None, fmt: str,
+) -> None:  # fmt: skip
+    """The audit events, oldest first: who did what to which artifact, when.
+
+    \b
+    Example:
+      catalog audit log --path 'ledger/*' --since 2024-01-01T00:00:00Z
+      catalog audit log --actor alice --format ndjson > alice.ndjson
+    """
+    from .query import EventQuery, iter_event_log
+
+    query = EventQuery(since, until, actions, path, actor_text, limit)
+    with state.catalog() as catalog:
+        rows = (event.to_dict() for event in iter_event_log(catalog, query))
+        if fmt in ("table", "csv"):
+            rows = ({**row, "details": json.dumps(row["details"], sort_keys=True)} for row in rows)
+        columns = EVENT_COLUMNS if fmt != "table" else ("seq", "at", "action", "path", "status", "actor", "details")
+        show_rows(rows, columns, fmt, "events")
+
+
+@audit.command("verify")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="FILE",
+              help="A checkpoint the log must still extend (repeatable); those in audit.checkpoint_dir are added.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json for programs.")  # fmt: skip
+@pass_state
+def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
+    """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints.
+
+    Exit 0 when all is well, 1 when anything is broken (the first broken
+    sequence number is named), 2 on error.
+
+    \b
+    Example:
+      catalog audit verify
+      catalog audit verify --checkpoint /mnt/worm/checkpoint-000000001234-20240131T000000Z.json
+    """
+    from .audit import read_checkpoint
+    from .evidence import configured_checkpoints
+
+    with state.catalog() as catalog:
+        loaded = [read_checkpoint(Path(p)) for p in checkpoints] + configured_checkpoints(catalog)
+        report = catalog.audit_verify(loaded)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif report.ok:
+        extra = f" and extends {report.checkpoints} checkpoint(s)" if report.checkpoints else ""
+        click.echo(f"All is well: {report.count} events chain from the first to the head (seq {report.head_seq}), "
+                   f"all {report.artifacts} artifact rows agree with their events{extra}.")  # fmt: skip
+    else:
+        first = report.first
+        where = f"at seq {first.seq}" if first.seq is not None else "in the artifact rows"
+        click.echo(f"BROKEN {where}: {first.kind}: {first.message}")
+        for problem in report.problems[1:20]:
+            click.echo(f"  also: seq {problem.seq}: {problem.kind}: {problem.message}")
+        if len(report.problems) > 20:
+            click.echo(f"  … and {len(report.problems) - 20} more (see --format json)")
+        click.echo("Keep this catalog as it is (it is evidence) and compare it with your backups and checkpoints.")
+    if not report.ok:
+        sys.exit(1)
+
+
+@audit.command("checkpoint")
+@click.option("-o", "--output", metavar="FILE", help="Write the checkpoint to FILE (outside the store).")
+@pass_state
+def audit_checkpoint(state: State, output: str | None) -> None:
+    """Record the chain head (seq, hash, time) to keep outside the store.
+
+    Written to FILE, else into audit.checkpoint_dir, else printed. The
+    checkpoint is itself an event of the log. Later, `audit verify
+    --checkpoint FILE` proves the log still extends it, which catches even a
+    consistent rewrite of the whole chain.
+
+    \b
+    Example:
+      catalog audit checkpoint -o /mnt/worm/checkpoint-$(date -u +%Y%m%d).json
+    """
+    from .evidence import take_checkpoint
+
+    with state.catalog() as catalog:
+        checkpoint, data, written = take_checkpoint(catalog, Path(output) if output else None)
+    if written is None:
+        sys.stdout.write(data.decode())
+    else:
+        click.echo(f"Checkpoint at seq {checkpoint.seq} written to {written}.")
+
+
+@audit.command("export")
+@click.argument("output", metavar="OUT.zip")
+@click.option("--since", type=UTCTime(), help="Events recorded at or after TIME.")
+@click.option("--until", type=UTCTime(), help="Events recorded before TIME.")
+@click.option("--include-files", is_flag=True, help="Put the artifact files themselves in the bundle too.")
+@pass_state
+def audit_export(state: State, output: str, since: Any, until: Any, include_files: bool) -> None:
+    """Write a self-contained evidence bundle that `audit verify-bundle` checks anywhere.
+
+    The bundle holds the events of the window (a contiguous run of the
+    chain), the artifact rows they touch, a manifest of the files with their
+    checksums, the checkpoints, and with --include-files the files. It is
+    sealed: changing any byte of it is detected.
+
+    \b
+    Example:
+      catalog audit export --since 2024-01-01 --until 2024-04-01 q1-evidence.zip --include-files
+    """
+    from .evidence import export_bundle
+
+    with state.catalog() as catalog:
+        summary = export_bundle(catalog, Path(output), since, until, include_files)
+    span = f"events {summary.first_seq}..{summary.last_seq}" if summary.events else "no events"
+    click.echo(f"Wrote {summary.path}: {span} ({summary.events}), {summary.artifacts} artifact rows, "
+               f"{summary.files} files.")  # fmt: skip
+    for path in summary.skipped_files:
+        click.echo(f"  not included (missing or no longer matching the catalog): {path}")
+
+
+@audit.command("verify-bundle")
+@click.argument("bundle", metavar="BUNDLE.zip")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json for programs.")  # fmt: skip
+def audit_verify_bundle(bundle: str, fmt: str) -> None:
+    """Check an evidence bundle on any machine, without the catalog.
+
+    Exit 0 when it verifies, 1 when anything in it was altered, 2 on error.
+
+    \b
+    Example:
+      catalog audit verify-bundle q1-evidence.zip
+    """
+    from .evidence import verify_bundle
+
+    report = verify_bundle(Path(bundle))
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif report.ok:
+        span = f"events {report.first_seq}..{report.last_seq}" if report.events else "no events"
+        click.echo(f"Bundle verifies: {span} chain intact, {report.artifacts} artifact rows and {report.files} "
+                   "files match their records.")  # fmt: skip
+    else:
+        click.echo(f"Bundle does NOT verify: {report.problems[0]}")
+        for problem in report.problems[1:20]:
+            click.echo(f"  also: {problem}")
+    if not report.ok:
+        sys.exit(1)
+
+
 @cli.command()
 @click.option("--seed", type=int, default=None, help="Seed for the synthetic data (default: random).")
 @pass_state
@@ -515,14 +690,14 @@ def demo(state: State, seed: int | None) -> None:
     from .query import iter_artifacts
     from .store import Catalog
 
-    catalog, _, _ = Catalog.init(state.settings)
+    catalog, _, _ = Catalog.init(state.settings, actor=state.actor)
     with catalog:
         records = run_demo(catalog, seed=seed)
         click.echo(f"Wrote {len(records)} artifacts into {catalog.base_dir}:")
         show_records(records, "table")
-        report = catalog.verify_chain()
-        click.echo(f"Catalog: {sum(1 for _ in iter_artifacts(catalog))} artifacts; audit chain of {report.count} events "
-                   + ("verifies." if report.ok else "is BROKEN: " + "; ".join(report.problems[:3])))  # fmt: skip
+        report = catalog.audit_verify()
+        click.echo(f"Catalog: {sum(1 for _ in iter_artifacts(catalog))} artifacts; audit log of {report.count} events "
+                   + ("verifies." if report.ok else "is BROKEN: " + "; ".join(p.message for p in report.problems[:3])))  # fmt: skip
 
 
 def main() -> None:

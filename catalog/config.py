@@ -43,9 +43,11 @@ DEFAULTS: dict[str, Any] = {
     "formats": {"json_indent": 2, "csv_precision": 6},
     "limits": {"max_files_per_dir": 10_000, "max_dir_bytes": 10 * GIB, "max_store_bytes": 10 * GIB},
     "sqlite": {"synchronous": "full", "busy_timeout_ms": 30_000},
+    "audit": {"checkpoint_dir": None},
 }
 
 ENV_VARS: dict[str, str] = {
+    "CRYPTORUN_CHECKPOINT_DIR": "audit.checkpoint_dir",
     "CRYPTORUN_ENV": "environment",
     "CRYPTORUN_ARTIFACTS_DIR": "base_dir",
     "CRYPTORUN_CATALOG_URL": "catalog_url",
@@ -92,6 +94,7 @@ class Settings:
     limits: Limits
     sqlite_synchronous: str
     sqlite_busy_timeout_ms: int
+    checkpoint_dir: Path | None = None
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -108,6 +111,7 @@ class Settings:
             "limits.max_store_bytes": self.limits.max_store_bytes,
             "sqlite.synchronous": self.sqlite_synchronous,
             "sqlite.busy_timeout_ms": self.sqlite_busy_timeout_ms,
+            "audit.checkpoint_dir": None if self.checkpoint_dir is None else str(self.checkpoint_dir),
         }
         for name, policy in self.retention.items():
             flat[f"retention.{name}.days"] = policy.days
@@ -203,11 +207,11 @@ def _check(key: str, value: Any, where: str) -> Any:
         if value not in ENVIRONMENTS:
             raise fail("one of " + ", ".join(ENVIRONMENTS))
         return value
-    if key in ("base_dir", "catalog_url"):
+    if key in ("base_dir", "catalog_url", "audit.checkpoint_dir"):
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip() or "\x00" in value:
-            raise fail("a non-empty path" if key == "base_dir" else "a database URL")
+            raise fail("a database URL" if key == "catalog_url" else "a non-empty path")
         if key == "catalog_url":
             _check_url(value, fail)
         return value
@@ -320,6 +324,13 @@ def load_settings(
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
 
+    checkpoints = values["audit.checkpoint_dir"]
+    if checkpoints is not None:
+        checkpoints = Path(os.path.normpath(cwd / Path(checkpoints).expanduser()))
+        if checkpoints.is_relative_to(base_dir):
+            where = sources["audit.checkpoint_dir"]
+            raise ConfigError(f"{where}: key 'audit.checkpoint_dir' must be outside the store {base_dir}")
+
     return Settings(
         environment=values["environment"],
         base_dir=base_dir,
@@ -332,6 +343,7 @@ def load_settings(
         ),
         sqlite_synchronous=values["sqlite.synchronous"],
         sqlite_busy_timeout_ms=values["sqlite.busy_timeout_ms"],
+        checkpoint_dir=checkpoints,
         config_file=path,
         sources=sources,
     )

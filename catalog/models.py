@@ -85,15 +85,17 @@ class Artifact(Base):
 
 
 class Event(Base):
-    """One entry of the append-only, hash-chained audit log."""
+    """One entry of the append-only, hash-chained audit log (triggers refuse UPDATE and DELETE)."""
 
     __tablename__ = "events"
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     action: Mapped[str] = mapped_column(String(32), index=True)
     artifact_id: Mapped[int | None] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
     path: Mapped[str | None] = mapped_column(String(512))
+    #: The artifact's status after this event; null for events that change no row.
+    status: Mapped[str | None] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(256))
     details: Mapped[str] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)

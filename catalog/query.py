@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
-import json
 import os
 import re
 import stat
@@ -21,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, tuple_
 
-from .audit import EVENTS, EventRecord
+from .audit import EVENTS, EventRecord, iter_events
 from .errors import NotFoundError, ValidationError
 from .models import STATUSES
 from .naming import TYPES
@@ -51,6 +50,7 @@ class ArtifactQuery:
     sort: str = "newest"
     after: str | None = None  # path of the last row already seen
     limit: int | None = None
+    as_of: datetime | None = None  # answer from the events: what existed then, where
 
     def __post_init__(self) -> None:
         for t in self.types:
@@ -74,8 +74,32 @@ def _like_pattern(glob: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-def _filters(query: ArtifactQuery) -> list[Any]:
-    c = ARTIFACTS.c
+def _as_of_view(as_of: datetime) -> Any:
+    """Artifacts as they stood at ``as_of``, from the events recorded by then.
+
+    Each artifact's last row-changing event at or before that time gives its
+    status and path then; the recorded facts (type, size, hash…) never change.
+    Artifacts not yet written, or already deleted, are left out.
+    """
+    e = EVENTS.c
+    last = (
+        select(e.artifact_id, func.max(e.seq).label("seq"))
+        .where(e.at <= as_of, e.status.is_not(None))
+        .group_by(e.artifact_id)
+        .subquery()
+    )
+    then = select(e.artifact_id, e.path, e.status).join(last, last.c.seq == e.seq).subquery()
+    columns = [then.c.path if c.name == "path" else then.c.status if c.name == "status" else c for c in ARTIFACTS.c]
+    return (
+        select(*columns)
+        .join_from(ARTIFACTS, then, then.c.artifact_id == ARTIFACTS.c.id)
+        .where(then.c.status != "deleted")
+        .subquery("as_of")
+    )
+
+
+def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
+    c = source.c
     where: list[Any] = []
     if query.types:
         where.append(c.type.in_(query.types))
@@ -96,15 +120,18 @@ def _filters(query: ArtifactQuery) -> list[Any]:
 
 def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
     """Artifacts matching ``query`` in its order, fetched in keyset batches."""
+    source = ARTIFACTS if query.as_of is None else _as_of_view(query.as_of)
     column_name, descending = SORTS[query.sort]
-    key, ident = ARTIFACTS.c[column_name], ARTIFACTS.c.id
+    key, ident = source.c[column_name], source.c.id
     order = (key.desc(), ident.desc()) if descending else (key.asc(), ident.asc())
-    base = _filters(query)
+    base = _filters(query, source)
     glob = query.prefix if query.prefix is not None and _GLOB_CHARS.search(query.prefix) else None
 
     cursor: tuple[Any, int] | None = None
     if query.after is not None:
-        start = catalog.find_path(query.after)
+        rel = catalog.relative(query.after)
+        with catalog.db.read() as conn:
+            start = conn.execute(select(source).where(source.c.path == rel)).first()
         if start is None:
             raise NotFoundError(f"--after {query.after}: no artifact at that path")
         cursor = (getattr(start, column_name), start.id)
@@ -117,7 +144,7 @@ def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), bat
             where.append(tuple_(key, ident) < tuple_(*cursor) if descending else tuple_(key, ident) > tuple_(*cursor))
         size = batch if remaining is None else min(batch, remaining)
         with catalog.db.read() as conn:
-            rows = conn.execute(select(ARTIFACTS).where(*where).order_by(*order).limit(size)).all()
+            rows = conn.execute(select(source).where(*where).order_by(*order).limit(size)).all()
         if not rows:
             return
         for row in rows:
@@ -159,16 +186,10 @@ class ArtifactStory:
     events: list[EventRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        from .formats import format_time
-
         return {
             "artifact": self.record.to_dict(),
             "file": self.file.to_dict(),
-            "events": [
-                {"seq": e.seq, "at": format_time(e.at), "action": e.action, "path": e.path, "actor": e.actor,
-                 "details": dict(e.details), "hash": e.hash}
-                for e in self.events
-            ],
+            "events": [e.to_dict() for e in self.events],
         }  # fmt: skip
 
 
@@ -196,9 +217,7 @@ def artifact_events(catalog: Catalog, artifact_id: int) -> list[EventRecord]:
     """Every event about one artifact, in chain order."""
     with catalog.db.read() as conn:
         rows = conn.execute(select(EVENTS).where(EVENTS.c.artifact_id == artifact_id).order_by(EVENTS.c.seq)).all()
-    return [
-        EventRecord(r.seq, r.at, r.action, r.artifact_id, r.path, r.actor, json.loads(r.details), r.hash) for r in rows
-    ]
+    return [EventRecord.from_row(r) for r in rows]
 
 
 def story(catalog: Catalog, record: ArtifactRecord) -> ArtifactStory:
@@ -255,3 +274,53 @@ def stats(catalog: Catalog) -> list[dict[str, Any]]:
         n, b = conn.execute(select(func.count(), func.coalesce(func.sum(c.size), 0)).where(on_disk)).one()
     out.append({"group": "store", "name": "on disk", "count": n, "bytes": int(b)})
     return out
+
+
+# -- the audit log ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """What ``catalog audit log`` asks. Times are aware UTC; ``since`` inclusive, ``until`` exclusive."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actions: tuple[str, ...] = ()
+    path: str | None = None  # exact, or a glob with * and ?
+    actor: str | None = None  # substring
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.since >= self.until:
+            raise ValidationError("--since must be earlier than --until")
+        for text, what in ((self.path, "path pattern"), (self.actor, "actor text")):
+            if text is not None and (not text or "\x00" in text or len(text) > 512):
+                raise ValidationError(f"{what} must be 1-512 characters without NUL")
+
+
+def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[EventRecord]:
+    """Events matching ``query``, oldest first, streamed in keyset batches."""
+    c = EVENTS.c
+    where: list[Any] = []
+    if query.since is not None:
+        where.append(c.at >= query.since)
+    if query.until is not None:
+        where.append(c.at < query.until)
+    if query.actions:
+        where.append(c.action.in_(query.actions))
+    glob = query.path if query.path is not None and _GLOB_CHARS.search(query.path) else None
+    if query.path is not None:
+        where.append(c.path.like(_like_pattern(glob), escape="\\") if glob else c.path == query.path)
+    if query.actor is not None:
+        where.append(c.actor.like("%" + _like_pattern(query.actor) + "%", escape="\\"))
+    remaining = query.limit
+    for row in iter_events(catalog.db.read, where):
+        if glob is not None and not fnmatch.fnmatchcase(row.path or "", glob):
+            continue
+        if query.actor is not None and query.actor not in row.actor:
+            continue
+        yield EventRecord.from_row(row)
+        if remaining is not None:
+            remaining -= 1
+            if remaining == 0:
+                return

@@ -11,13 +11,13 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from . import audit
@@ -25,7 +25,7 @@ from .config import Settings, load_settings
 from .db import Database, refuse_network_filesystem
 from .formats import format_time
 from .errors import CommitError, IntegrityError, NotFoundError, StoreError, ValidationError
-from .models import Artifact
+from .models import STATUSES, Artifact
 from .naming import TYPES
 
 CHUNK = 1024 * 1024
@@ -92,8 +92,10 @@ def sha256_file(path: Path) -> tuple[str, int]:
 class Catalog:
     """A store (base folder) and its catalog database."""
 
-    def __init__(self, settings: Settings, *, check: bool = True) -> None:
+    def __init__(self, settings: Settings, *, check: bool = True, actor: str | None = None) -> None:
         self.settings = settings
+        #: A claimed name recorded beside the OS identity in every event (--actor, CRYPTORUN_ACTOR).
+        self.actor_claim = audit.validate_claim(actor if actor is not None else os.environ.get("CRYPTORUN_ACTOR"))
         self.base_dir = settings.base_dir
         self.db = Database(
             settings.catalog_url,
@@ -132,16 +134,22 @@ class Catalog:
         if not self.base_dir.is_dir():
             raise StoreError(f"base folder {self.base_dir} does not exist: run `catalog init` first")
 
+    @property
+    def actor(self) -> str:
+        """Who this process is, for the audit log: ``user@host:pid`` plus any claim."""
+        return audit.current_actor(self.actor_claim)
+
     @classmethod
-    def init(cls, settings: Settings) -> tuple[Catalog, str | None, str]:
+    def init(cls, settings: Settings, *, actor: str | None = None) -> tuple[Catalog, str | None, str]:
         """Create the folders and migrate the schema to head (idempotent).
 
-        Returns the open catalog and the schema revision before and after.
+        Returns the open catalog and the schema revision before and after. A
+        migration is recorded as a ``schema_upgrade`` event, appended after it.
         """
         base = settings.base_dir
         if base.exists() and not base.is_dir():
             raise StoreError(f"base folder {base} is a file, not a folder")
-        catalog = cls(settings, check=False)
+        catalog = cls(settings, check=False, actor=actor)
         try:
             if catalog.db.sqlite_path is not None:
                 parent = catalog.db.sqlite_path.parent
@@ -159,11 +167,19 @@ class Catalog:
         except OSError as exc:
             raise StoreError(f"cannot create the store folders in {base}: {exc.strerror}") from None
         try:
-            before, after = catalog.db.upgrade()
+            before, after = catalog.upgrade()
         except BaseException:
             catalog.close()
             raise
         return catalog, before, after
+
+    def upgrade(self) -> tuple[str | None, str]:
+        """Migrate the schema to head; record a ``schema_upgrade`` event if it moved."""
+        before, after = self.db.upgrade()
+        if before != after:
+            with self.db.write() as conn:
+                audit.append_event(conn, "schema_upgrade", actor=self.actor, details={"from": before, "to": after})
+        return before, after
 
     # -- recording ----------------------------------------------------------
 
@@ -185,7 +201,7 @@ class Catalog:
         row already exists with the same SHA-256 (adopted meanwhile) counts as
         recorded.
         """
-        actor = actor or audit.current_actor()
+        actor = actor or self.actor
         try:
             with self.db.write() as conn:
                 chain = audit.ChainAppender(conn)
@@ -199,11 +215,8 @@ class Catalog:
                         retain_until=self.retain_until(item.type, item.created_at, recorded_at),
                     )  # fmt: skip
                     new_id = conn.execute(ARTIFACTS.insert().values(**values).returning(ARTIFACTS.c.id)).scalar_one()
-                    details = {
-                        "type": item.type, "prefix": item.prefix, "ext": item.ext, "size": item.size,
-                        "sha256": item.sha256, "created_at": audit.iso_utc(item.created_at),
-                    }  # fmt: skip
-                    chain.append("write", actor=actor, artifact_id=new_id, path=item.path, details=details)
+                    chain.append("write", actor=actor, artifact_id=new_id, path=item.path, status="active",
+                                 details=audit.row_details(values))  # fmt: skip
                     records.append(ArtifactRecord(id=new_id, status="active", **{k: values[k] for k in (
                         "path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size",
                         "sha256", "retain_until")}))  # fmt: skip
@@ -268,21 +281,51 @@ class Catalog:
 
         return list(iter_artifacts(self, query or ArtifactQuery()))
 
-    def events(self) -> Iterable[audit.EventRecord]:
-        """Every audit event, in chain order."""
-        import json
+    def events(self) -> Iterator[audit.EventRecord]:
+        """Every audit event, in chain order (streamed)."""
+        return (audit.EventRecord.from_row(row) for row in audit.iter_events(self.db.read))
 
-        with self.db.read() as conn:
-            for event in audit.iter_events(conn):
-                yield audit.EventRecord(
-                    event.seq, event.at, event.action, event.artifact_id, event.path, event.actor,
-                    json.loads(event.details), event.hash,
-                )  # fmt: skip
+    def audit_verify(self, checkpoints: Sequence[audit.Checkpoint] = ()) -> audit.AuditReport:
+        """Recompute the chain and check every row against its events (see :func:`catalog.audit.verify`)."""
+        return audit.verify(self.db.read, list(checkpoints))
 
-    def verify_chain(self) -> audit.ChainReport:
-        """Walk the audit chain (see :func:`catalog.audit.verify_chain`)."""
-        with self.db.read() as conn:
-            return audit.verify_chain(conn)
+    def change_status(
+        self,
+        artifact_id: int,
+        *,
+        action: str,
+        status: str,
+        path: str | None = None,
+        retain_until: datetime | None = None,
+        details: Mapping[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> ArtifactRecord:
+        """The one way an artifact row changes: update it and append its event, in one transaction.
+
+        ``path`` moves the row to a new current path (archive, move);
+        ``retain_until`` extends its retention. The event carries the row's new
+        state, so replaying events rebuilds the row.
+        """
+        if status not in STATUSES:
+            raise ValidationError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+        with self.db.write() as conn:
+            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one_or_none()
+            if row is None:
+                raise NotFoundError(f"no artifact with id {artifact_id}")
+            changes: dict[str, Any] = {"status": status}
+            if path is not None and path != row.path:
+                changes.update(path=path, folder=str(PurePosixPath(path).parent))
+            if retain_until is not None:
+                changes["retain_until"] = retain_until
+            conn.execute(update(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id).values(**changes))
+            event_details = {"from_status": row.status, **audit.row_details(changes), **dict(details or {})}
+            if "path" in changes:
+                event_details["from_path"] = row.path
+            audit.append_event(
+                conn, action, actor=self.actor, artifact_id=artifact_id, path=changes.get("path", row.path),
+                status=status, details=event_details, at=at,
+            )  # fmt: skip
+            return ArtifactRecord.from_row(conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one())
 
     # -- reading bytes back -------------------------------------------------
 

@@ -160,3 +160,43 @@ def store_files(base_dir: Path) -> list[str]:
         for p in base_dir.rglob("*")
         if p.is_file() and not p.name.startswith("catalog.sqlite")
     )
+
+
+def write_events(catalog) -> list:  # type: ignore[no-untyped-def]
+    """The catalog's ``write`` events (init adds a ``schema_upgrade`` one before them)."""
+    return [event for event in catalog.events() if event.action == "write"]
+
+
+def tamper(catalog, *statements: str) -> None:  # type: ignore[no-untyped-def]
+    """Run SQL behind the catalog's back: append-only triggers and foreign keys off, then on again.
+
+    This is what an attacker with direct database access can do; the audit log
+    must still notice.
+    """
+    import sqlite3
+
+    from sqlalchemy import text
+
+    if catalog.db.is_sqlite:
+        conn = sqlite3.connect(catalog.db.sqlite_path, isolation_level=None)
+        try:
+            triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+            conn.execute("PRAGMA foreign_keys = OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            for name, _ in triggers:
+                conn.execute(f"DROP TRIGGER {name}")
+            for statement in statements:
+                conn.execute(statement)
+            for _, sql in triggers:
+                conn.execute(sql)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        return
+    with catalog.db.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE events DISABLE TRIGGER ALL"))
+        conn.execute(text("ALTER TABLE artifacts DISABLE TRIGGER ALL"))
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+        conn.execute(text("ALTER TABLE events ENABLE TRIGGER ALL"))
+        conn.execute(text("ALTER TABLE artifacts ENABLE TRIGGER ALL"))

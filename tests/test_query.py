@@ -15,6 +15,7 @@ from catalog import cli as cli_module
 from catalog import models, query
 from catalog.query import ArtifactQuery, iter_artifacts
 from catalog.store import Catalog
+from conftest import tamper
 
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)
 
@@ -129,7 +130,7 @@ def test_show_tells_the_whole_story(run_cli, populated: Catalog) -> None:
     assert story["artifact"]["sha256"] == record.sha256
     assert story["file"] == {"present": True, "size": record.size, "sha256": record.sha256, "mode": "-r--r--r--",
                              "matches": True}  # fmt: skip
-    assert [e["action"] for e in story["events"]] == ["write"]
+    assert [(e["action"], e["status"]) for e in story["events"]] == [("write", "active")]
     table = run_cli("show", str(populated.base_dir / record.path)).stdout
     assert "matches the catalog" in table and "write" in table
 
@@ -160,11 +161,7 @@ def test_find_by_full_hash_and_unique_prefix(run_cli, populated: Catalog, writer
 def test_find_refuses_an_ambiguous_prefix(run_cli, populated: Catalog, monkeypatch) -> None:
     hashes = sorted(r.sha256 for r in populated.list())
     # the shortest prefix shared by two different hashes, if 4 digits are not already unique
-    with populated.db.write() as conn:
-        from sqlalchemy import text
-
-        conn.execute(text("UPDATE artifacts SET sha256 = :h WHERE sha256 = :old"), {"h": "abcd" + hashes[0][4:], "old": hashes[0]})
-        conn.execute(text("UPDATE artifacts SET sha256 = :h WHERE sha256 = :old"), {"h": "abcd" + hashes[1][4:], "old": hashes[1]})
+    tamper(populated, *(f"UPDATE artifacts SET sha256 = 'abcd{h[4:]}' WHERE sha256 = '{h}'" for h in hashes[:2]))
     result = run_cli("find", "--sha256", "abcd")
     assert result.exit_code == 2 and "ambiguous" in result.stderr
 

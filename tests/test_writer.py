@@ -16,13 +16,13 @@ from catalog.errors import CollisionError, CommitError, StoreError, ValidationEr
 from catalog.naming import parse_name
 from catalog.store import Catalog
 from catalog.writer import AtomicWriter
-from conftest import store_files
+from conftest import store_files, write_events
 
 FROZEN = "2024-02-29 23:59:58.750"
 
 
 def event_count(catalog: Catalog) -> int:
-    return len(list(catalog.events()))
+    return len(write_events(catalog))
 
 
 @freeze_time(FROZEN)
@@ -213,10 +213,11 @@ def test_legacy_module_functions_write_catalogued_ledger_artifacts(catalog: Cata
 
 
 def test_every_write_appends_exactly_one_event(writer: AtomicWriter, catalog: Catalog) -> None:
+    start = len(list(catalog.events()))
     for n in range(5):
         record = writer.write_json("ledger", f"p{n}", {"n": n})
         events = list(catalog.events())
-        assert len(events) == n + 1
+        assert len(events) == start + n + 1
         last = events[-1]
-        assert (last.action, last.artifact_id, last.path) == ("write", record.id, record.path)
+        assert (last.action, last.artifact_id, last.path, last.status) == ("write", record.id, record.path, "active")
         assert last.details["sha256"] == record.sha256 and last.details["size"] == record.size
