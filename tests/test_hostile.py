@@ -314,6 +314,45 @@ CASES = [
     case("find-sha-sql-wildcard", ["find", "--sha256", "ab%_"], f"'ab%_' {NOT_SHA}"),
     case("find-sha-empty", ["find", "--sha256", ""], f"'' {NOT_SHA}"),
     case("find-sha-unknown", ["find", "--sha256", "0" * 64], "no artifact has a SHA-256 starting with " + "0" * 64),
+    # -- the audit trail ---------------------------------------------------------------
+    case("ls-as-of-yesterday", ["ls", "--as-of", "yesterday"], "for '--as-of': 'yesterday' is not a time"),
+    case("audit-log-since-word", ["audit", "log", "--since", "last week"], "'last week' is not a time"),
+    case("audit-log-window-backwards", ["audit", "log", "--since", "2024-02-01", "--until", "2024-01-01"],
+         "--since must be earlier than --until"),
+    case("audit-log-limit-zero", ["audit", "log", "--limit", "0"], "0 is not in the range x>=1"),
+    case("audit-log-format-xml", ["audit", "log", "--format", "xml"], "'xml' is not one of"),
+    case("audit-log-path-nul", ["audit", "log", "--path", "a\x00b"], "path pattern must be 1-512 characters"),
+    case("audit-verify-checkpoint-missing", ["audit", "verify", "--checkpoint", "{tmp}/nope.json"],
+         "checkpoint file {tmp}/nope.json does not exist"),
+    case("audit-verify-checkpoint-folder", ["audit", "verify", "--checkpoint", "{inp}/folder"], "is a folder, not a file"),
+    case("audit-verify-checkpoint-not-one", ["audit", "verify", "--checkpoint", "{inp}/report.json"],
+         "{inp}/report.json is not a catalog checkpoint"),
+    case("audit-verify-checkpoint-garbage", ["audit", "verify", "--checkpoint", "{inp}/garbage.json"],
+         "is not a catalog checkpoint"),
+    case("audit-verify-format-csv", ["audit", "verify", "--format", "csv"], "'csv' is not one of"),
+    case("audit-checkpoint-into-store", ["audit", "checkpoint", "-o", "{base}/cp.json"], "is inside the store"),
+    case("audit-checkpoint-through-symlink", ["audit", "checkpoint", "-o", "{inp}/storelink/cp.json"], "inside the store"),
+    case("audit-checkpoint-existing", ["audit", "checkpoint", "-o", "{inp}/report.json"], "already exists"),
+    case("audit-checkpoint-missing-folder", ["audit", "checkpoint", "-o", "{tmp}/no/such/cp.json"],
+         "folder {tmp}/no/such for the checkpoint does not exist"),
+    case("audit-export-into-store", ["audit", "export", "{base}/ledger/b.zip"], "is inside the store"),
+    case("audit-export-existing", ["audit", "export", "{inp}/report.json"], "already exists"),
+    case("audit-export-missing-folder", ["audit", "export", "{tmp}/no/b.zip"], "folder {tmp}/no for the bundle"),
+    case("audit-export-window-backwards", ["audit", "export", "{tmp}/b.zip", "--since", "2024-02-01", "--until",
+         "2024-01-01"], "--since must be earlier than --until"),
+    case("audit-export-bad-time", ["audit", "export", "{tmp}/b.zip", "--until", "2024-13-01"], "is not a time"),
+    case("verify-bundle-missing", ["audit", "verify-bundle", "{tmp}/nope.zip"], "bundle {tmp}/nope.zip does not exist"),
+    case("verify-bundle-folder", ["audit", "verify-bundle", "{inp}/folder"], "is a folder, not a file"),
+    case("verify-bundle-garbage", ["audit", "verify-bundle", "{inp}/garbage.json"], "is not a catalog evidence bundle"),
+    case("verify-bundle-empty", ["audit", "verify-bundle", "{inp}/empty.json"], "is not a catalog evidence bundle"),
+    case("actor-newline", [*PUT, "--prefix", "p"], "actor name 'eve\\nmallory' must be", globals=("--actor", "eve\nmallory")),
+    case("actor-empty", ["audit", "checkpoint"], "actor name '' must be", globals=("--actor", "")),
+    case("actor-too-long", ["audit", "checkpoint"], "must be 1-64", globals=("--actor", "a" * 65)),
+    case("actor-env-control", ["stats"], "actor name", env={"CRYPTORUN_ACTOR": "x\x1b[31m"}),
+    case("checkpoint-dir-inside-store", ["audit", "checkpoint"], "'audit.checkpoint_dir' must be outside the store",
+         env={"CRYPTORUN_CHECKPOINT_DIR": "{base}/checkpoints"}),
+    case("checkpoint-dir-empty", ["audit", "verify"], "env:CRYPTORUN_CHECKPOINT_DIR: key 'audit.checkpoint_dir'",
+         env={"CRYPTORUN_CHECKPOINT_DIR": ""}),
 ]  # fmt: skip
 
 
@@ -441,7 +480,7 @@ def test_hostile_input_is_refused_with_one_line_and_writes_nothing(
     hostile: Case, arena: Arena, run_cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # fmt: skip
     for var, value in hostile.env.items():
-        monkeypatch.setenv(var, value)
+        monkeypatch.setenv(var, arena.fill(value))
     if hostile.cwd_config is not None:  # the default settings file, ./config/artifacts.yaml
         (Path.cwd() / "config").mkdir()
         (Path.cwd() / "config" / "artifacts.yaml").write_text(hostile.cwd_config)
