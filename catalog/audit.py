@@ -41,7 +41,7 @@ CHECKPOINT_FORMAT = "catalog-checkpoint/1"
 
 #: Artifact columns an event may set, with how they appear in ``details``.
 ROW_FIELDS = ("path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size", "sha256",
-              "status", "retain_until")  # fmt: skip
+              "status", "retain_until", "pair_id")  # fmt: skip
 _TIME_FIELDS = ("created_at", "recorded_at", "retain_until")
 _CLAIM = re.compile(r"[\w .@:+-]{1,64}")
 

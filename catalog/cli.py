@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 RECORD_COLUMNS = ("path", "type", "prefix", "created_at", "size", "sha256", "status")
 ALL_RECORD_COLUMNS = (
     "id", "path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size", "sha256",
-    "status", "retain_until",
+    "status", "retain_until", "pair_id",
 )  # fmt: skip
 
 
@@ -671,20 +671,137 @@ def audit_verify_bundle(bundle: str, fmt: str) -> None:
         sys.exit(1)
 
 
+@cli.group("explain")
+def explain_group() -> None:
+    """Explainability reports: render one, or import one written elsewhere.
+
+    \b
+    Example:
+      catalog explain show explain/20240115-103000-momentum_scan-explain.json
+      catalog explain import ./scan.json --prefix momentum_scan
+    """
+
+
+def _read_report(state: State, source: str) -> tuple[bytes, str]:
+    """A report's bytes: a file outside the store, or a catalogued artifact (verified first)."""
+    import io
+
+    from .errors import InputError, NotFoundError
+
+    path = Path(source)
+    base = state.settings.base_dir
+    if path.is_file() and not Path(os.path.realpath(path)).is_relative_to(os.path.realpath(base)):
+        return _read_input(source), source
+    try:
+        with state.catalog() as catalog:
+            buffer = io.BytesIO()
+            record = catalog.copy_verified(source, buffer)
+            return buffer.getvalue(), record.path
+    except NotFoundError:
+        if path.exists() and not path.is_file():
+            raise InputError(f"{source} is a folder, not a report") from None
+        raise InputError(f"{source} is neither a report file nor an artifact in the catalog") from None
+
+
+@explain_group.command("show")
+@click.argument("source", metavar="PATH|FILE")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table: the console view; json: the report as loaded, with the rules it breaks.")  # fmt: skip
+@pass_state
+def explain_show(state: State, source: str, fmt: str) -> None:
+    """Render an explain report: the ranked table, the gates that failed and why, the top reasons.
+
+    SOURCE is a catalogued artifact (its bytes are verified first) or any
+    report file, such as one written by the original Go scanner.
+
+    \b
+    Example:
+      catalog explain show explain/20240115-103000-momentum_scan-explain.json
+      catalog explain show ~/old-scans/20240115-103000-momentum_scan-explain.json
+    """
+    from .explain import ExplainReport, check_report, render
+
+    data, _ = _read_report(state, source)
+    report = ExplainReport.from_json(data, lenient=True)
+    violations = check_report(report)
+    if fmt == "json":
+        out = {"report": report.to_dict(), "broken_rules": list(report.load_notes) + [str(v) for v in violations]}
+        click.echo(json.dumps(out, indent=2))
+    else:
+        click.echo(render(report, violations), nl=False)
+
+
+@explain_group.command("import")
+@click.argument("source", metavar="FILE")
+@click.option("--prefix", required=True, help="Name part: 1-64 of A-Z a-z 0-9 _ . and inner -.")
+@format_option()
+@pass_state
+def explain_import(state: State, source: str, prefix: str, fmt: str) -> None:
+    """Import a report written elsewhere as a catalogued pair, dated by its meta.timestamp.
+
+    The JSON is stored byte for byte (its SHA-256 is the chain of custody);
+    the CSV is derived from it with one row per asset. Rules the report
+    breaks (for instance the Go scanner's alphabetical ranks) are recorded in
+    the import events and listed here.
+
+    \b
+    Example:
+      catalog explain import ./20261127-171254-momentum_scan-explain.json --prefix momentum_scan
+    """
+    from .naming import validate_prefix
+    from .writer import AtomicWriter
+
+    validate_prefix(prefix)
+    data = _read_input(source)
+    with state.catalog() as catalog:
+        records, broken = AtomicWriter(catalog=catalog).import_explain(data, prefix, source=Path(source).name)
+    show_records(records, fmt)
+    if fmt == "table":
+        for rule in broken:
+            click.echo(f"  breaks: {rule}")
+
+
+@cli.command("snapshot-config")
+@click.option("--prefix", default="active", show_default=True, help="Name part of the snapshot.")
+@format_option()
+@pass_state
+def snapshot_config(state: State, prefix: str, fmt: str) -> None:
+    """Record the effective configuration (and where each value came from) as a config artifact.
+
+    Auditors see from these snapshots which retention and limits were in force when.
+
+    \b
+    Example:
+      catalog snapshot-config
+      CRYPTORUN_LEDGER_RETENTION_DAYS=120 catalog snapshot-config --prefix after-change
+    """
+    from .naming import validate_prefix
+    from .writer import AtomicWriter
+
+    validate_prefix(prefix)
+    with state.catalog() as catalog:
+        record = AtomicWriter(catalog=catalog).snapshot_config(prefix)
+    show_records([record], fmt)
+
+
 @cli.command()
+@click.option("--assets", type=click.IntRange(0, 100_000), default=100, show_default=True,
+              help="Assets in the scanned universe.")  # fmt: skip
 @click.option("--seed", type=int, default=None, help="Seed for the synthetic data (default: random).")
 @pass_state
-def demo(state: State, seed: int | None) -> None:
-    """Run a small scanner cycle: write artifacts of every type and list them.
+def demo(state: State, assets: int, seed: int | None) -> None:
+    """Run one synthetic scanner cycle end to end and show what it stored.
 
-    Initialises the store if needed (default ./artifacts), then writes an explain
-    pair, ledger snapshot and trades, health metrics and traces, and a config
-    snapshot.
+    Initialises the store if needed (default ./artifacts), then writes, through
+    the real write protocol: an explain pair (JSON + 18-column CSV) for the
+    scanned universe, a portfolio snapshot and an execution log of about 1,000
+    trades, hourly health metrics and a trace file, and a config snapshot.
+    Prints paths, sizes and checksums, then a catalog summary.
 
     \b
     Example:
       catalog demo
-      catalog --base-dir /tmp/demo-store demo --seed 7
+      catalog --base-dir /tmp/demo-store demo --assets 500 --seed 7
     """
     from .demo import run_demo
     from .query import iter_artifacts
@@ -692,9 +809,12 @@ def demo(state: State, seed: int | None) -> None:
 
     catalog, _, _ = Catalog.init(state.settings, actor=state.actor)
     with catalog:
-        records = run_demo(catalog, seed=seed)
+        records = run_demo(catalog, assets=assets, seed=seed)
         click.echo(f"Wrote {len(records)} artifacts into {catalog.base_dir}:")
-        show_records(records, "table")
+        show_rows(
+            ({"path": r.path, "type": r.type, "size": r.size, "sha256": r.sha256} for r in records),
+            ("path", "type", "size", "sha256"), "table", "artifacts",
+        )  # fmt: skip
         report = catalog.audit_verify()
         click.echo(f"Catalog: {sum(1 for _ in iter_artifacts(catalog))} artifacts; audit log of {report.count} events "
                    + ("verifies." if report.ok else "is BROKEN: " + "; ".join(p.message for p in report.problems[:3])))  # fmt: skip

@@ -190,6 +190,11 @@ def _flatten_file(data: Mapping[Any, Any], path: Path) -> dict[str, Any]:
     return flat
 
 
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
 def _kind(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -200,7 +205,7 @@ def _check(key: str, value: Any, where: str) -> Any:
     def fail(expected: str) -> ConfigError:
         shown = _SHORT_REPR.repr(value)  # bounded: never expands a YAML alias bomb
         if key == "catalog_url":
-            shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", shown)
+            shown = redact_url(shown)
         return ConfigError(f"{where}: key '{key}' must be {expected}, got {shown}")
 
     if key == "environment":

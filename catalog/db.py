@@ -13,7 +13,6 @@ migrate import alembic.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -24,6 +23,7 @@ from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
+from .config import redact_url
 from .errors import CatalogDatabaseError, SchemaError, StoreError
 from .migrations import HEAD_REVISION, KNOWN_REVISIONS
 
@@ -87,7 +87,7 @@ class Database:
             self.url = make_url(url)
             self.url.port  # noqa: B018 - parses the port now, not at the first connection
         except (ArgumentError, ValueError):
-            shown = re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+            shown = redact_url(url)
             raise CatalogDatabaseError(f"catalog URL {shown!r} is not a valid database URL") from None
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.sqlite_path = Path(self.url.database) if self.is_sqlite and self.url.database else None

@@ -49,7 +49,7 @@ def parse_time(text: str) -> datetime:
         raise ValidationError(f"{text[:60]!r} is out of range once converted to UTC") from None
 
 
-def _check_json(data: Any) -> Any:
+def jsonable(data: Any) -> Any:
     """A copy of ``data`` ready for json.dumps; raise naming the first bad place."""
 
     def convert(value: Any, where: str, depth: int) -> Any:
@@ -85,7 +85,7 @@ def _check_json(data: Any) -> Any:
 
 def json_bytes(data: Any, indent: int = 2) -> bytes:
     """Serialise ``data`` as the store writes JSON (UTF-8, trailing newline)."""
-    clean = _check_json(data)
+    clean = jsonable(data)
     return (json.dumps(clean, indent=indent or None, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
@@ -150,6 +150,11 @@ def _decode(data: bytes, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{what} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def load_json(data: bytes | str, what: str = "input") -> Any:
+    """Parse JSON bytes or text strictly: UTF-8, no NaN/Infinity, no overflowing numbers."""
+    return _load_json(_decode(data, what) if isinstance(data, bytes) else data, what)
 
 
 def check_content(ext: str, data: bytes) -> None:

@@ -82,6 +82,8 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     status: Mapped[str] = mapped_column(String(16))
     retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Links the JSON and CSV of one explain report; null for a single artifact.
+    pair_id: Mapped[str | None] = mapped_column(String(32), index=True)
 
 
 class Event(Base):

@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -48,6 +48,7 @@ class ArtifactRecord:
     sha256: str
     status: str
     retain_until: datetime | None
+    pair_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data with times as ISO-8601 UTC text."""
@@ -62,7 +63,7 @@ class ArtifactRecord:
         return cls(
             id=row.id, path=row.path, original_path=row.original_path, type=row.type, prefix=row.prefix,
             ext=row.ext, created_at=row.created_at, recorded_at=row.recorded_at, size=row.size,
-            sha256=row.sha256, status=row.status, retain_until=row.retain_until,
+            sha256=row.sha256, status=row.status, retain_until=row.retain_until, pair_id=row.pair_id,
         )  # fmt: skip
 
 
@@ -77,6 +78,10 @@ class PublishedFile:
     created_at: datetime
     size: int
     sha256: str
+    pair_id: str | None = None
+    #: The event's action (write, import, adopt…) and anything it should say besides the row.
+    action: str = "write"
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -194,7 +199,7 @@ class Catalog:
             ) from None
 
     def record(self, files: Sequence[PublishedFile], *, actor: str | None = None) -> list[ArtifactRecord]:
-        """Insert one row and one ``write`` event per published file, in one transaction.
+        """Insert one row and one event (``write`` unless the file says otherwise) per file, in one transaction.
 
         The files are already complete under their final names. If the commit
         fails they stay (CommitError): ``reconcile`` adopts them. A file whose
@@ -212,14 +217,14 @@ class Catalog:
                         path=item.path, original_path=item.path, folder=str(PurePosixPath(item.path).parent),
                         type=item.type, prefix=item.prefix, ext=item.ext, created_at=item.created_at,
                         recorded_at=recorded_at, size=item.size, sha256=item.sha256, status="active",
-                        retain_until=self.retain_until(item.type, item.created_at, recorded_at),
+                        retain_until=self.retain_until(item.type, item.created_at, recorded_at), pair_id=item.pair_id,
                     )  # fmt: skip
                     new_id = conn.execute(ARTIFACTS.insert().values(**values).returning(ARTIFACTS.c.id)).scalar_one()
-                    chain.append("write", actor=actor, artifact_id=new_id, path=item.path, status="active",
-                                 details=audit.row_details(values))  # fmt: skip
+                    chain.append(item.action, actor=actor, artifact_id=new_id, path=item.path, status="active",
+                                 details={**item.details, **audit.row_details(values)})  # fmt: skip
                     records.append(ArtifactRecord(id=new_id, status="active", **{k: values[k] for k in (
                         "path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size",
-                        "sha256", "retain_until")}))  # fmt: skip
+                        "sha256", "retain_until", "pair_id")}))  # fmt: skip
                 chain.close()
             return records
         except SAIntegrityError:

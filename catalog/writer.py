@@ -19,14 +19,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .errors import CatalogError, CollisionError, StoreError
+from . import explain
+from .config import redact_url
+from .explain import ExplainReport
 from .formats import check_content, csv_bytes, json_bytes
+from .health import HealthMetrics, Span, spans_jsonl
+from .ledger import Portfolio, Trade, executions_rows
 from .naming import ArtifactName, build_name, temp_name, utc_second, validate_ext
 from .store import ArtifactRecord, Catalog, PublishedFile
 
@@ -86,6 +92,8 @@ def publish(folder: Path, filename: str, data: bytes) -> None:
 class _Pending:
     name: ArtifactName
     data: bytes
+    action: str = "write"
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def rel_path(self) -> str:
@@ -148,6 +156,82 @@ class AtomicWriter:
         name = self._name(artifact_type, prefix, "csv", created_at)
         return self._write([_Pending(name, csv_bytes(rows, self.settings.csv_precision))])[0]
 
+    # -- the typed families -------------------------------------------------
+
+    def write_explain_report(self, report: ExplainReport, prefix: str) -> tuple[ArtifactRecord, ArtifactRecord]:
+        """Validate ``report`` and write it as one pair: ``explain/<ts>-<prefix>-explain.json`` and ``.csv``.
+
+        One instant, truncated to the second, names both files and becomes the
+        report's ``meta.timestamp``. The JSON is published first; both rows
+        and their events are committed together, linked by a ``pair_id``.
+        """
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        report = report.with_timestamp(now)
+        explain.require_consistent(report)
+        json_data = json_bytes(report.to_dict(), self.settings.json_indent)
+        csv_data = csv_bytes(explain.csv_rows(report), self.settings.csv_precision)
+        names = [self._name("explain", prefix, ext, now) for ext in ("json", "csv")]
+        json_record, csv_record = self._write([_Pending(names[0], json_data), _Pending(names[1], csv_data)], pair=True)
+        return json_record, csv_record
+
+    def import_explain(self, data: bytes, prefix: str, source: str = "") -> tuple[list[ArtifactRecord], list[str]]:
+        """Bring in a report written elsewhere (e.g. by the Go scanner) as a catalogued pair.
+
+        The JSON is stored byte for byte (its SHA-256 is the chain of custody),
+        dated by its own ``meta.timestamp``; the CSV is derived from it, with
+        its data rows. Rules the report breaks are recorded in the import
+        events and returned; a report that cannot be read at all is refused.
+        """
+        report = explain.ExplainReport.from_json(data, lenient=True)
+        broken = list(report.load_notes) + [f"{v} [rule: {v.rule}]" for v in explain.check_report(report)]
+        csv_data = csv_bytes(explain.csv_rows(report), self.settings.csv_precision)
+        moment = report.meta.timestamp
+        names = [self._name("explain", prefix, ext, moment) for ext in ("json", "csv")]
+        source_details = {"source": source, "source_sha256": hashlib.sha256(data).hexdigest(), "broken_rules": broken}
+        items = [
+            _Pending(names[0], data, "import", source_details),
+            _Pending(names[1], csv_data, "import", {"derived_from": f"explain/{names[0].filename}"}),
+        ]
+        return self._write(items, pair=True), broken
+
+    def write_portfolio(
+        self, prefix: str, portfolio: Portfolio | Mapping[str, Any], *, created_at: datetime | None = None
+    ) -> ArtifactRecord:
+        """A validated portfolio snapshot as ``ledger/<ts>-<prefix>-ledger.json``."""
+        model = portfolio if isinstance(portfolio, Portfolio) else Portfolio.from_dict(portfolio)
+        return self.write_json("ledger", prefix, model.to_dict(), created_at=created_at)
+
+    def write_executions(
+        self, prefix: str, trades: Iterable[Trade | Mapping[str, Any]], *, created_at: datetime | None = None
+    ) -> ArtifactRecord:
+        """A validated execution log (one row per trade) as ``ledger/<ts>-<prefix>-ledger.csv``."""
+        return self.write_csv("ledger", prefix, executions_rows(trades), created_at=created_at)
+
+    def write_health_metrics(
+        self, prefix: str, metrics: HealthMetrics | Mapping[str, Any], *, created_at: datetime | None = None
+    ) -> ArtifactRecord:
+        """Validated hourly health metrics as ``health/<ts>-<prefix>-health.json``."""
+        model = metrics if isinstance(metrics, HealthMetrics) else HealthMetrics.from_dict(metrics)
+        return self.write_json("health", prefix, model.to_dict(), created_at=created_at)
+
+    def write_traces(
+        self, prefix: str, spans: Iterable[Span | Mapping[str, Any]], *, created_at: datetime | None = None
+    ) -> ArtifactRecord:
+        """Validated request traces, one span per line, as ``health/<ts>-<prefix>-health.jsonl``.
+
+        A trace file is complete or absent: it is published in one piece like every artifact.
+        """
+        data = spans_jsonl(spans)
+        return self._write([_Pending(self._name("health", prefix, "jsonl", created_at), data)])[0]
+
+    def snapshot_config(self, prefix: str = "active", *, created_at: datetime | None = None) -> ArtifactRecord:
+        """The effective configuration, with where each value came from, as ``config/<ts>-<prefix>-config.json``."""
+        settings = self.settings
+        values = settings.values()
+        values["catalog_url"] = redact_url(values["catalog_url"])
+        snapshot = {"settings": values, "sources": dict(sorted(settings.sources.items()))}
+        return self.write_json("config", prefix, snapshot, created_at=created_at)
+
     # -- the protocol -------------------------------------------------------
 
     @staticmethod
@@ -159,8 +243,12 @@ class AtomicWriter:
         validate_ext(name.type, name.ext, allow_extra=allow_extra)
         return name
 
-    def _write(self, items: Sequence[_Pending]) -> list[ArtifactRecord]:
-        """Publish every item, then record them all in one transaction."""
+    def _write(self, items: Sequence[_Pending], *, pair: bool = False) -> list[ArtifactRecord]:
+        """Publish every item in order, then record them all in one transaction.
+
+        ``pair``: the items are one explain pair, linked by a fresh ``pair_id``.
+        """
+        pair_id = secrets.token_hex(16) if pair else None
         base = self.catalog.base_dir
         now = datetime.now(timezone.utc)
         for item in items:
@@ -180,7 +268,8 @@ class AtomicWriter:
                     PublishedFile(
                         path=item.rel_path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
                         created_at=item.name.created_at, size=len(item.data),
-                        sha256=hashlib.sha256(item.data).hexdigest(),
+                        sha256=hashlib.sha256(item.data).hexdigest(), pair_id=pair_id, action=item.action,
+                        details=item.details,
                     )  # fmt: skip
                 )
         except CatalogError:

@@ -243,13 +243,27 @@ def test_init_twice(run_cli, base_dir: Path) -> None:
     assert second.exit_code == 0 and f"already at schema {HEAD_REVISION}" in second.stdout
 
 
-def test_demo_writes_every_type(run_cli, base_dir: Path) -> None:
+def test_demo_writes_every_family_into_the_catalog(run_cli, base_dir: Path) -> None:
     result = run_cli("demo", "--seed", "1")
     assert result.exit_code == 0, result.stderr
     assert "audit log of 8 events verifies" in result.stdout  # schema_upgrade + 7 writes
     with Catalog.open(base_dir) if run_cli.base_args[2:] == [] else _open(run_cli) as catalog:
-        assert {r.type for r in catalog.list()} == {"explain", "ledger", "health", "config"}
-    again = run_cli("demo", "--seed", "1")  # a second run in the same second never collides
+        records = catalog.list()
+        by_name = {r.path.rsplit("-", 1)[0].split(".")[-1] + "." + r.ext: r for r in records}
+        assert {name: r.type for name, r in by_name.items()} == {
+            "scan.json": "explain", "scan.csv": "explain", "portfolio.json": "ledger", "executions.csv": "ledger",
+            "metrics.json": "health", "traces.jsonl": "health", "active.json": "config",
+        }  # fmt: skip
+        assert sorted(r.path for r in records) == store_files(base_dir)
+        for record in records:
+            assert record.path in result.stdout and record.sha256[:12] in result.stdout
+        from catalog.explain import ExplainReport
+
+        report = ExplainReport.from_json((base_dir / by_name["scan.json"].path).read_bytes())
+        assert report.meta.assets_count == 100 and 0 < report.meta.included_count < 100
+        trades = (base_dir / by_name["executions.csv"].path).read_text().splitlines()
+        assert len(trades) == 1001
+    again = run_cli("demo", "--seed", "1", "--assets", "3")  # a second run in the same second never collides
     assert again.exit_code == 0, again.stderr
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import resource
 import subprocess
@@ -351,6 +352,28 @@ CASES = [
     case("actor-env-control", ["stats"], "actor name", env={"CRYPTORUN_ACTOR": "x\x1b[31m"}),
     case("checkpoint-dir-inside-store", ["audit", "checkpoint"], "'audit.checkpoint_dir' must be outside the store",
          env={"CRYPTORUN_CHECKPOINT_DIR": "{base}/checkpoints"}),
+    # -- explain, snapshot-config, demo --------------------------------------------------
+    case("explain-show-missing", ["explain", "show", "{tmp}/nope.json"], "is neither a report file nor an artifact"),
+    case("explain-show-garbage", ["explain", "show", "{inp}/garbage.json"], "report is not valid UTF-8"),
+    case("explain-show-not-a-report", ["explain", "show", "{inp}/report.json"], "$.meta is missing"),
+    case("explain-show-nan", ["explain", "show", "{inp}/nan.json"], "NaN is not allowed"),
+    case("explain-show-deep", ["explain", "show", "{inp}/deep.json"], "report is nested too deeply"),
+    case("explain-show-bad-decision", ["explain", "show", "{inp}/bad-decision.json"],
+         "$.universe[0].decision must be included or excluded, not 'maybe'"),
+    case("explain-show-format-csv", ["explain", "show", "{inp}/report.json", "--format", "csv"], "'csv' is not one of"),
+    case("explain-import-missing", ["explain", "import", "{tmp}/nope.json", "--prefix", "p"], "does not exist"),
+    case("explain-import-folder", ["explain", "import", "{inp}/folder", "--prefix", "p"], "is a folder"),
+    case("explain-import-empty", ["explain", "import", "{inp}/empty.json", "--prefix", "p"], "is empty"),
+    case("explain-import-not-a-report", ["explain", "import", "{inp}/report.json", "--prefix", "p"], "$.meta is missing"),
+    case("explain-import-bad-prefix", ["explain", "import", "{inp}/go-report.json", "--prefix", "../x"],
+         "prefix '../x' contains '/'"),
+    case("explain-import-no-prefix", ["explain", "import", "{inp}/go-report.json"], "Missing option '--prefix'"),
+    case("explain-import-inf", ["explain", "import", "{inp}/inf.json", "--prefix", "p"], "Infinity is not allowed"),
+    case("snapshot-config-bad-prefix", ["snapshot-config", "--prefix", "a b"], "prefix 'a b' contains ' '"),
+    case("snapshot-config-empty-prefix", ["snapshot-config", "--prefix", ""], "prefix is empty"),
+    case("demo-assets-negative", ["demo", "--assets", "-1"], "-1 is not in the range 0<=x<=100000"),
+    case("demo-assets-word", ["demo", "--assets", "many"], "'many' is not a valid integer"),
+    case("demo-seed-text", ["demo", "--seed", "lucky"], "'lucky' is not a valid integer"),
     case("checkpoint-dir-empty", ["audit", "verify"], "env:CRYPTORUN_CHECKPOINT_DIR: key 'audit.checkpoint_dir'",
          env={"CRYPTORUN_CHECKPOINT_DIR": ""}),
 ]  # fmt: skip
@@ -390,6 +413,11 @@ def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ig
         "unclosed.csv": b'a,b\n"unclosed,1\n',
         "overflow.json": b'{"x": 1e999}', "notadb.sqlite": b"SQLite format 2? no: just text\n" * 40,
     }  # fmt: skip
+    go_report = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go" / "explain-1-asset.json"
+    files["go-report.json"] = go_report.read_bytes()
+    bad = json.loads(files["go-report.json"])
+    bad["universe"][0]["decision"] = "maybe"
+    files["bad-decision.json"] = json.dumps(bad).encode()
     for name, data in files.items():
         (inp / name).write_bytes(data)
     (inp / "loop.json").symlink_to("loop.json")

@@ -1,0 +1,304 @@
+"""Explain reports: model round trip, rules, input hash, CSV, golden files, the Go samples, the pair writer."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import random
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+import catalog.writer as writer_module
+from catalog import explain as ex
+from catalog.demo import make_report
+from catalog.errors import ValidationError
+from catalog.formats import csv_bytes, json_bytes
+from catalog.store import Catalog
+from catalog.writer import AtomicWriter
+from conftest import catalog_env, run_python, store_files, write_events
+
+SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go"
+SAMPLE_FILES = sorted(SAMPLES.rglob("*.json"))
+GOLDEN = Path(__file__).resolve().parent / "golden"
+T = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
+
+
+def test_samples_are_present() -> None:
+    assert len(SAMPLE_FILES) == 6, SAMPLE_FILES
+
+
+# -- model ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("assets", [0, 1, 7, 100])
+def test_round_trip_report_json_models(assets: int) -> None:
+    report = make_report(assets, seed=assets, now=T)
+    data = json_bytes(report.to_dict())
+    again = ex.ExplainReport.from_json(data)
+    assert again == report
+    assert json_bytes(again.to_dict()) == data
+    assert ex.check_report(report) == []
+
+
+def test_csv_has_18_columns_and_one_row_per_asset() -> None:
+    report = make_report(25, seed=3, now=T)
+    rows = list(csv.reader(io.StringIO(csv_bytes(ex.csv_rows(report), 6).decode())))
+    assert tuple(rows[0]) == ex.CSV_COLUMNS and len(ex.CSV_COLUMNS) == 18
+    assert len(rows) == 26 and all(len(r) == 18 for r in rows)
+    for row, asset in zip(rows[1:], report.universe):
+        cells = dict(zip(ex.CSV_COLUMNS, row))
+        assert cells["symbol"] == asset.symbol and cells["decision"] == asset.decision
+        assert int(cells["rank"]) == asset.rank and float(cells["score"]) == pytest.approx(asset.score, abs=1e-6)
+        assert cells["entry_gate"] == ("true" if asset.gate_results.entry_gate.passed else "false")
+        assert float(cells["social"]) == pytest.approx(asset.factor_parts.social, abs=1e-6)  # uncapped
+        assert cells["regime"] == asset.attribution.regime_influence and cells["top_reason"] == asset.top_reason
+        assert len(cells["score"].split(".")[1]) == 6  # csv_precision
+
+
+def test_an_empty_universe_gives_the_header_only() -> None:
+    assert csv_bytes(ex.csv_rows(make_report(0, seed=1, now=T)), 6).decode() == ",".join(ex.CSV_COLUMNS) + "\n"
+
+
+def test_top_reason_and_cache_hit_rate() -> None:
+    asset = make_report(1, seed=1, now=T).universe[0]
+    none = replace(asset, attribution=replace(asset.attribution, top_inclusion_reasons=(), top_exclusion_reasons=()))
+    assert none.top_reason == "no_reason"
+    excl = replace(asset, attribution=replace(asset.attribution, top_inclusion_reasons=(), top_exclusion_reasons=("x", "y")))
+    assert excl.top_reason == "x"
+    assert replace(asset.data_quality, cache_hits={}).cache_hit_rate == 0.0
+    assert replace(asset.data_quality, cache_hits={"a": True, "b": False, "c": True, "d": True}).cache_hit_rate == 0.75
+
+
+# -- golden files -----------------------------------------------------------------------
+
+
+def test_golden_files_are_byte_identical(tmp_path: Path) -> None:
+    report = make_report(5, seed=42, now=T)
+    produced = {"json": json_bytes(report.to_dict(), 2), "csv": csv_bytes(ex.csv_rows(report), 6)}
+    for ext, data in produced.items():
+        golden = GOLDEN / f"explain-5-assets.{ext}"
+        if os.environ.get("CATALOG_REGENERATE_GOLDEN") == "1":  # after a deliberate format change: review, commit
+            golden.write_bytes(data)
+        assert data == golden.read_bytes(), f"{golden.name} changed (CATALOG_REGENERATE_GOLDEN=1 rewrites it)"
+
+
+# -- the rules, property-style --------------------------------------------------------------
+
+
+def _break(report: ex.ExplainReport, kind: str, rng: random.Random) -> ex.ExplainReport:
+    universe = list(report.universe)
+    n = rng.randrange(len(universe))
+    a = universe[n]
+    g = a.gate_results
+    if kind == "overall gate":
+        universe[n] = replace(a, gate_results=replace(g, overall_result=not g.overall_result))
+    elif kind == "decision":
+        universe[n] = replace(a, decision="excluded" if a.decision == "included" else "included")
+    elif kind == "rank follows score":
+        if len(universe) < 2:
+            return report
+        m = (n + 1) % len(universe)
+        universe[n], universe[m] = replace(universe[n], rank=universe[m].rank), replace(universe[m], rank=universe[n].rank)
+        universe.sort(key=lambda x: x.rank)
+    elif kind == "counts":
+        return replace(report, meta=replace(report.meta, included_count=report.meta.included_count + 1))
+    elif kind == "unique symbols":
+        if len(universe) < 2:
+            return report
+        m = (n + 1) % len(universe)
+        universe[m] = replace(universe[m], symbol=a.symbol)
+    elif kind == "finite numbers":
+        universe[n] = replace(a, score=rng.choice([math.nan, math.inf, -math.inf]))
+    elif kind == "social cap":
+        universe[n] = replace(a, factor_parts=replace(a.factor_parts, social_capped=a.factor_parts.social_capped + 1))
+    elif kind == "reasons":
+        universe[n] = replace(a, attribution=replace(a.attribution, top_exclusion_reasons=("a", "b", "c", "d")))
+    elif kind == "input hash":
+        return replace(report, meta=replace(report.meta, input_hash="v1_regime:choppy"))
+    return replace(report, universe=tuple(universe))
+
+
+KINDS = ["overall gate", "decision", "rank follows score", "counts", "unique symbols", "finite numbers", "social cap",
+         "reasons", "input hash"]  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_validator_accepts_consistent_reports_and_refuses_each_inconsistency(seed: int) -> None:
+    rng = random.Random(seed)
+    report = make_report(rng.randint(1, 40), seed=seed, now=T)
+    assert ex.check_report(report) == []
+    ex.require_consistent(report)
+    for kind in KINDS:
+        broken = _break(report, kind, rng)
+        if broken is report:
+            continue
+        rules = {v.rule for v in ex.check_report(broken)}
+        assert kind in rules, (kind, rules)
+        with pytest.raises(ValidationError, match="explain report refused"):
+            ex.require_consistent(broken)
+
+
+def test_refusals_name_the_asset_and_the_rule() -> None:
+    report = make_report(3, seed=1, now=T)
+    a = report.universe[1]
+    broken = replace(report, universe=(report.universe[0], replace(a, decision="included" if a.decision == "excluded" else "excluded"), report.universe[2]))
+    with pytest.raises(ValidationError) as caught:
+        ex.require_consistent(broken)
+    assert a.symbol in str(caught.value) and "[rule: " in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "mutate,message",
+    [
+        (lambda d: d["meta"].pop("version"), r"\$.meta.version is missing"),
+        (lambda d: d["universe"][0].update(decision="maybe"), "must be included or excluded"),
+        (lambda d: d["universe"][0].update(score="high"), r"\$.universe\[0\].score must be a number"),
+        (lambda d: d["universe"][0]["gate_results"]["entry_gate"].update(passed="yes"), "must be true or false"),
+        (lambda d: d["universe"][0]["attribution"].update(top_inclusion_reasons=None), "must be a list, not null"),
+        (lambda d: d.update(universe={}), r"\$.universe must be a list"),
+        (lambda d: d["meta"].update(timestamp="yesterday"), "is not an ISO-8601 time"),
+    ],
+    ids=["missing-field", "bad-decision", "text-score", "text-bool", "null-list-strict", "universe-object", "bad-time"],
+)
+def test_required_fields_and_types(mutate, message: str) -> None:  # type: ignore[no-untyped-def]
+    data = make_report(2, seed=1, now=T).to_dict()
+    mutate(data)
+    with pytest.raises(ValidationError, match=message):
+        ex.ExplainReport.from_dict(data)
+
+
+# -- input hash ---------------------------------------------------------------------------
+
+
+def test_input_hash_is_order_independent_and_value_sensitive() -> None:
+    a = {"regime": "choppy", "scan_type": "momentum", "timestamp": T, "symbols": ["BTC-USD", "ETH-USD"], "w": {"x": 1.5, "y": 2}}
+    b = dict(reversed(list(a.items())))
+    b["w"] = {"y": 2, "x": 1.5}
+    assert ex.input_hash(a) == ex.input_hash(b) and len(ex.input_hash(a)) == 64
+    rng = random.Random(7)
+    for key, value in [("regime", "trending"), ("timestamp", T.replace(second=1)), ("symbols", ["BTC-USD"]),
+                       ("w", {"x": 1.5000001, "y": 2}), ("w", {"x": 1.5, "y": 2.0}), ("extra", None)]:  # fmt: skip
+        changed = dict(a, **{key: value})
+        assert ex.input_hash(changed) != ex.input_hash(a), key
+    floats = [rng.uniform(-1e6, 1e6) for _ in range(200)]
+    assert len({ex.input_hash({"v": f}) for f in floats}) == 200  # unlike the Go original, no float collapses
+    with pytest.raises(ValidationError):
+        ex.input_hash({"v": math.nan})
+
+
+# -- the Go samples -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: str(p.relative_to(SAMPLES)))
+def test_every_go_sample_loads_and_renders(sample: Path, run_cli) -> None:
+    report = ex.ExplainReport.from_json(sample.read_bytes(), lenient=True)
+    with pytest.raises(ValidationError):  # strict loading refuses Go's null lists (where there are assets)
+        if report.universe:
+            ex.ExplainReport.from_json(sample.read_bytes())
+        else:
+            raise ValidationError("empty universe: nothing to refuse")
+    text = ex.render(report, ex.check_report(report))
+    assert f"{report.meta.assets_count} assets" in text
+    result = run_cli("explain", "show", str(sample), global_args=[])
+    assert result.exit_code == 0, result.stderr
+    for asset in report.universe:
+        assert asset.symbol in result.stdout
+
+
+@pytest.mark.parametrize("sample", SAMPLE_FILES, ids=lambda p: str(p.relative_to(SAMPLES)))
+def test_every_go_sample_imports_byte_identical_with_a_full_csv(sample: Path, catalog: Catalog, run_cli, base_dir: Path) -> None:
+    result = run_cli("explain", "import", str(sample), "--prefix", "momentum_scan", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)["artifacts"]
+    json_row, csv_row = rows
+    original = sample.read_bytes()
+    assert json_row["sha256"] == hashlib.sha256(original).hexdigest()
+    assert (base_dir / json_row["path"]).read_bytes() == original
+    report = ex.ExplainReport.from_json(original, lenient=True)
+    assert json_row["created_at"] == report.meta.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert json_row["path"] == f"explain/{report.meta.timestamp:%Y%m%d-%H%M%S}-momentum_scan-explain.json"
+    assert csv_row["path"] == json_row["path"].removesuffix(".json") + ".csv"
+    assert json_row["pair_id"] == csv_row["pair_id"] is not None
+    parsed = list(csv.DictReader(io.StringIO((base_dir / csv_row["path"]).read_text())))
+    assert [r["symbol"] for r in parsed] == [a.symbol for a in report.universe]
+    assert [int(r["rank"]) for r in parsed] == [a.rank for a in report.universe]
+    imported = {e.path: e for e in catalog.events() if e.action == "import"}
+    assert set(imported) == {json_row["path"], csv_row["path"]} and write_events(catalog) == []
+    broken = imported[json_row["path"]].details["broken_rules"]
+    if len(report.universe) == 8:
+        assert any("rank follows score" in rule for rule in broken)  # the Go scanner's alphabetical ranks
+    assert any("input hash" in rule for rule in broken)
+    assert catalog.audit_verify().ok
+
+
+# -- the pair writer ------------------------------------------------------------------------
+
+
+def test_write_explain_report_writes_one_linked_pair(writer: AtomicWriter, catalog: Catalog, base_dir: Path) -> None:
+    report = make_report(12, seed=5, now=T)
+    json_record, csv_record = writer.write_explain_report(report, "momentum_scan")
+    assert json_record.created_at == csv_record.created_at
+    assert json_record.path.removesuffix(".json") == csv_record.path.removesuffix(".csv")
+    assert json_record.pair_id == csv_record.pair_id and len(json_record.pair_id) == 32
+    written = ex.ExplainReport.from_json((base_dir / json_record.path).read_bytes())
+    assert written.meta.timestamp == json_record.created_at  # one instant: name, row, meta.timestamp
+    assert written == report.with_timestamp(json_record.created_at)
+    assert [e.path for e in write_events(catalog)] == [json_record.path, csv_record.path]
+    assert catalog.audit_verify().ok
+
+
+def test_an_inconsistent_report_writes_nothing(writer: AtomicWriter, catalog: Catalog, base_dir: Path) -> None:
+    report = make_report(4, seed=2, now=T)
+    broken = replace(report, meta=replace(report.meta, assets_count=5))
+    with pytest.raises(ValidationError, match="meta.assets_count is 5, the universe has 4"):
+        writer.write_explain_report(broken, "p")
+    assert store_files(base_dir) == [] and catalog.list() == []
+
+
+def test_the_json_is_published_before_the_csv(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
+    seen: list[list[str]] = []
+    monkeypatch.setattr(writer_module, "FAULT_HOOK", lambda point: seen.append(store_files(base_dir)) if point == "published" else None)
+    writer.write_explain_report(make_report(2, seed=1, now=T), "p")
+    assert [len(files) for files in seen] == [1, 2] and seen[0][0].endswith(".json")
+
+
+KILL_BETWEEN = """
+import os, signal
+from datetime import datetime, timezone
+import catalog.writer as w
+from catalog.demo import make_report
+published = []
+def hook(point):
+    if point == "published":
+        published.append(point)
+        if len(published) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+w.FAULT_HOOK = hook
+with w.AtomicWriter() as writer:
+    writer.write_explain_report(make_report(3, seed=1), "halfpair")
+"""
+
+
+def test_a_crash_between_the_two_files_leaves_a_lone_json_without_rows(catalog: Catalog, base_dir: Path, catalog_url) -> None:
+    result = run_python(KILL_BETWEEN, catalog_env(base_dir, catalog_url))
+    assert result.returncode == -9, result.stderr
+    (lone,) = store_files(base_dir)
+    assert lone.endswith("-halfpair-explain.json")
+    assert ex.ExplainReport.from_json((base_dir / lone).read_bytes()).meta.assets_count == 3  # complete
+    assert catalog.list() == []
+
+
+def test_explain_show_of_a_catalogued_report(writer: AtomicWriter, run_cli) -> None:
+    json_record, _ = writer.write_explain_report(make_report(6, seed=9, now=T), "scan")
+    result = run_cli("explain", "show", json_record.path)
+    assert result.exit_code == 0, result.stderr
+    assert "6 assets:" in result.stdout and "rank  symbol" in result.stdout
+    as_json = json.loads(run_cli("explain", "show", json_record.path, "--format", "json").stdout)
+    assert as_json["broken_rules"] == [] and len(as_json["report"]["universe"]) == 6
