@@ -22,6 +22,12 @@ _EXPORTS = {
     "AtomicWriter": "catalog.writer",
     "write_json": "catalog.writer",
     "write_csv": "catalog.writer",
+    "ExplainReport": "catalog.explain",
+    "input_hash": "catalog.explain",
+    "Portfolio": "catalog.ledger",
+    "Trade": "catalog.ledger",
+    "HealthMetrics": "catalog.health",
+    "Span": "catalog.health",
     "Catalog": "catalog.store",
     "ArtifactRecord": "catalog.store",
     "Settings": "catalog.config",
@@ -40,6 +46,9 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Settings, load_settings
+    from .explain import ExplainReport, input_hash
+    from .health import HealthMetrics, Span
+    from .ledger import Portfolio, Trade
     from .errors import (
         CatalogError,
         CollisionError,

@@ -302,3 +302,12 @@ def test_explain_show_of_a_catalogued_report(writer: AtomicWriter, run_cli) -> N
     assert "6 assets:" in result.stdout and "rank  symbol" in result.stdout
     as_json = json.loads(run_cli("explain", "show", json_record.path, "--format", "json").stdout)
     assert as_json["broken_rules"] == [] and len(as_json["report"]["universe"]) == 6
+
+
+def test_importing_the_same_report_twice_is_a_collision(catalog: Catalog, run_cli, base_dir: Path) -> None:
+    sample = SAMPLES / "explain-1-asset.json"
+    assert run_cli("explain", "import", str(sample), "--prefix", "scan").exit_code == 0
+    before = store_files(base_dir)
+    again = run_cli("explain", "import", str(sample), "--prefix", "scan")
+    assert again.exit_code == 2 and again.stderr.startswith("Error: explain/") and "already exists" in again.stderr
+    assert store_files(base_dir) == before and len(catalog.list()) == 2
