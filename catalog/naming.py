@@ -134,13 +134,14 @@ def parse_name(filename: str) -> ArtifactName | None:
     return ArtifactName(created, match["prefix"], match["type"], match["ext"])
 
 
-def _host() -> str:
+def host_name() -> str:
+    """This host's name as temp file names carry it."""
     return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname() or "unknown-host")[:64]
 
 
 def temp_name(final_name: str, pid: int) -> str:
     """A unique temp file name next to ``final_name`` carrying host and pid."""
-    return f".~{final_name}~{_host()}~{pid}~{secrets.token_hex(6)}.tmp"
+    return f".~{final_name}~{host_name()}~{pid}~{secrets.token_hex(6)}.tmp"
 
 
 @dataclass(frozen=True)
