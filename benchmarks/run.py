@@ -11,6 +11,7 @@ asserts a time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -69,6 +70,81 @@ def startup(repeat: int) -> list[dict[str, object]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _bulk_store(root: Path, files: int, size: int, folders: int) -> "object":
+    """A store of ``files`` files of ``size`` bytes over ``folders`` ledger folders, catalogued by bulk insert."""
+    from datetime import datetime, timezone
+
+    from catalog.config import load_settings
+    from catalog.store import ARTIFACTS, Catalog
+
+    settings = load_settings(flags={"base_dir": str(root)}, env={})
+    catalog, _, _ = Catalog.init(settings)
+    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    rows, payload = [], os.urandom(size)
+    for n in range(files):
+        folder = "ledger" if folders == 1 else f"ledger/archived/2024-{n % folders + 1:02d}"
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        data = payload[:-8] + n.to_bytes(8, "big")
+        path = f"{folder}/20240101-000000-b{n}-ledger.json"
+        (root / path).write_bytes(data)
+        rows.append({"path": path, "original_path": path, "folder": folder, "type": "ledger", "prefix": f"b{n}",
+                     "ext": "json", "created_at": when, "recorded_at": when, "size": len(data),
+                     "sha256": hashlib.sha256(data).hexdigest(), "status": "active", "retain_until": None})  # fmt: skip
+        if len(rows) == 5000 or n == files - 1:
+            with catalog.db.write() as conn:
+                conn.execute(ARTIFACTS.insert(), rows)
+            rows = []
+    return catalog
+
+
+def integrity(quick: bool) -> list[dict[str, object]]:
+    """verify against hashlib over the same files; quick reconcile against a bare scandir + stat walk."""
+    from catalog.reconcile import reconcile
+    from catalog.verify import Scope, verify
+
+    out = []
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    try:
+        count, size = (40, 1024**2) if quick else (200, 1024**2)
+        catalog = _bulk_store(work / "verify", count, size, 1)
+        paths = sorted((work / "verify" / "ledger").iterdir())
+        start = time.perf_counter()
+        for path in paths:
+            hashlib.sha256(path.read_bytes()).hexdigest()
+        base = time.perf_counter() - start
+        for workers in (1, 2):
+            start = time.perf_counter()
+            report = verify(catalog, Scope(), workers=workers)
+            took = time.perf_counter() - start
+            assert report.clean and report.checked == count
+            out.append({"name": f"verify {count} x 1 MiB, {workers} worker(s) / hashlib sha256 of the same files",
+                        "seconds": took, "baseline": base, "ratio": took / base,
+                        "throughput": f"{count * size / took / 1024**2:.0f} MiB/s vs {count * size / base / 1024**2:.0f} MiB/s"})  # fmt: skip
+        catalog.close()
+
+        files = 10_000 if quick else 100_000
+        catalog = _bulk_store(work / "walk", files, 64, 10)
+        start = time.perf_counter()
+        seen = 0
+        for dirpath, _, names in os.walk(work / "walk"):
+            with os.scandir(dirpath) as it:
+                for entry in it:
+                    if entry.is_file(follow_symlinks=False):
+                        entry.stat(follow_symlinks=False)
+                        seen += 1
+        base = time.perf_counter() - start
+        start = time.perf_counter()
+        report = reconcile(catalog, grace=0)
+        took = time.perf_counter() - start
+        assert not report.drift and report.files == files, report.counts()
+        out.append({"name": f"quick reconcile of {files} files / os.scandir + stat walk", "seconds": took,
+                    "baseline": base, "ratio": took / base, "throughput": f"{files / took:.0f} files/s"})  # fmt: skip
+        catalog.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -79,10 +155,15 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "repeat": repeat,
         "startup": startup(repeat),
+        "integrity": integrity(args.quick),
     }
     print(f"{'startup (median wall time)':<44}{'seconds':>9}{'ratio':>8}")
     for row in results["startup"]:
         print(f"{row['name']:<44}{row['seconds']:>9.3f}{row['ratio']:>7.2f}x")
+    print()
+    print(f"{'integrity':<72}{'seconds':>9}{'baseline':>9}{'ratio':>8}")
+    for row in results["integrity"]:
+        print(f"{row['name']:<72}{row['seconds']:>9.3f}{row['baseline']:>9.3f}{row['ratio']:>7.2f}x  {row['throughput']}")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")

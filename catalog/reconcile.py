@@ -93,6 +93,10 @@ class _Entry:
     size: int
     mtime: float
 
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
 
 @dataclass(frozen=True)
 class _Orphan:
@@ -190,9 +194,10 @@ class Reconciler:
         return files, sorted(others)
 
     def _rows(self, folder: str) -> list[Any]:
+        c = ARTIFACTS.c  # only what the checks need: parsing every row's times would dominate a quick walk
         with self.catalog.db.read() as conn:
             return conn.execute(
-                select(ARTIFACTS).where(ARTIFACTS.c.folder == folder).order_by(ARTIFACTS.c.path)
+                select(c.id, c.path, c.size, c.sha256, c.status, c.pair_id, c.ext).where(c.folder == folder)
             ).all()
 
     def _root_files(self) -> None:
@@ -226,11 +231,11 @@ class Reconciler:
                     self._add("missing", row.path, "a quarantined file is gone from quarantine")
 
     def _classify_file(self, folder: str, entry: _Entry, row: Any) -> None:
-        name = PurePosixPath(entry.path).name
-        young = self.now - entry.mtime < self.grace
         if row is not None:
             self._check_row_file(entry, row)
             return
+        name = entry.name
+        young = self.now - entry.mtime < self.grace
         temp = parse_temp_name(name)
         if temp is not None:
             if young and not _writer_gone(temp.host, temp.pid):
