@@ -271,3 +271,32 @@ def test_verify_leaves_a_checkpoint_when_a_folder_is_configured(many, catalog: C
     verify(catalog, Scope(subset=(1, 5)))
     (checkpoint,) = (tmp_path / "checkpoints").glob("checkpoint-*.json")
     assert json.loads(checkpoint.read_text())["seq"] == list(catalog.events())[-1].seq
+
+
+def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(many, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-c", "from catalog.cli import main; main()", "verify"]
+    proc = subprocess.Popen(argv, env=catalog_env(base_dir, catalog_url), stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    assert proc.returncode == 0
+    assert b"verify" in seen and b"23/23 files" in seen  # the bar, on the terminal
+    assert out.decode().startswith("Verified: all 23 files")  # stdout stays plain
