@@ -32,6 +32,8 @@ NAMING_CONVENTION = {
 }
 
 STATUSES = ("active", "archived", "deleted", "missing", "quarantined")
+#: Statuses whose file is in the store (counted against folder limits).
+ON_DISK = ("active", "archived", "quarantined")
 
 # BIGINT keys on PostgreSQL; INTEGER on SQLite so the key is the rowid.
 Id = BigInteger().with_variant(Integer(), "sqlite")
@@ -140,6 +142,16 @@ class PolicyFloor(Base):
 
     type: Mapped[str] = mapped_column(String(16), primary_key=True)
     days: Mapped[int] = mapped_column(Integer)
+
+
+class FolderUsage(Base):
+    """Files and bytes on disk per folder, kept in the same transaction as every artifact change."""
+
+    __tablename__ = "folder_usage"
+
+    folder: Mapped[str] = mapped_column(String(512), primary_key=True)
+    files: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
 
 
 class VerifyRun(Base):

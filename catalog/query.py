@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, select, tuple_
 
 from .audit import EVENTS, EventRecord, iter_events
 from .errors import NotFoundError, ValidationError
-from .models import STATUSES
+from .models import ON_DISK, STATUSES
 from .naming import TYPES
 from .store import ARTIFACTS, ArtifactRecord, Catalog
 
@@ -34,7 +34,7 @@ SORTS: dict[str, tuple[str, bool]] = {
     "largest": ("size", True),
     "smallest": ("size", False),
 }
-ON_DISK = ("active", "archived", "quarantined")
+
 _GLOB_CHARS = re.compile(r"[*?]")
 
 

@@ -40,13 +40,14 @@ from sqlalchemy import func, select
 from . import explain
 from .errors import CatalogError, ValidationError
 from .formats import csv_bytes
+from .models import ON_DISK
 from .naming import TYPES, host_name, parse_name, parse_temp_name, validate_prefix
 from .store import ARTIFACTS, Catalog, PublishedFile, sha256_file
 from .writer import ensure_folder, fsync_dir, publish
 
 CLASSES = ("orphan", "missing", "moved", "modified", "half_pair", "stale_temp", "restored", "foreign", "in_flight")
 NOT_DRIFT = ("foreign", "in_flight")
-ON_DISK = ("active", "archived", "quarantined")
+
 QUARANTINE = "quarantine"
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal")
 DEFAULT_GRACE = 300.0  # seconds

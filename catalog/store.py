@@ -25,11 +25,22 @@ from .config import Settings, load_settings
 from .db import Database, refuse_network_filesystem
 from .formats import format_time
 from .errors import CommitError, IntegrityError, NotFoundError, StoreError, ValidationError
-from .models import STATUSES, Artifact
+from .models import ON_DISK, STATUSES, Artifact, FolderUsage, PolicyFloor
 from .naming import TYPES
 
 CHUNK = 1024 * 1024
 ARTIFACTS = Artifact.__table__
+USAGE = FolderUsage.__table__
+FLOORS = PolicyFloor.__table__
+
+
+def _count(conn: Any, folder: str, files: int, size: int) -> None:
+    """Keep ``folder_usage`` in step (the caller holds the chain lock, so no two writers race here)."""
+    done = conn.execute(
+        update(USAGE).where(USAGE.c.folder == folder).values(files=USAGE.c.files + files, bytes=USAGE.c.bytes + size)
+    )
+    if done.rowcount == 0:
+        conn.execute(USAGE.insert().values(folder=folder, files=files, bytes=size))
 
 
 @dataclass(frozen=True)
@@ -188,9 +199,13 @@ class Catalog:
 
     # -- recording ----------------------------------------------------------
 
-    def retain_until(self, artifact_type: str, created_at: datetime, recorded_at: datetime) -> datetime | None:
-        """When the artifact may expire: max(created, recorded) + the type's days."""
+    def retain_until(
+        self, artifact_type: str, created_at: datetime, recorded_at: datetime, floor_days: int | None = None
+    ) -> datetime | None:
+        """When the artifact may expire: max(created, recorded) + the type's days, never below its floor."""
         days = self.settings.retention[artifact_type].days
+        if days is not None and floor_days is not None:
+            days = max(days, floor_days)
         try:
             return None if days is None else max(created_at, recorded_at) + timedelta(days=days)
         except OverflowError:
@@ -210,6 +225,7 @@ class Catalog:
         try:
             with self.db.write() as conn:
                 chain = audit.ChainAppender(conn)
+                floors = dict(conn.execute(select(FLOORS.c.type, FLOORS.c.days)).all())
                 records = []
                 for item in files:
                     recorded_at = datetime.now(timezone.utc)
@@ -217,8 +233,10 @@ class Catalog:
                         path=item.path, original_path=item.path, folder=str(PurePosixPath(item.path).parent),
                         type=item.type, prefix=item.prefix, ext=item.ext, created_at=item.created_at,
                         recorded_at=recorded_at, size=item.size, sha256=item.sha256, status="active",
-                        retain_until=self.retain_until(item.type, item.created_at, recorded_at), pair_id=item.pair_id,
+                        retain_until=self.retain_until(item.type, item.created_at, recorded_at, floors.get(item.type)),
+                        pair_id=item.pair_id,
                     )  # fmt: skip
+                    _count(conn, values["folder"], 1, item.size)
                     new_id = conn.execute(ARTIFACTS.insert().values(**values).returning(ARTIFACTS.c.id)).scalar_one()
                     chain.append(item.action, actor=actor, artifact_id=new_id, path=item.path, status="active",
                                  details={**item.details, **audit.row_details(values)})  # fmt: skip
@@ -226,7 +244,6 @@ class Catalog:
                         "path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size",
                         "sha256", "retain_until", "pair_id")}))  # fmt: skip
                 chain.close()
-            return records
         except SAIntegrityError:
             adopted = self._already_recorded(files)
             if adopted is not None:
@@ -234,6 +251,10 @@ class Catalog:
             raise self._commit_error(files, "another row already has this path") from None
         except Exception as exc:
             raise self._commit_error(files, str(exc)) from exc
+        from .limits import warn_if_crossed
+
+        warn_if_crossed(self, {(f"{PurePosixPath(f.path).parent}", f.size) for f in files})
+        return records
 
     def _already_recorded(self, files: Sequence[PublishedFile]) -> list[ArtifactRecord] | None:
         found = []
@@ -314,6 +335,7 @@ class Catalog:
         if status not in STATUSES:
             raise ValidationError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
         with self.db.write() as conn:
+            chain = audit.ChainAppender(conn)  # the lock first: usage counts change under it too
             row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one_or_none()
             if row is None:
                 raise NotFoundError(f"no artifact with id {artifact_id}")
@@ -323,13 +345,16 @@ class Catalog:
             if retain_until is not None:
                 changes["retain_until"] = retain_until
             conn.execute(update(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id).values(**changes))
+            if row.status in ON_DISK:
+                _count(conn, row.folder, -1, -row.size)
+            if status in ON_DISK:
+                _count(conn, changes.get("folder", row.folder), 1, row.size)
             event_details = {"from_status": row.status, **audit.row_details(changes), **dict(details or {})}
             if "path" in changes:
                 event_details["from_path"] = row.path
-            audit.append_event(
-                conn, action, actor=self.actor, artifact_id=artifact_id, path=changes.get("path", row.path),
-                status=status, details=event_details, at=at,
-            )  # fmt: skip
+            chain.append(action, actor=self.actor, artifact_id=artifact_id, path=changes.get("path", row.path),
+                         status=status, details=event_details, at=at)  # fmt: skip
+            chain.close()
             return ArtifactRecord.from_row(conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one())
 
     # -- reading bytes back -------------------------------------------------
