@@ -145,6 +145,71 @@ def integrity(quick: bool) -> list[dict[str, object]]:
     return out
 
 
+def _bulk_rows(root: Path, rows: int) -> "object":
+    """A catalog of ``rows`` ledger/explain rows spread over 2020-2024 and 20 folders (no files)."""
+    from datetime import datetime, timedelta, timezone
+
+    from catalog.config import load_settings
+    from catalog.store import ARTIFACTS, Catalog
+
+    catalog, _, _ = Catalog.init(load_settings(flags={"base_dir": str(root)}, env={}))
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    batch = []
+    for n in range(rows):
+        kind = "ledger" if n % 2 else "explain"
+        when = start + timedelta(minutes=n * (5 * 365 * 24 * 60 // rows))
+        folder = f"{kind}/archived/{n % 10:02d}" if kind == "ledger" else kind
+        path = f"{folder}/{when:%Y%m%d-%H%M%S}-r{n}-{kind}.json"
+        batch.append({"path": path, "original_path": path, "folder": folder, "type": kind, "prefix": f"r{n}",
+                      "ext": "json", "created_at": when, "recorded_at": when, "size": 1000 + n % 5000,
+                      "sha256": f"{n:064x}", "status": "active", "retain_until": None})  # fmt: skip
+        if len(batch) == 20_000 or n == rows - 1:
+            with catalog.db.write() as conn:
+                conn.execute(ARTIFACTS.insert(), batch)
+            batch = []
+    return catalog
+
+
+def lifecycle(quick: bool) -> list[dict[str, object]]:
+    """retention plan and limits over catalogs of growing size, and a directory scan answering the same."""
+    from datetime import datetime, timezone
+
+    from catalog.limits import limits
+    from catalog.retention import plan
+
+    out = []
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    now = datetime(2023, 1, 1, tzinfo=timezone.utc)
+    try:
+        for rows in (10_000, 100_000) if quick else (10_000, 100_000, 1_000_000):
+            catalog = _bulk_rows(work / f"rows{rows}", rows)
+            start = time.perf_counter()
+            planned = sum(1 for _ in plan(catalog, now=now))
+            plan_s = time.perf_counter() - start
+            start = time.perf_counter()
+            limits(catalog)
+            limits_s = time.perf_counter() - start
+            scan_s = None
+            if rows <= 100_000:  # the same questions answered by listing real files
+                tree = _bulk_store(work / f"files{rows}", rows, 16, 20).base_dir
+                start = time.perf_counter()
+                per_folder: dict[str, list[int]] = {}
+                expired = 0
+                for dirpath, _, names in os.walk(tree):
+                    for name in names:
+                        info = os.stat(os.path.join(dirpath, name))
+                        entry = per_folder.setdefault(dirpath, [0, 0])
+                        entry[0] += 1
+                        entry[1] += info.st_size
+                        expired += name[:8] < "20221003"
+                scan_s = time.perf_counter() - start
+            out.append({"rows": rows, "plan_s": plan_s, "planned": planned, "limits_s": limits_s, "scan_s": scan_s})
+            catalog.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -156,6 +221,7 @@ def main() -> None:
         "repeat": repeat,
         "startup": startup(repeat),
         "integrity": integrity(args.quick),
+        "lifecycle": lifecycle(args.quick),
     }
     print(f"{'startup (median wall time)':<44}{'seconds':>9}{'ratio':>8}")
     for row in results["startup"]:
@@ -164,6 +230,11 @@ def main() -> None:
     print(f"{'integrity':<72}{'seconds':>9}{'baseline':>9}{'ratio':>8}")
     for row in results["integrity"]:
         print(f"{row['name']:<72}{row['seconds']:>9.3f}{row['baseline']:>9.3f}{row['ratio']:>7.2f}x  {row['throughput']}")
+    print()
+    print(f"{'lifecycle (rows)':<18}{'plan s':>9}{'planned':>10}{'limits s':>10}{'dir scan s':>12}")
+    for row in results["lifecycle"]:
+        scan = f"{row['scan_s']:>12.3f}" if row["scan_s"] is not None else f"{'(too big)':>12}"
+        print(f"{row['rows']:<18}{row['plan_s']:>9.3f}{row['planned']:>10}{row['limits_s']:>10.3f}{scan}")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
