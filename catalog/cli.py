@@ -22,7 +22,7 @@ import click
 
 from . import __version__
 from .config import ENVIRONMENTS, Settings, load_settings
-from .errors import CatalogError, InputError, translate
+from .errors import CatalogError, InputError, read_file, translate
 from .migrations import HEAD_REVISION
 from .naming import EXTRA_EXTS, TYPES
 from .render import FORMATS, human_size, render
@@ -147,6 +147,23 @@ def show_records(
     return show_rows((r.to_dict() for r in records), columns, fmt, "artifacts", trailer, out)
 
 
+class Whole(click.ParamType):
+    """A whole number written with ASCII digits, within bounds."""
+
+    name = "INTEGER"
+
+    def __init__(self, low: int, high: int) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not (text.isascii() and text.lstrip("-").isdigit()) or not self.low <= int(text) <= self.high:
+            self.fail(f"{value!r} is not a whole number from {self.low} to {self.high}", param, ctx)
+        return int(text)
+
+
 class UTCTime(click.ParamType):
     """An ISO-8601 date or time; without a zone it is UTC."""
 
@@ -269,17 +286,7 @@ def _read_input(source: str) -> bytes:
         if not data:
             raise InputError("standard input is empty")
         return data
-    path = Path(source)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"input file {source} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"input {source} is a folder, not a file") from None
-    except PermissionError:
-        raise InputError(f"input file {source} cannot be read: permission denied") from None
-    except OSError as exc:
-        raise InputError(f"input file {source} cannot be read: {exc.strerror}") from None
+    data = read_file(source, "input file", InputError)
     if not data:
         raise InputError(f"input file {source} is empty")
     return data
@@ -1043,7 +1050,7 @@ HOLD_COLUMNS = ("id", "kind", "selector", "since", "until", "reason", "placed_at
 
 
 @hold.command("release")
-@click.argument("hold_id", metavar="ID", type=int)
+@click.argument("hold_id", metavar="ID", type=Whole(1, 2**62))
 @click.option("--reason", required=True, help="Why the hold ends (recorded in the audit log).")
 @pass_state
 def hold_release(state: State, hold_id: int, reason: str) -> None:
@@ -1100,7 +1107,7 @@ def policy_floor() -> None:
 
 @policy_floor.command("set")
 @click.argument("artifact_type", metavar="TYPE", type=click.Choice(TYPES))
-@click.argument("days", type=int)
+@click.argument("days", type=Whole(0, 36_600))
 @click.option("--reason", required=True, help="Why (recorded in the audit log).")
 @pass_state
 def policy_floor_set(state: State, artifact_type: str, days: int, reason: str) -> None:

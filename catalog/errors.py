@@ -96,3 +96,19 @@ def translate(exc: BaseException) -> CatalogError | None:
     if isinstance(exc, RecursionError):
         return ValidationError("input is nested too deeply")
     return None
+
+
+def read_file(path: object, what: str, error: type[CatalogError]) -> bytes:
+    """A file's bytes, or ``error`` with one line saying why not (``what`` names the file's role)."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_bytes()  # type: ignore[arg-type]
+    except FileNotFoundError:
+        raise error(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a folder, not a file") from None
+    except PermissionError:
+        raise error(f"{what} {path} cannot be read: permission denied") from None
+    except OSError as exc:
+        raise error(f"{what} {path} cannot be read: {exc.strerror or exc}") from None

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import audit
-from .errors import ValidationError
+from .errors import ValidationError, read_file
 from .store import ARTIFACTS, ArtifactRecord, Catalog
 from .writer import publish
 
@@ -274,14 +274,7 @@ def _lines(data: bytes) -> Iterator[dict[str, Any]]:
 def verify_bundle(path: Path) -> BundleReport:
     """Check a bundle with nothing but its own bytes (no catalog needed)."""
     report = BundleReport()
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ValidationError(f"bundle {path} does not exist") from None
-    except IsADirectoryError:
-        raise ValidationError(f"bundle {path} is a folder, not a file") from None
-    except OSError as exc:
-        raise ValidationError(f"bundle {path} cannot be read: {exc.strerror}") from None
+    raw = read_file(path, "bundle", ValidationError)
     seal = raw[-_SEAL_LENGTH:]
     if not seal.startswith(_SEAL_PREFIX) or not re.fullmatch(rb"[0-9a-f]{64}", seal[len(_SEAL_PREFIX) :]):
         raise ValidationError(f"{path} is not a catalog evidence bundle (no seal)")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -87,9 +88,14 @@ def set_floor(catalog: Catalog, artifact_type: str, days: int, reason: str) -> i
     return before
 
 
+def _plain_text(text: str) -> bool:
+    """No control, format (bidi overrides, zero-width) or line/paragraph separator characters."""
+    return not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
+
+
 def _reason(reason: str) -> str:
-    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000 or any(ord(c) < 32 for c in reason):
-        raise ValidationError("--reason must be 1-1000 characters of text on one line")
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000 or not _plain_text(reason):
+        raise ValidationError("--reason must be 1-1000 characters of text on one line, without control characters")
     return reason.strip()
 
 
@@ -162,7 +168,7 @@ def add_hold(
         selector = record.original_path
     elif kind == "type" and selector not in TYPES:
         raise ValidationError(f"unknown artifact type {selector!r}; choose one of: {', '.join(TYPES)}")
-    elif kind == "prefix" and (not selector or len(selector) > 64 or any(ord(c) < 32 for c in selector)):
+    elif kind == "prefix" and (not selector or len(selector) > 64 or not _plain_text(selector)):
         raise ValidationError("--prefix must be 1-64 characters (* and ? allowed)")
     now = datetime.now(timezone.utc)
     actor = catalog.actor
@@ -236,7 +242,10 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
         days, action, rule = _policy(catalog, artifact_type, type_floors.get(artifact_type))
         if days is None:
             continue
-        cutoff = now - timedelta(days=days)
+        try:
+            cutoff = now - timedelta(days=days)
+        except OverflowError:
+            raise ValidationError(f"--now {now.date().isoformat()} is too early to plan {days}-day retention") from None
         statuses = ("active",) if action == "archive" else ("active", "archived")
         last: tuple[datetime, int] = (datetime(1, 1, 2, tzinfo=timezone.utc), 0)
         while True:

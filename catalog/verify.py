@@ -30,7 +30,7 @@ from sqlalchemy import insert, select, update
 from . import audit
 from .errors import ValidationError
 from .models import VerifyResult, VerifyRun
-from .store import ARTIFACTS, CHUNK, Catalog
+from .store import ARTIFACTS, Catalog, sha256_file
 
 RUNS = VerifyRun.__table__
 RESULTS = VerifyResult.__table__
@@ -102,15 +102,10 @@ class VerifyReport:
 
 
 def _hash(path: Any) -> tuple[str, int] | None:
-    digest, size = hashlib.sha256(), 0
     try:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+        return sha256_file(path)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
-    return digest.hexdigest(), size
 
 
 def _rows(catalog: Catalog, scope: Scope) -> Iterator[list[Any]]:

@@ -12,8 +12,12 @@ and asserts that the command
 A case is one row of ``CASES``: the verb's arguments (``{name}`` placeholders
 are paths from :class:`Arena`), the expected fragment of the error line, and
 optionally extra global options, environment variables, standard input, a
-catalog stamped with a newer schema, or the SQLite backend only. The error line
-must not be the CLI's "internal error … report it" fallback.
+catalog stamped with a newer schema, a named preparation step from ``SETUPS``
+(run before the "before" snapshot, e.g. "a released hold exists"), the SQLite
+backend only, or extra pytest marks (a known product bug is a strict xfail
+whose reason starts with "BUG:"). The error line must not be the CLI's
+"internal error … report it" fallback. Holds and floors are catalog rows, so
+the rows in ``holds`` and ``policy_floors`` are compared too.
 
 The alias-bomb case runs the CLI in a child process with a memory limit, so
 that a regression (expanding the bomb) fails the case instead of taking the
@@ -61,6 +65,9 @@ CONFIGS: dict[str, str] = {
     "off-synchronous.yaml": "sqlite:\n  synchronous: off\n",
     "deep.yaml": "[" * 100_000 + "\n",
     "huge-days.yaml": "retention:\n  ledger:\n    days: 99999999\n",
+    "zero-files-limit.yaml": "limits:\n  max_files_per_dir: 0\n",
+    "unit-limit.yaml": "limits:\n  max_store_bytes: '10 XB'\n",
+    "negative-limit.yaml": "limits:\n  max_dir_bytes: -5\n",
 }
 
 
@@ -74,14 +81,20 @@ class Case:
     cwd_config: str | None = None  # text of ./config/artifacts.yaml in the working folder
     newer_schema: bool = False  # stamp the catalog with revision 9999 first
     isolated: bool = False  # run in a child process with memory and CPU limits
+    setup: str | None = None  # a key of SETUPS: prepared before the "before" snapshot
 
 
 def case(  # type: ignore[no-untyped-def]
-    name: str, args: list[str], fragment: str, *, sqlite_only: bool = False, **kw: Any,
+    name: str, args: list[str], fragment: str, *, sqlite_only: bool = False, marks: tuple[Any, ...] = (), **kw: Any,
 ):  # fmt: skip
     """One row of the wall."""
-    marks = [SQLITE_ONLY] if sqlite_only else []
+    marks = (SQLITE_ONLY, *marks) if sqlite_only else marks
     return pytest.param(Case(tuple(args), fragment, **kw), id=name, marks=marks)
+
+
+def bug(reason: str) -> tuple[Any, ...]:
+    """Marks for a case that exposes a known product bug (strict: the fix must remove the mark)."""
+    return (pytest.mark.xfail(strict=True, reason=f"BUG: {reason}"),)
 
 
 PUT = ["put", "{inp}/report.json", "--type", "explain"]  # + --prefix P
@@ -107,6 +120,18 @@ AFILE = ("--base-dir", "{inp}/afile")
 FRESH = ("--base-dir", "{tmp}/fresh")  # a folder that must not appear
 NEWER = "has schema 9999, newer than this version"
 NOT_SHA = "is not a SHA-256 or a prefix of one"
+REASON = ("--reason", "SEC inquiry 2024-17")
+HOLD = ["hold", "add", "--prefix", "momentum*"]  # + --reason R
+UNTIL = ("--until", "2099-01-01")
+SET_FLOOR = ("policy", "floor", "set")  # + TYPE DAYS
+NOPE = "ledger/20240101-000000-nope-ledger.json"  # a path no artifact has
+ONE_LINE = "--reason must be 1-1000 characters of text on one line, without control characters"
+HOLD_ONE_OF = "a hold covers exactly one of: PATH, --prefix, --type"
+HOLD_PREFIX = "--prefix must be 1-64 characters (* and ? allowed)"
+EXTEND_ONE_OF = "give exactly one of: PATH, --prefix, --type"
+FLOOR_RANGE = "is not a whole number from 0 to 36600"
+IN_FUTURE = "--until must be in the future"
+NEEDS_YES = "retention apply needs --yes when not run from a terminal"
 
 
 CASES = [
@@ -137,7 +162,7 @@ CASES = [
     case("put-stdin-no-ext", put("-"), "reading standard input needs --ext", stdin=b"{}"),
     # -- put: inputs that cannot be read -----------------------------------------------
     case("put-input-missing", put("nope.json"), "input file {inp}/nope.json does not exist"),
-    case("put-input-folder", put("folder", "ledger", "--ext", "json"), "input {inp}/folder is a folder, not a file"),
+    case("put-input-folder", put("folder", "ledger", "--ext", "json"), "input file {inp}/folder is a folder, not a file"),
     case("put-input-symlink-loop", put("loop.json"), "loop.json cannot be read: Too many levels of symbolic links"),
     case("put-input-dangling-symlink", put("dangling.json"), "input file {inp}/dangling.json does not exist"),
     case("put-input-empty-file", put("empty.json"), "input file {inp}/empty.json is empty"),
@@ -391,6 +416,127 @@ CASES = [
     case("verify-history-limit-zero", ["verify", "history", "--limit", "0"], "0 is not in the range x>=1"),
     case("checkpoint-dir-empty", ["audit", "verify"], "env:CRYPTORUN_CHECKPOINT_DIR: key 'audit.checkpoint_dir'",
          env={"CRYPTORUN_CHECKPOINT_DIR": ""}),
+    # -- retention, holds, floors, limits ---------------------------------------------
+    case("retention-plan-now-yesterday", ["retention", "plan", "--now", "yesterday"],
+         "for '--now': 'yesterday' is not a time"),
+    case("retention-plan-now-month-13", ["retention", "plan", "--now", "2024-13-01"], "'2024-13-01' is not a time"),
+    case("retention-plan-now-overflows-utc", ["retention", "plan", "--now", "0001-01-01T00:00:00+01:00"],
+         "is out of range once converted to UTC"),
+    case("retention-plan-now-year-1", ["retention", "plan", "--now", "0001-01-01"], "--now 0001-01-01 is too early to plan"),
+    case("retention-plan-type-unknown", ["retention", "plan", "--type", "trades"], "'trades' is not one of"),
+    case("retention-plan-format-xml", ["retention", "plan", "--format", "xml"], "'xml' is not one of"),
+    case("retention-apply-no-yes", ["retention", "apply"], NEEDS_YES),
+    case("retention-apply-piped-y", ["retention", "apply"], NEEDS_YES, stdin=b"y\n"),
+    case("retention-apply-what-if-now", ["retention", "apply", "--yes", "--now", "2099-01-01"],
+         "No such option '--now'"),
+    case("retention-apply-format-xml", ["retention", "apply", "--yes", "--format", "xml"], "'xml' is not one of"),
+    case("hold-add-since-month-13", [*HOLD, "--since", "2024-13-01", *REASON],
+         "for '--since': '2024-13-01' is not a time"),
+    case("hold-add-until-yesterday", [*HOLD, "--until", "yesterday", *REASON],
+         "for '--until': 'yesterday' is not a time"),
+    case("hold-add-until-before-since", [*HOLD, "--since", "2024-02-01", "--until", "2024-01-01", *REASON],
+         "--since must be earlier than --until"),
+    case("hold-add-until-equals-since", [*HOLD, "--since", "2024-01-01", "--until", "2024-01-01", *REASON],
+         "--since must be earlier than --until"),
+    case("hold-add-since-overflows-utc", [*HOLD, "--since", "0001-01-01T00:00:00+01:00", *REASON],
+         "is out of range once converted to UTC"),
+    case("hold-add-type-unknown", ["hold", "add", "--type", "trades", *REASON], "'trades' is not one of"),
+    case("hold-add-no-reason", HOLD, "Missing option '--reason'"),
+    case("hold-add-reason-empty", [*HOLD, "--reason", ""], ONE_LINE),
+    case("hold-add-reason-blank", [*HOLD, "--reason", "   "], ONE_LINE),
+    case("hold-add-reason-multiline", [*HOLD, "--reason", "SEC inquiry\nrm -rf /"], ONE_LINE),
+    case("hold-add-reason-ansi-escape", [*HOLD, "--reason", "ok\x1b[2K\x1b[1Gforged"], ONE_LINE),
+    case("hold-add-reason-nul", [*HOLD, "--reason", "a\x00b"], ONE_LINE),
+    case("hold-add-reason-2000-chars", [*HOLD, "--reason", "r" * 2000], ONE_LINE),
+    case("hold-add-reason-del", [*HOLD, "--reason", "a\x7fb"], ONE_LINE),
+    case("hold-add-reason-c1-csi", [*HOLD, "--reason", "ok\x9b2Kforged"], ONE_LINE),
+    case("hold-add-reason-next-line", [*HOLD, "--reason", "line one\x85line two"], ONE_LINE),
+    case("hold-add-reason-line-separator", [*HOLD, "--reason", "line one\u2028line two"], ONE_LINE),
+    case("hold-add-no-selector", ["hold", "add", *REASON], HOLD_ONE_OF),
+    case("hold-add-path-and-prefix", ["hold", "add", "{stored}", "--prefix", "trades", *REASON], HOLD_ONE_OF),
+    case("hold-add-path-and-type", ["hold", "add", "{stored}", "--type", "ledger", *REASON], HOLD_ONE_OF),
+    case("hold-add-prefix-and-type", [*HOLD, "--type", "explain", *REASON], HOLD_ONE_OF),
+    case("hold-add-path-not-in-catalog", ["hold", "add", NOPE, *REASON], f"no artifact at {NOPE} in the catalog"),
+    case("hold-add-path-traversal", ["hold", "add", "../../etc/passwd", *REASON],
+         "no artifact at ../../etc/passwd in the catalog"),
+    case("hold-add-path-outside", ["hold", "add", "/etc/passwd", *REASON], "/etc/passwd is outside the store"),
+    case("hold-add-path-nul", ["hold", "add", "ledger/a\x00b.json", *REASON], "path contains a NUL character"),
+    case("hold-add-prefix-empty", ["hold", "add", "--prefix", "", *REASON], HOLD_PREFIX),
+    case("hold-add-prefix-65-chars", ["hold", "add", "--prefix", "p" * 65, *REASON], HOLD_PREFIX),
+    case("hold-add-prefix-newline", ["hold", "add", "--prefix", "momentum\n*", *REASON], HOLD_PREFIX),
+    case("hold-add-prefix-del", ["hold", "add", "--prefix", "momentum\x7f*", *REASON], HOLD_PREFIX),
+    case("hold-add-format-xml", [*HOLD, *REASON, "--format", "xml"], "'xml' is not one of"),
+    case("hold-release-unknown-id", ["hold", "release", "999999", *REASON], "no hold with id 999999"),
+    case("hold-release-word-id", ["hold", "release", "three", *REASON], "'three' is not a whole number from 1 to"),
+    case("hold-release-fraction-id", ["hold", "release", "1.5", *REASON], "'1.5' is not a whole number from 1 to"),
+    case("hold-release-negative-id", ["hold", "release", *REASON, "--", "-1"], "'-1' is not a whole number from 1 to"),
+    case("hold-release-huge-id", ["hold", "release", "99999999999999999999", *REASON],
+         "'99999999999999999999' is not a whole number from 1 to 4611686018427387904"),
+    case("hold-release-already-released", ["hold", "release", "{hold}", "--reason", "again"],
+         "hold {hold} was already released", setup="released-hold"),
+    case("hold-release-no-reason", ["hold", "release", "{hold}"], "Missing option '--reason'", setup="released-hold"),
+    case("hold-release-no-id", ["hold", "release", *REASON], "Missing argument 'ID'"),
+    case("hold-release-reason-multiline", ["hold", "release", "{hold}", "--reason", "closed\nreopened"], ONE_LINE,
+         setup="released-hold"),
+    case("hold-ls-format-xml", ["hold", "ls", "--format", "xml"], "'xml' is not one of"),
+    case("hold-ls-all-format-yaml", ["hold", "ls", "--all", "--format", "yaml"], "'yaml' is not one of"),
+    case("floor-set-type-unknown", [*SET_FLOOR, "trades", "3", *REASON], "'trades' is not one of"),
+    case("floor-set-type-wrong-case", [*SET_FLOOR, "LEDGER", "3", *REASON], "'LEDGER' is not one of"),
+    case("floor-set-days-negative", [*SET_FLOOR, "ledger", "-1", *REASON], "No such option '-1'"),
+    case("floor-set-days-negative-after-dashes", [*SET_FLOOR, *REASON, "ledger", "--", "-1"],
+         FLOOR_RANGE),
+    case("floor-set-days-huge", [*SET_FLOOR, "ledger", "99999999", *REASON], FLOOR_RANGE),
+    case("floor-set-days-one-too-many", [*SET_FLOOR, "ledger", "36601", *REASON], FLOOR_RANGE),
+    case("floor-set-days-beyond-int64", [*SET_FLOOR, "ledger", "9" * 30, *REASON], FLOOR_RANGE),
+    case("floor-set-days-word", [*SET_FLOOR, "ledger", "ten", *REASON], "'ten' is not a whole number from 0 to 36600"),
+    case("floor-set-days-fraction", [*SET_FLOOR, "ledger", "3.5", *REASON], "'3.5' is not a whole number from 0 to 36600"),
+    case("floor-set-days-empty", [*SET_FLOOR, "ledger", "", *REASON], "'' is not a whole number from 0 to 36600"),
+    case("floor-set-no-days", [*SET_FLOOR, "ledger", *REASON], "Missing argument 'DAYS'"),
+    case("floor-set-no-reason", [*SET_FLOOR, "ledger", "30"], "Missing option '--reason'"),
+    case("floor-set-reason-control", [*SET_FLOOR, "ledger", "30", "--reason", "rule\x07"], ONE_LINE),
+    case("floor-set-reason-2000-chars", [*SET_FLOOR, "ledger", "30", "--reason", "r" * 2000], ONE_LINE),
+    case("floor-set-lowered-under-protected-rows", [*SET_FLOOR, "ledger", "10", *REASON],
+         "it cannot be lowered while rows depend on it", setup="ledger-floor"),
+    case("floor-show-format-xml", ["policy", "floor", "show", "--format", "xml"], "'xml' is not one of"),
+    case("floor-show-extra-argument", ["policy", "floor", "show", "ledger"], "Got unexpected extra argument (ledger)"),
+    case("retain-extend-until-past-path", ["retain", "extend", "{stored}", "--until", "2000-01-01", *REASON],
+         IN_FUTURE),
+    case("retain-extend-until-past-prefix", ["retain", "extend", "--prefix", "trades", "--until",
+         "2020-01-01T00:00:00Z", *REASON], IN_FUTURE),
+    case("retain-extend-until-past-no-match", ["retain", "extend", "--prefix", "nomatch", "--until", "2000-01-01",
+         *REASON], IN_FUTURE),
+    case("retain-extend-no-selector", ["retain", "extend", *UNTIL, *REASON], EXTEND_ONE_OF),
+    case("retain-extend-path-and-prefix", ["retain", "extend", "{stored}", "--prefix", "trades", *UNTIL, *REASON],
+         EXTEND_ONE_OF),
+    case("retain-extend-prefix-and-type", ["retain", "extend", "--prefix", "trades", "--type", "ledger", *UNTIL,
+         *REASON], EXTEND_ONE_OF),
+    case("retain-extend-path-not-in-catalog", ["retain", "extend", NOPE, *UNTIL, *REASON],
+         f"no artifact at {NOPE} in the catalog"),
+    case("retain-extend-path-outside", ["retain", "extend", "/etc/passwd", *UNTIL, *REASON],
+         "/etc/passwd is outside the store"),
+    case("retain-extend-no-until", ["retain", "extend", "--prefix", "trades", *REASON], "Missing option '--until'"),
+    case("retain-extend-no-reason", ["retain", "extend", "--prefix", "trades", *UNTIL], "Missing option '--reason'"),
+    case("retain-extend-until-yesterday", ["retain", "extend", "--prefix", "trades", "--until", "yesterday", *REASON],
+         "for '--until': 'yesterday' is not a time"),
+    case("retain-extend-until-month-13", ["retain", "extend", "--prefix", "trades", "--until", "2024-13-01", *REASON],
+         "'2024-13-01' is not a time"),
+    case("retain-extend-until-overflows-utc", ["retain", "extend", "--prefix", "trades", "--until",
+         "9999-12-31T23:59:59-01:00", *REASON], "is out of range once converted to UTC"),
+    case("retain-extend-type-unknown", ["retain", "extend", "--type", "trades", *UNTIL, *REASON],
+         "'trades' is not one of"),
+    case("retain-extend-prefix-empty", ["retain", "extend", "--prefix", "", *UNTIL, *REASON],
+         "prefix pattern must be 1-256 characters"),
+    case("retain-extend-reason-carriage-return", ["retain", "extend", "{stored}", *UNTIL, "--reason", "a\rb"],
+         ONE_LINE),
+    case("retain-extend-reason-empty", ["retain", "extend", "{stored}", *UNTIL, "--reason", ""], ONE_LINE),
+    case("limits-format-xml", ["limits", "--format", "xml"], "'xml' is not one of"),
+    case("limits-extra-argument", ["limits", "store"], "Got unexpected extra argument (store)"),
+    case("limits-yaml-zero-files", ["limits"], "zero-files-limit.yaml: key 'limits.max_files_per_dir' must be a "
+         "whole number above 0, got 0", globals=cfg("zero-files-limit.yaml")),
+    case("limits-yaml-unknown-unit", ["limits"], "unit-limit.yaml: key 'limits.max_store_bytes' must be a size above 0",
+         globals=cfg("unit-limit.yaml")),
+    case("limits-yaml-negative-bytes", ["limits"], "negative-limit.yaml: key 'limits.max_dir_bytes' must be a size "
+         "above 0", globals=cfg("negative-limit.yaml")),
 ]  # fmt: skip
 
 
@@ -444,11 +590,34 @@ def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ig
     return made
 
 
+def _released_hold(catalog: Any, arena: Arena) -> None:
+    """A hold placed and released; its id is {hold}."""
+    from catalog.retention import add_hold, release_hold
+
+    placed = add_hold(catalog, prefix="momentum_scan", reason="setup: inquiry")
+    release_hold(catalog, placed.id, "setup: inquiry closed")
+    arena.names["hold"] = placed.id
+
+
+def _ledger_floor(catalog: Any, arena: Arena) -> None:
+    """A ledger floor of 3650 days; the stored ledger artifact is still protected by its retain_until."""
+    from catalog.retention import set_floor
+
+    set_floor(catalog, "ledger", 3650, "setup: record-keeping rule")
+
+
+#: Preparation steps a case can name (Case.setup); each runs before the "before" snapshot.
+SETUPS = {"released-hold": _released_hold, "ledger-floor": _ledger_floor}
+
+
 # -- the two helpers -----------------------------------------------------------------------
 
 
+ROW_COUNTS = ("artifacts", "events", "holds", "policy_floors")
+
+
 def snapshot(arena: Arena) -> dict[str, Any]:
-    """Every file and folder under the test's folder, and the good catalog's row counts.
+    """Every file and folder under the test's folder, and the good catalog's row counts (ROW_COUNTS).
 
     Files are compared by content (symlinks by target); the good store's own
     SQLite files are left out: they change on every read (WAL) and their rows
@@ -470,7 +639,7 @@ def snapshot(arena: Arena) -> dict[str, Any]:
     database = Database(arena.url)  # raw SQL: Catalog would refuse a catalog stamped 9999
     try:
         with database.read() as conn:
-            rows = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in ("artifacts", "events")}
+            rows = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in ROW_COUNTS}
     finally:
         database.dispose()
     return {"tree": tree, "rows": rows}
@@ -520,13 +689,15 @@ def stamp_newer_schema(url: str) -> None:
 
 @pytest.mark.parametrize("hostile", CASES)
 def test_hostile_input_is_refused_with_one_line_and_writes_nothing(
-    hostile: Case, arena: Arena, run_cli, monkeypatch: pytest.MonkeyPatch
+    hostile: Case, arena: Arena, catalog: Any, run_cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # fmt: skip
     for var, value in hostile.env.items():
         monkeypatch.setenv(var, arena.fill(value))
     if hostile.cwd_config is not None:  # the default settings file, ./config/artifacts.yaml
         (Path.cwd() / "config").mkdir()
         (Path.cwd() / "config" / "artifacts.yaml").write_text(hostile.cwd_config)
+    if hostile.setup is not None:
+        SETUPS[hostile.setup](catalog, arena)
     if hostile.newer_schema:
         stamp_newer_schema(arena.url)
     before = snapshot(arena)
