@@ -7,20 +7,26 @@ against ``limits.max_store_bytes``. At 80 % a limit is ``warn``, above 100 %
 ``over``.
 
 Writers keep ``folder_usage`` in step in the same transaction as each change,
-so the warning a write logs when it crosses 80 % costs two primary-key reads,
-not an aggregate over the catalog.
+and read it back there, so the warning a write logs when it crosses 80 % costs
+one read of that small table inside the transaction it already holds, not an aggregate over
+the catalog.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
-from .models import ON_DISK
-from .store import ARTIFACTS, USAGE, Catalog
+from .models import ON_DISK, Artifact, FolderUsage
+
+if TYPE_CHECKING:
+    from .store import Catalog
+
+ARTIFACTS = Artifact.__table__
+USAGE = FolderUsage.__table__
 
 WARN_AT = 0.8
 log = logging.getLogger("catalog")
@@ -59,16 +65,17 @@ def _rank(level: str) -> int:
     return ("ok", "warn", "over").index(level)
 
 
-def warn_if_crossed(catalog: Catalog, writes: Iterable[tuple[str, int]]) -> None:
-    """Log a warning when the writes just made pushed a folder or the store past 80 % of a limit."""
-    settings = catalog.settings.limits
-    added: dict[str, tuple[int, int]] = {}
-    for folder, size in writes:
-        files, size_sum = added.get(folder, (0, 0))
-        added[folder] = (files + 1, size_sum + size)
-    with catalog.db.read() as conn:
-        usage = {r.folder: (r.files, r.bytes) for r in conn.execute(select(USAGE).where(USAGE.c.folder.in_(added)))}
-        store_bytes = int(conn.execute(select(func.coalesce(func.sum(USAGE.c.bytes), 0))).scalar_one())
+def usage_after(conn: Any, folders: Iterable[str]) -> tuple[dict[str, tuple[int, int]], int]:
+    """Inside the writer's transaction: the touched folders' (files, bytes) and the store's bytes."""
+    rows = conn.execute(select(USAGE.c.folder, USAGE.c.files, USAGE.c.bytes)).all()  # one row per folder: small
+    wanted = set(folders)
+    return {r.folder: (r.files, r.bytes) for r in rows if r.folder in wanted}, sum(r.bytes for r in rows)
+
+
+def warn_crossings(
+    settings: Any, added: dict[str, tuple[int, int]], usage: dict[str, tuple[int, int]], store_bytes: int
+) -> None:
+    """Log a warning for each limit the writes just took past 80 %."""
     checks = []
     for folder, (files, size) in added.items():
         now_files, now_bytes = usage.get(folder, (files, size))

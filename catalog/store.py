@@ -24,6 +24,7 @@ from . import audit
 from .config import Settings, load_settings
 from .db import Database, refuse_network_filesystem
 from .formats import format_time
+from .limits import usage_after, warn_crossings
 from .errors import CommitError, IntegrityError, NotFoundError, StoreError, ValidationError
 from .models import ON_DISK, STATUSES, Artifact, FolderUsage, PolicyFloor
 from .naming import TYPES
@@ -244,6 +245,12 @@ class Catalog:
                         "path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size",
                         "sha256", "retain_until", "pair_id")}))  # fmt: skip
                 chain.close()
+                added: dict[str, tuple[int, int]] = {}
+                for record in records:
+                    folder = str(PurePosixPath(record.path).parent)
+                    files_so_far, bytes_so_far = added.get(folder, (0, 0))
+                    added[folder] = (files_so_far + 1, bytes_so_far + record.size)
+                usage, store_bytes = usage_after(conn, added)
         except SAIntegrityError:
             adopted = self._already_recorded(files)
             if adopted is not None:
@@ -251,9 +258,7 @@ class Catalog:
             raise self._commit_error(files, "another row already has this path") from None
         except Exception as exc:
             raise self._commit_error(files, str(exc)) from exc
-        from .limits import warn_if_crossed
-
-        warn_if_crossed(self, {(f"{PurePosixPath(f.path).parent}", f.size) for f in files})
+        warn_crossings(self.settings.limits, added, usage, store_bytes)
         return records
 
     def _already_recorded(self, files: Sequence[PublishedFile]) -> list[ArtifactRecord] | None:

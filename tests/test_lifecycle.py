@@ -296,3 +296,11 @@ def test_folder_usage_stays_equal_to_the_catalog(calendar, catalog: Catalog, bas
         kept = {r.folder: (r.files, r.bytes) for r in conn.execute(select(USAGE)) if r.files}
     assert kept == truth
     assert any(f.startswith("quarantine/") for f in kept) and any("/archived/" in f for f in kept)
+
+
+def test_retention_apply_leaves_a_checkpoint_when_a_folder_is_configured(calendar, catalog: Catalog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    catalog.settings = replace(catalog.settings, checkpoint_dir=tmp_path / "worm")
+    apply(catalog)
+    (checkpoint,) = (tmp_path / "worm").glob("checkpoint-*.json")
+    last = list(catalog.events())[-1]
+    assert last.action == "checkpoint" and json.loads(checkpoint.read_text())["hash"] == last.hash
