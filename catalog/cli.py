@@ -1211,6 +1211,61 @@ def limits_cmd(state: State, fmt: str) -> None:
         sys.exit(1)
 
 
+@cli.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table for people, json for dashboards.")  # fmt: skip
+@pass_state
+def status_cmd(state: State, fmt: str) -> None:
+    """For schedulers and dashboards: is anything waiting for a person? Exit 1 if so.
+
+    Shows the age of the last verify run and checkpoint, missing or
+    quarantined artifacts, unfinished retention intents, artifacts past
+    expiry, and folders near their limits.
+
+    \b
+    Example:
+      catalog status
+      catalog status --format json | jq .attention
+    """
+    from .operations import status
+
+    with state.catalog() as catalog:
+        result = status(catalog)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        for key, value in result.facts.items():
+            click.echo(f"{key + ':':<27}{json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        click.echo("")
+        click.echo("Needs a person:" if result.attention else "Nothing needs a person.")
+        for line in result.attention:
+            click.echo(f"  - {line}")
+    if result.attention:
+        sys.exit(1)
+
+
+@cli.command("backup")
+@click.argument("output", metavar="OUT")
+@pass_state
+def backup_cmd(state: State, output: str) -> None:
+    """Copy the SQLite catalog online (writers may go on) and record the chain head it captured.
+
+    Restore: put the copy back as <base_dir>/catalog.sqlite, run `catalog
+    reconcile --deep` (files written since the backup are adopted), then
+    `catalog audit verify --checkpoint` with a checkpoint taken before.
+    PostgreSQL: use pg_dump (the error says how).
+
+    \b
+    Example:
+      catalog backup /backups/catalog-$(date -u +%Y%m%d).sqlite
+    """
+    from .operations import backup
+
+    with state.catalog() as catalog:
+        done = backup(catalog, Path(output))
+    click.echo(f"Backup written to {done['file']} (chain head seq {done['head_seq']}).")
+
+
 @cli.command()
 @click.option("--assets", type=click.IntRange(0, 100_000), default=100, show_default=True,
               help="Assets in the scanned universe.")  # fmt: skip

@@ -414,6 +414,12 @@ CASES = [
     case("verify-workers-zero", ["verify", "--workers", "0"], "0 is not in the range 1<=x<=64"),
     case("verify-since-bad", ["verify", "--since", "2024-13-01"], "is not a time"),
     case("verify-history-limit-zero", ["verify", "history", "--limit", "0"], "0 is not in the range x>=1"),
+    # -- operations ----------------------------------------------------------------------
+    case("backup-into-store", ["backup", "{base}/copy.sqlite"], "inside the store", sqlite_only=True),
+    case("backup-existing", ["backup", "{inp}/report.json"], "never overwrites", sqlite_only=True),
+    case("backup-missing-folder", ["backup", "{tmp}/no/such/copy.sqlite"], "does not exist", sqlite_only=True),
+    case("backup-no-target", ["backup"], "Missing argument 'OUT'"),
+    case("status-format-csv", ["status", "--format", "csv"], "'csv' is not one of"),
     case("checkpoint-dir-empty", ["audit", "verify"], "env:CRYPTORUN_CHECKPOINT_DIR: key 'audit.checkpoint_dir'",
          env={"CRYPTORUN_CHECKPOINT_DIR": ""}),
     # -- retention, holds, floors, limits ---------------------------------------------

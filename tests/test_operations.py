@@ -1,0 +1,119 @@
+"""Operations and faults: status, backup and restore, a full disk, a failing file, a locked catalog."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from catalog.errors import StoreError
+from catalog.reconcile import reconcile
+from catalog.store import Catalog
+from catalog.writer import AtomicWriter
+from conftest import BACKEND, catalog_env, run_python, store_files, write_events
+
+
+def test_status_says_what_needs_a_person(writer: AtomicWriter, catalog: Catalog, base_dir: Path, run_cli) -> None:
+    fresh = run_cli("status", "--format", "json")
+    assert fresh.exit_code == 1 and "no verify run recorded" in json.loads(fresh.stdout)["attention"][0]
+    writer.write_json("ledger", "p", {})
+    assert run_cli("verify").exit_code == 0
+    ok = run_cli("status")
+    assert ok.exit_code == 0 and "Nothing needs a person." in ok.stdout
+    with freeze_time(datetime.now(timezone.utc) - timedelta(days=40)):
+        old = writer.write_json("health", "old", {})
+    gone = writer.write_json("explain", "gone", {})
+    (base_dir / gone.path).unlink()
+    reconcile(catalog, fix=True, grace=0)
+    result = json.loads(run_cli("status", "--format", "json").stdout)
+    assert result["needs_attention"] and result["past_expiry"] == 1 and result["findings_outstanding"] == 1
+    assert any("past expiry" in a for a in result["attention"]) and any("missing" in a for a in result["attention"])
+    assert old.path  # the old artifact is what is past expiry
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="backup copies the embedded SQLite catalog")
+def test_backup_and_the_restore_runbook(writer: AtomicWriter, catalog: Catalog, base_dir: Path, tmp_path: Path, run_cli, settings) -> None:  # type: ignore[no-untyped-def]
+    writer.write_json("ledger", "before", {})
+    checkpoint = tmp_path / "cp.json"
+    assert run_cli("audit", "checkpoint", "-o", str(checkpoint)).exit_code == 0
+    backup = tmp_path / "catalog-backup.sqlite"
+    result = run_cli("backup", str(backup))
+    assert result.exit_code == 0 and "chain head seq" in result.stdout
+    after = writer.write_json("ledger", "after", {"written": "after the backup"})
+    catalog.close()
+    # disaster: the catalog is lost; restore the backup
+    for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
+        (base_dir / name).unlink(missing_ok=True)
+    shutil.copy(backup, base_dir / "catalog.sqlite")
+    fixed = run_cli("reconcile", "--deep", "--fix", "--grace", "0", "--format", "json")
+    assert [(f["class"], f["path"]) for f in json.loads(fixed.stdout)["findings"]] == [("orphan", after.path)]
+    assert run_cli("reconcile", "--deep").exit_code == 0
+    verified = run_cli("audit", "verify", "--checkpoint", str(checkpoint))
+    assert verified.exit_code == 0, verified.stdout
+    assert sorted(r.path for r in Catalog(settings).list()) == store_files(base_dir)
+
+
+def test_backup_refuses_bad_targets(catalog: Catalog, base_dir: Path, tmp_path: Path, run_cli) -> None:
+    if BACKEND != "sqlite":
+        result = run_cli("backup", str(tmp_path / "x"))
+        assert result.exit_code == 2 and "pg_dump" in result.stderr
+        return
+    for target, message in ((base_dir / "b.sqlite", "inside the store"), (tmp_path / "no" / "b", "does not exist")):
+        result = run_cli("backup", str(target))
+        assert result.exit_code == 2 and message in result.stderr
+    (tmp_path / "taken").write_text("x")
+    assert "never overwrites" in run_cli("backup", str(tmp_path / "taken")).stderr
+
+
+DISK_FULL = """
+import resource, signal
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # so a write past the limit fails with EFBIG instead of killing us
+resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+from catalog.errors import CatalogError
+from catalog.writer import AtomicWriter
+with AtomicWriter() as writer:
+    try:
+        writer.write_bytes("ledger", "huge", b'"' + b"x" * 3_000_000 + b'"', "json")
+    except CatalogError as exc:
+        print("ERROR", exc)
+"""
+
+
+def test_a_full_disk_is_a_clear_error_with_nothing_left_behind(catalog: Catalog, base_dir: Path, catalog_url) -> None:
+    result = run_python(DISK_FULL, catalog_env(base_dir, catalog_url))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ERROR cannot write ledger/") and "File too large" in result.stdout
+    assert store_files(base_dir) == [] and catalog.list() == [] and write_events(catalog) == []
+
+
+def test_a_failing_file_object_leaves_no_partial_file(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
+    import os
+
+    real_fdopen = os.fdopen
+
+    class Failing:
+        def __init__(self, handle):  # type: ignore[no-untyped-def]
+            self.handle = handle
+
+        def __enter__(self):  # type: ignore[no-untyped-def]
+            return self
+
+        def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+            self.handle.close()
+
+        def write(self, data: bytes) -> int:
+            self.handle.write(data[: len(data) // 2])  # half the bytes reach the disk, then the device fails
+            raise OSError(28, "No space left on device")
+
+        def fileno(self) -> int:
+            return self.handle.fileno()
+
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: Failing(real_fdopen(fd, mode)))
+    with pytest.raises(StoreError, match="No space left on device"):
+        writer.write_json("ledger", "p", {"data": "y" * 10_000})
+    monkeypatch.undo()
+    assert store_files(base_dir) == [] and catalog.list() == [] and write_events(catalog) == []
