@@ -1,0 +1,178 @@
+"""The kill harness: real work in a subprocess, SIGKILLed at random moments, many times over.
+
+After every kill: no partial file under a final name, every active row matches
+its file, and ``reconcile --fix`` + ``audit verify`` leave a clean store in which
+nothing fully written was lost. The quick suite skips it; ``.ci/run`` runs a
+modest count (CATALOG_SLOW_TESTS=1); thousands:
+
+    CATALOG_SLOW_TESTS=1 CATALOG_KILLS=2000 pytest -q tests/test_kill_harness.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from catalog.explain import ExplainReport
+from catalog.naming import parse_name
+from catalog.reconcile import reconcile
+from catalog.store import Catalog, sha256_file
+from conftest import catalog_env, store_files
+
+KILLS = int(os.environ.get("CATALOG_KILLS", "30"))  # per operation; five operations per backend
+
+WORK = {
+    "writes": """
+import hashlib, itertools, os
+from catalog.writer import AtomicWriter
+with AtomicWriter() as w:
+    for n in itertools.count():
+        pad = os.urandom(2000 + n % 5000).hex()
+        w.write_json("ledger", f"k{os.getpid()}-{n}", {"pad": pad, "check": hashlib.sha256(pad.encode()).hexdigest()})
+""",
+    "pairs": """
+import itertools, os
+from catalog.demo import make_report
+from catalog.writer import AtomicWriter
+with AtomicWriter() as w:
+    for n in itertools.count():
+        w.write_explain_report(make_report(1 + n % 20, seed=n), f"k{os.getpid()}-{n}")
+""",
+    "reconcile": """
+from catalog.reconcile import reconcile
+from catalog.store import Catalog
+with Catalog.open() as c:
+    while True:
+        reconcile(c, deep=True, fix=True, grace=0)
+""",
+    "verify": """
+from catalog.store import Catalog
+from catalog.verify import Scope, verify
+with Catalog.open() as c:
+    while True:
+        verify(c, Scope(), workers=2)
+""",
+}
+
+
+def complete(path: Path) -> bool:
+    """Whether a file under a final name holds everything its writer meant to write."""
+    data = path.read_bytes()
+    if path.suffix == ".csv":
+        twin = path.with_suffix(".json")
+        if not twin.exists():
+            return data.startswith(b"symbol,decision")
+        report = ExplainReport.from_json(twin.read_bytes())
+        return data.count(b"\n") == 1 + len(report.universe)
+    body = json.loads(data)
+    if "check" in body:
+        return hashlib.sha256(body["pad"].encode()).hexdigest() == body["check"]
+    return "meta" in body or "settings" in body
+
+
+def assert_invariants(catalog: Catalog, base: Path, damaged: frozenset[str] = frozenset()) -> None:
+    for rel in store_files(base):
+        if parse_name(Path(rel).name) is not None and "/quarantine/" not in f"/{rel}":
+            assert complete(base / rel), f"partial file under a final name: {rel}"
+    for record in catalog.list():
+        if record.status == "active" and record.path not in damaged:
+            assert sha256_file(base / record.path) == (record.sha256, record.size), record.path
+
+
+def kill_loop(
+    operation: str, catalog: Catalog, base: Path, url: str | None, kills: int, seed: int,
+    damaged: frozenset[str] = frozenset(),
+) -> int:  # fmt: skip
+    rng = random.Random(seed)
+    env = catalog_env(base, url)
+    done = 0
+    for _ in range(kills):
+        proc = subprocess.Popen([sys.executable, "-c", WORK[operation]], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)  # fmt: skip
+        time.sleep(rng.uniform(0.35, 0.9))  # past interpreter start-up, somewhere in the work
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == -9, err.decode()[-2000:]
+        done += 1
+        assert_invariants(catalog, base, damaged)
+        files_before = {rel for rel in store_files(base)
+                        if parse_name(Path(rel).name) and complete(base / rel) and rel not in damaged}  # fmt: skip
+        reconcile(catalog, deep=True, fix=True, grace=0)
+        report = reconcile(catalog, deep=True, grace=0)
+        assert report.drift == [], report.to_dict()
+        catalogued = {r.path for r in catalog.list() if r.status in ("active", "archived", "quarantined")}
+        assert files_before <= catalogued, files_before - catalogued  # nothing fully written is lost
+    assert catalog.audit_verify().ok
+    return done
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("operation", ["writes", "pairs"])
+def test_writers_killed_at_random_moments(operation: str, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
+    assert kill_loop(operation, catalog, base_dir, catalog_url, KILLS, seed=hash(operation) % 1000) == KILLS
+    assert catalog.list()  # work got done between the kills
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("operation", ["reconcile", "verify"])
+def test_repairs_and_verification_killed_at_random_moments(operation: str, writer, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
+    rng = random.Random(5)
+    for n in range(60):
+        pad = "x" * rng.randint(10, 50_000)
+        writer.write_json("ledger", f"seed{n}", {"pad": pad, "check": hashlib.sha256(pad.encode()).hexdigest()})
+    # damage for reconcile to repair while it is being killed: orphans, a missing file, a modified one
+    for n in range(20):
+        (base_dir / "ledger" / f"20240101-0000{n:02d}-orphan{n}-ledger.json").write_text(json.dumps({"settings": n}))
+    records = catalog.list()
+    (base_dir / records[0].path).unlink()
+    victim = base_dir / records[1].path
+    victim.chmod(0o644)
+    victim.write_text('{"settings": "changed"}')
+    damaged = frozenset({records[0].path, records[1].path})  # broken on purpose, before any kill
+    assert kill_loop(operation, catalog, base_dir, catalog_url, max(5, KILLS // 2), seed=7, damaged=damaged) >= 5
+
+
+UPGRADE = """
+from catalog.store import Catalog
+from catalog.config import load_settings
+catalog = Catalog(load_settings(), check=False)
+catalog.upgrade()
+"""
+
+
+@pytest.mark.slow
+def test_schema_upgrade_killed_at_random_moments(settings, catalog_url, run_cli) -> None:  # type: ignore[no-untyped-def]
+    from catalog import migrations
+    from catalog.db import Database
+
+    rng = random.Random(11)
+    env = catalog_env(settings.base_dir, catalog_url)
+    for _ in range(max(3, KILLS // 5)):
+        settings.base_dir.mkdir(exist_ok=True)
+        old = Database(settings.catalog_url)
+        if old.revision() is None:
+            old.upgrade("0001")
+        old.dispose()
+        proc = subprocess.Popen([sys.executable, "-c", UPGRADE], env=env, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.2, 0.8))
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+        result = run_cli("db", "upgrade")  # whatever the kill left, upgrading again works
+        assert result.exit_code == 0, result.stderr
+        catalog = Catalog(settings)
+        assert catalog.db.revision() == migrations.HEAD_REVISION and catalog.audit_verify().ok
+        catalog.close()
+        if catalog_url is None:
+            for name in ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"):
+                (settings.base_dir / name).unlink(missing_ok=True)
+        else:
+            break  # one database per test on PostgreSQL: one upgrade from scratch is what it can show
