@@ -31,6 +31,8 @@ T = datetime(2024, 1, 15, 10, 30, tzinfo=timezone.utc)
 
 
 def test_samples_are_present() -> None:
+    if not SAMPLES.is_dir() and not os.environ.get("CI"):
+        pytest.skip(f"the Go samples live beside the checkout ({SAMPLES}); CI always has them")
     assert len(SAMPLE_FILES) == 6, SAMPLE_FILES
 
 

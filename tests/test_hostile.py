@@ -580,7 +580,7 @@ def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ig
         "unclosed.csv": b'a,b\n"unclosed,1\n',
         "overflow.json": b'{"x": 1e999}', "notadb.sqlite": b"SQLite format 2? no: just text\n" * 40,
     }  # fmt: skip
-    go_report = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go" / "explain-1-asset.json"
+    go_report = Path(__file__).resolve().parent / "golden" / "go-explain-1-asset.json"  # a Go scanner sample
     files["go-report.json"] = go_report.read_bytes()
     bad = json.loads(files["go-report.json"])
     bad["universe"][0]["decision"] = "maybe"
