@@ -307,7 +307,7 @@ def test_explain_show_of_a_catalogued_report(writer: AtomicWriter, run_cli) -> N
 
 
 def test_importing_the_same_report_twice_is_a_collision(catalog: Catalog, run_cli, base_dir: Path) -> None:
-    sample = SAMPLES / "explain-1-asset.json"
+    sample = GOLDEN / "go-explain-1-asset.json"  # a copy of the Go scanner's 1-asset sample
     assert run_cli("explain", "import", str(sample), "--prefix", "scan").exit_code == 0
     before = store_files(base_dir)
     again = run_cli("explain", "import", str(sample), "--prefix", "scan")
