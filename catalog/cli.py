@@ -22,7 +22,7 @@ import click
 
 from . import __version__
 from .config import ENVIRONMENTS, Settings, load_settings
-from .errors import CatalogError, InputError, read_file, translate
+from .errors import InputError, read_file, translate
 from .migrations import HEAD_REVISION
 from .naming import EXTRA_EXTS, TYPES
 from .render import FORMATS, human_size, render

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -126,8 +127,6 @@ def _kind(value: Any) -> str:
 
 def _generic(where: str) -> str:
     """``universe[3].attribution`` -> ``universe[].attribution`` (one note per kind of quirk)."""
-    import re
-
     return re.sub(r"\[\d+\]", "[]", where)
 
 

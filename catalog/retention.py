@@ -30,6 +30,7 @@ from sqlalchemy.orm import aliased
 
 from . import audit
 from .errors import NotFoundError, ValidationError
+from .formats import format_time
 from .models import Hold
 from .naming import TYPES
 from .store import ARTIFACTS, FLOORS, ArtifactRecord, Catalog
@@ -130,8 +131,6 @@ class HoldRecord:
         return hit
 
     def to_dict(self) -> dict[str, Any]:
-        from .formats import format_time
-
         return {"id": self.id, "kind": self.kind, "selector": self.selector,
                 "since": format_time(self.since) if self.since else None,
                 "until": format_time(self.until) if self.until else None, "reason": self.reason,
@@ -215,8 +214,6 @@ class PlanRow:
     expires_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
-        from .formats import format_time
-
         return {"path": self.record.path, "type": self.record.type, "action": self.action, "reason": self.reason,
                 "age_days": round(self.age_days, 2), "expires_at": format_time(self.expires_at),
                 "size": self.record.size, "status": self.record.status}  # fmt: skip
@@ -267,8 +264,6 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
                 if held is not None:
                     yield PlanRow(record, "hold", f"legal hold {held.id}: {held.reason}", age, expires)
                 elif record.retain_until is not None and record.retain_until > now:
-                    from .formats import format_time
-
                     yield PlanRow(record, "keep", f"retain_until {format_time(record.retain_until)}", age,
                                   max(expires, record.retain_until))  # fmt: skip
                 else:

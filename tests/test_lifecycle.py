@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 from catalog.config import RetentionPolicy
 from catalog.limits import limits
 from catalog.models import ON_DISK
-from catalog.query import ArtifactQuery
 from catalog.reconcile import reconcile
 from catalog.retention import add_hold, apply, archive_path, extend, holds, plan, release_hold, set_floor
 from catalog.store import ARTIFACTS, USAGE, Catalog
