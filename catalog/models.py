@@ -69,12 +69,13 @@ class Artifact(Base):
         Index("ix_artifacts_type_created_at", "type", "created_at"),  # retention
         Index("ix_artifacts_created_at_id", "created_at", "id"),  # ls, newest/oldest pages
         Index("ix_artifacts_size_id", "size", "id"),  # ls --sort largest/smallest pages
+        Index("ix_artifacts_folder_path", "folder", "path", "size", "status"),  # reconcile's walk, limits (covering)
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     path: Mapped[str] = mapped_column(String(512), unique=True)
     original_path: Mapped[str] = mapped_column(String(512))
-    folder: Mapped[str] = mapped_column(String(512), index=True)
+    folder: Mapped[str] = mapped_column(String(512))
     type: Mapped[str] = mapped_column(String(16))
     prefix: Mapped[str] = mapped_column(String(64))
     ext: Mapped[str] = mapped_column(String(16))
