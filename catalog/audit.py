@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from .errors import ValidationError
 from .models import Artifact, ChainHead, Event
@@ -126,12 +126,18 @@ class EventRecord:
                 "hash": self.hash}  # fmt: skip
 
 
+# Built once: every write runs these.
+_LOCK_HEAD = select(ChainHead.seq, ChainHead.hash).where(ChainHead.id == 1).with_for_update()
+_MOVE_HEAD = update(ChainHead).where(ChainHead.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+_INSERT_EVENT = EVENTS.insert()
+
+
 class ChainAppender:
     """Appends events inside one write transaction, holding the chain head lock."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        head = conn.execute(select(ChainHead.seq, ChainHead.hash).where(ChainHead.id == 1).with_for_update()).one()
+        head = conn.execute(_LOCK_HEAD).one()
         self.seq, self.hash = head.seq, head.hash
 
     def append(
@@ -151,17 +157,16 @@ class ChainAppender:
         text = event_text(seq, at, action, artifact_id, path, status, actor, details)
         digest = chain_hash(self.hash, text)
         self.conn.execute(
-            EVENTS.insert().values(
-                seq=seq, at=at, action=action, artifact_id=artifact_id, path=path, status=status, actor=actor,
-                details=canonical_json(details), text=text, hash=digest,
-            )  # fmt: skip
-        )
+            _INSERT_EVENT,
+            dict(seq=seq, at=at, action=action, artifact_id=artifact_id, path=path, status=status, actor=actor,
+                 details=canonical_json(details), text=text, hash=digest),
+        )  # fmt: skip
         self.seq, self.hash = seq, digest
         return seq
 
     def close(self) -> None:
         """Move the chain head to the last appended event (same transaction)."""
-        self.conn.execute(update(ChainHead).where(ChainHead.id == 1).values(seq=self.seq, hash=self.hash))
+        self.conn.execute(_MOVE_HEAD, {"b_seq": self.seq, "b_hash": self.hash})
 
 
 def append_event(conn: Connection, action: str, *, actor: str, **fields: Any) -> int:

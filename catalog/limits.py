@@ -65,9 +65,12 @@ def _rank(level: str) -> int:
     return ("ok", "warn", "over").index(level)
 
 
+_USAGE_ROWS = select(USAGE.c.folder, USAGE.c.files, USAGE.c.bytes)
+
+
 def usage_after(conn: Any, folders: Iterable[str]) -> tuple[dict[str, tuple[int, int]], int]:
     """Inside the writer's transaction: the touched folders' (files, bytes) and the store's bytes."""
-    rows = conn.execute(select(USAGE.c.folder, USAGE.c.files, USAGE.c.bytes)).all()  # one row per folder: small
+    rows = conn.execute(_USAGE_ROWS).all()  # one row per folder: small
     wanted = set(folders)
     return {r.folder: (r.files, r.bytes) for r in rows if r.folder in wanted}, sum(r.bytes for r in rows)
 

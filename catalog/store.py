@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from . import audit
@@ -35,13 +35,23 @@ USAGE = FolderUsage.__table__
 FLOORS = PolicyFloor.__table__
 
 
+# Statements of the write path, built once: building them per write cost more than the commit.
+_ADD_USAGE = (
+    update(USAGE)
+    .where(USAGE.c.folder == bindparam("b_folder"))
+    .values(files=USAGE.c.files + bindparam("b_files"), bytes=USAGE.c.bytes + bindparam("b_bytes"))
+)
+_NEW_USAGE = USAGE.insert()
+_INSERT_ARTIFACT = ARTIFACTS.insert().returning(ARTIFACTS.c.id)
+_FLOORS = select(FLOORS.c.type, FLOORS.c.days)
+_PATH_TAKEN = select(ARTIFACTS.c.id).where(ARTIFACTS.c.path == bindparam("b_path")).limit(1)
+
+
 def _count(conn: Any, folder: str, files: int, size: int) -> None:
     """Keep ``folder_usage`` in step (the caller holds the chain lock, so no two writers race here)."""
-    done = conn.execute(
-        update(USAGE).where(USAGE.c.folder == folder).values(files=USAGE.c.files + files, bytes=USAGE.c.bytes + size)
-    )
+    done = conn.execute(_ADD_USAGE, {"b_folder": folder, "b_files": files, "b_bytes": size})
     if done.rowcount == 0:
-        conn.execute(USAGE.insert().values(folder=folder, files=files, bytes=size))
+        conn.execute(_NEW_USAGE, {"folder": folder, "files": files, "bytes": size})
 
 
 @dataclass(frozen=True)
@@ -226,7 +236,7 @@ class Catalog:
         try:
             with self.db.write() as conn:
                 chain = audit.ChainAppender(conn)
-                floors = dict(conn.execute(select(FLOORS.c.type, FLOORS.c.days)).all())
+                floors = dict(conn.execute(_FLOORS).all())
                 records = []
                 for item in files:
                     recorded_at = datetime.now(timezone.utc)
@@ -238,7 +248,7 @@ class Catalog:
                         pair_id=item.pair_id,
                     )  # fmt: skip
                     _count(conn, values["folder"], 1, item.size)
-                    new_id = conn.execute(ARTIFACTS.insert().values(**values).returning(ARTIFACTS.c.id)).scalar_one()
+                    new_id = conn.execute(_INSERT_ARTIFACT, values).scalar_one()
                     chain.append(item.action, actor=actor, artifact_id=new_id, path=item.path, status="active",
                                  details={**item.details, **audit.row_details(values)})  # fmt: skip
                     records.append(ArtifactRecord(id=new_id, status="active", **{k: values[k] for k in (
@@ -273,6 +283,8 @@ class Catalog:
     @staticmethod
     def _commit_error(files: Sequence[PublishedFile], reason: str) -> CommitError:
         paths = tuple(item.path for item in files)
+        # One line: driver errors (psycopg's among them) carry hints on further lines.
+        reason = next((line.strip() for line in reason.splitlines() if line.strip()), "no reason given")
         return CommitError(
             f"published {', '.join(paths)} but could not record it in the catalog ({reason}); "
             "the file is complete and kept: run `catalog reconcile --fix` to adopt it",
@@ -304,7 +316,7 @@ class Catalog:
     def path_taken(self, rel_path: str) -> bool:
         """Whether any row (whatever its status) has ever had this current path."""
         with self.db.read() as conn:
-            return conn.execute(select(ARTIFACTS.c.id).where(ARTIFACTS.c.path == rel_path)).first() is not None
+            return conn.execute(_PATH_TAKEN, {"b_path": rel_path}).first() is not None
 
     def list(self, query: Any = None) -> list[ArtifactRecord]:
         """Artifacts matching a :class:`catalog.query.ArtifactQuery` (default: all, newest first)."""

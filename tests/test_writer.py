@@ -3,7 +3,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import stat
+import warnings
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -143,6 +145,35 @@ def test_a_collision_on_disk_alone_is_refused_before_publishing(writer: AtomicWr
     monkeypatch.undo()
     assert (base_dir / "ledger" / "20240229-235958-p-ledger.json").read_text() == "someone else's"
     assert store_files(base_dir) == ["ledger/20240229-235958-p-ledger.json"] and catalog.list() == []
+
+
+@pytest.mark.parametrize("size", [writer_module.HASH_BESIDE - 1, writer_module.HASH_BESIDE, 3 * 1024**2 + 7])
+def test_the_recorded_sha256_is_that_of_the_bytes_on_disk(writer: AtomicWriter, base_dir: Path, size: int) -> None:
+    """Large payloads are hashed on a helper thread while they are written: the digest must still be theirs."""
+    data = os.urandom(size)
+    record = writer.write_bytes("ledger", f"s{size}", data, "parquet")
+    on_disk = (base_dir / record.path).read_bytes()
+    assert on_disk == data and record.sha256 == hashlib.sha256(on_disk).hexdigest() and record.size == size
+
+
+def test_a_forked_child_writes_large_payloads_too(writer: AtomicWriter, catalog: Catalog) -> None:
+    """The hashing thread does not survive fork(): the child must start its own, not wait forever."""
+    writer.write_bytes("ledger", "parent", os.urandom(writer_module.HASH_BESIDE), "parquet")  # the parent's pool exists
+    catalog.db.dispose()  # no pooled connection crosses the fork
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork() with a thread alive: that is the point here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            signal.alarm(20)  # a hang becomes SIGALRM, not a stuck test run
+            writer.write_bytes("ledger", "child", os.urandom(writer_module.HASH_BESIDE + 1), "parquet")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert {r.prefix for r in catalog.list()} == {"parent", "child"}
 
 
 def test_a_failure_before_publishing_leaves_no_temp_and_no_row(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
