@@ -12,7 +12,10 @@ migrate import alembic.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -90,6 +93,9 @@ class Database:
             shown = redact_url(url)
             raise CatalogDatabaseError(f"catalog URL {shown!r} is not a valid database URL") from None
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.busy_timeout_ms = busy_timeout_ms
+        self._turn = threading.Lock()
+        self._lock_fd: tuple[int, int] | None = None  # (pid, fd) of the writers' lock file
         self.sqlite_path = Path(self.url.database) if self.is_sqlite and self.url.database else None
         try:
             if self.is_sqlite:
@@ -133,6 +139,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._lock_fd is not None and self._lock_fd[0] == os.getpid():
+            os.close(self._lock_fd[1])
+        self._lock_fd = None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -143,8 +152,91 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (SQLite: BEGIN IMMEDIATE), committed on success."""
-        with self._errors(), self.write_engine.begin() as conn:
+        with self._errors(), self._write_turn(), self.write_engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """SQLite: writers queue on a lock file beside the catalog, held until after the commit.
+
+        SQLite's own busy handler sleeps up to 100 ms between tries, so with many
+        writers the lock sits free while they all sleep; a kernel file lock wakes
+        the next writer the moment it is released. Only an optimisation: SQLite's
+        locking still decides, so a process that ignores this file (or a lock file
+        that cannot be made) is merely slower. Waiting is bounded by the busy timeout.
+        """
+        if self.sqlite_path is None:
+            yield
+            return
+        timeout = self.busy_timeout_ms / 1000
+        deadline = time.monotonic() + timeout
+        if not self._turn.acquire(timeout=timeout):  # threads of this process queue here first
+            raise self._locked()
+        try:
+            fd = self._lock_file()
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fd = self._wait_for_lock(deadline)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    if fd != self._lock_fd[1]:  # type: ignore[index]
+                        os.close(fd)
+        finally:
+            self._turn.release()
+
+    def _lock_file(self) -> int | None:
+        """This process's descriptor of the writers' lock file (None if it cannot be made)."""
+        if self._lock_fd is None or self._lock_fd[0] != os.getpid():
+            fd = self._open_lock_file()
+            if fd is None:
+                return None
+            self._lock_fd = (os.getpid(), fd)
+        return self._lock_fd[1]
+
+    def _open_lock_file(self) -> int | None:
+        try:
+            return os.open(f"{self.sqlite_path}-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return None
+
+    def _wait_for_lock(self, deadline: float) -> int | None:
+        """Block in the kernel for the lock on a helper thread, up to the deadline; returns the fd holding it.
+
+        A blocking flock() cannot time out, so it runs on its own thread and its
+        own descriptor: if the deadline passes first, the thread releases the lock
+        whenever it gets it, and the writer gets the usual locked error.
+        """
+        fd = self._open_lock_file()
+        if fd is None:
+            return None
+        got, state = threading.Event(), {"abandoned": False}
+        guard = threading.Lock()
+
+        def wait() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with guard:
+                if not state["abandoned"]:
+                    got.set()
+                    return
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+        threading.Thread(target=wait, name="catalog-write-turn", daemon=True).start()
+        if got.wait(max(0.0, deadline - time.monotonic())):
+            return fd
+        with guard:
+            if got.is_set():
+                return fd
+            state["abandoned"] = True
+        raise self._locked()
+
+    def _locked(self) -> CatalogDatabaseError:
+        return CatalogDatabaseError(f"catalog {self.location} stayed locked by another process past the busy timeout")
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -156,11 +248,12 @@ class Database:
             raise self._explain(exc) from exc
 
     def _explain(self, exc: DBAPIError) -> CatalogDatabaseError:
-        message = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+        message = lines[0] if lines else type(exc.orig or exc).__name__
         if self.is_sqlite and "file is not a database" in message:
             return SchemaError(f"catalog {self.location} is not a SQLite database")
         if self.is_sqlite and "database is locked" in message:
-            return CatalogDatabaseError(f"catalog {self.location} stayed locked by another process past the busy timeout")
+            return self._locked()
         if exc.connection_invalidated or "connection" in message.lower():
             return CatalogDatabaseError(f"cannot reach catalog {self.location}: {message}")
         return CatalogDatabaseError(f"catalog {self.location}: {message}")

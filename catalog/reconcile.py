@@ -49,7 +49,7 @@ CLASSES = ("orphan", "missing", "moved", "modified", "half_pair", "stale_temp", 
 NOT_DRIFT = ("foreign", "in_flight")
 
 QUARANTINE = "quarantine"
-CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal")
+CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal", "catalog.sqlite-lock")
 DEFAULT_GRACE = 300.0  # seconds
 
 _LEGACY = re.compile(r"(?P<date>\d{8})(?:-(?P<time>\d{6}))?-(?P<prefix>[^/]+?)\.(?P<ext>json|jsonl|csv)")

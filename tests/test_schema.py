@@ -139,6 +139,53 @@ def test_a_locked_catalog_fails_clearly_after_the_busy_timeout(catalog: Catalog,
 
 
 @sqlite_only
+def test_a_writer_queued_behind_the_lock_file_fails_clearly_after_the_busy_timeout(settings: Settings, catalog: Catalog) -> None:
+    """Writers queue on catalog.sqlite-lock; one held forever by another process is an error, never a hang."""
+    import subprocess
+    import sys
+    import time
+    from dataclasses import replace
+
+    from catalog.errors import CommitError
+    from catalog.writer import AtomicWriter
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    ), f"{settings.base_dir / 'catalog.sqlite'}-lock"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"  # type: ignore[union-attr]
+        impatient = Catalog(replace(settings, sqlite_busy_timeout_ms=300))
+        started = time.monotonic()
+        with pytest.raises(CommitError, match=f"catalog {settings.base_dir / 'catalog.sqlite'} stayed locked"):
+            AtomicWriter(catalog=impatient).write_json("ledger", "queued", {"a": 1})
+        assert time.monotonic() - started < 20  # bounded by the busy timeout, not by the holder
+        impatient.close()
+    finally:
+        holder.kill()
+        holder.communicate()
+    # the holder died: the kernel dropped its lock, and the next writer goes straight through
+    record = AtomicWriter(catalog=catalog).write_json("ledger", "after", {"a": 2})
+    assert record.status == "active"
+    assert len(list((settings.base_dir / "ledger").glob("*-queued-ledger.json"))) == 1  # kept for reconcile
+
+
+@sqlite_only
+def test_writes_go_on_when_the_lock_file_cannot_be_made(settings: Settings, catalog: Catalog) -> None:
+    """The lock file only speeds up queueing: without it, SQLite's own locking still serialises writers."""
+    from catalog.writer import AtomicWriter
+
+    catalog.close()
+    lock = settings.base_dir / "catalog.sqlite-lock"
+    lock.unlink(missing_ok=True)
+    lock.mkdir()  # cannot be opened as a file
+    reopened = Catalog(settings)
+    record = AtomicWriter(catalog=reopened).write_json("ledger", "nolock", {"a": 1})
+    assert reopened.find_path(record.path) is not None
+    reopened.close()
+
+
+@sqlite_only
 def test_a_file_that_is_not_a_database_is_refused(base_dir: Path, run_cli) -> None:
     base_dir.mkdir()
     (base_dir / "catalog.sqlite").write_bytes(b"this is not a database" * 100)
