@@ -1,7 +1,10 @@
 """Reproducible speed figures for catalog, each a ratio against a baseline measured in the same run.
 
-    python benchmarks/run.py            # full run
-    python benchmarks/run.py --quick    # fewer repetitions (well under a minute)
+    python benchmarks/run.py                        # full run (about 15 minutes: it builds a store of 1M files)
+    python benchmarks/run.py --quick                # fewer repetitions, small catalogs (under a minute)
+    python benchmarks/run.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+                                                    # adds PostgreSQL to the many-writers figures
+    python benchmarks/run.py --only durability      # one section (repeatable)
 
 Prints a table and writes benchmarks/results/latest.json. These machines are
 shared and noisy: only ratios within one run mean anything, and no test ever
@@ -97,6 +100,20 @@ def _bulk_store(root: Path, files: int, size: int, folders: int) -> "object":
     return catalog
 
 
+def _scan_walk(root: Path) -> int:
+    """The bare walk: every folder read once with os.scandir, every regular file stat-ed."""
+    seen, pending = 0, [str(root)]
+    while pending:
+        with os.scandir(pending.pop()) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    entry.stat(follow_symlinks=False)
+                    seen += 1
+    return seen
+
+
 def integrity(quick: bool) -> list[dict[str, object]]:
     """verify against hashlib over the same files; quick reconcile against a bare scandir + stat walk."""
     from catalog.reconcile import reconcile
@@ -124,19 +141,16 @@ def integrity(quick: bool) -> list[dict[str, object]]:
 
         files = 10_000 if quick else 100_000
         catalog = _bulk_store(work / "walk", files, 64, 10)
-        start = time.perf_counter()
-        seen = 0
-        for dirpath, _, names in os.walk(work / "walk"):
-            with os.scandir(dirpath) as it:
-                for entry in it:
-                    if entry.is_file(follow_symlinks=False):
-                        entry.stat(follow_symlinks=False)
-                        seen += 1
-        base = time.perf_counter() - start
-        start = time.perf_counter()
-        report = reconcile(catalog, grace=0)
-        took = time.perf_counter() - start
-        assert not report.drift and report.files == files, report.counts()
+        walks, runs = [], []
+        for _ in range(3 if quick else 7):  # interleaved, so both see the same cache and the same neighbours
+            start = time.perf_counter()
+            seen = _scan_walk(work / "walk")
+            walks.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            report = reconcile(catalog, grace=0)
+            runs.append(time.perf_counter() - start)
+            assert not report.drift and report.files == files <= seen, report.counts()  # seen: + the catalog files
+        took, base = statistics.median(runs), statistics.median(walks)
         out.append({"name": f"quick reconcile of {files} files / os.scandir + stat walk", "seconds": took,
                     "baseline": base, "ratio": took / base, "throughput": f"{files / took:.0f} files/s"})  # fmt: skip
         catalog.close()
@@ -181,7 +195,7 @@ def lifecycle(quick: bool) -> list[dict[str, object]]:
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     now = datetime(2023, 1, 1, tzinfo=timezone.utc)
     try:
-        for rows in (10_000, 100_000) if quick else (10_000, 100_000, 1_000_000):
+        for rows in (10_000, 30_000) if quick else (10_000, 100_000, 1_000_000):
             catalog = _bulk_rows(work / f"rows{rows}", rows)
             start = time.perf_counter()
             planned = sum(1 for _ in plan(catalog, now=now))
@@ -210,35 +224,385 @@ def lifecycle(quick: bool) -> list[dict[str, object]]:
     return out
 
 
+# -- durability: one write against the physical floor ----------------------------------
+
+SIZES = {"4 KiB": 4 * 1024, "1 MiB": 1024**2, "10 MiB": 10 * 1024**2}
+
+
+def _floor_db(path: Path) -> "object":
+    """A bare sqlite3 database at the catalog's default durability (WAL, synchronous=FULL)."""
+    import sqlite3
+
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, size INTEGER, sha256 TEXT)")
+    return db
+
+
+def floor_write(folder: Path, name: str, data: bytes, db: "object") -> None:
+    """The physical floor: temp file, write, fsync, rename, fsync the folder; then one bare sqlite3 commit."""
+    tmp = folder / f".{name}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, folder / name)
+    dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+    db.execute("BEGIN")  # type: ignore[attr-defined]
+    db.execute("INSERT INTO files VALUES (?, ?, ?)", (name, len(data), ""))  # type: ignore[attr-defined]
+    db.execute("COMMIT")  # type: ignore[attr-defined]
+
+
+def durability(quick: bool) -> list[dict[str, object]]:
+    """p50 of a catalog write (durable file + row + event, chain lock) against the floor, interleaved."""
+    from catalog.config import load_settings
+    from catalog.store import Catalog
+    from catalog.writer import AtomicWriter
+
+    out = []
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    try:
+        catalog, _, _ = Catalog.init(load_settings(flags={"base_dir": str(work / "store")}, env={}))
+        writer = AtomicWriter(catalog=catalog)
+        (work / "floor").mkdir()
+        db = _floor_db(work / "floor.sqlite")
+        counts = {"4 KiB": 15, "1 MiB": 8, "10 MiB": 4} if quick else {"4 KiB": 200, "1 MiB": 60, "10 MiB": 20}
+        for label, size in SIZES.items():
+            ours, floor = [], []
+            for n in range(counts[label]):
+                data = os.urandom(size)
+                start = time.perf_counter()
+                floor_write(work / "floor", f"{label[:-4]}-{n}.bin", data, db)
+                floor.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                writer.write_bytes("ledger", f"d{size}-{n}", data, "parquet", check=False)
+                ours.append(time.perf_counter() - start)
+            p50, base = statistics.median(ours), statistics.median(floor)
+            target = 1.3 if size < 1024**2 else 1.1
+            out.append({"size": label, "writes": counts[label], "p50_s": p50, "floor_p50_s": base, "ratio": p50 / base,
+                        "target": target, "met": p50 / base <= target})  # fmt: skip
+        db.close()  # type: ignore[attr-defined]
+        catalog.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+SYSCALL_PROBE = """
+import os, sys, time
+from pathlib import Path
+from sqlalchemy import event
+sys.path.insert(0, {here!r})
+import run
+from catalog.config import load_settings
+from catalog.store import Catalog
+from catalog.writer import AtomicWriter
+work = Path({work!r})
+catalog = Catalog(load_settings(flags={{"base_dir": str(work / "store")}}, env={{}}))
+writer = AtomicWriter(catalog=catalog)
+commits = []
+event.listen(catalog.db.engine, "commit", lambda conn: commits.append(conn.get_execution_options().get("catalog_write", False)))
+db = run._floor_db(work / "floor.sqlite")
+data = os.urandom(4096)
+writer.write_bytes("ledger", "warm", data, "parquet", check=False)  # steady state: folder made, connection open
+run.floor_write(work / "floor", "warm.bin", data, db)
+commits.clear()
+print("MARK ours", flush=True)
+for n in range({n}):
+    writer.write_bytes("ledger", f"s{{n}}", data, "parquet", check=False)
+print("MARK floor", flush=True)
+for n in range({n}):
+    run.floor_write(work / "floor", f"s{{n}}.bin", data, db)
+print("MARK end", sum(commits), len(commits) - sum(commits), flush=True)
+"""
+
+
+def syscalls(quick: bool) -> dict[str, object]:
+    """fsyncs of files and folders per write, and commits, counted by strace (Linux; skipped without it)."""
+    import re
+
+    strace = shutil.which("strace")
+    if strace is None:
+        return {"skipped": "strace is not installed"}
+    from catalog.config import load_settings
+    from catalog.store import Catalog
+
+    n = 10 if quick else 50
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    try:
+        Catalog.init(load_settings(flags={"base_dir": str(work / "store")}, env={}))[0].close()
+        (work / "floor").mkdir()
+        script = SYSCALL_PROBE.format(here=str(HERE), work=str(work), n=n)
+        result = subprocess.run([strace, "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(work / "trace"),
+                                 sys.executable, "-c", script], capture_output=True, text=True)  # fmt: skip
+        if result.returncode != 0:
+            return {"skipped": f"strace failed: {result.stderr.strip().splitlines()[-1:]}"}
+        write_commits, read_commits = map(int, result.stdout.split("MARK end")[1].split()[:2])
+        phase, counts = None, {"ours": {}, "floor": {}}
+        for line in (work / "trace").read_text().splitlines():
+            mark = re.search(r"write\(1<[^>]*>, \"MARK (\w+)", line) or re.search(r"write\(1, \"MARK (\w+)", line)
+            if mark:
+                phase = mark[1]
+                continue
+            found = re.search(r"\b(fsync|fdatasync)\(\d+<([^>]*)>", line)
+            if found is None or phase not in counts:
+                continue
+            target = found[2]
+            kind = ("folder" if os.path.isdir(target) else
+                    "catalog" if re.search(r"\.sqlite(-wal|-journal)?$", target) else "file")  # fmt: skip
+            counts[phase][kind] = counts[phase].get(kind, 0) + 1
+        per = lambda d: {k: d.get(k, 0) / n for k in ("file", "folder", "catalog")}  # noqa: E731
+        return {"writes": n, "ours": {**per(counts["ours"]), "commits": write_commits / n, "read_commits": read_commits / n},
+                "floor": {**per(counts["floor"]), "commits": 1.0, "read_commits": 0.0}}  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# -- many writers -----------------------------------------------------------------------
+
+WRITER = """
+import json, os, sys, time
+from catalog.writer import AtomicWriter
+start_at, count = float(sys.argv[1]), int(sys.argv[2])
+ok, errors = 0, []
+with AtomicWriter() as writer:
+    body = {"positions": [{"symbol": "BTC-USD", "quantity": 1.5, "pad": "x" * 40}] * 40}
+    while time.time() < start_at:
+        time.sleep(0.001)
+    for n in range(count):
+        try:
+            writer.write_json("ledger", f"w{os.getpid()}-{n}", body)
+            ok += 1
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+print(json.dumps({"ok": ok, "errors": errors, "end": time.time()}))
+"""
+
+
+def _writers_run(env: dict[str, str], processes: int, count: int) -> dict[str, object]:
+    start_at = time.time() + 1.5 + 0.1 * processes  # everyone past interpreter start-up before the gun
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(start_at), str(count)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]  # fmt: skip
+    reports, failures = [], []
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            failures.append(err.strip().splitlines()[-1:] or [f"exit {proc.returncode}"])
+            continue
+        reports.append(json.loads(out))
+    ok = sum(r["ok"] for r in reports)
+    errors = sum(len(r["errors"]) for r in reports) + len(failures)
+    seconds = max(r["end"] for r in reports) - start_at if reports else float("nan")
+    return {"processes": processes, "writes": ok, "errors": errors, "seconds": seconds, "per_second": ok / seconds,
+            "first_error": next((r["errors"][0] for r in reports if r["errors"]), failures[0] if failures else None)}  # fmt: skip
+
+
+def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
+    """16 writer processes against one, on SQLite and (given a server) PostgreSQL; then count what landed."""
+    from catalog.config import load_settings
+    from catalog.reconcile import reconcile
+    from catalog.store import Catalog
+
+    out = []
+    count = 25 if quick else 100
+    backends = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
+    for backend, url in backends:
+        for processes in (1, 16):
+            work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+            db_url = _fresh_pg_database(url) if url else None
+            try:
+                settings = load_settings(flags={"base_dir": str(work / "store"), "catalog_url": db_url}, env={})
+                Catalog.init(settings)[0].close()
+                env = dict(os.environ, CRYPTORUN_ARTIFACTS_DIR=str(work / "store"))
+                env.pop("CRYPTORUN_CATALOG_URL", None)
+                if db_url:
+                    env["CRYPTORUN_CATALOG_URL"] = db_url
+                run = _writers_run(env, processes, count)
+                catalog = Catalog(settings)
+                rows = len(catalog.list())
+                report = reconcile(catalog, deep=True, grace=0)
+                run.update(backend=backend, expected=processes * count, rows=rows, files=report.files,
+                           lost=processes * count - min(rows, report.files), drift=len(report.drift),
+                           chain_ok=catalog.audit_verify().ok)  # fmt: skip
+                catalog.close()
+                out.append(run)
+            finally:
+                if db_url:
+                    _drop_pg_database(url, db_url)  # type: ignore[arg-type]
+                shutil.rmtree(work, ignore_errors=True)
+    for row in out:
+        single = next(r for r in out if r["backend"] == row["backend"] and r["processes"] == 1)
+        row["ratio"] = row["per_second"] / single["per_second"]
+    if not pg_url:
+        out.append({"backend": "postgresql", "skipped": "no server: pass --pg-url (a URL where databases may be created)"})
+    return out
+
+
+def _fresh_pg_database(admin_url: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"catalog_bench_{os.getpid()}_{int(time.time() * 1000) % 10**9}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(admin_url: str, url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+# -- memory -----------------------------------------------------------------------------
+
+PEAK_PROBE = """
+import atexit, sys
+def report():
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    sys.stderr.write(f"PEAK_KB {peak}\\n")
+atexit.register(report)
+sys.argv = ["catalog", *sys.argv[1:]]
+from catalog.cli import main
+main()
+"""
+
+
+def _peak_rss(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(peak resident MB, seconds) of one catalog command: the kernel's high-water mark of its own memory."""
+    start = time.perf_counter()
+    argv = [sys.executable, "-c", PEAK_PROBE, *args]
+    result = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    took = time.perf_counter() - start
+    peak = [line for line in result.stderr.splitlines() if line.startswith("PEAK_KB ")]
+    if result.returncode not in (0, 1) or not peak:  # 1: findings, still a full run
+        raise SystemExit(f"benchmark command failed: catalog {' '.join(args)}\n{result.stderr}")
+    return int(peak[-1].split()[1]) / 1024, took
+
+
+def memory(quick: bool) -> list[dict[str, object]]:
+    """Peak RSS of reconcile, verify, retention plan and ls --format ndjson as the catalog grows."""
+    out = []
+    sizes = (2_000, 20_000) if quick else (10_000, 100_000, 1_000_000)
+    for rows in sizes:
+        work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+        try:
+            _bulk_store(work / "store", rows, 64, max(1, rows // 10_000)).close()
+            env = dict(os.environ, CRYPTORUN_ARTIFACTS_DIR=str(work / "store"))
+            env.pop("CRYPTORUN_CATALOG_URL", None)
+            row: dict[str, object] = {"rows": rows}
+            row["catalog db current (baseline)"] = _peak_rss(["db", "current"], env)
+            cases = {
+                "reconcile": ["reconcile", "--grace", "0"],
+                "verify": ["verify"],
+                "retention plan": ["retention", "plan", "--now", "2099-01-01", "--format", "ndjson"],
+                "ls --format ndjson": ["ls", "--format", "ndjson"],
+            }
+            for name, args in cases.items():
+                row[name] = _peak_rss(args, env)
+            out.append(row)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+SECTIONS = ("startup", "durability", "syscalls", "writers", "integrity", "lifecycle", "memory")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller catalogs (under a minute)")
+    parser.add_argument("--pg-url", default=os.environ.get("CATALOG_BENCH_PG_URL"),
+                        help="PostgreSQL server where databases may be created, for the many-writers figures")  # fmt: skip
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     args = parser.parse_args()
     repeat = 3 if args.quick else 15
-    results = {
-        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
+    wanted = args.only or SECTIONS
+    results: dict[str, object] = {
+        "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                    "sqlite": __import__("sqlite3").sqlite_version},  # fmt: skip
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "repeat": repeat,
-        "startup": startup(repeat),
-        "integrity": integrity(args.quick),
-        "lifecycle": lifecycle(args.quick),
+        "quick": args.quick,
     }
-    print(f"{'startup (median wall time)':<44}{'seconds':>9}{'ratio':>8}")
-    for row in results["startup"]:
-        print(f"{row['name']:<44}{row['seconds']:>9.3f}{row['ratio']:>7.2f}x")
-    print()
-    print(f"{'integrity':<72}{'seconds':>9}{'baseline':>9}{'ratio':>8}")
-    for row in results["integrity"]:
-        print(f"{row['name']:<72}{row['seconds']:>9.3f}{row['baseline']:>9.3f}{row['ratio']:>7.2f}x  {row['throughput']}")
-    print()
-    print(f"{'lifecycle (rows)':<18}{'plan s':>9}{'planned':>10}{'limits s':>10}{'dir scan s':>12}")
-    for row in results["lifecycle"]:
-        scan = f"{row['scan_s']:>12.3f}" if row["scan_s"] is not None else f"{'(too big)':>12}"
-        print(f"{row['rows']:<18}{row['plan_s']:>9.3f}{row['planned']:>10}{row['limits_s']:>10.3f}{scan}")
+    runs = {
+        "startup": lambda: startup(repeat),
+        "durability": lambda: durability(args.quick),
+        "syscalls": lambda: syscalls(args.quick),
+        "writers": lambda: writers(args.quick, args.pg_url),
+        "integrity": lambda: integrity(args.quick),
+        "lifecycle": lambda: lifecycle(args.quick),
+        "memory": lambda: memory(args.quick),
+    }
+    for name in SECTIONS:
+        if name in wanted:
+            started = time.perf_counter()
+            results[name] = runs[name]()
+            print_section(name, results[name])
+            print(f"  ({time.perf_counter() - started:.1f} s)\n", flush=True)
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"written: {out / 'latest.json'}")
+
+
+def print_section(name: str, rows: object) -> None:
+    if name == "startup":
+        print(f"{'startup (median wall time)':<44}{'seconds':>9}{'ratio':>8}")
+        for row in rows:  # type: ignore[attr-defined]
+            print(f"{row['name']:<44}{row['seconds']:>9.3f}{row['ratio']:>7.2f}x")
+    elif name == "durability":
+        print(f"{'durable write + row vs floor (p50)':<36}{'writes':>7}{'ours ms':>9}{'floor ms':>9}{'ratio':>8}{'target':>8}")
+        for row in rows:  # type: ignore[attr-defined]
+            print(f"{row['size']:<36}{row['writes']:>7}{row['p50_s'] * 1000:>9.2f}{row['floor_p50_s'] * 1000:>9.2f}"
+                  f"{row['ratio']:>7.2f}x{row['target']:>7.1f}x {'met' if row['met'] else 'NOT MET'}")  # fmt: skip
+    elif name == "syscalls":
+        if "skipped" in rows:  # type: ignore[operator]
+            print(f"syscalls per write: skipped ({rows['skipped']})")  # type: ignore[index]
+            return
+        print(f"{'syscalls per 4 KiB write (strace)':<36}{'file fsync':>11}{'dir fsync':>10}{'db fsync':>9}"
+              f"{'write commits':>14}{'read-only':>10}")  # fmt: skip
+        for who in ("ours", "floor"):
+            row = rows[who]  # type: ignore[index]
+            print(f"{who:<36}{row['file']:>11.2f}{row['folder']:>10.2f}{row['catalog']:>9.2f}{row['commits']:>14.2f}"
+                  f"{row['read_commits']:>10.2f}")  # fmt: skip
+    elif name == "writers":
+        print(f"{'writer processes':<24}{'writes':>7}{'errors':>7}{'lost':>6}{'writes/s':>10}{'vs 1':>7}  chain")
+        for row in rows:  # type: ignore[attr-defined]
+            if "skipped" in row:
+                print(f"{row['backend']:<24} skipped: {row['skipped']}")
+                continue
+            print(f"{row['backend'] + ' x' + str(row['processes']):<24}{row['writes']:>7}{row['errors']:>7}{row['lost']:>6}"
+                  f"{row['per_second']:>10.1f}{row['ratio']:>6.2f}x  {'ok' if row['chain_ok'] else 'BROKEN'}")  # fmt: skip
+    elif name == "integrity":
+        print(f"{'integrity':<72}{'seconds':>9}{'baseline':>9}{'ratio':>8}")
+        for row in rows:  # type: ignore[attr-defined]
+            print(f"{row['name']:<72}{row['seconds']:>9.3f}{row['baseline']:>9.3f}{row['ratio']:>7.2f}x  {row['throughput']}")
+    elif name == "lifecycle":
+        print(f"{'lifecycle (rows)':<18}{'plan s':>9}{'planned':>10}{'limits s':>10}{'dir scan s':>12}")
+        for row in rows:  # type: ignore[attr-defined]
+            scan = f"{row['scan_s']:>12.3f}" if row["scan_s"] is not None else f"{'(too big)':>12}"
+            print(f"{row['rows']:<18}{row['plan_s']:>9.3f}{row['planned']:>10}{row['limits_s']:>10.3f}{scan}")
+    elif name == "memory":
+        names = [k for k in rows[0] if k != "rows"]  # type: ignore[index]
+        print("peak RSS MB (seconds)   " + "".join(f"{n[:22]:>24}" for n in names))
+        for row in rows:  # type: ignore[attr-defined]
+            print(f"{row['rows']:<24}" + "".join(f"{row[n][0]:>15.1f} ({row[n][1]:>5.1f}s)" for n in names))
 
 
 if __name__ == "__main__":
