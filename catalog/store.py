@@ -107,13 +107,10 @@ class PublishedFile:
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
-    """SHA-256 and size of a file, read in chunks."""
-    digest, size = hashlib.sha256(), 0
+    """SHA-256 and size of the bytes of a file (read into one reused buffer: as fast as hashing it whole)."""
     with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        digest = hashlib.file_digest(handle, "sha256")
+        return digest.hexdigest(), handle.tell()
 
 
 class Catalog:
