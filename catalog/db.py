@@ -102,7 +102,12 @@ class Database:
                 self.engine = create_engine(self.url, connect_args={"timeout": busy_timeout_ms / 1000})
                 self._configure_sqlite(synchronous, busy_timeout_ms)
             else:
-                self.engine = create_engine(self.url, pool_pre_ping=True)
+                # A writer waits for the chain head lock as long as a SQLite writer would for its lock, then
+                # fails clearly; an unreachable server fails within seconds (the URL may set its own).
+                options = {"options": f"-c lock_timeout={int(busy_timeout_ms)}"}
+                if "connect_timeout" not in self.url.query:
+                    options["connect_timeout"] = 10  # type: ignore[assignment]
+                self.engine = create_engine(self.url, pool_pre_ping=True, connect_args=options)
         except (NoSuchModuleError, ImportError) as exc:
             hint = " (install the postgres extra: pip install 'cryptorun-catalog[postgres]')"
             raise CatalogDatabaseError(f"cannot use catalog URL {self.shown_url}: {exc}{hint}") from None
@@ -252,7 +257,7 @@ class Database:
         message = lines[0] if lines else type(exc.orig or exc).__name__
         if self.is_sqlite and "file is not a database" in message:
             return SchemaError(f"catalog {self.location} is not a SQLite database")
-        if self.is_sqlite and "database is locked" in message:
+        if (self.is_sqlite and "database is locked" in message) or "lock timeout" in message:
             return self._locked()
         if exc.connection_invalidated or "connection" in message.lower():
             return CatalogDatabaseError(f"cannot reach catalog {self.location}: {message}")

@@ -138,6 +138,48 @@ def test_a_locked_catalog_fails_clearly_after_the_busy_timeout(catalog: Catalog,
     assert len(list((settings.base_dir / "ledger").glob("*-locked-ledger.json"))) == 1
 
 
+@pytest.mark.skipif(BACKEND != "postgresql", reason="PostgreSQL's lock_timeout")
+def test_a_postgresql_writer_behind_a_stuck_transaction_fails_clearly(settings: Settings, catalog: Catalog) -> None:
+    """Another session holds the chain head lock and never commits: the writer gives up after the busy timeout."""
+    import threading
+    import time
+    from dataclasses import replace
+
+    from sqlalchemy import create_engine
+
+    from catalog.errors import CommitError
+    from catalog.reconcile import reconcile
+    from catalog.writer import AtomicWriter
+
+    stuck = create_engine(settings.catalog_url)
+    conn = stuck.connect()
+    conn.execute(text("SELECT seq FROM chain_head WHERE id = 1 FOR UPDATE"))  # a transaction left open
+    backend = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+
+    def end_it() -> None:  # should the writer wait forever, end the stuck session so the test fails instead of hanging
+        with stuck.connect() as other:
+            other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+
+    guard = threading.Timer(25, end_it)
+    guard.start()
+    try:
+        impatient = Catalog(replace(settings, sqlite_busy_timeout_ms=300))
+        started = time.monotonic()
+        with pytest.raises(CommitError, match="stayed locked by another process") as caught:
+            AtomicWriter(catalog=impatient).write_json("ledger", "stuck", {"a": 1})
+        assert time.monotonic() - started < 20 and "\n" not in str(caught.value)
+        assert caught.value.paths[0] in str(caught.value)
+        impatient.close()
+    finally:
+        guard.cancel()
+        conn.rollback()
+        conn.close()
+        stuck.dispose()
+    assert (settings.base_dir / caught.value.paths[0]).is_file()  # complete, kept
+    reconcile(catalog, fix=True, grace=0)
+    assert catalog.find_path(caught.value.paths[0]) is not None and catalog.audit_verify().ok
+
+
 @sqlite_only
 def test_a_writer_queued_behind_the_lock_file_fails_clearly_after_the_busy_timeout(settings: Settings, catalog: Catalog) -> None:
     """Writers queue on catalog.sqlite-lock; one held forever by another process is an error, never a hang."""
