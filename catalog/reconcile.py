@@ -163,32 +163,33 @@ class Reconciler:
             return {row.folder for row in conn.execute(query)}
 
     def _entries(self, folder: str) -> tuple[list[tuple[str, int, float]], list[str], list[str]]:
-        """One folder read once: its files as (path, size, mtime), other entries, and subfolders."""
+        """One folder read once: its files as (name, size, mtime), other entries and subfolders as store paths."""
         files, others, subfolders = [], [], []
+        append = files.append
         try:
             with os.scandir(self.base / folder) as it:
                 for entry in it:
-                    rel = f"{folder}/{entry.name}"
-                    if entry.is_dir(follow_symlinks=False):
-                        subfolders.append(rel)
-                    elif entry.is_file(follow_symlinks=False):
+                    if entry.is_file(follow_symlinks=False):
                         info = entry.stat(follow_symlinks=False)
-                        files.append((rel, info.st_size, info.st_mtime))
+                        append((entry.name, info.st_size, info.st_mtime))
+                    elif entry.is_dir(follow_symlinks=False):
+                        subfolders.append(f"{folder}/{entry.name}")
                     else:
-                        others.append(rel)
+                        others.append(f"{folder}/{entry.name}")
         except (FileNotFoundError, NotADirectoryError):
             pass
         return files, sorted(others), subfolders
 
     def _light_rows(self, folder: str) -> dict[str, tuple[int, str]]:
-        """path -> (size, status) of one folder's rows: all a quick check of a healthy file needs."""
+        """name -> (size, status) of one folder's rows: all a quick check of a healthy file needs."""
         c = ARTIFACTS.c
+        name = func.substr(c.path, len(folder) + 2)  # the database cuts "folder/" off: no string work per row here
         with self.catalog.db.read() as conn:
-            result = conn.execute(select(c.path, c.size, c.status).where(c.folder == folder))
+            result = conn.execute(select(name, c.size, c.status).where(c.folder == folder))
             # plain columns with no result processing: read the DBAPI cursor directly (twice as fast)
             found = result.cursor.fetchall()
             result.close()
-        return {path: (size, status) for path, size, status in found}
+        return {name: (size, status) for name, size, status in found}
 
     def _full_rows(self, folder: str) -> dict[str, Any]:
         """path -> row with what classification and repair need (fetched only when a folder needs them)."""
@@ -240,20 +241,22 @@ class Reconciler:
             full = self._full_rows(folder)
         else:
             self.progress(len(files), 0)
-        for path, size, mtime in files:
-            row = light.pop(path, None)
+        pop, healthy = light.pop, ("active", "archived")
+        for name, size, mtime in files:
+            row = pop(name, None)
             if full is None:
-                if row is not None and (row[1] == "quarantined" or (row[0] == size and row[1] in ("active", "archived"))):
+                if row is not None and ((row[0] == size and row[1] in healthy) or row[1] == "quarantined"):
                     continue  # the quick check holds: same size, on disk as recorded
                 if row is not None:
                     full = self._full_rows(folder)
             else:
                 self.progress(1, size)
+            path = f"{folder}/{name}"
             self._classify_file(folder, _Entry(path, size, mtime), full[path] if row is not None else None)  # type: ignore[index]
         if light:
             full = full if full is not None else self._full_rows(folder)
-            for path in sorted(light):
-                row = full[path]
+            for name in sorted(light):
+                row = full[f"{folder}/{name}"]
                 if row.status in ("active", "archived"):
                     self.missing.append(row)
                 elif row.status == "quarantined":
