@@ -162,24 +162,6 @@ class Reconciler:
                 query = query.where(ARTIFACTS.c.type.in_(self.types))
             return {row.folder for row in conn.execute(query)}
 
-    def _entries(self, folder: str) -> tuple[list[tuple[str, int, float]], list[str], list[str]]:
-        """One folder read once: its files as (name, size, mtime), other entries and subfolders as store paths."""
-        files, others, subfolders = [], [], []
-        append = files.append
-        try:
-            with os.scandir(self.base / folder) as it:
-                for entry in it:
-                    if entry.is_file(follow_symlinks=False):
-                        info = entry.stat(follow_symlinks=False)
-                        append((entry.name, info.st_size, info.st_mtime))
-                    elif entry.is_dir(follow_symlinks=False):
-                        subfolders.append(f"{folder}/{entry.name}")
-                    else:
-                        others.append(f"{folder}/{entry.name}")
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        return files, sorted(others), subfolders
-
     def _light_rows(self, folder: str) -> dict[str, tuple[int, str]]:
         """name -> (size, status) of one folder's rows: all a quick check of a healthy file needs."""
         c = ARTIFACTS.c
@@ -222,45 +204,58 @@ class Reconciler:
         pending.sort(reverse=True)
         while pending:
             folder = pending.pop()
-            files, others, subfolders = self._entries(folder)
-            pending.extend(sorted(subfolders, reverse=True))
+            pending.extend(sorted(self._folder(folder), reverse=True))
             expected.discard(folder)
-            self._folder(folder, files, others)
         for folder in sorted(expected):  # gone from disk, or outside the folders walked (quarantine/ with --type)
-            self._folder(folder, *self._entries(folder)[:2])
+            self._folder(folder)
 
-    def _folder(self, folder: str, files: list[tuple[str, int, float]], others: list[str]) -> None:
-        """Merge one folder's files with its rows; healthy files cost a dict lookup in a quick run."""
-        for path in others:
-            self._add("foreign", path, "not a regular file")
+    def _folder(self, folder: str) -> list[str]:
+        """Read one folder once, merging its files with its rows; returns its subfolders (store paths).
+
+        A healthy file in a quick run costs a stat and a dict lookup: no record is
+        made of it. Everything else is classified after the folder is read.
+        """
         light = self._light_rows(folder)
         self.report.rows += sum(status in ON_DISK for _, status in light.values())
-        self.report.files += len(files)
-        full: dict[str, Any] | None = None
-        if self.deep:
-            full = self._full_rows(folder)
-        else:
-            self.progress(len(files), 0)
-        pop, healthy = light.pop, ("active", "archived")
-        for name, size, mtime in files:
-            row = pop(name, None)
-            if full is None:
-                if row is not None and ((row[0] == size and row[1] in healthy) or row[1] == "quarantined"):
-                    continue  # the quick check holds: same size, on disk as recorded
-                if row is not None:
-                    full = self._full_rows(folder)
-            else:
-                self.progress(1, size)
+        pop, healthy, quick = light.pop, ("active", "archived"), not self.deep
+        odd: list[tuple[str, int, float, bool]] = []  # (name, size, mtime, has a row)
+        subfolders, others, files = [], [], 0
+        try:
+            with os.scandir(self.base / folder) as it:
+                for entry in it:
+                    if entry.is_file(follow_symlinks=False):
+                        files += 1
+                        info = entry.stat(follow_symlinks=False)
+                        row = pop(entry.name, None)
+                        if quick and row is not None and (
+                            (row[0] == info.st_size and row[1] in healthy) or row[1] == "quarantined"
+                        ):
+                            continue  # the quick check holds: same size, on disk as recorded
+                        odd.append((entry.name, info.st_size, info.st_mtime, row is not None))
+                    elif entry.is_dir(follow_symlinks=False):
+                        subfolders.append(f"{folder}/{entry.name}")
+                    else:
+                        others.append(f"{folder}/{entry.name}")
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        self.report.files += files
+        if quick:
+            self.progress(files, 0)
+        for path in sorted(others):
+            self._add("foreign", path, "not a regular file")
+        full = self._full_rows(folder) if odd or light else {}
+        for name, size, mtime, has_row in sorted(odd):
             path = f"{folder}/{name}"
-            self._classify_file(folder, _Entry(path, size, mtime), full[path] if row is not None else None)  # type: ignore[index]
-        if light:
-            full = full if full is not None else self._full_rows(folder)
-            for name in sorted(light):
-                row = full[f"{folder}/{name}"]
-                if row.status in ("active", "archived"):
-                    self.missing.append(row)
-                elif row.status == "quarantined":
-                    self._add("missing", row.path, "a quarantined file is gone from quarantine")
+            if not quick:
+                self.progress(1, size)
+            self._classify_file(folder, _Entry(path, size, mtime), full[path] if has_row else None)
+        for name in sorted(light):  # rows whose file was not there
+            row = full[f"{folder}/{name}"]
+            if row.status in ("active", "archived"):
+                self.missing.append(row)
+            elif row.status == "quarantined":
+                self._add("missing", row.path, "a quarantined file is gone from quarantine")
+        return subfolders
 
     def _classify_file(self, folder: str, entry: _Entry, row: Any) -> None:
         if row is not None:
