@@ -104,7 +104,8 @@ class Database:
             else:
                 # A writer waits for the chain head lock as long as a SQLite writer would for its lock, then
                 # fails clearly; an unreachable server fails within seconds (the URL may set its own).
-                options = {"options": f"-c lock_timeout={int(busy_timeout_ms)}"}
+                # (0 would mean "wait forever" to PostgreSQL; to SQLite it means "do not wait": keep SQLite's sense)
+                options = {"options": f"-c lock_timeout={max(1, int(busy_timeout_ms))}"}
                 if "connect_timeout" not in self.url.query:
                     options["connect_timeout"] = 10  # type: ignore[assignment]
                 self.engine = create_engine(self.url, pool_pre_ping=True, connect_args=options)

@@ -167,6 +167,10 @@ def test_a_postgresql_writer_behind_a_stuck_transaction_fails_clearly(settings: 
         started = time.monotonic()
         with pytest.raises(CommitError, match="stayed locked by another process") as caught:
             AtomicWriter(catalog=impatient).write_json("ledger", "stuck", {"a": 1})
+        never_wait = Catalog(replace(settings, sqlite_busy_timeout_ms=0))  # 0: do not wait (not PostgreSQL's "forever")
+        with pytest.raises(CommitError, match="stayed locked by another process"):
+            AtomicWriter(catalog=never_wait).write_json("ledger", "impatient", {"a": 1})
+        never_wait.close()
         assert time.monotonic() - started < 20 and "\n" not in str(caught.value)
         assert caught.value.paths[0] in str(caught.value)
         impatient.close()
@@ -178,6 +182,7 @@ def test_a_postgresql_writer_behind_a_stuck_transaction_fails_clearly(settings: 
     assert (settings.base_dir / caught.value.paths[0]).is_file()  # complete, kept
     reconcile(catalog, fix=True, grace=0)
     assert catalog.find_path(caught.value.paths[0]) is not None and catalog.audit_verify().ok
+    assert {r.prefix for r in catalog.list()} == {"stuck", "impatient"}  # both adopted
 
 
 @sqlite_only
