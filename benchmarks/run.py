@@ -290,7 +290,7 @@ def durability(quick: bool) -> list[dict[str, object]]:
             for n in range(-2, counts[label]):  # two untimed rounds first: caches, the hashing thread
                 data = os.urandom(size)
                 start = time.perf_counter()
-                floor_write(work / "floor", f"{label[:-4]}-{n}.bin", data, db)
+                floor_write(work / "floor", f"{size}-{n + 2}.bin", data, db)
                 floor.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 writer.write_bytes("ledger", f"d{size}-{n + 2}", data, "parquet", check=False)

@@ -243,7 +243,7 @@ class Reconciler:
             self.progress(files, 0)
         for path in sorted(others):
             self._add("foreign", path, "not a regular file")
-        full = self._full_rows(folder) if odd or light else {}
+        full = self._full_rows(folder) if light or any(has_row for *_, has_row in odd) else {}
         for name, size, mtime, has_row in sorted(odd):
             path = f"{folder}/{name}"
             if not quick:

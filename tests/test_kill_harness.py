@@ -101,7 +101,9 @@ class Invariants:
 
     def after_kill(self) -> None:
         self.kills += 1
-        full = self.kills % self.FULL_EVERY == 0
+        self.check(full=self.kills % self.FULL_EVERY == 0)
+
+    def check(self, *, full: bool) -> None:
         if full:
             self.complete.clear()
             self.matched.clear()
@@ -126,8 +128,7 @@ class Invariants:
         assert before_fix <= catalogued, before_fix - catalogued  # nothing fully written is lost
 
     def finish(self) -> None:
-        self.kills = self.FULL_EVERY - 1
-        self.after_kill()  # everything again, from scratch, with a deep reconcile
+        self.check(full=True)  # everything again, from scratch, with a deep reconcile
         assert self.catalog.audit_verify().ok
 
 
