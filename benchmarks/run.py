@@ -53,7 +53,7 @@ def startup(repeat: int) -> list[dict[str, object]]:
         subprocess.run([*CATALOG, "init"], env=env, check=True, capture_output=True, cwd=work)
         sample = work / "sample.json"
         sample.write_text(json.dumps({"positions": [{"symbol": "BTC-USD", "quantity": 1.5}] * 20}))
-        from catalog.writer import AtomicWriter
+        from catalog.cryptorun.writer import AtomicWriter
 
         with AtomicWriter(work / "store") as writer:  # a store with some rows, so ls has work to do
             for n in range(200):
@@ -77,10 +77,11 @@ def _bulk_store(root: Path, files: int, size: int, folders: int) -> "object":
     """A store of ``files`` files of ``size`` bytes over ``folders`` ledger folders, catalogued by bulk insert."""
     from datetime import datetime, timezone
 
-    from catalog.config import load_settings
-    from catalog.store import ARTIFACTS, Catalog
+    from catalog.core.settings import load_settings
+    from catalog.core.schema import ARTIFACTS
+    from catalog.core.store import Catalog
 
-    settings = load_settings(flags={"base_dir": str(root)}, env={})
+    settings = load_settings(overrides={"base_dir": str(root)}, env={})
     catalog, _, _ = Catalog.init(settings)
     when = datetime(2024, 1, 1, tzinfo=timezone.utc)
     rows, payload = [], os.urandom(size)
@@ -116,8 +117,8 @@ def _scan_walk(root: Path) -> int:
 
 def integrity(quick: bool) -> list[dict[str, object]]:
     """verify against hashlib over the same files; quick reconcile against a bare scandir + stat walk."""
-    from catalog.reconcile import reconcile
-    from catalog.verify import Scope, verify
+    from catalog.ops.reconcile import reconcile
+    from catalog.ops.verify import Scope, verify
 
     out = []
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
@@ -172,10 +173,11 @@ def _bulk_rows(root: Path, rows: int) -> "object":
     """A catalog of ``rows`` ledger/explain rows spread over 2020-2024 and 20 folders (no files)."""
     from datetime import datetime, timedelta, timezone
 
-    from catalog.config import load_settings
-    from catalog.store import ARTIFACTS, Catalog
+    from catalog.core.settings import load_settings
+    from catalog.core.schema import ARTIFACTS
+    from catalog.core.store import Catalog
 
-    catalog, _, _ = Catalog.init(load_settings(flags={"base_dir": str(root)}, env={}))
+    catalog, _, _ = Catalog.init(load_settings(overrides={"base_dir": str(root)}, env={}))
     start = datetime(2020, 1, 1, tzinfo=timezone.utc)
     batch = []
     for n in range(rows):
@@ -197,8 +199,8 @@ def lifecycle(quick: bool) -> list[dict[str, object]]:
     """retention plan and limits over catalogs of growing size, and a directory scan answering the same."""
     from datetime import datetime, timezone
 
-    from catalog.limits import limits
-    from catalog.retention import plan
+    from catalog.ops.limits import limits
+    from catalog.ops.retention import plan
 
     out = []
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
@@ -273,14 +275,14 @@ def floor_write(folder: Path, name: str, data: bytes, db: "object") -> None:
 
 def durability(quick: bool) -> list[dict[str, object]]:
     """p50 of a catalog write (durable file + row + event, chain lock) against the floor, interleaved."""
-    from catalog.config import load_settings
-    from catalog.store import Catalog
-    from catalog.writer import AtomicWriter
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
+    from catalog.cryptorun.writer import AtomicWriter
 
     out = []
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     try:
-        catalog, _, _ = Catalog.init(load_settings(flags={"base_dir": str(work / "store")}, env={}))
+        catalog, _, _ = Catalog.init(load_settings(overrides={"base_dir": str(work / "store")}, env={}))
         writer = AtomicWriter(catalog=catalog)
         (work / "floor").mkdir()
         db = _floor_db(work / "floor.sqlite")
@@ -313,11 +315,11 @@ from pathlib import Path
 from sqlalchemy import event
 sys.path.insert(0, {here!r})
 import run
-from catalog.config import load_settings
-from catalog.store import Catalog
-from catalog.writer import AtomicWriter
+from catalog.core.settings import load_settings
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
 work = Path({work!r})
-catalog = Catalog(load_settings(flags={{"base_dir": str(work / "store")}}, env={{}}))
+catalog = Catalog(load_settings(overrides={{"base_dir": str(work / "store")}}, env={{}}))
 writer = AtomicWriter(catalog=catalog)
 commits = []
 event.listen(catalog.db.engine, "commit", lambda conn: commits.append(conn.get_execution_options().get("catalog_write", False)))
@@ -343,13 +345,13 @@ def syscalls(quick: bool) -> dict[str, object]:
     strace = shutil.which("strace")
     if strace is None:
         return {"skipped": "strace is not installed"}
-    from catalog.config import load_settings
-    from catalog.store import Catalog
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
 
     n = 10 if quick else 50
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
     try:
-        Catalog.init(load_settings(flags={"base_dir": str(work / "store")}, env={}))[0].close()
+        Catalog.init(load_settings(overrides={"base_dir": str(work / "store")}, env={}))[0].close()
         (work / "floor").mkdir()
         script = SYSCALL_PROBE.format(here=str(HERE), work=str(work), n=n)
         result = subprocess.run([strace, "-f", "-y", "-e", "trace=fsync,fdatasync,write", "-o", str(work / "trace"),
@@ -381,7 +383,7 @@ def syscalls(quick: bool) -> dict[str, object]:
 
 WRITER = """
 import json, os, sys, time
-from catalog.writer import AtomicWriter
+from catalog.cryptorun.writer import AtomicWriter
 start_at, count = float(sys.argv[1]), int(sys.argv[2])
 ok, errors = 0, []
 with AtomicWriter() as writer:
@@ -418,9 +420,10 @@ def _writers_run(env: dict[str, str], processes: int, count: int) -> dict[str, o
 
 def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
     """16 writer processes against one, on SQLite and (given a server) PostgreSQL; then count what landed."""
-    from catalog.config import load_settings
-    from catalog.reconcile import reconcile
-    from catalog.store import Catalog
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
+    from catalog.ops.query import iter_artifacts
+    from catalog.ops.reconcile import reconcile
 
     out = []
     count = 25 if quick else 100
@@ -430,7 +433,7 @@ def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
             work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
             db_url = _fresh_pg_database(url) if url else None
             try:
-                settings = load_settings(flags={"base_dir": str(work / "store"), "catalog_url": db_url}, env={})
+                settings = load_settings(overrides={"base_dir": str(work / "store"), "catalog_url": db_url}, env={})
                 Catalog.init(settings)[0].close()
                 env = dict(os.environ, CRYPTORUN_ARTIFACTS_DIR=str(work / "store"))
                 env.pop("CRYPTORUN_CATALOG_URL", None)
@@ -438,7 +441,7 @@ def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
                     env["CRYPTORUN_CATALOG_URL"] = db_url
                 run = _writers_run(env, processes, count)
                 catalog = Catalog(settings)
-                rows = len(catalog.list())
+                rows = sum(1 for _ in iter_artifacts(catalog))
                 report = reconcile(catalog, deep=True, grace=0)
                 run.update(backend=backend, expected=processes * count, rows=rows, files=report.files,
                            lost=processes * count - min(rows, report.files), drift=len(report.drift),

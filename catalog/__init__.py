@@ -9,6 +9,12 @@ recorded as a row in a SQL catalog, with a hash-chained audit event.
 
 Heavy modules (SQLAlchemy) load on first use of a name below, so importing the
 package (and starting the CLI) stays fast.
+
+The package is laid out in layers, each depending only on those below it
+(checked by import-linter): ``catalog.cli`` (the command line) →
+``catalog.cryptorun`` (the scanner's families) → ``catalog.ops`` (generic
+services) → ``catalog.core`` (vocabulary, settings, schema, database, files,
+the audit chain and the unit of work).
 """
 
 from __future__ import annotations
@@ -19,37 +25,34 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "AtomicWriter": "catalog.writer",
-    "write_json": "catalog.writer",
-    "write_csv": "catalog.writer",
-    "ExplainReport": "catalog.explain",
-    "input_hash": "catalog.explain",
-    "Portfolio": "catalog.ledger",
-    "Trade": "catalog.ledger",
-    "HealthMetrics": "catalog.health",
-    "Span": "catalog.health",
-    "Catalog": "catalog.store",
-    "ArtifactRecord": "catalog.store",
-    "Settings": "catalog.config",
-    "load_settings": "catalog.config",
-    "CatalogError": "catalog.errors",
-    "ConfigError": "catalog.errors",
-    "ValidationError": "catalog.errors",
-    "CollisionError": "catalog.errors",
-    "CommitError": "catalog.errors",
-    "IntegrityError": "catalog.errors",
-    "NotFoundError": "catalog.errors",
-    "SchemaError": "catalog.errors",
+    "AtomicWriter": "catalog.cryptorun.writer",
+    "write_json": "catalog.cryptorun.writer",
+    "write_csv": "catalog.cryptorun.writer",
+    "ExplainReport": "catalog.cryptorun.explain",
+    "input_hash": "catalog.cryptorun.explain_rules",
+    "Portfolio": "catalog.cryptorun.ledger",
+    "Trade": "catalog.cryptorun.ledger",
+    "HealthMetrics": "catalog.cryptorun.health",
+    "Span": "catalog.cryptorun.health",
+    "Catalog": "catalog.core.store",
+    "ArtifactRecord": "catalog.core.records",
+    "EventRecord": "catalog.core.records",
+    "Settings": "catalog.core.settings",
+    "load_settings": "catalog.core.settings",
+    "CatalogError": "catalog.core.errors",
+    "ConfigError": "catalog.core.errors",
+    "ValidationError": "catalog.core.errors",
+    "CollisionError": "catalog.core.errors",
+    "CommitError": "catalog.core.errors",
+    "IntegrityError": "catalog.core.errors",
+    "NotFoundError": "catalog.core.errors",
+    "SchemaError": "catalog.core.errors",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Settings, load_settings
-    from .explain import ExplainReport, input_hash
-    from .health import HealthMetrics, Span
-    from .ledger import Portfolio, Trade
-    from .errors import (
+    from .core.errors import (
         CatalogError,
         CollisionError,
         CommitError,
@@ -59,8 +62,17 @@ if TYPE_CHECKING:  # pragma: no cover
         SchemaError,
         ValidationError,
     )
-    from .store import ArtifactRecord, Catalog
-    from .writer import AtomicWriter, write_csv, write_json
+    from .core.records import ArtifactRecord, EventRecord
+    from .core.settings import Settings, load_settings
+    from .core.store import Catalog
+    from .cryptorun.explain import ExplainReport
+    from .cryptorun.explain_rules import input_hash
+    from .cryptorun.health import HealthMetrics, Span
+    from .cryptorun.ledger import Portfolio, Trade
+    from .cryptorun.writer import AtomicWriter, write_csv, write_json
+
+# The scanner's families plug into the generic services (reconcile's explain pairs) on import.
+from . import cryptorun as _cryptorun  # noqa: E402,F401
 
 
 def __getattr__(name: str) -> Any:

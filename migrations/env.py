@@ -7,7 +7,7 @@ import os
 
 from alembic import context
 
-from catalog.models import Base
+from catalog.core.schema import Base
 
 target_metadata = Base.metadata
 
@@ -27,7 +27,7 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
-    from catalog.db import Database
+    from catalog.core.db import Database
 
     url = os.environ.get("CRYPTORUN_CATALOG_URL", "sqlite:///artifacts/catalog.sqlite")
     database = Database(url)

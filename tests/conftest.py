@@ -9,22 +9,17 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from catalog.config import ENV_VARS, Settings, load_settings
+from catalog.core.settings import ENV_VARS, Settings, load_settings
 
-BACKEND = os.environ.get("CATALOG_TEST_BACKEND", "sqlite")
-PG_ADMIN_URL = os.environ.get("CATALOG_TEST_PG_URL", "")
-REQUIRE_BACKEND = os.environ.get("CATALOG_TEST_REQUIRE_BACKEND") == "1"
-SLOW = os.environ.get("CATALOG_SLOW_TESTS") == "1"
+from helpers import BACKEND, PG_ADMIN_URL, SLOW, Cli, _unavailable
+
+
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,13 +33,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"catalog backend: {BACKEND}" + (f" ({PG_ADMIN_URL})" if BACKEND == "postgresql" else "")
-
-
-def _unavailable(reason: str) -> None:
-    if REQUIRE_BACKEND:
-        pytest.fail(f"backend required but unavailable: {reason}")
-    pytest.skip(reason)
-
 
 @pytest.fixture(scope="session")
 def pg_admin():  # type: ignore[no-untyped-def]
@@ -101,12 +89,12 @@ def base_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def settings(base_dir: Path, catalog_url: str | None) -> Settings:
-    return load_settings(flags={"base_dir": str(base_dir), "catalog_url": catalog_url}, env={})
+    return load_settings(overrides={"base_dir": str(base_dir), "catalog_url": catalog_url}, env={})
 
 
 @pytest.fixture
 def catalog(settings: Settings):  # type: ignore[no-untyped-def]
-    from catalog.store import Catalog
+    from catalog.core.store import Catalog
 
     opened, _, _ = Catalog.init(settings)
     yield opened
@@ -115,88 +103,10 @@ def catalog(settings: Settings):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def writer(catalog):  # type: ignore[no-untyped-def]
-    from catalog.writer import AtomicWriter
+    from catalog.cryptorun.writer import AtomicWriter
 
     return AtomicWriter(catalog=catalog)
-
-
-class Cli:
-    """Runs the CLI in-process against this test's store."""
-
-    def __init__(self, base_dir: Path, catalog_url: str | None) -> None:
-        self.base_args = ["--base-dir", str(base_dir)] + (["--catalog-url", catalog_url] if catalog_url else [])
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str, input: bytes | str | None = None, global_args: list[str] | None = None):  # type: ignore[no-untyped-def]
-        from catalog.cli import cli
-
-        argv = (self.base_args if global_args is None else global_args) + list(args)
-        return self.runner.invoke(cli, argv, input=input, catch_exceptions=False)
-
 
 @pytest.fixture
 def run_cli(base_dir: Path, catalog_url: str | None) -> Cli:
     return Cli(base_dir, catalog_url)
-
-
-def catalog_env(base_dir: Path, catalog_url: str | None) -> dict[str, str]:
-    """Environment for a subprocess that should use this test's store."""
-    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-    env["CRYPTORUN_ARTIFACTS_DIR"] = str(base_dir)
-    if catalog_url:
-        env["CRYPTORUN_CATALOG_URL"] = catalog_url
-    return env
-
-
-def run_python(code: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter (for concurrency and crash tests)."""
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def store_files(base_dir: Path) -> list[str]:
-    """Every file in the store except the SQLite catalog itself, relative."""
-    return sorted(
-        p.relative_to(base_dir).as_posix()
-        for p in base_dir.rglob("*")
-        if p.is_file() and not p.name.startswith("catalog.sqlite")
-    )
-
-
-def write_events(catalog) -> list:  # type: ignore[no-untyped-def]
-    """The catalog's ``write`` events (init adds a ``schema_upgrade`` one before them)."""
-    return [event for event in catalog.events() if event.action == "write"]
-
-
-def tamper(catalog, *statements: str) -> None:  # type: ignore[no-untyped-def]
-    """Run SQL behind the catalog's back: append-only triggers and foreign keys off, then on again.
-
-    This is what an attacker with direct database access can do; the audit log
-    must still notice.
-    """
-    import sqlite3
-
-    from sqlalchemy import text
-
-    if catalog.db.is_sqlite:
-        conn = sqlite3.connect(catalog.db.sqlite_path, isolation_level=None)
-        try:
-            triggers = conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
-            conn.execute("PRAGMA foreign_keys = OFF")
-            conn.execute("BEGIN IMMEDIATE")
-            for name, _ in triggers:
-                conn.execute(f"DROP TRIGGER {name}")
-            for statement in statements:
-                conn.execute(statement)
-            for _, sql in triggers:
-                conn.execute(sql)
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-        return
-    with catalog.db.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE events DISABLE TRIGGER ALL"))
-        conn.execute(text("ALTER TABLE artifacts DISABLE TRIGGER ALL"))
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-        conn.execute(text("ALTER TABLE events ENABLE TRIGGER ALL"))
-        conn.execute(text("ALTER TABLE artifacts ENABLE TRIGGER ALL"))

@@ -14,11 +14,11 @@ import sqlalchemy.exc
 from freezegun import freeze_time
 from sqlalchemy import text
 
-from catalog import audit
-from catalog.query import ArtifactQuery, EventQuery, iter_artifacts, iter_event_log
-from catalog.store import Catalog
-from catalog.writer import AtomicWriter
-from conftest import store_files, tamper, write_events
+from catalog.core import chain as audit
+from catalog.ops.query import ArtifactQuery, EventQuery, iter_artifacts, iter_event_log
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from helpers import store_files, tamper, write_events
 
 
 def walk_chain_by_hand(catalog: Catalog) -> tuple[int, str]:
@@ -183,7 +183,7 @@ def test_checkpoint_is_an_event_and_never_overwrites(five, catalog: Catalog, run
 
 
 def test_a_configured_checkpoint_folder_is_used_and_checked(five, catalog: Catalog, run_cli, tmp_path: Path, monkeypatch) -> None:
-    from catalog.evidence import auto_checkpoint
+    from catalog.ops.checkpoints import auto_checkpoint
 
     folder = tmp_path / "worm"
     monkeypatch.setenv("CRYPTORUN_CHECKPOINT_DIR", str(folder))
@@ -260,7 +260,7 @@ def test_as_of_answers_from_the_events(writer: AtomicWriter, catalog: Catalog, r
 
 
 def test_change_status_refuses_an_unknown_status(five, catalog: Catalog) -> None:
-    from catalog.errors import NotFoundError, ValidationError
+    from catalog.core.errors import NotFoundError, ValidationError
 
     with pytest.raises(ValidationError, match="unknown status"):
         catalog.change_status(five[0].id, action="x", status="shredded")
@@ -352,8 +352,8 @@ def test_a_tampered_file_is_left_out_of_the_bundle(five, catalog: Catalog, run_c
 
 
 def test_schema_upgrade_is_recorded_after_the_migration(settings, run_cli) -> None:  # type: ignore[no-untyped-def]
-    from catalog import migrations
-    from catalog.db import Database
+    from catalog.core import vocabulary as migrations
+    from catalog.core.db import Database
 
     settings.base_dir.mkdir()
     old = Database(settings.catalog_url)

@@ -9,10 +9,10 @@ import pytest
 from freezegun import freeze_time
 
 from catalog.cli import cli
-from catalog.migrations import HEAD_REVISION
-from catalog.naming import parse_name
-from catalog.store import Catalog
-from conftest import store_files, write_events
+from catalog.core.vocabulary import HEAD_REVISION
+from catalog.core.names import parse_name
+from catalog.core.store import Catalog
+from helpers import all_records, store_files, write_events
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def one_error(result, fragment: str, code: int = 2) -> None:
 
 def nothing_written(catalog: Catalog, base_dir: Path, before: list[str] | None = None) -> None:
     assert store_files(base_dir) == (before or [])
-    assert catalog.list() == [] if not before else len(catalog.list()) == len(before)
+    assert all_records(catalog) == [] if not before else len(all_records(catalog)) == len(before)
     assert len(write_events(catalog)) == len(before or [])
 
 
@@ -211,7 +211,7 @@ def test_an_unexpected_bug_is_one_line_unless_debugging(run_cli, catalog: Catalo
     def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyError("surprise")
 
-    monkeypatch.setattr("catalog.query.iter_artifacts", boom)
+    monkeypatch.setattr("catalog.ops.query.iter_artifacts", boom)
     one_error(run_cli("ls"), "internal error (KeyError")
     with pytest.raises(KeyError):
         run_cli("--debug", "ls", global_args=run_cli.base_args)
@@ -248,7 +248,7 @@ def test_demo_writes_every_family_into_the_catalog(run_cli, base_dir: Path) -> N
     assert result.exit_code == 0, result.stderr
     assert "audit log of 8 events verifies" in result.stdout  # schema_upgrade + 7 writes
     with Catalog.open(base_dir) if run_cli.base_args[2:] == [] else _open(run_cli) as catalog:
-        records = catalog.list()
+        records = all_records(catalog)
         by_name = {r.path.rsplit("-", 1)[0].split(".")[-1] + "." + r.ext: r for r in records}
         assert {name: r.type for name, r in by_name.items()} == {
             "scan.json": "explain", "scan.csv": "explain", "portfolio.json": "ledger", "executions.csv": "ledger",
@@ -257,7 +257,7 @@ def test_demo_writes_every_family_into_the_catalog(run_cli, base_dir: Path) -> N
         assert sorted(r.path for r in records) == store_files(base_dir)
         for record in records:
             assert record.path in result.stdout and record.sha256[:12] in result.stdout
-        from catalog.explain import ExplainReport
+        from catalog.cryptorun.explain import ExplainReport
 
         report = ExplainReport.from_json((base_dir / by_name["scan.json"].path).read_bytes())
         assert report.meta.assets_count == 100 and 0 < report.meta.included_count < 100

@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from catalog.store import Catalog
-from conftest import catalog_env, store_files
+from catalog.core.store import Catalog
+from helpers import all_records, catalog_env, store_files
 from test_audit import walk_chain_by_hand
 
 WRITER = """
 import sys
-from catalog.writer import AtomicWriter
+from catalog.cryptorun.writer import AtomicWriter
 worker = int(sys.argv[1])
 with AtomicWriter() as writer:
     for n in range(50):
@@ -29,7 +29,7 @@ def test_eight_processes_write_fifty_artifacts_each(catalog: Catalog, base_dir: 
     outputs = [p.communicate(timeout=300) for p in procs]
     for proc, (_, err) in zip(procs, outputs):
         assert proc.returncode == 0, err.decode()
-    records = catalog.list()
+    records = all_records(catalog)
     assert len(records) == 400
     assert len(store_files(base_dir)) == 400
     assert sorted(r.path for r in records) == store_files(base_dir)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.config import DEFAULTS, load_settings
-from catalog.errors import ConfigError
+from catalog.core.settings import DEFAULTS, load_settings
+from catalog.core.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:
@@ -59,8 +59,11 @@ def test_precedence_default_file_env_flag(tmp_path: Path) -> None:
     assert s.base_dir == tmp_path / "from-env" and s.retention["explain"].days == 3
     assert s.sources["base_dir"] == "env:CRYPTORUN_ARTIFACTS_DIR"
 
-    s = load_settings(env=env, flags={"base_dir": str(tmp_path / "from-flag")}, cwd=tmp_path)
-    assert s.base_dir == tmp_path / "from-flag" and s.sources["base_dir"] == "flag:--base-dir"
+    s = load_settings(env=env, overrides={"base_dir": str(tmp_path / "from-flag")}, cwd=tmp_path)
+    assert s.base_dir == tmp_path / "from-flag" and s.sources["base_dir"] == "argument:base_dir"
+    labelled = load_settings(env=env, overrides={"base_dir": str(tmp_path / "x")}, cwd=tmp_path,
+                             override_sources={"base_dir": "flag:--base-dir"})  # fmt: skip
+    assert labelled.sources["base_dir"] == "flag:--base-dir"
 
 
 def test_explicit_config_file_replaces_the_default_one(tmp_path: Path) -> None:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog.naming import parse_name, parse_temp_name
-from catalog.store import Catalog
-from conftest import catalog_env, run_python, store_files, write_events
+from catalog.core.names import parse_name, parse_temp_name
+from catalog.core.store import Catalog
+from helpers import all_records, catalog_env, run_python, store_files, write_events
 
 KILLED_WRITER = """
 import os, signal
-import catalog.writer as w
+import catalog.core.fs as w
 
 def hook(point):
     if point == {point!r}:
@@ -20,7 +20,8 @@ def hook(point):
 
 w.FAULT_HOOK = hook
 print(os.getpid(), flush=True)
-with w.AtomicWriter() as writer:
+from catalog.cryptorun.writer import AtomicWriter
+with AtomicWriter() as writer:
     writer.write_json("ledger", "doomed", {{"payload": "x" * 100000}})
 """
 
@@ -38,7 +39,7 @@ def test_killed_after_publishing_leaves_a_complete_file_without_a_row(catalog: C
     import json
 
     assert json.loads((base_dir / path).read_text()) == {"payload": "x" * 100000}  # complete
-    assert catalog.list() == [] and write_events(catalog) == []
+    assert all_records(catalog) == [] and write_events(catalog) == []
     assert catalog.audit_verify().ok
 
 
@@ -49,14 +50,14 @@ def test_killed_before_publishing_leaves_only_a_recognisable_temp_file(catalog: 
     assert temp is not None and temp.pid == pid
     assert parse_name(temp.final_name).prefix == "doomed"
     assert parse_name(Path(path).name) is None  # never mistaken for an artifact
-    assert catalog.list() == []
+    assert all_records(catalog) == []
 
 
 @pytest.mark.parametrize("point", ["temp_written", "published"])
 def test_a_store_survives_a_kill_and_keeps_working(catalog: Catalog, base_dir: Path, catalog_url, point: str) -> None:
     _kill_at(point, base_dir, catalog_url)
-    from catalog.writer import AtomicWriter
+    from catalog.cryptorun.writer import AtomicWriter
 
     record = AtomicWriter(catalog=catalog).write_json("ledger", "after", {"ok": True})
-    assert [r.path for r in catalog.list()] == [record.path]
+    assert [r.path for r in all_records(catalog)] == [record.path]
     assert catalog.audit_verify().ok

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-import catalog.writer as writer_module
-from catalog import explain as ex
-from catalog.demo import make_report
-from catalog.errors import ValidationError
-from catalog.formats import csv_bytes, json_bytes
-from catalog.store import Catalog
-from catalog.writer import AtomicWriter
-from conftest import catalog_env, run_python, store_files, write_events
+import catalog.core.fs as writer_module
+from catalog.cryptorun import explain as ex
+from catalog.cryptorun import explain_rules
+from catalog.cryptorun.demo import make_report
+from catalog.core.errors import ValidationError
+from catalog.core.formats import csv_bytes, json_bytes
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from helpers import all_records, catalog_env, run_python, store_files, write_events
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go"
 SAMPLE_FILES = sorted(SAMPLES.rglob("*.json"))
@@ -46,12 +47,12 @@ def test_round_trip_report_json_models(assets: int) -> None:
     again = ex.ExplainReport.from_json(data)
     assert again == report
     assert json_bytes(again.to_dict()) == data
-    assert ex.check_report(report) == []
+    assert explain_rules.check_report(report) == []
 
 
 def test_csv_has_18_columns_and_one_row_per_asset() -> None:
     report = make_report(25, seed=3, now=T)
-    rows = list(csv.reader(io.StringIO(csv_bytes(ex.csv_rows(report), 6).decode())))
+    rows = list(csv.reader(io.StringIO(csv_bytes(explain_rules.csv_rows(report), 6).decode())))
     assert tuple(rows[0]) == ex.CSV_COLUMNS and len(ex.CSV_COLUMNS) == 18
     assert len(rows) == 26 and all(len(r) == 18 for r in rows)
     for row, asset in zip(rows[1:], report.universe):
@@ -65,7 +66,7 @@ def test_csv_has_18_columns_and_one_row_per_asset() -> None:
 
 
 def test_an_empty_universe_gives_the_header_only() -> None:
-    assert csv_bytes(ex.csv_rows(make_report(0, seed=1, now=T)), 6).decode() == ",".join(ex.CSV_COLUMNS) + "\n"
+    assert csv_bytes(explain_rules.csv_rows(make_report(0, seed=1, now=T)), 6).decode() == ",".join(ex.CSV_COLUMNS) + "\n"
 
 
 def test_top_reason_and_cache_hit_rate() -> None:
@@ -83,7 +84,7 @@ def test_top_reason_and_cache_hit_rate() -> None:
 
 def test_golden_files_are_byte_identical(tmp_path: Path) -> None:
     report = make_report(5, seed=42, now=T)
-    produced = {"json": json_bytes(report.to_dict(), 2), "csv": csv_bytes(ex.csv_rows(report), 6)}
+    produced = {"json": json_bytes(report.to_dict(), 2), "csv": csv_bytes(explain_rules.csv_rows(report), 6)}
     for ext, data in produced.items():
         golden = GOLDEN / f"explain-5-assets.{ext}"
         if os.environ.get("CATALOG_REGENERATE_GOLDEN") == "1":  # after a deliberate format change: review, commit
@@ -135,16 +136,16 @@ KINDS = ["overall gate", "decision", "rank follows score", "counts", "unique sym
 def test_the_validator_accepts_consistent_reports_and_refuses_each_inconsistency(seed: int) -> None:
     rng = random.Random(seed)
     report = make_report(rng.randint(1, 40), seed=seed, now=T)
-    assert ex.check_report(report) == []
-    ex.require_consistent(report)
+    assert explain_rules.check_report(report) == []
+    explain_rules.require_consistent(report)
     for kind in KINDS:
         broken = _break(report, kind, rng)
         if broken is report:
             continue
-        rules = {v.rule for v in ex.check_report(broken)}
+        rules = {v.rule for v in explain_rules.check_report(broken)}
         assert kind in rules, (kind, rules)
         with pytest.raises(ValidationError, match="explain report refused"):
-            ex.require_consistent(broken)
+            explain_rules.require_consistent(broken)
 
 
 def test_refusals_name_the_asset_and_the_rule() -> None:
@@ -152,7 +153,7 @@ def test_refusals_name_the_asset_and_the_rule() -> None:
     a = report.universe[1]
     broken = replace(report, universe=(report.universe[0], replace(a, decision="included" if a.decision == "excluded" else "excluded"), report.universe[2]))
     with pytest.raises(ValidationError) as caught:
-        ex.require_consistent(broken)
+        explain_rules.require_consistent(broken)
     assert a.symbol in str(caught.value) and "[rule: " in str(caught.value)
 
 
@@ -183,16 +184,16 @@ def test_input_hash_is_order_independent_and_value_sensitive() -> None:
     a = {"regime": "choppy", "scan_type": "momentum", "timestamp": T, "symbols": ["BTC-USD", "ETH-USD"], "w": {"x": 1.5, "y": 2}}
     b = dict(reversed(list(a.items())))
     b["w"] = {"y": 2, "x": 1.5}
-    assert ex.input_hash(a) == ex.input_hash(b) and len(ex.input_hash(a)) == 64
+    assert explain_rules.input_hash(a) == explain_rules.input_hash(b) and len(explain_rules.input_hash(a)) == 64
     rng = random.Random(7)
     for key, value in [("regime", "trending"), ("timestamp", T.replace(second=1)), ("symbols", ["BTC-USD"]),
                        ("w", {"x": 1.5000001, "y": 2}), ("w", {"x": 1.5, "y": 2.0}), ("extra", None)]:  # fmt: skip
         changed = dict(a, **{key: value})
-        assert ex.input_hash(changed) != ex.input_hash(a), key
+        assert explain_rules.input_hash(changed) != explain_rules.input_hash(a), key
     floats = [rng.uniform(-1e6, 1e6) for _ in range(200)]
-    assert len({ex.input_hash({"v": f}) for f in floats}) == 200  # unlike the Go original, no float collapses
+    assert len({explain_rules.input_hash({"v": f}) for f in floats}) == 200  # unlike the Go original, no float collapses
     with pytest.raises(ValidationError):
-        ex.input_hash({"v": math.nan})
+        explain_rules.input_hash({"v": math.nan})
 
 
 # -- the Go samples -------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def test_every_go_sample_loads_and_renders(sample: Path, run_cli) -> None:
             ex.ExplainReport.from_json(sample.read_bytes())
         else:
             raise ValidationError("empty universe: nothing to refuse")
-    text = ex.render(report, ex.check_report(report))
+    text = explain_rules.render(report, explain_rules.check_report(report))
     assert f"{report.meta.assets_count} assets" in text
     result = run_cli("explain", "show", str(sample), global_args=[])
     assert result.exit_code == 0, result.stderr
@@ -261,7 +262,7 @@ def test_an_inconsistent_report_writes_nothing(writer: AtomicWriter, catalog: Ca
     broken = replace(report, meta=replace(report.meta, assets_count=5))
     with pytest.raises(ValidationError, match="meta.assets_count is 5, the universe has 4"):
         writer.write_explain_report(broken, "p")
-    assert store_files(base_dir) == [] and catalog.list() == []
+    assert store_files(base_dir) == [] and all_records(catalog) == []
 
 
 def test_the_json_is_published_before_the_csv(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
@@ -274,8 +275,8 @@ def test_the_json_is_published_before_the_csv(writer: AtomicWriter, catalog: Cat
 KILL_BETWEEN = """
 import os, signal
 from datetime import datetime, timezone
-import catalog.writer as w
-from catalog.demo import make_report
+import catalog.core.fs as w
+from catalog.cryptorun.demo import make_report
 published = []
 def hook(point):
     if point == "published":
@@ -283,7 +284,8 @@ def hook(point):
         if len(published) == 1:
             os.kill(os.getpid(), signal.SIGKILL)
 w.FAULT_HOOK = hook
-with w.AtomicWriter() as writer:
+from catalog.cryptorun.writer import AtomicWriter
+with AtomicWriter() as writer:
     writer.write_explain_report(make_report(3, seed=1), "halfpair")
 """
 
@@ -294,7 +296,7 @@ def test_a_crash_between_the_two_files_leaves_a_lone_json_without_rows(catalog: 
     (lone,) = store_files(base_dir)
     assert lone.endswith("-halfpair-explain.json")
     assert ex.ExplainReport.from_json((base_dir / lone).read_bytes()).meta.assets_count == 3  # complete
-    assert catalog.list() == []
+    assert all_records(catalog) == []
 
 
 def test_explain_show_of_a_catalogued_report(writer: AtomicWriter, run_cli) -> None:
@@ -312,4 +314,4 @@ def test_importing_the_same_report_twice_is_a_collision(catalog: Catalog, run_cl
     before = store_files(base_dir)
     again = run_cli("explain", "import", str(sample), "--prefix", "scan")
     assert again.exit_code == 2 and again.stderr.startswith("Error: explain/") and "already exists" in again.stderr
-    assert store_files(base_dir) == before and len(catalog.list()) == 2
+    assert store_files(base_dir) == before and len(all_records(catalog)) == 2

@@ -41,7 +41,7 @@ import pytest
 from sqlalchemy import text
 
 import conftest
-from catalog.db import Database
+from catalog.core.db import Database
 
 SQLITE_ONLY = pytest.mark.skipif(conftest.BACKEND != "sqlite", reason="only meaningful for the SQLite catalog")
 
@@ -598,7 +598,7 @@ def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ig
 
 def _released_hold(catalog: Any, arena: Arena) -> None:
     """A hold placed and released; its id is {hold}."""
-    from catalog.retention import add_hold, release_hold
+    from catalog.ops.policy import add_hold, release_hold
 
     placed = add_hold(catalog, prefix="momentum_scan", reason="setup: inquiry")
     release_hold(catalog, placed.id, "setup: inquiry closed")
@@ -607,7 +607,7 @@ def _released_hold(catalog: Any, arena: Arena) -> None:
 
 def _ledger_floor(catalog: Any, arena: Arena) -> None:
     """A ledger floor of 3650 days; the stored ledger artifact is still protected by its retain_until."""
-    from catalog.retention import set_floor
+    from catalog.ops.policy import set_floor
 
     set_floor(catalog, "ledger", 3650, "setup: record-keeping rule")
 

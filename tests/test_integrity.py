@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from catalog.demo import make_report
-from catalog.query import ArtifactQuery
-from catalog.reconcile import CLASSES, reconcile
-from catalog.store import Catalog
-from catalog.verify import Scope, history, verify
-from catalog.writer import AtomicWriter
-from conftest import catalog_env, run_python, store_files
+from catalog.cryptorun.demo import make_report
+from catalog.ops.query import ArtifactQuery
+from catalog.ops.reconcile import CLASSES, reconcile
+from catalog.core.store import Catalog
+from catalog.ops.verify import Scope, history, verify
+from catalog.cryptorun.writer import AtomicWriter
+from helpers import all_records, catalog_env, run_python, store_files
 
 OLD = time.time() - 3600
 
@@ -101,7 +101,7 @@ def test_every_kind_of_damage_is_found_once_and_fixed(store: dict[str, str], cat
     quarantined = {f"quarantine/{store['flipped']}", f"quarantine/{store['truncated']}"}
     assert before - now == {temp.relative_to(b).as_posix(), store["flipped"], store["truncated"]}
     assert now - before == quarantined | {store["pair_csv"]}  # the CSV was regenerated from its JSON
-    rows = {r.path: r for r in catalog.list(ArtifactQuery(sort="path"))}
+    rows = {r.path: r for r in all_records(catalog, ArtifactQuery(sort="path"))}
     assert rows[store["gone"]].status == "missing"
     assert rows["health/elsewhere/by-hand.json"].original_path == store["moved"]
     assert {rows[p].status for p in quarantined} == {"quarantined"}
@@ -123,17 +123,17 @@ def test_a_clean_store_says_so(store, run_cli) -> None:  # type: ignore[no-untyp
 
 def test_young_files_are_left_to_their_writers(store, catalog: Catalog, base_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     (base_dir / "ledger" / "20240101-000000-fresh-ledger.json").write_text("{}\n")
-    own_temp = base_dir / "ledger" / f".~20240101-000000-y-ledger.json~{__import__('catalog.naming').naming.host_name()}~{os.getpid()}~ab12.tmp"
+    own_temp = base_dir / "ledger" / f".~20240101-000000-y-ledger.json~{__import__('catalog.core.names').core.names.host_name()}~{os.getpid()}~ab12.tmp"
     own_temp.write_text("{")
     result = run_cli("reconcile", "--fix", "--format", "json")
     assert result.exit_code == 0  # in flight is not drift
     assert Counter(f["class"] for f in json.loads(result.stdout)["findings"]) == {"in_flight": 2}
-    assert own_temp.exists() and len(catalog.list()) == 8
+    assert own_temp.exists() and len(all_records(catalog)) == 8
     scripted = run_cli("reconcile", "--fix", "--grace", "0", "--format", "json")
     assert scripted.exit_code == 1
     # --grace 0 says no writer runs: the orphan is adopted and even a live pid's temp counts as stale
     assert {f["class"] for f in json.loads(scripted.stdout)["findings"]} == {"orphan", "stale_temp"}
-    assert len(catalog.list()) == 9 and not own_temp.exists()
+    assert len(all_records(catalog)) == 9 and not own_temp.exists()
 
 
 def test_a_missing_file_that_comes_back_is_restored(store, catalog: Catalog, base_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
@@ -169,15 +169,16 @@ def test_an_orphan_csv_without_its_json_is_quarantined(catalog: Catalog, base_di
 
 KILL = """
 import os, signal
-import catalog.writer as w
-from catalog.demo import make_report
+import catalog.core.fs as w
+from catalog.cryptorun.demo import make_report
 calls = []
 def hook(point):
     calls.append(point)
     if point == {point!r} and calls.count(point) == {nth}:
         os.kill(os.getpid(), signal.SIGKILL)
 w.FAULT_HOOK = hook
-with w.AtomicWriter() as writer:
+from catalog.cryptorun.writer import AtomicWriter
+with AtomicWriter() as writer:
     writer.write_explain_report(make_report(3, seed=2), "crashed")
 """
 
@@ -193,7 +194,7 @@ def test_reconcile_repairs_what_a_killed_writer_left(catalog: Catalog, base_dir:
     report = reconcile(catalog, deep=True, fix=True, grace=0)
     assert {f.cls for f in report.findings} == expected
     assert reconcile(catalog, deep=True, grace=0).findings == [] and catalog.audit_verify().ok
-    rows = catalog.list()
+    rows = all_records(catalog)
     if point == "published":  # nothing fully written is lost: the report is in the catalog as a linked pair
         assert len(rows) == 2 and rows[0].pair_id == rows[1].pair_id is not None
         assert {r.ext for r in rows} == {"json", "csv"}
@@ -217,7 +218,7 @@ def test_subsets_cover_every_artifact_exactly_once(many, catalog: Catalog) -> No
         with catalog.db.read() as conn:
             from sqlalchemy import select
 
-            from catalog.verify import RESULTS
+            from catalog.core.schema import VERIFY_RESULTS as RESULTS
 
             seen.update(r.artifact_id for r in conn.execute(select(RESULTS.c.artifact_id).where(RESULTS.c.run_id == run.run_id)))
     assert seen == Counter({r.id: 1 for r in many})
@@ -229,7 +230,7 @@ def test_samples_are_reproducible_with_a_seed(many, catalog: Catalog) -> None:  
         with catalog.db.read() as conn:
             from sqlalchemy import select
 
-            from catalog.verify import RESULTS
+            from catalog.core.schema import VERIFY_RESULTS as RESULTS
 
             return {r.artifact_id for r in conn.execute(select(RESULTS.c.artifact_id).where(RESULTS.c.run_id == run.run_id))}
 
@@ -248,9 +249,9 @@ def test_failures_are_recorded_and_exit_1(many, catalog: Catalog, base_dir: Path
     failures = [e for e in catalog.events() if e.action == "verify_failure"]
     assert {(e.path, e.details["outcome"]) for e in failures} == {(many[3].path, "failed"), (many[4].path, "missing")}
     (run,) = history(catalog)
-    assert (run["checked"], run["ok"], run["failed"], run["missing"]) == (23, 21, 1, 1)
+    assert (run.checked, run.ok, run.failed, run.missing) == (23, 21, 1, 1)
     listed = json.loads(run_cli("verify", "history", "--format", "json").stdout)["runs"]
-    assert listed[0]["run_id"] == run["run_id"]
+    assert listed[0]["run_id"] == run.run_id
     assert [e.action for e in catalog.events()][-1] == "verify_run"
     assert catalog.audit_verify().ok
 

@@ -24,18 +24,19 @@ from pathlib import Path
 
 import pytest
 
-from catalog.explain import ExplainReport
-from catalog.naming import parse_name
-from catalog.reconcile import reconcile
-from catalog.store import Catalog, sha256_file
-from conftest import catalog_env, store_files
+from catalog.cryptorun.explain import ExplainReport
+from catalog.core.names import parse_name
+from catalog.ops.reconcile import reconcile
+from catalog.core.fs import sha256_file
+from catalog.core.store import Catalog
+from helpers import all_records, catalog_env, store_files
 
 KILLS = int(os.environ.get("CATALOG_KILLS", "30"))  # per operation; five operations per backend
 
 WORK = {
     "writes": """
 import hashlib, itertools, os
-from catalog.writer import AtomicWriter
+from catalog.cryptorun.writer import AtomicWriter
 with AtomicWriter() as w:
     for n in itertools.count():
         pad = os.urandom(2000 + n % 5000).hex()
@@ -43,22 +44,22 @@ with AtomicWriter() as w:
 """,
     "pairs": """
 import itertools, os
-from catalog.demo import make_report
-from catalog.writer import AtomicWriter
+from catalog.cryptorun.demo import make_report
+from catalog.cryptorun.writer import AtomicWriter
 with AtomicWriter() as w:
     for n in itertools.count():
         w.write_explain_report(make_report(1 + n % 20, seed=n), f"k{os.getpid()}-{n}")
 """,
     "reconcile": """
-from catalog.reconcile import reconcile
-from catalog.store import Catalog
+from catalog.ops.reconcile import reconcile
+from catalog.core.store import Catalog
 with Catalog.open() as c:
     while True:
         reconcile(c, deep=True, fix=True, grace=0)
 """,
     "verify": """
-from catalog.store import Catalog
-from catalog.verify import Scope, verify
+from catalog.core.store import Catalog
+from catalog.ops.verify import Scope, verify
 with Catalog.open() as c:
     while True:
         verify(c, Scope(), workers=2)
@@ -116,7 +117,7 @@ class Invariants:
             if rel not in self.damaged:
                 self.complete.add(rel)
         before_fix = set(self.complete)
-        for record in self.catalog.list():
+        for record in all_records(self.catalog):
             key = (record.id, record.path)
             if record.status == "active" and record.path not in self.damaged and key not in self.matched:
                 assert sha256_file(self.base / record.path) == (record.sha256, record.size), record.path
@@ -124,7 +125,7 @@ class Invariants:
         reconcile(self.catalog, deep=full, fix=True, grace=0)
         report = reconcile(self.catalog, deep=full, grace=0)
         assert report.drift == [], report.to_dict()
-        catalogued = {r.path for r in self.catalog.list() if r.status in ("active", "archived", "quarantined")}
+        catalogued = {r.path for r in all_records(self.catalog) if r.status in ("active", "archived", "quarantined")}
         assert before_fix <= catalogued, before_fix - catalogued  # nothing fully written is lost
 
     def finish(self) -> None:
@@ -157,7 +158,7 @@ def kill_loop(
 @pytest.mark.parametrize("operation", ["writes", "pairs"])
 def test_writers_killed_at_random_moments(operation: str, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
     assert kill_loop(operation, catalog, base_dir, catalog_url, KILLS, seed=hash(operation) % 1000) == KILLS
-    assert catalog.list()  # work got done between the kills
+    assert all_records(catalog)  # work got done between the kills
 
 
 @pytest.mark.slow
@@ -170,7 +171,7 @@ def test_repairs_and_verification_killed_at_random_moments(operation: str, write
     # damage for reconcile to repair while it is being killed: orphans, a missing file, a modified one
     for n in range(20):
         (base_dir / "ledger" / f"20240101-0000{n:02d}-orphan{n}-ledger.json").write_text(json.dumps({"settings": n}))
-    records = catalog.list()
+    records = all_records(catalog)
     (base_dir / records[0].path).unlink()
     victim = base_dir / records[1].path
     victim.chmod(0o644)
@@ -180,8 +181,8 @@ def test_repairs_and_verification_killed_at_random_moments(operation: str, write
 
 
 UPGRADE = """
-from catalog.store import Catalog
-from catalog.config import load_settings
+from catalog.core.store import Catalog
+from catalog.core.settings import load_settings
 catalog = Catalog(load_settings(), check=False)
 catalog.upgrade()
 """
@@ -189,8 +190,8 @@ catalog.upgrade()
 
 @pytest.mark.slow
 def test_schema_upgrade_killed_at_random_moments(settings, catalog_url, run_cli) -> None:  # type: ignore[no-untyped-def]
-    from catalog import migrations
-    from catalog.db import Database
+    from catalog.core import vocabulary as migrations
+    from catalog.core.db import Database
 
     rng = random.Random(11)
     env = catalog_env(settings.base_dir, catalog_url)

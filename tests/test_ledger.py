@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from catalog.errors import ValidationError
-from catalog.formats import csv_bytes, format_time, json_bytes
-from catalog.ledger import EXECUTION_COLUMNS, Portfolio, Position, Trade, executions_rows, validate_trades
+from catalog.core.errors import ValidationError
+from catalog.core.formats import csv_bytes, format_time, json_bytes
+from catalog.cryptorun.ledger import EXECUTION_COLUMNS, Portfolio, Position, Trade, executions_rows, validate_trades
 
 T = datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc)
 NAN = float("nan")

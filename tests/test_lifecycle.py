@@ -15,14 +15,16 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
-from catalog.config import RetentionPolicy
-from catalog.limits import limits
-from catalog.models import ON_DISK
-from catalog.reconcile import reconcile
-from catalog.retention import add_hold, apply, archive_path, extend, holds, plan, release_hold, set_floor
-from catalog.store import ARTIFACTS, USAGE, Catalog
-from catalog.writer import AtomicWriter
-from conftest import catalog_env, store_files
+from catalog.core.settings import RetentionPolicy
+from catalog.ops.limits import limits
+from catalog.core.vocabulary import ON_DISK
+from catalog.ops.reconcile import reconcile
+from catalog.ops.policy import add_hold, extend, holds, release_hold, set_floor
+from catalog.ops.retention import apply, archive_path, plan
+from catalog.core.schema import ARTIFACTS, FOLDER_USAGE as USAGE
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from helpers import all_records, catalog_env, store_files
 
 UTC = timezone.utc
 DAYS = {"explain": 30, "ledger": 90, "health": 14}
@@ -71,7 +73,7 @@ def test_apply_deletes_and_archives_by_the_real_clock(calendar, catalog: Catalog
     expected_delete = {r.path for r in calendar if r.type in ("explain", "health")}
     assert set(done["deleted"]) == expected_delete
     assert {a["from"] for a in done["archived"]} == {r.path for r in calendar if r.type == "ledger"}
-    rows = {r.id: r for r in catalog.list()}
+    rows = {r.id: r for r in all_records(catalog)}
     for record in calendar:
         row = rows[record.id]
         assert row.original_path == record.path and row.sha256 == record.sha256 and row.size == record.size
@@ -169,8 +171,8 @@ def test_files_missing_at_apply_time_are_reported(writer: AtomicWriter, catalog:
 
 KILLER = """
 import os, random, signal, sys
-import catalog.retention as r
-import catalog.writer as w
+import catalog.core.fs as w
+from catalog.ops.retention import apply
 rng = random.Random(int(sys.argv[1]))
 budget = rng.randint(1, 6)
 def hook(point):
@@ -178,11 +180,10 @@ def hook(point):
     budget -= 1
     if budget == 0:
         os.kill(os.getpid(), signal.SIGKILL)
-r.FAULT_HOOK = hook
 w.FAULT_HOOK = hook
-from catalog.store import Catalog
+from catalog.core.store import Catalog
 catalog = Catalog.open()
-r.apply(catalog)
+apply(catalog)
 print("done")
 """
 
@@ -199,7 +200,7 @@ def _kill_until_done(catalog: Catalog, base_dir: Path, catalog_url, seed: int, l
 
 
 def _check_after_kills(catalog: Catalog, base_dir: Path, originals: list) -> None:  # type: ignore[type-arg]
-    rows = {r.id: r for r in catalog.list()}
+    rows = {r.id: r for r in all_records(catalog)}
     for record in originals:
         row = rows[record.id]
         if record.type == "ledger":
@@ -212,7 +213,7 @@ def _check_after_kills(catalog: Catalog, base_dir: Path, originals: list) -> Non
     assert not [e for e in catalog.events() if e.action == "missing"]  # nothing missing because of a crash
     assert reconcile(catalog, deep=True, grace=0).findings == []
     assert catalog.audit_verify().ok
-    assert sorted(store_files(base_dir)) == sorted(r.path for r in catalog.list() if r.status in ON_DISK)
+    assert sorted(store_files(base_dir)) == sorted(r.path for r in all_records(catalog) if r.status in ON_DISK)
 
 
 def test_apply_killed_at_random_points_finishes_on_rerun(writer: AtomicWriter, catalog: Catalog, base_dir: Path, catalog_url) -> None:
@@ -247,11 +248,11 @@ def test_limits_warn_at_80_percent_and_fail_over(writer: AtomicWriter, catalog: 
         assert len(caplog.records) == 1 and "folder ledger holds 4 files, 80% of its limit of 5" in caplog.text
         writer.write_json("ledger", "p4", {})  # already past 80 %: no second warning
         assert len(caplog.records) == 1
-    rows = {r["name"]: r for r in limits(catalog)}
-    assert rows["ledger"]["files"] == 5 and rows["ledger"]["level"] == "warn"
+    rows = {r.name: r for r in limits(catalog)}
+    assert rows["ledger"].files == 5 and rows["ledger"].level == "warn"
     writer.write_json("ledger", "p5", {})
-    over = {r["name"]: r for r in limits(catalog)}
-    assert over["ledger"]["level"] == "over"
+    over = {r.name: r for r in limits(catalog)}
+    assert over["ledger"].level == "over"
 
 
 def test_limits_cli_exit_codes(writer: AtomicWriter, catalog: Catalog, tmp_path: Path, run_cli) -> None:
@@ -283,7 +284,7 @@ def test_plan_limits_and_stats_read_no_directory(calendar, catalog: Catalog, run
 
 def test_folder_usage_stays_equal_to_the_catalog(calendar, catalog: Catalog, base_dir: Path) -> None:  # type: ignore[no-untyped-def]
     apply(catalog)  # deletes and archives
-    victim = next(r for r in catalog.list() if r.status == "active")
+    victim = next(r for r in all_records(catalog) if r.status == "active")
     path = base_dir / victim.path
     path.chmod(0o644)
     path.write_text("tampered")

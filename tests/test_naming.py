@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from catalog.errors import ValidationError
-from catalog.naming import (
+from catalog.core.errors import ValidationError
+from catalog.core.names import (
     build_name,
     parse_name,
     parse_temp_name,

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from catalog.errors import StoreError
-from catalog.reconcile import reconcile
-from catalog.store import Catalog
-from catalog.writer import AtomicWriter
-from conftest import BACKEND, catalog_env, run_python, store_files, write_events
+from catalog.core.errors import StoreError
+from catalog.ops.reconcile import reconcile
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from helpers import BACKEND, all_records, catalog_env, run_python, store_files, write_events
 
 
 def test_status_says_what_needs_a_person(writer: AtomicWriter, catalog: Catalog, base_dir: Path, run_cli) -> None:
@@ -54,7 +54,7 @@ def test_backup_and_the_restore_runbook(writer: AtomicWriter, catalog: Catalog, 
     assert run_cli("reconcile", "--deep").exit_code == 0
     verified = run_cli("audit", "verify", "--checkpoint", str(checkpoint))
     assert verified.exit_code == 0, verified.stdout
-    assert sorted(r.path for r in Catalog(settings).list()) == store_files(base_dir)
+    assert sorted(r.path for r in all_records(Catalog(settings))) == store_files(base_dir)
 
 
 def test_backup_refuses_bad_targets(catalog: Catalog, base_dir: Path, tmp_path: Path, run_cli) -> None:
@@ -73,8 +73,8 @@ DISK_FULL = """
 import resource, signal
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)   # so a write past the limit fails with EFBIG instead of killing us
 resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
-from catalog.errors import CatalogError
-from catalog.writer import AtomicWriter
+from catalog.core.errors import CatalogError
+from catalog.cryptorun.writer import AtomicWriter
 with AtomicWriter() as writer:
     try:
         writer.write_bytes("ledger", "huge", b'"' + b"x" * 3_000_000 + b'"', "json")
@@ -87,7 +87,7 @@ def test_a_full_disk_is_a_clear_error_with_nothing_left_behind(catalog: Catalog,
     result = run_python(DISK_FULL, catalog_env(base_dir, catalog_url))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ERROR cannot write ledger/") and "File too large" in result.stdout
-    assert store_files(base_dir) == [] and catalog.list() == [] and write_events(catalog) == []
+    assert store_files(base_dir) == [] and all_records(catalog) == [] and write_events(catalog) == []
 
 
 def test_a_failing_file_object_leaves_no_partial_file(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
@@ -116,4 +116,4 @@ def test_a_failing_file_object_leaves_no_partial_file(writer: AtomicWriter, cata
     with pytest.raises(StoreError, match="No space left on device"):
         writer.write_json("ledger", "p", {"data": "y" * 10_000})
     monkeypatch.undo()
-    assert store_files(base_dir) == [] and catalog.list() == [] and write_events(catalog) == []
+    assert store_files(base_dir) == [] and all_records(catalog) == [] and write_events(catalog) == []

@@ -28,13 +28,13 @@ import pytest
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
-import catalog.writer as writer_module
-from catalog.config import Settings
-from catalog.errors import CatalogDatabaseError, CommitError
-from catalog.reconcile import reconcile
-from catalog.store import Catalog
-from catalog.writer import AtomicWriter
-from conftest import BACKEND, Cli, _unavailable, catalog_env, store_files, write_events
+import catalog.core.fs as writer_module
+from catalog.core.settings import Settings
+from catalog.core.errors import CatalogDatabaseError, CommitError, Remedy
+from catalog.ops.reconcile import reconcile
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from helpers import BACKEND, Cli, _unavailable, all_records, catalog_env, store_files, write_events
 
 pytestmark = pytest.mark.skipif(
     BACKEND != "postgresql", reason="stops its own PostgreSQL server: runs with CATALOG_TEST_BACKEND=postgresql"
@@ -179,14 +179,14 @@ def test_server_stopped_mid_commit_keeps_the_file_and_reconcile_adopts_it(
     message = str(caught.value)
     (path,) = caught.value.paths
     assert "\n" not in message, message
-    assert f"published {path} " in message and "run `catalog reconcile --fix`" in message
+    assert f"published {path} " in message and caught.value.remedy is Remedy.ADOPT  # the CLI adds its command
     assert "cannot reach catalog" in message  # the cause, in one line
     assert store_files(base_dir) == [path]  # under its final name, no temp beside it
     assert (base_dir / path).read_bytes() == PAYLOAD
 
     server.start()
     with Catalog(settings) as fresh:
-        assert fresh.list() == [] and write_events(fresh) == []  # the COMMIT never reached the server
+        assert all_records(fresh) == [] and write_events(fresh) == []  # the COMMIT never reached the server
         found = reconcile(fresh, grace=0)
         assert [(f.cls, f.path, f.fixed) for f in found.findings] == [("orphan", path, None)]
         fixed = reconcile(fresh, fix=True, grace=0)
@@ -255,7 +255,7 @@ def test_server_down_before_a_write_writes_nothing(
 
     server.start()
     with Catalog(settings) as fresh:
-        assert fresh.list() == [] and write_events(fresh) == []
+        assert all_records(fresh) == [] and write_events(fresh) == []
         assert reconcile(fresh, grace=0).findings == []  # no orphan, no temp: nothing happened
 
 

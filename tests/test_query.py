@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from catalog import cli as cli_module
-from catalog import models, query
-from catalog.query import ArtifactQuery, iter_artifacts
-from catalog.store import Catalog
-from conftest import tamper
+from catalog.cli import render as cli_module
+from catalog.core import vocabulary as models
+from catalog.ops import query
+from catalog.ops.query import ArtifactQuery, iter_artifacts
+from catalog.core.store import Catalog
+from helpers import all_records, tamper
 
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)
 
@@ -123,7 +124,7 @@ def test_table_is_plain_when_piped_and_sizes_are_human(run_cli, populated: Catal
 
 
 def test_show_tells_the_whole_story(run_cli, populated: Catalog) -> None:
-    (record,) = populated.list(ArtifactQuery(prefix="portfolio"))
+    (record,) = all_records(populated, ArtifactQuery(prefix="portfolio"))
     result = run_cli("show", record.path, "--format", "json")
     assert result.exit_code == 0, result.stderr
     story = json.loads(result.stdout)
@@ -136,7 +137,7 @@ def test_show_tells_the_whole_story(run_cli, populated: Catalog) -> None:
 
 
 def test_show_reports_a_changed_or_missing_file(run_cli, populated: Catalog) -> None:
-    (record,) = populated.list(ArtifactQuery(prefix="metrics"))
+    (record,) = all_records(populated, ArtifactQuery(prefix="metrics"))
     path = populated.base_dir / record.path
     path.chmod(0o644)
     path.write_text('{"a": 4445}\n')
@@ -148,7 +149,7 @@ def test_show_reports_a_changed_or_missing_file(run_cli, populated: Catalog) -> 
 
 
 def test_find_by_full_hash_and_unique_prefix(run_cli, populated: Catalog, writer) -> None:
-    (record,) = populated.list(ArtifactQuery(prefix="portfolio"))
+    (record,) = all_records(populated, ArtifactQuery(prefix="portfolio"))
     full = json.loads(run_cli("find", "--sha256", record.sha256, "--format", "json").stdout)
     assert full["artifact"]["path"] == record.path
     short = json.loads(run_cli("find", "--sha256", record.sha256[:8].upper(), "--format", "json").stdout)
@@ -159,7 +160,7 @@ def test_find_by_full_hash_and_unique_prefix(run_cli, populated: Catalog, writer
 
 
 def test_find_refuses_an_ambiguous_prefix(run_cli, populated: Catalog, monkeypatch) -> None:
-    hashes = sorted(r.sha256 for r in populated.list())
+    hashes = sorted(r.sha256 for r in all_records(populated))
     # the shortest prefix shared by two different hashes, if 4 digits are not already unique
     tamper(populated, *(f"UPDATE artifacts SET sha256 = 'abcd{h[4:]}' WHERE sha256 = '{h}'" for h in hashes[:2]))
     result = run_cli("find", "--sha256", "abcd")
@@ -169,7 +170,7 @@ def test_find_refuses_an_ambiguous_prefix(run_cli, populated: Catalog, monkeypat
 def test_stats(run_cli, populated: Catalog) -> None:
     rows = json.loads(run_cli("stats", "--format", "json").stdout)["stats"]
     by = {(r["group"], r["name"]): (r["count"], r["bytes"]) for r in rows}
-    sizes = {r.path: r.size for r in populated.list()}
+    sizes = {r.path: r.size for r in all_records(populated)}
     explain = sum(size for path, size in sizes.items() if path.startswith("explain/"))
     assert by[("type", "explain")] == (2, explain) and by[("folder", "explain")] == (2, explain)
     assert by[("type", "ledger")][0] == 2 and by[("type", "config")][0] == 1
@@ -198,9 +199,14 @@ def test_config_show_names_the_source_of_each_layer(run_cli, tmp_path: Path, mon
     assert rows["retention.explain.days"] == {"key": "retention.explain.days", "value": 30, "source": "default"}
 
 
-def test_cli_choices_match_the_model() -> None:
-    assert cli_module.STATUSES == models.STATUSES
-    assert cli_module.SORTS == tuple(query.SORTS)
+def test_cli_choices_come_from_the_vocabulary() -> None:
+    from catalog.cli import cli
+
+    ls = {p.name: p for p in cli.commands["ls"].params}  # type: ignore[attr-defined]
+    assert tuple(ls["statuses"].type.choices) == models.STATUSES
+    assert tuple(ls["sort"].type.choices) == tuple(query.SORTS)
+    assert tuple(ls["types"].type.choices) == models.TYPES
+    assert tuple(ls["fmt"].type.choices) == models.FORMATS
 
 
 class CountingSink(io.TextIOBase):
@@ -218,7 +224,7 @@ class CountingSink(io.TextIOBase):
 
 
 def _bulk_insert(catalog: Catalog, count: int, tag: str) -> None:
-    from catalog.store import ARTIFACTS
+    from catalog.core.schema import ARTIFACTS
 
     rows, batch = [], 5000
     for n in range(count):

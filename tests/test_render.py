@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from catalog.render import human_size, render
+from catalog.cli.render import human_size, render
 
 ROWS = [{"path": "explain/" + "x" * 80 + ".json", "size": 1536, "note": None, "ok": True}]
 

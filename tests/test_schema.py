@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from catalog import migrations
-from catalog.config import Settings, load_settings
-from catalog.db import Database, filesystem_type, migrations_dir, refuse_network_filesystem
-from catalog.errors import SchemaError, StoreError
-from catalog.models import Base
-from catalog.store import Catalog
-from conftest import BACKEND
+from catalog.core import vocabulary as migrations
+from catalog.core.settings import Settings, load_settings
+from catalog.core.db import Database, filesystem_type, migrations_dir, refuse_network_filesystem
+from catalog.core.errors import Remedy, SchemaError, StoreError
+from catalog.core.schema import Base
+from catalog.core.store import Catalog
+from helpers import BACKEND, all_records
 
 sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite-specific behaviour")
 
@@ -61,8 +61,9 @@ def test_a_catalog_behind_is_refused_until_db_upgrade(settings: Settings, run_cl
     settings.base_dir.mkdir()
     assert old.upgrade(migrations.KNOWN_REVISIONS[0]) == (None, migrations.KNOWN_REVISIONS[0])
     old.dispose()
-    with pytest.raises(SchemaError, match="run `catalog db upgrade`"):
+    with pytest.raises(SchemaError, match="this version needs") as refused:
         Catalog(settings)
+    assert refused.value.remedy is Remedy.UPGRADE and "catalog db upgrade" not in str(refused.value)
     result = run_cli("ls")
     assert result.exit_code == 2
     assert (
@@ -125,8 +126,8 @@ def test_a_locked_catalog_fails_clearly_after_the_busy_timeout(catalog: Catalog,
     blocker.execute("BEGIN IMMEDIATE")
     try:
         impatient = Catalog(replace(settings, sqlite_busy_timeout_ms=200))
-        from catalog.errors import CommitError
-        from catalog.writer import AtomicWriter
+        from catalog.core.errors import CommitError
+        from catalog.cryptorun.writer import AtomicWriter
 
         with pytest.raises(CommitError, match="stayed locked by another process"):
             AtomicWriter(catalog=impatient).write_json("ledger", "locked", {"a": 1})
@@ -147,9 +148,9 @@ def test_a_postgresql_writer_behind_a_stuck_transaction_fails_clearly(settings: 
 
     from sqlalchemy import create_engine
 
-    from catalog.errors import CommitError
-    from catalog.reconcile import reconcile
-    from catalog.writer import AtomicWriter
+    from catalog.core.errors import CommitError
+    from catalog.ops.reconcile import reconcile
+    from catalog.cryptorun.writer import AtomicWriter
 
     stuck = create_engine(settings.catalog_url)
     conn = stuck.connect()
@@ -182,7 +183,7 @@ def test_a_postgresql_writer_behind_a_stuck_transaction_fails_clearly(settings: 
     assert (settings.base_dir / caught.value.paths[0]).is_file()  # complete, kept
     reconcile(catalog, fix=True, grace=0)
     assert catalog.find_path(caught.value.paths[0]) is not None and catalog.audit_verify().ok
-    assert {r.prefix for r in catalog.list()} == {"stuck", "impatient"}  # both adopted
+    assert {r.prefix for r in all_records(catalog)} == {"stuck", "impatient"}  # both adopted
 
 
 @sqlite_only
@@ -193,8 +194,8 @@ def test_a_writer_queued_behind_the_lock_file_fails_clearly_after_the_busy_timeo
     import time
     from dataclasses import replace
 
-    from catalog.errors import CommitError
-    from catalog.writer import AtomicWriter
+    from catalog.core.errors import CommitError
+    from catalog.cryptorun.writer import AtomicWriter
 
     holder = subprocess.Popen([sys.executable, "-c", (
         "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
@@ -220,7 +221,7 @@ def test_a_writer_queued_behind_the_lock_file_fails_clearly_after_the_busy_timeo
 @sqlite_only
 def test_writes_go_on_when_the_lock_file_cannot_be_made(settings: Settings, catalog: Catalog) -> None:
     """The lock file only speeds up queueing: without it, SQLite's own locking still serialises writers."""
-    from catalog.writer import AtomicWriter
+    from catalog.cryptorun.writer import AtomicWriter
 
     catalog.close()
     lock = settings.base_dir / "catalog.sqlite-lock"
@@ -262,7 +263,7 @@ def test_filesystem_type_picks_the_deepest_mount(tmp_path: Path) -> None:
 
 @sqlite_only
 def test_init_refuses_sqlite_on_a_network_filesystem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli) -> None:
-    monkeypatch.setattr("catalog.db.filesystem_type", lambda path, mountinfo=None: "nfs")
+    monkeypatch.setattr("catalog.core.db.filesystem_type", lambda path, mountinfo=None: "nfs")
     result = run_cli("init")
     assert result.exit_code == 2
     assert "network file system (nfs)" in result.stderr and "postgresql" in result.stderr.lower()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from catalog.store import Catalog
+from catalog.core.store import Catalog
 
 PROBE = """
 import json, sys

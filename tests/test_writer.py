@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-import catalog.writer as writer_module
-from catalog.errors import CollisionError, CommitError, StoreError, ValidationError
-from catalog.naming import parse_name
-from catalog.store import Catalog
-from catalog.writer import AtomicWriter
-from conftest import store_files, write_events
+import catalog.core.fs as writer_module
+from catalog.core.errors import CollisionError, CommitError, Remedy, StoreError, ValidationError
+from catalog.core.names import parse_name
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from helpers import all_records, store_files, write_events
 
 FROZEN = "2024-02-29 23:59:58.750"
 
@@ -90,7 +90,7 @@ def test_bad_json_data_writes_nothing(writer: AtomicWriter, catalog: Catalog, ba
             current["x"] = current = {}
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)").replace("$", r"\$").replace("[", r"\[").replace("]", r"\]")):
         writer.write_json("ledger", "bad", data)
-    assert store_files(base_dir) == [] and catalog.list() == [] and event_count(catalog) == 0
+    assert store_files(base_dir) == [] and all_records(catalog) == [] and event_count(catalog) == 0
 
 
 @pytest.mark.parametrize(
@@ -102,7 +102,7 @@ def test_bad_json_data_writes_nothing(writer: AtomicWriter, catalog: Catalog, ba
 def test_bad_csv_rows_write_nothing(writer: AtomicWriter, catalog: Catalog, base_dir: Path, rows, message) -> None:
     with pytest.raises(ValidationError, match=message):
         writer.write_csv("ledger", "bad", rows)
-    assert store_files(base_dir) == [] and catalog.list() == []
+    assert store_files(base_dir) == [] and all_records(catalog) == []
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_bad_csv_rows_write_nothing(writer: AtomicWriter, catalog: Catalog, base
 def test_write_bytes_checks_parseable_formats(writer: AtomicWriter, catalog: Catalog, base_dir: Path, ext, data, message) -> None:
     with pytest.raises(ValidationError, match=message):
         writer.write_bytes("health" if ext == "jsonl" else "ledger", "bad", data, ext)
-    assert store_files(base_dir) == [] and catalog.list() == []
+    assert store_files(base_dir) == [] and all_records(catalog) == []
 
 
 def test_opaque_extensions_are_stored_unchecked(writer: AtomicWriter, base_dir: Path) -> None:
@@ -131,7 +131,7 @@ def test_a_collision_changes_nothing(writer: AtomicWriter, catalog: Catalog, bas
         writer.write_json("ledger", "p", {"v": 2})
     assert (base_dir / first.path).read_bytes() == before
     assert store_files(base_dir) == [first.path]
-    assert [r.path for r in catalog.list()] == [first.path] and event_count(catalog) == 1
+    assert [r.path for r in all_records(catalog)] == [first.path] and event_count(catalog) == 1
 
 
 @freeze_time(FROZEN)
@@ -144,7 +144,7 @@ def test_a_collision_on_disk_alone_is_refused_before_publishing(writer: AtomicWr
         writer.write_json("ledger", "p", {"v": 2})
     monkeypatch.undo()
     assert (base_dir / "ledger" / "20240229-235958-p-ledger.json").read_text() == "someone else's"
-    assert store_files(base_dir) == ["ledger/20240229-235958-p-ledger.json"] and catalog.list() == []
+    assert store_files(base_dir) == ["ledger/20240229-235958-p-ledger.json"] and all_records(catalog) == []
 
 
 @pytest.mark.parametrize("size", [writer_module.HASH_BESIDE - 1, writer_module.HASH_BESIDE, 3 * 1024**2 + 7])
@@ -173,7 +173,7 @@ def test_a_forked_child_writes_large_payloads_too(writer: AtomicWriter, catalog:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert {r.prefix for r in catalog.list()} == {"parent", "child"}
+    assert {r.prefix for r in all_records(catalog)} == {"parent", "child"}
 
 
 def test_a_failure_before_publishing_leaves_no_temp_and_no_row(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
@@ -184,7 +184,7 @@ def test_a_failure_before_publishing_leaves_no_temp_and_no_row(writer: AtomicWri
     monkeypatch.setattr(writer_module, "FAULT_HOOK", fail)
     with pytest.raises(StoreError, match="No space left on device"):
         writer.write_json("ledger", "p", {"v": 1})
-    assert store_files(base_dir) == [] and catalog.list() == [] and event_count(catalog) == 0
+    assert store_files(base_dir) == [] and all_records(catalog) == [] and event_count(catalog) == 0
 
 
 def test_a_failed_commit_keeps_the_published_file(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
@@ -192,29 +192,32 @@ def test_a_failed_commit_keeps_the_published_file(writer: AtomicWriter, catalog:
         raise RuntimeError("connection lost")
 
     monkeypatch.setattr(catalog.db, "write", broken_write)
-    with pytest.raises(CommitError, match="catalog reconcile") as caught:
+    with pytest.raises(CommitError, match="the file is complete and kept") as caught:
         writer.write_json("ledger", "p", {"v": 1})
     monkeypatch.undo()
+    assert caught.value.remedy is Remedy.ADOPT and "catalog reconcile" not in str(caught.value)  # the API names no command
     (path,) = caught.value.paths
     assert store_files(base_dir) == [path]
     assert json.loads((base_dir / path).read_text()) == {"v": 1}
-    assert catalog.list() == []
+    assert all_records(catalog) == []
 
 
 def test_a_writer_whose_file_was_adopted_meanwhile_succeeds(writer: AtomicWriter, catalog: Catalog, monkeypatch) -> None:
     """Commit fails on the unique path because reconcile adopted the same bytes: success."""
-    real_record = Catalog.record
+    import catalog.ops.write as write_module
+
+    real_record = write_module.record
     adopted = {}
 
-    def record_twice(self, files, *, actor=None):  # type: ignore[no-untyped-def]
+    def record_twice(store, files, *, actor=None):  # type: ignore[no-untyped-def]
         if not adopted:
-            adopted["rows"] = real_record(self, files, actor="reconcile")  # the adopter wins the race
-        return real_record(self, files, actor=actor)
+            adopted["rows"] = real_record(store, files, actor="reconcile")  # the adopter wins the race
+        return real_record(store, files, actor=actor)
 
-    monkeypatch.setattr(Catalog, "record", record_twice)
+    monkeypatch.setattr(write_module, "record", record_twice)
     record = writer.write_json("ledger", "p", {"v": 1})
     assert record == adopted["rows"][0]
-    assert len(catalog.list()) == 1
+    assert len(all_records(catalog)) == 1
 
 
 def test_write_bytes_refuses_text(writer: AtomicWriter) -> None:
@@ -240,7 +243,7 @@ def test_legacy_module_functions_write_catalogued_ledger_artifacts(catalog: Cata
     assert j.path == "ledger/20240115-080000-portfolio-ledger.json" and j.type == "ledger"
     assert c.path == "ledger/20240115-080000-results-ledger.csv"
     assert (base_dir / c.path).read_text() == "symbol,pnl\nBTC-USD,1.500000\n"
-    assert {r.path for r in catalog.list()} == {j.path, c.path}
+    assert {r.path for r in all_records(catalog)} == {j.path, c.path}
 
 
 def test_every_write_appends_exactly_one_event(writer: AtomicWriter, catalog: Catalog) -> None:

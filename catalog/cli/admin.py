@@ -1,0 +1,153 @@
+"""Administration: ``init``, ``db``, ``config show``, ``status`` and ``backup``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..core.vocabulary import HEAD_REVISION
+from .render import show_rows
+from .root import State, cli, format_option, pass_state, remedy_text
+
+
+@cli.command()
+@pass_state
+def init(state: State) -> None:
+    """Create the store's folders and the catalog schema (safe to run again).
+
+    \b
+    Example:
+      catalog --base-dir /data/cryptorun/artifacts init
+    """
+    from ..core.store import Catalog
+
+    catalog, before, after = Catalog.init(state.settings, actor=state.actor)
+    catalog.close()
+    verb = "already at" if before == after else "created at" if before is None else f"upgraded from {before} to"
+    click.echo(f"Store {state.settings.base_dir} ready; catalog {catalog.db.location} {verb} schema {after}.")
+
+
+@cli.group()
+def db() -> None:
+    """Catalog schema migrations.
+
+    \b
+    Example:
+      catalog db current
+      catalog db upgrade
+    """
+
+
+@db.command("upgrade")
+@pass_state
+def db_upgrade(state: State) -> None:
+    """Migrate an existing catalog to this version's schema.
+
+    \b
+    Example:
+      catalog --catalog-url postgresql+psycopg://catalog@db/catalog db upgrade
+    """
+    with state.catalog(check=False) as catalog:
+        before, after = catalog.upgrade(existing=True)
+    click.echo(f"Catalog {catalog.db.location}: " + (f"already at {after}." if before == after else f"{before} -> {after}."))
+
+
+@db.command("current")
+@pass_state
+def db_current(state: State) -> None:
+    """Show the catalog's schema revision and the one this version needs.
+
+    \b
+    Example:
+      catalog db current
+    """
+    from ..core.store import schema_revision
+
+    current = schema_revision(state.settings)
+    status = "(head)" if current == HEAD_REVISION else f"(this version needs {HEAD_REVISION})"
+    click.echo(f"{current or 'none'} {status}")
+
+
+@cli.group("config")
+def config_group() -> None:
+    """The effective configuration.
+
+    \b
+    Example:
+      catalog config show
+    """
+
+
+@config_group.command("show")
+@format_option()
+@pass_state
+def config_show(state: State, fmt: str) -> None:
+    """Every effective setting and where it came from: default, file, env or flag.
+
+    \b
+    Example:
+      catalog config show
+      CRYPTORUN_LEDGER_RETENTION_DAYS=120 catalog config show --format json
+    """
+    settings = state.settings
+    values = settings.values()
+    rows = [{"key": key, "value": value, "source": settings.sources.get(key, "default")} for key, value in values.items()]
+    show_rows(rows, ("key", "value", "source"), fmt, "settings")
+
+
+@cli.command("status")
+@format_option(("table", "json"), "table for people, json for dashboards.")
+@pass_state
+def status_cmd(state: State, fmt: str) -> None:
+    """For schedulers and dashboards: is anything waiting for a person? Exit 1 if so.
+
+    Shows the age of the last verify run and checkpoint, missing or
+    quarantined artifacts, unfinished retention intents, artifacts past
+    expiry, and folders near their limits.
+
+    \b
+    Example:
+      catalog status
+      catalog status --format json | jq .attention
+    """
+    from ..ops.operations import status
+
+    with state.catalog() as catalog:
+        result = status(catalog)
+    attention = [remedy_text(a.message, a.remedy) for a in result.attention]
+    if fmt == "json":
+        click.echo(json.dumps({**result.to_dict(), "attention": attention}, indent=2))
+    else:
+        for key, value in result.facts.items():
+            click.echo(f"{key + ':':<27}{json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        click.echo("")
+        click.echo("Needs a person:" if attention else "Nothing needs a person.")
+        for line in attention:
+            click.echo(f"  - {line}")
+    if result.attention:
+        sys.exit(1)
+
+
+@cli.command("backup")
+@click.argument("output", metavar="OUT")
+@pass_state
+def backup_cmd(state: State, output: str) -> None:
+    """Copy the SQLite catalog online (writers may go on) and record the chain head it captured.
+
+    Restore: put the copy back as <base_dir>/catalog.sqlite, run `catalog
+    reconcile --deep` (files written since the backup are adopted), then
+    `catalog audit verify --checkpoint` with a checkpoint taken before.
+    PostgreSQL: use pg_dump (the error says how).
+
+    \b
+    Example:
+      catalog backup /backups/catalog-$(date -u +%Y%m%d).sqlite
+    """
+    from ..ops.operations import backup
+
+    with state.catalog() as catalog:
+        done = backup(catalog, Path(output))
+    click.echo(f"Backup written to {done.file} (chain head seq {done.head_seq}).")

@@ -1,0 +1,129 @@
+"""Integrity: ``reconcile`` (disk against catalog) and ``verify`` (bytes against recorded SHA-256)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from ..core.vocabulary import TYPES
+from .render import show_rows
+from .root import State, UTCTime, cli, format_option, pass_state, progress
+
+
+@cli.command()
+@click.option("--type", "types", multiple=True, type=click.Choice(TYPES), help="Only this type's folders (repeatable).")
+@click.option("--deep", is_flag=True, help="Compare SHA-256 of every file, not just sizes.")
+@click.option("--fix", is_flag=True, help="Repair the catalog (adopt, mark missing, follow moves, quarantine).")
+@click.option("--grace", type=click.FloatRange(min=0), default=300, show_default=True, metavar="SECONDS",
+              help="Leave files younger than this to their writers (0: no writer runs).")  # fmt: skip
+@format_option()
+@pass_state
+def reconcile(state: State, types: tuple[str, ...], deep: bool, fix: bool, grace: float, fmt: str) -> None:
+    """Find every disagreement between the store's files and the catalog; --fix repairs the catalog.
+
+    Classes: orphan, missing, moved, modified, half_pair, stale_temp, restored
+    (drift: exit 1, also after fixing, so schedulers notice), foreign and
+    in_flight (listed, never touched, not drift). Nothing is ever deleted
+    except stale temp files whose writer is gone; modified files move to
+    quarantine/.
+
+    \b
+    Example:
+      catalog reconcile --deep
+      catalog reconcile --deep --fix --grace 0 --format json
+    """
+    from ..ops.reconcile import expected_work, reconcile as run_reconcile
+
+    with state.catalog() as catalog:
+        files, size = expected_work(catalog, types)
+        with progress("reconcile", files, size if deep else 0, fmt == "table") as step:
+            report = run_reconcile(catalog, deep=deep, fix=fix, grace=grace, types=types, progress=step)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    elif fmt == "table" and not report.findings:
+        click.echo(f"Clean: {report.files} files and {report.rows} catalogued artifacts agree"
+                   + (" (sizes and SHA-256)." if deep else " (sizes; --deep also compares SHA-256)."))  # fmt: skip
+    else:
+        rows = ({"class": f.cls, "path": f.path, "reason": f.reason, "fixed": f.fixed or ""} for f in report.findings)
+        show_rows(rows, ("class", "path", "reason", "fixed"), fmt, "findings")
+        if fmt == "table" and report.drift:
+            counts = ", ".join(f"{n} {c}" for c, n in report.counts().items() if n and c not in ("foreign", "in_flight"))
+            click.echo(f"Drift: {counts}." + ("" if fix else " Run `catalog reconcile --deep --fix` to repair the catalog."))
+    if report.drift:
+        sys.exit(1)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--type", "types", multiple=True, type=click.Choice(TYPES), help="Only this type (repeatable).")
+@click.option("--since", type=UTCTime(), help="Only artifacts created at or after TIME.")
+@click.option("--sample", type=click.FloatRange(min=0, max=1, min_open=True), metavar="FRACTION",
+              help="Check a random FRACTION (e.g. 0.1), reproducible with --seed.")  # fmt: skip
+@click.option("--seed", type=int, help="Seed for --sample (default: random, recorded with the run).")
+@click.option("--subset", metavar="N/T", help="Check part N of T: T runs cover every artifact exactly once.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Files hashed in parallel.")
+@format_option()
+@click.pass_context
+def verify(
+    ctx: click.Context, types: tuple[str, ...], since: Any, sample: float | None, seed: int | None,
+    subset: str | None, workers: int, fmt: str,
+) -> None:  # fmt: skip
+    """Re-read files and check size and SHA-256 against the catalog, as a recorded run.
+
+    Exit 0 when every checked file matches, 1 on any failure or missing file.
+
+    \b
+    Example:
+      catalog verify --sample 0.1 --seed 42
+      catalog verify --subset 3/7 --workers 4
+      catalog verify history
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from ..ops.reconcile import expected_work
+    from ..ops.verify import Scope, parse_subset, verify as run_verify
+
+    state = ctx.find_object(State)
+    assert state is not None
+    scope = Scope(types, since, sample, seed, parse_subset(subset) if subset else None)
+    with state.catalog() as catalog:
+        files, size = expected_work(catalog, types)
+        with progress("verify", files, size, fmt == "table") as step:
+            report = run_verify(catalog, scope, workers=workers, progress=step)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        bad = [{"outcome": "failed", **f} for f in report.failed] + [{"outcome": "missing", **m} for m in report.missing]
+        if bad or fmt != "table":
+            show_rows(bad, ("outcome", "path", "reason"), fmt, "failures")
+        if fmt == "table":
+            if report.clean:
+                click.echo(f"Verified: all {report.checked} files checked match the catalog (run {report.run_id}).")
+            else:
+                click.echo(f"Verify run {report.run_id}: {len(report.failed)} failed, {len(report.missing)} missing of "
+                           f"{report.checked} checked. Next: `catalog reconcile --deep` to classify them, then "
+                           "`--fix` to quarantine and record.")  # fmt: skip
+    if not report.clean:
+        sys.exit(1)
+
+
+@verify.command("history")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many runs.")
+@format_option()
+@pass_state
+def verify_history(state: State, limit: int | None, fmt: str) -> None:
+    """Recorded verify runs, newest first.
+
+    \b
+    Example:
+      catalog verify history --limit 10
+    """
+    from ..ops.verify import history
+
+    with state.catalog() as catalog:
+        runs = [run.to_dict() for run in history(catalog, limit)]
+    if fmt in ("table", "csv"):
+        runs = [{**r, "scope": json.dumps(r["scope"], sort_keys=True)} for r in runs]
+    show_rows(runs, ("run_id", "started_at", "checked", "ok", "failed", "missing", "duration_s", "scope"), fmt, "runs")

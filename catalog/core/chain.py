@@ -1,0 +1,360 @@
+"""The append-only, hash-chained audit log, and the checks that prove it intact.
+
+Each event is stored twice: as columns (for queries) and as one canonical text
+(sorted-key compact JSON with a format version). The chain hashes the stored
+text, never values re-read through a driver:
+``hash = SHA-256(prev_hash ‖ text)``, with 64 zeros before the first event.
+Appenders lock the single ``chain_head`` row, so ``seq`` is gapless and is the
+order. Database triggers refuse UPDATE and DELETE on ``events``.
+
+Events that change an artifact row carry the row's state after the change:
+``status`` as a column, and the changed fields in ``details`` (a ``write`` or
+``adopt`` carries the whole row). Replaying an artifact's events therefore
+rebuilds its row, which is how :func:`verify` catches a row edited behind the
+log's back.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import re
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from .errors import ValidationError
+from .schema import ARTIFACTS, CHAIN_HEAD, EVENTS
+
+FORMAT_VERSION = 1
+GENESIS_HASH = "0" * 64
+CHECKPOINT_FORMAT = "catalog-checkpoint/1"
+
+#: Artifact columns an event may set, with how they appear in ``details``.
+ROW_FIELDS = ("path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size", "sha256",
+              "status", "retain_until", "pair_id")  # fmt: skip
+_TIME_FIELDS = ("created_at", "recorded_at", "retain_until")
+_CLAIM = re.compile(r"[\w .@:+-]{1,64}")
+
+
+def iso_utc(moment: datetime) -> str:
+    """UTC ISO-8601 with microseconds and ``Z``: the one text form of a time in the log."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def validate_claim(claim: str | None) -> str | None:
+    """A claimed actor name (``--actor``): printable, 1-64 characters."""
+    if claim is None:
+        return None
+    if not _CLAIM.fullmatch(claim):
+        raise ValidationError(
+            f"actor name {claim[:40]!r} must be 1-64 letters, digits, spaces or . @ : + - _ (no control characters)"
+        )
+    return claim
+
+
+def current_actor(claim: str | None = None) -> str:
+    """``user@host:pid`` of this process, with a claimed name beside it, never instead."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        user = f"uid{os.getuid()}"
+    actor = f"{user}@{socket.gethostname()}:{os.getpid()}"
+    return f"{actor} (claims {claim})" if claim else actor
+
+
+def canonical_json(data: Any) -> str:
+    """Compact, sorted-key, ASCII JSON: the same text on every backend."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def event_text(
+    seq: int, at: datetime, action: str, artifact_id: int | None, path: str | None, status: str | None,
+    actor: str, details: Mapping[str, Any],
+) -> str:  # fmt: skip
+    """The canonical text of one event: everything but its hash."""
+    return canonical_json(
+        {
+            "v": FORMAT_VERSION, "seq": seq, "at": iso_utc(at), "action": action, "artifact_id": artifact_id,
+            "path": path, "status": status, "actor": actor, "details": dict(details),
+        }  # fmt: skip
+    )
+
+
+def chain_hash(prev_hash: str, text: str) -> str:
+    return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
+
+
+def row_details(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Artifact values as they are written into an event's details."""
+    return {k: iso_utc(v) if k in _TIME_FIELDS and v is not None else v for k, v in values.items() if k in ROW_FIELDS}
+
+
+# Built once: every write runs these.
+_LOCK_HEAD = select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash).where(CHAIN_HEAD.c.id == 1).with_for_update()
+
+
+def lock_head(conn: Connection) -> tuple[int, str]:
+    """Lock the chain head row for this transaction (PostgreSQL: FOR UPDATE) and return its (seq, hash).
+
+    Only the unit of work calls this, first thing in every write transaction.
+    """
+    head = conn.execute(_LOCK_HEAD).one()
+    return head.seq, head.hash
+
+
+def next_link(prev_hash: str, seq: int, at: datetime, action: str, artifact_id: int | None, path: str | None,
+              status: str | None, actor: str, details: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The stored columns of the event after ``prev_hash``: its canonical text and ``hash = SHA-256(prev ‖ text)``."""
+    text = event_text(seq, at, action, artifact_id, path, status, actor, details)
+    return dict(seq=seq, at=at, action=action, artifact_id=artifact_id, path=path, status=status, actor=actor,
+                details=canonical_json(details), text=text, hash=chain_hash(prev_hash, text))  # fmt: skip
+
+
+# -- reading --------------------------------------------------------------------------
+
+
+def iter_events(read: Any, where: list[Any] | None = None, batch: int = 1000) -> Iterator[Any]:
+    """Stored events (rows) in seq order, in keyset batches, each in its own short
+    read transaction (``read`` is ``Database.read``)."""
+    last = 0
+    while True:
+        query = select(EVENTS).where(EVENTS.c.seq > last, *(where or [])).order_by(EVENTS.c.seq).limit(batch)
+        with read() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].seq
+
+
+# -- checkpoints ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The chain head at one moment, kept outside the store."""
+
+    seq: int
+    hash: str
+    at: datetime
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": CHECKPOINT_FORMAT, "seq": self.seq, "hash": self.hash, "at": iso_utc(self.at)}
+
+
+def read_checkpoint(path: Path) -> Checkpoint:
+    """Load a checkpoint file; a clear error if it is not one."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError("not a catalog checkpoint")
+        seq, digest = data["seq"], data["hash"]
+        if type(seq) is not int or seq < 0 or not re.fullmatch(r"[0-9a-f]{64}", str(digest)):
+            raise ValueError("seq or hash malformed")
+        at = datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
+    except FileNotFoundError:
+        raise ValidationError(f"checkpoint file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ValidationError(f"checkpoint {path} is a folder, not a file") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise ValidationError(f"checkpoint file {path} is not a catalog checkpoint ({exc})") from None
+    return Checkpoint(seq, digest, at, str(path))
+
+
+# -- verification ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One break found by :func:`verify`: where (seq, if any), what kind, and the story."""
+
+    seq: int | None
+    kind: str  # edited | missing | reordered | row/event mismatch | rewritten
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "kind": self.kind, "message": self.message}
+
+
+@dataclass
+class AuditReport:
+    """What walking the log found. ``ok`` only if nothing is wrong."""
+
+    count: int = 0
+    artifacts: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    checkpoints: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        seqs = [p.seq for p in self.problems if p.seq is not None]
+        return min(seqs) if seqs else None
+
+    @property
+    def first(self) -> Problem | None:
+        """The problem at the first broken seq (or the first problem without a seq)."""
+        if not self.problems:
+            return None
+        return min(self.problems, key=lambda p: (p.seq is None, p.seq or 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "events": self.count, "artifacts": self.artifacts, "head_seq": self.head_seq,
+            "head_hash": self.head_hash, "checkpoints": self.checkpoints, "first_bad_seq": self.first_bad_seq,
+            "problems": [p.to_dict() for p in self.problems],
+        }  # fmt: skip
+
+
+def _check_chain(read: Any, report: AuditReport, keep: set[int]) -> dict[int, str]:
+    """Walk every event: gapless, hashes chain, columns agree with the text.
+
+    Returns the hashes of the events whose seq is in ``keep`` (the checkpoints').
+    """
+    prev, expected, hashes = GENESIS_HASH, 1, {}
+    for event in iter_events(read):
+        report.count += 1
+        if event.seq != expected:
+            report.problems.append(Problem(expected, "missing", f"events {expected}..{event.seq - 1} are missing"))
+            expected = event.seq
+        try:
+            body = json.loads(event.text)
+            text_seq = body.get("seq")
+        except (ValueError, AttributeError):
+            body, text_seq = None, None
+        if chain_hash(prev, event.text) != event.hash:
+            if isinstance(text_seq, int) and text_seq != event.seq:
+                message = f"holds the text of event {text_seq}: events were reordered"
+                report.problems.append(Problem(event.seq, "reordered", message))
+            else:
+                message = "its hash does not match its stored text and the previous hash: the event was edited"
+                report.problems.append(Problem(event.seq, "edited", message))
+        elif body is None or not _columns_agree(event, body):
+            report.problems.append(Problem(event.seq, "edited", "its columns disagree with its stored text"))
+        if event.seq in keep:
+            hashes[event.seq] = event.hash
+        prev = event.hash
+        expected += 1
+    with read() as conn:
+        head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash).where(CHAIN_HEAD.c.id == 1)).one()
+    report.head_seq, report.head_hash = head.seq, head.hash
+    if head.seq > expected - 1:
+        report.problems.append(Problem(expected, "missing", f"events {expected}..{head.seq} are missing at the end"))
+    elif (head.seq, head.hash) != (expected - 1, prev):
+        report.problems.append(Problem(head.seq or 1, "edited", "the chain head does not match the last event"))
+    return hashes
+
+
+def _columns_agree(event: Any, body: Mapping[str, Any]) -> bool:
+    try:
+        columns = {
+            "v": FORMAT_VERSION, "seq": event.seq, "at": iso_utc(event.at), "action": event.action,
+            "artifact_id": event.artifact_id, "path": event.path, "status": event.status, "actor": event.actor,
+            "details": json.loads(event.details),
+        }  # fmt: skip
+    except ValueError:
+        return False
+    return dict(body) == columns
+
+
+def _check_rows(read: Any, report: AuditReport, batch: int = 1000) -> None:
+    """Replay each artifact's events; the result must equal its row."""
+    last_id = 0
+    while True:
+        with read() as conn:
+            rows = conn.execute(
+                select(ARTIFACTS).where(ARTIFACTS.c.id > last_id).order_by(ARTIFACTS.c.id).limit(batch)
+            ).all()
+            if not rows:
+                break
+            lo, hi = rows[0].id, rows[-1].id
+            events = conn.execute(
+                select(EVENTS.c.seq, EVENTS.c.artifact_id, EVENTS.c.action, EVENTS.c.path, EVENTS.c.status,
+                       EVENTS.c.details)
+                .where(EVENTS.c.artifact_id >= lo, EVENTS.c.artifact_id <= hi, EVENTS.c.status.is_not(None))
+                .order_by(EVENTS.c.artifact_id, EVENTS.c.seq)
+            ).all()  # fmt: skip
+        by_artifact: dict[int, list[Any]] = {}
+        for event in events:
+            by_artifact.setdefault(event.artifact_id, []).append(event)
+        for row in rows:
+            report.artifacts += 1
+            _replay(row, by_artifact.get(row.id, []), report)
+        last_id = hi
+    with read() as conn:
+        orphans = conn.execute(
+            select(EVENTS.c.seq, EVENTS.c.artifact_id)
+            .select_from(EVENTS.outerjoin(ARTIFACTS, ARTIFACTS.c.id == EVENTS.c.artifact_id))
+            .where(and_(EVENTS.c.artifact_id.is_not(None), ARTIFACTS.c.id.is_(None)))
+            .order_by(EVENTS.c.seq)
+        ).all()  # fmt: skip
+    reported: set[int] = set()
+    for seq, artifact_id in orphans:
+        if artifact_id not in reported:
+            reported.add(artifact_id)
+            message = f"event {seq} is about artifact {artifact_id}, whose row is gone: an artifact row was deleted"
+            report.problems.append(Problem(seq, "row/event mismatch", message))
+
+
+def _replay(row: Any, events: list[Any], report: AuditReport) -> None:
+    if not events or "original_path" not in json.loads(events[0].details):
+        message = f"artifact {row.id} ({row.path}) has no write event: the row was added behind the log's back"
+        report.problems.append(Problem(None, "row/event mismatch", message))
+        return
+    state: dict[str, Any] = {}
+    for event in events:
+        state.update({k: v for k, v in json.loads(event.details).items() if k in ROW_FIELDS})
+        state["path"], state["status"] = event.path, event.status
+    actual = row_details({k: getattr(row, k) for k in ROW_FIELDS})
+    wrong = [k for k in ROW_FIELDS if actual.get(k) != state.get(k)]
+    if wrong:
+        field_name = wrong[0]
+        message = (
+            f"artifact {row.id} ({row.path}): its row says {field_name}={actual.get(field_name)!r}, its events say "
+            f"{state.get(field_name)!r} (last event {events[-1].seq})"
+        )
+        report.problems.append(Problem(events[-1].seq, "row/event mismatch", message))
+
+
+def _check_checkpoint(checkpoint: Checkpoint, hashes: Mapping[int, str], report: AuditReport) -> None:
+    report.checkpoints += 1
+    if checkpoint.seq == 0:
+        return
+    actual = hashes.get(checkpoint.seq)
+    if actual is None:
+        message = f"checkpoint {checkpoint.source} names event {checkpoint.seq}, which the log no longer has"
+        report.problems.append(Problem(checkpoint.seq, "rewritten", message))
+    elif actual != checkpoint.hash:
+        message = (
+            f"event {checkpoint.seq} hashes to {actual[:12]}…, but checkpoint {checkpoint.source} (taken "
+            f"{iso_utc(checkpoint.at)}) recorded {checkpoint.hash[:12]}…: the log was rewritten at or before it"
+        )
+        report.problems.append(Problem(checkpoint.seq, "rewritten", message))
+
+
+def verify(read: Any, checkpoints: list[Checkpoint] = ()) -> AuditReport:  # type: ignore[assignment]
+    """Recompute the chain, check every row against its events, and each checkpoint against the chain.
+
+    ``read`` is ``Database.read``: every batch runs in its own short transaction.
+    """
+    report = AuditReport()
+    hashes = _check_chain(read, report, {c.seq for c in checkpoints})
+    _check_rows(read, report)
+    for checkpoint in checkpoints:
+        _check_checkpoint(checkpoint, hashes, report)
+    report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
+    return report

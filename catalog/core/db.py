@@ -1,0 +1,332 @@
+"""The catalog database: engines, connection settings, schema check, migrations.
+
+SQLite (the embedded default) runs in WAL mode with a busy timeout, durable
+commits (``synchronous=FULL`` unless ``sqlite.synchronous: normal`` trades that
+for speed) and ``BEGIN IMMEDIATE`` for every write transaction, so writers queue
+for the lock up front instead of failing on upgrade. PostgreSQL runs the same
+code; writers serialise on the ``chain_head`` row (``SELECT … FOR UPDATE``).
+Read scopes are read-only in the database itself (SQLite ``PRAGMA query_only``,
+PostgreSQL ``BEGIN READ ONLY``): the unit of work is the only way to write.
+
+Checking the schema reads ``alembic_version`` with plain SQL: only the verbs that
+migrate import alembic.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+
+from .errors import CatalogDatabaseError, Remedy, SchemaError, StoreError
+from .settings import redact_url
+from .vocabulary import HEAD_REVISION, KNOWN_REVISIONS
+
+
+#: File systems on which SQLite's WAL (shared memory on one host) is unsafe.
+NETWORK_FILESYSTEMS = frozenset(
+    {
+        "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph",
+        "glusterfs", "lustre", "gpfs", "ocfs2", "gfs2", "beegfs", "orangefs",
+        "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse",
+        "davfs", "fuse.davfs2", "fuse.cephfs",
+    }
+)  # fmt: skip
+_PG_MIGRATION_LOCK = 7_305_215_001  # advisory lock id held while migrating
+
+
+def migrations_dir() -> str:
+    """Where the alembic scripts are: inside the installed package."""
+    return str(resources.files("catalog.migrations"))
+
+
+def _unescape_mount(field: str) -> str:
+    return field.encode().decode("unicode_escape") if "\\" in field else field
+
+
+def filesystem_type(path: Path, mountinfo: str = "/proc/self/mountinfo") -> str | None:
+    """The type of the file system holding ``path`` (Linux), or None if unknown."""
+    try:
+        lines = Path(mountinfo).read_text().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best, best_type = "", None
+    for line in lines:
+        left, sep, right = line.partition(" - ")
+        fields = left.split()
+        if not sep or len(fields) < 5 or not right.split():
+            continue
+        mount_point = _unescape_mount(fields[4])
+        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+        if inside and len(mount_point) >= len(best):
+            best, best_type = mount_point, right.split()[0]
+    return best_type
+
+
+def refuse_network_filesystem(path: Path, mountinfo: str = "/proc/self/mountinfo") -> None:
+    """Raise if ``path`` is on a network file system, where SQLite is unsafe."""
+    fstype = filesystem_type(path, mountinfo)
+    if fstype in NETWORK_FILESYSTEMS:
+        raise StoreError(
+            f"the SQLite catalog {path} would be on a network file system ({fstype}); SQLite's WAL needs "
+            "one host's shared memory. Use PostgreSQL for a shared store: --catalog-url postgresql+psycopg://…"
+        )
+
+
+class Database:
+    """Engines for one catalog URL, with the settings every connection needs."""
+
+    def __init__(self, url: str, *, synchronous: str = "full", busy_timeout_ms: int = 30_000) -> None:
+        try:
+            self.url = make_url(url)
+            self.url.port  # noqa: B018 - parses the port now, not at the first connection
+        except (ArgumentError, ValueError):
+            shown = redact_url(url)
+            raise CatalogDatabaseError(f"catalog URL {shown!r} is not a valid database URL") from None
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        self.busy_timeout_ms = busy_timeout_ms
+        self._turn = threading.Lock()
+        self._lock_fd: tuple[int, int] | None = None  # (pid, fd) of the writers' lock file
+        self.sqlite_path = Path(self.url.database) if self.is_sqlite and self.url.database else None
+        try:
+            if self.is_sqlite:
+                self.engine = create_engine(self.url, connect_args={"timeout": busy_timeout_ms / 1000})
+                self._configure_sqlite(synchronous, busy_timeout_ms)
+            else:
+                # A writer waits for the chain head lock as long as a SQLite writer would for its lock, then
+                # fails clearly; an unreachable server fails within seconds (the URL may set its own).
+                # (0 would mean "wait forever" to PostgreSQL; to SQLite it means "do not wait": keep SQLite's sense)
+                options = {"options": f"-c lock_timeout={max(1, int(busy_timeout_ms))}"}
+                if "connect_timeout" not in self.url.query:
+                    options["connect_timeout"] = 10  # type: ignore[assignment]
+                self.engine = create_engine(self.url, pool_pre_ping=True, connect_args=options)
+        except (NoSuchModuleError, ImportError) as exc:
+            hint = " (install the postgres extra: pip install 'cryptorun-catalog[postgres]')"
+            raise CatalogDatabaseError(f"cannot use catalog URL {self.shown_url}: {exc}{hint}") from None
+        except (ArgumentError, ValueError, TypeError) as exc:
+            raise CatalogDatabaseError(f"catalog URL {self.shown_url} is not usable: {exc}") from None
+        self.write_engine = self.engine.execution_options(catalog_write=True)
+        # PostgreSQL: psycopg opens read scopes with BEGIN READ ONLY (SQLite: query_only, set in on_begin)
+        self.read_engine = self.engine if self.is_sqlite else self.engine.execution_options(postgresql_readonly=True)
+
+    @property
+    def shown_url(self) -> str:
+        """The URL without its password, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    @property
+    def location(self) -> str:
+        """The SQLite file, or the server URL without its password: where the catalog is, for messages."""
+        return str(self.sqlite_path) if self.sqlite_path else self.shown_url
+
+    def _configure_sqlite(self, synchronous: str, busy_timeout_ms: int) -> None:
+        @event.listens_for(self.engine, "connect")
+        def on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Take over transaction control from the sqlite3 module (SQLAlchemy's
+            # documented recipe): we emit BEGIN / BEGIN IMMEDIATE ourselves.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        @event.listens_for(self.engine, "begin")
+        def on_begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("catalog_write", False)
+            conn.exec_driver_sql("PRAGMA query_only = 0" if immediate else "PRAGMA query_only = 1")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def dispose(self) -> None:
+        """Close every pooled connection and this process's lock file descriptor."""
+        self.engine.dispose()
+        if self._lock_fd is not None and self._lock_fd[0] == os.getpid():
+            os.close(self._lock_fd[1])
+        self._lock_fd = None
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A short read-only transaction."""
+        with self._errors(), self.read_engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: the writers' queue, then BEGIN IMMEDIATE), committed on success.
+
+        Only :meth:`catalog.core.store.Catalog.change` (the unit of work) and migrations use it.
+        """
+        with self._errors(), self._write_turn(), self.write_engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _write_turn(self) -> Iterator[None]:
+        """SQLite: writers queue on a lock file beside the catalog, held until after the commit.
+
+        SQLite's own busy handler sleeps up to 100 ms between tries, so with many
+        writers the lock sits free while they all sleep; a kernel file lock wakes
+        the next writer the moment it is released. Only an optimisation: SQLite's
+        locking still decides, so a process that ignores this file (or a lock file
+        that cannot be made) is merely slower. Waiting is bounded by the busy timeout.
+        """
+        if self.sqlite_path is None:
+            yield
+            return
+        timeout = self.busy_timeout_ms / 1000
+        deadline = time.monotonic() + timeout
+        if not self._turn.acquire(timeout=timeout):  # threads of this process queue here first
+            raise self._locked()
+        try:
+            fd = self._lock_file()
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fd = self._wait_for_lock(deadline)
+            try:
+                yield
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+                    if fd != self._lock_fd[1]:  # type: ignore[index]
+                        os.close(fd)
+        finally:
+            self._turn.release()
+
+    def _lock_file(self) -> int | None:
+        """This process's descriptor of the writers' lock file (None if it cannot be made)."""
+        if self._lock_fd is None or self._lock_fd[0] != os.getpid():
+            fd = self._open_lock_file()
+            if fd is None:
+                return None
+            self._lock_fd = (os.getpid(), fd)
+        return self._lock_fd[1]
+
+    def _open_lock_file(self) -> int | None:
+        try:
+            return os.open(f"{self.sqlite_path}-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return None
+
+    def _wait_for_lock(self, deadline: float) -> int | None:
+        """Block in the kernel for the lock on a helper thread, up to the deadline; returns the fd holding it.
+
+        A blocking flock() cannot time out, so it runs on its own thread and its
+        own descriptor: if the deadline passes first, the thread releases the lock
+        whenever it gets it, and the writer gets the usual locked error.
+        """
+        fd = self._open_lock_file()
+        if fd is None:
+            return None
+        got, state = threading.Event(), {"abandoned": False}
+        guard = threading.Lock()
+
+        def wait() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with guard:
+                if not state["abandoned"]:
+                    got.set()
+                    return
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+        threading.Thread(target=wait, name="catalog-write-turn", daemon=True).start()
+        if got.wait(max(0.0, deadline - time.monotonic())):
+            return fd
+        with guard:
+            if got.is_set():
+                return fd
+            state["abandoned"] = True
+        raise self._locked()
+
+    def _locked(self) -> CatalogDatabaseError:
+        return CatalogDatabaseError(f"catalog {self.location} stayed locked by another process past the busy timeout")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except IntegrityError:
+            raise  # a constraint said no: the caller knows what that means
+        except DBAPIError as exc:
+            raise self._explain(exc) from exc
+
+    def _explain(self, exc: DBAPIError) -> CatalogDatabaseError:
+        lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+        message = lines[0] if lines else type(exc.orig or exc).__name__
+        if self.is_sqlite and "file is not a database" in message:
+            return SchemaError(f"catalog {self.location} is not a SQLite database")
+        if (self.is_sqlite and "database is locked" in message) or "lock timeout" in message:
+            return self._locked()
+        if exc.connection_invalidated or "connection" in message.lower():
+            return CatalogDatabaseError(f"cannot reach catalog {self.location}: {message}")
+        return CatalogDatabaseError(f"catalog {self.location}: {message}")
+
+    # -- schema ---------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """False only for a SQLite catalog whose file is not there yet."""
+        return self.sqlite_path is None or self.sqlite_path.exists()
+
+    def revision(self) -> str | None:
+        """The schema revision stamped in the catalog, or None if it has none."""
+        if not self.exists():
+            return None
+        with self.read() as conn:
+            has_table = conn.dialect.has_table(conn, "alembic_version")
+            if not has_table:
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def check_schema(self) -> None:
+        """Refuse a catalog that is missing, behind or ahead of this code."""
+        if not self.exists():
+            raise SchemaError(f"no catalog at {self.location}", remedy=Remedy.INIT)
+        current = self.revision()
+        if current == HEAD_REVISION:
+            return
+        if current is None:
+            raise SchemaError(f"catalog {self.location} has no schema", remedy=Remedy.INIT)
+        if current in KNOWN_REVISIONS:
+            raise SchemaError(
+                f"catalog {self.location} is at schema {current}, this version needs {HEAD_REVISION}",
+                remedy=Remedy.UPGRADE,
+            )
+        raise SchemaError(
+            f"catalog {self.location} has schema {current}, newer than this version of catalog knows "
+            f"(up to {HEAD_REVISION}): upgrade the catalog package"
+        )
+
+    def upgrade(self, target: str = "head") -> tuple[str | None, str]:
+        """Migrate to ``target`` (default: head; idempotent); returns (before, after)."""
+        from alembic import command
+        from alembic.config import Config
+
+        if self.sqlite_path is not None:
+            refuse_network_filesystem(self.sqlite_path.parent)
+        before = self.revision()
+        if before is not None and before not in KNOWN_REVISIONS:
+            self.check_schema()  # raises: newer than this code
+        config = Config()
+        config.set_main_option("script_location", migrations_dir())
+        try:
+            with self.write() as conn:
+                if not self.is_sqlite:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                config.attributes["connection"] = conn
+                command.upgrade(config, target)
+        except SQLAlchemyError as exc:
+            raise CatalogDatabaseError(f"migrating catalog {self.location} failed: {exc}") from exc
+        return before, self.revision() or HEAD_REVISION

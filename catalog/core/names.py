@@ -1,0 +1,180 @@
+"""Artifact names: ``YYYYMMDD-HHMMSS-{prefix}-{type}.{ext}``, built and parsed.
+
+The time in a name is UTC to the second and equals the row's ``created_at``.
+Temp files live beside their final name as
+``.~{final name}~{host}~{pid}~{random}.tmp`` so that reconcile can tell which
+host and process wrote them (``~`` never occurs in a prefix or a host name).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .errors import ValidationError
+from .vocabulary import EXTRA_EXTS, STANDARD_EXTS, TYPES
+
+MAX_PREFIX = 64
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_NAME_RE = re.compile(
+    r"(?P<date>\d{8})-(?P<time>\d{6})-(?P<prefix>.+)-(?P<type>" + "|".join(TYPES) + r")\.(?P<ext>[a-z0-9]+)"
+)
+_TEMP_RE = re.compile(r"\.~(?P<name>[^~/]+)~(?P<host>[^~/]+)~(?P<pid>\d+)~(?P<token>[0-9a-f]+)\.tmp")
+
+
+@dataclass(frozen=True)
+class ArtifactName:
+    """The parts of an artifact file name."""
+
+    created_at: datetime
+    prefix: str
+    type: str
+    ext: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.created_at:%Y%m%d-%H%M%S}-{self.prefix}-{self.type}.{self.ext}"
+
+
+def _show(value: str, limit: int = 40) -> str:
+    """A value as it may appear in a one-line error message."""
+    shown = repr(value[:limit])
+    return shown + ("…" if len(value) > limit else "")
+
+
+def validate_prefix(prefix: object) -> str:
+    """Return ``prefix`` if it is a safe, unambiguous name part; else raise."""
+    if not isinstance(prefix, str):
+        raise ValidationError(f"prefix must be text, not {type(prefix).__name__}")
+    if prefix == "":
+        raise ValidationError("prefix is empty")
+    if len(prefix) > MAX_PREFIX:
+        raise ValidationError(f"prefix {_show(prefix)} is {len(prefix)} characters long; the limit is {MAX_PREFIX}")
+    if not _PREFIX_RE.fullmatch(prefix):
+        bad = next(c for c in prefix if not re.fullmatch(r"[A-Za-z0-9_.-]", c))
+        raise ValidationError(
+            f"prefix {_show(prefix)} contains {bad!r}; use only ASCII letters, digits, '_', '.' and inner '-'"
+        )
+    if prefix.startswith("."):
+        raise ValidationError(f"prefix {_show(prefix)} starts with '.'")
+    if ".." in prefix:
+        raise ValidationError(f"prefix {_show(prefix)} contains '..'")
+    if prefix.startswith("-") or prefix.endswith("-") or prefix.endswith("."):
+        raise ValidationError(f"prefix {_show(prefix)} must not start with '-' or end with '-' or '.'")
+    return prefix
+
+
+def validate_type(artifact_type: object) -> str:
+    """Return the artifact type if it is one of :data:`TYPES`; else raise."""
+    if artifact_type not in TYPES:
+        raise ValidationError(f"unknown artifact type {artifact_type!r}; choose one of: {', '.join(TYPES)}")
+    return artifact_type  # type: ignore[return-value]
+
+
+def validate_ext(artifact_type: str, ext: object, *, allow_extra: bool = False) -> str:
+    """Return ``ext`` (without a dot) if ``artifact_type`` may be stored with it."""
+    if not isinstance(ext, str) or not ext:
+        raise ValidationError("extension is empty")
+    given, ext = ext, ext.lower().removeprefix(".")
+    allowed = STANDARD_EXTS[artifact_type] + (EXTRA_EXTS if allow_extra else ())
+    if ext not in allowed:
+        raise ValidationError(
+            f"extension {_show(given)} is not allowed for type {artifact_type!r}; allowed: {', '.join(allowed)}"
+        )
+    return ext
+
+
+def utc_second(moment: datetime) -> datetime:
+    """``moment`` in UTC, truncated to the second; naive times are refused."""
+    if moment.tzinfo is None:
+        raise ValidationError(f"time {moment.isoformat()} has no time zone; give it one (UTC)")
+    return moment.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def build_name(created_at: datetime, prefix: str, artifact_type: str, ext: str) -> ArtifactName:
+    """Validate the parts and return the artifact's name."""
+    return ArtifactName(
+        created_at=utc_second(created_at),
+        prefix=validate_prefix(prefix),
+        type=validate_type(artifact_type),
+        ext=validate_ext(artifact_type, ext, allow_extra=True),
+    )
+
+
+def parse_name(filename: str) -> ArtifactName | None:
+    """Parse a file name written by :func:`build_name`; None if it is not one."""
+    match = _NAME_RE.fullmatch(filename)
+    if not match:
+        return None
+    try:
+        created = datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        validate_prefix(match["prefix"])
+        validate_ext(match["type"], match["ext"], allow_extra=True)
+    except (ValueError, ValidationError):
+        return None
+    return ArtifactName(created, match["prefix"], match["type"], match["ext"])
+
+
+def host_name() -> str:
+    """This host's name as temp file names carry it."""
+    return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname() or "unknown-host")[:64]
+
+
+def temp_name(final_name: str, pid: int) -> str:
+    """A unique temp file name next to ``final_name`` carrying host and pid."""
+    return f".~{final_name}~{host_name()}~{pid}~{secrets.token_hex(6)}.tmp"
+
+
+@dataclass(frozen=True)
+class TempName:
+    """The parts of a temp file name: what it was to become, and who wrote it."""
+
+    final_name: str
+    host: str
+    pid: int
+
+
+def parse_temp_name(filename: str) -> TempName | None:
+    """Parse a name made by :func:`temp_name`; None if it is not one."""
+    match = _TEMP_RE.fullmatch(filename)
+    if not match:
+        return None
+    return TempName(match["name"], match["host"], int(match["pid"]))
+
+
+_LEGACY = re.compile(r"(?P<date>\d{8})(?:-(?P<time>\d{6}))?-(?P<prefix>[^/]+?)\.(?P<ext>json|jsonl|csv)")
+
+
+def legacy_name(filename: str) -> tuple[datetime, str, str, bool] | None:
+    """A name written by the seed's older tools: (time, prefix, ext, day_precision), or None.
+
+    ``20240115-080000-portfolio.json`` has second precision; ``20240115-traces.jsonl``
+    only a day (00:00:00Z is taken).
+    """
+    match = _LEGACY.fullmatch(filename)
+    if not match:
+        return None
+    try:
+        stamp = match["date"] + (match["time"] or "000000")
+        created = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        validate_prefix(match["prefix"])
+    except (ValueError, ValidationError):
+        return None
+    return created, match["prefix"], match["ext"], match["time"] is None
+
+
+def writer_gone(temp: TempName) -> bool:
+    """True when a temp file's writer is known dead (this host, no such process)."""
+    if temp.host != host_name():
+        return False
+    try:
+        os.kill(temp.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,0 +1,201 @@
+"""The catalog's tables (SQLAlchemy 2.x models). Only alembic changes the schema.
+
+Each table is also exported once as a typed Core :class:`~sqlalchemy.Table`
+(``ARTIFACTS``, ``EVENTS``…), which every module imports instead of deriving
+``Model.__table__`` itself. ORM rows stay inside the package: the API hands
+out frozen records (:mod:`catalog.core.records`). Only the unit of work
+(:mod:`catalog.core.unit_of_work`) writes to these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import cast
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .vocabulary import STATUSES
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+# BIGINT keys on PostgreSQL; INTEGER on SQLite so the key is the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (same text on every backend); returns aware UTC."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the catalog; use an aware UTC time")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """The declarative base: every table, with the naming convention alembic relies on."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Artifact(Base):
+    """One file the store wrote or adopted. Never deleted; changes only with an event."""
+
+    __tablename__ = "artifacts"
+    __table_args__ = (
+        CheckConstraint("status IN ('" + "', '".join(STATUSES) + "')", name="status"),
+        Index("ix_artifacts_type_created_at", "type", "created_at"),  # retention
+        Index("ix_artifacts_created_at_id", "created_at", "id"),  # ls, newest/oldest pages
+        Index("ix_artifacts_size_id", "size", "id"),  # ls --sort largest/smallest pages
+        Index("ix_artifacts_folder_path", "folder", "path", "size", "status"),  # reconcile's walk, limits (covering)
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    path: Mapped[str] = mapped_column(String(512), unique=True)
+    original_path: Mapped[str] = mapped_column(String(512))
+    folder: Mapped[str] = mapped_column(String(512))
+    type: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(64))
+    ext: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Links the JSON and CSV of one explain report; null for a single artifact.
+    pair_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class Event(Base):
+    """One entry of the append-only, hash-chained audit log (triggers refuse UPDATE and DELETE)."""
+
+    __tablename__ = "events"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    artifact_id: Mapped[int | None] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
+    path: Mapped[str | None] = mapped_column(String(512))
+    #: The artifact's status after this event; null for events that change no row.
+    status: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(256))
+    details: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ChainHead(Base):
+    """The single row every appender locks: the last event's seq and hash."""
+
+    __tablename__ = "chain_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Hold(Base):
+    """A legal hold on a path, a prefix or a type (filled by the lifecycle issue)."""
+
+    __tablename__ = "holds"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    selector_kind: Mapped[str] = mapped_column(String(16))
+    selector: Mapped[str] = mapped_column(String(512))
+    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    placed_by: Mapped[str] = mapped_column(String(256))
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    released_by: Mapped[str | None] = mapped_column(String(256))
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PolicyFloor(Base):
+    """The minimum retention per type, kept in the catalog (lifecycle issue)."""
+
+    __tablename__ = "policy_floors"
+
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer)
+
+
+class FolderUsage(Base):
+    """Files and bytes on disk per folder, kept in the same transaction as every artifact change."""
+
+    __tablename__ = "folder_usage"
+
+    folder: Mapped[str] = mapped_column(String(512), primary_key=True)
+    files: Mapped[int] = mapped_column(BigInteger)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+
+
+class VerifyRun(Base):
+    """One recorded verification run (integrity issue)."""
+
+    __tablename__ = "verify_runs"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    scope: Mapped[str] = mapped_column(Text)
+    sample: Mapped[float | None] = mapped_column(Float)
+    subset: Mapped[str | None] = mapped_column(String(32))
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    missing: Mapped[int] = mapped_column(Integer, default=0)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+
+
+class VerifyResult(Base):
+    """One artifact's outcome in a verification run."""
+
+    __tablename__ = "verify_results"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Id, ForeignKey("verify_runs.id"), index=True)
+    artifact_id: Mapped[int] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+ARTIFACTS = cast(Table, Artifact.__table__)
+EVENTS = cast(Table, Event.__table__)
+CHAIN_HEAD = cast(Table, ChainHead.__table__)
+HOLDS = cast(Table, Hold.__table__)
+FLOORS = cast(Table, PolicyFloor.__table__)
+FOLDER_USAGE = cast(Table, FolderUsage.__table__)
+VERIFY_RUNS = cast(Table, VerifyRun.__table__)
+VERIFY_RESULTS = cast(Table, VerifyResult.__table__)

@@ -1,0 +1,373 @@
+"""Effective settings: defaults < YAML file < environment < arguments (the CLI's flags).
+
+Every value remembers where it came from (``default``, ``file:<path>``,
+``env:<VAR>``, or ``argument:<name>`` for a value a caller passed directly —
+the command line labels its own as ``flag:<--option>``), so ``catalog config
+show`` can say. A
+value derived from another (the base folder from the environment, the SQLite
+URL from the base folder) names that one's source, with how it was derived.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import reprlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, ValidationError
+from .fs import read_file
+from .vocabulary import ENVIRONMENTS, RETENTION_ACTIONS, TYPES
+
+DEFAULT_CONFIG_FILE = Path("config") / "artifacts.yaml"
+SYNCHRONOUS = ("full", "normal")
+GIB = 1024**3
+MAX_RETENTION_DAYS = 36_600  # a century: expiry dates stay far inside what every backend stores
+
+DEFAULTS: dict[str, Any] = {
+    "environment": "development",
+    "base_dir": None,
+    "catalog_url": None,
+    "retention": {
+        "explain": {"days": 30, "action": "delete"},
+        "ledger": {"days": 90, "action": "archive"},
+        "health": {"days": 14, "action": "delete"},
+        "config": {"days": None, "action": "delete"},
+    },
+    "formats": {"json_indent": 2, "csv_precision": 6},
+    "limits": {"max_files_per_dir": 10_000, "max_dir_bytes": 10 * GIB, "max_store_bytes": 10 * GIB},
+    "sqlite": {"synchronous": "full", "busy_timeout_ms": 30_000},
+    "audit": {"checkpoint_dir": None},
+}
+
+ENV_VARS: dict[str, str] = {
+    "CRYPTORUN_CHECKPOINT_DIR": "audit.checkpoint_dir",
+    "CRYPTORUN_ENV": "environment",
+    "CRYPTORUN_ARTIFACTS_DIR": "base_dir",
+    "CRYPTORUN_CATALOG_URL": "catalog_url",
+    "CRYPTORUN_EXPLAIN_RETENTION_DAYS": "retention.explain.days",
+    "CRYPTORUN_LEDGER_RETENTION_DAYS": "retention.ledger.days",
+    "CRYPTORUN_HEALTH_RETENTION_DAYS": "retention.health.days",
+}
+
+#: Keys a caller may override directly (the CLI's global flags, a Python caller's arguments).
+OVERRIDABLE: tuple[str, ...] = ("environment", "base_dir", "catalog_url")
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long one artifact type is kept, and what happens after."""
+
+    days: int | None  # None: kept forever
+    action: str  # delete | archive
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Folder and store limits checked by ``catalog limits``."""
+
+    max_files_per_dir: int
+    max_dir_bytes: int
+    max_store_bytes: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective configuration, with the source of every value."""
+
+    environment: str
+    base_dir: Path
+    catalog_url: str
+    retention: Mapping[str, RetentionPolicy]
+    json_indent: int
+    csv_precision: int
+    limits: Limits
+    sqlite_synchronous: str
+    sqlite_busy_timeout_ms: int
+    checkpoint_dir: Path | None = None
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def values(self) -> dict[str, Any]:
+        """Every effective value by dotted key, as plain data."""
+        flat = {
+            "environment": self.environment,
+            "base_dir": str(self.base_dir),
+            "catalog_url": self.catalog_url,
+            "formats.json_indent": self.json_indent,
+            "formats.csv_precision": self.csv_precision,
+            "limits.max_files_per_dir": self.limits.max_files_per_dir,
+            "limits.max_dir_bytes": self.limits.max_dir_bytes,
+            "limits.max_store_bytes": self.limits.max_store_bytes,
+            "sqlite.synchronous": self.sqlite_synchronous,
+            "sqlite.busy_timeout_ms": self.sqlite_busy_timeout_ms,
+            "audit.checkpoint_dir": None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+        }
+        for name, policy in self.retention.items():
+            flat[f"retention.{name}.days"] = policy.days
+            flat[f"retention.{name}.action"] = policy.action
+        return dict(sorted(flat.items()))
+
+    def retain_until(
+        self, artifact_type: str, created_at: datetime, recorded_at: datetime, floor_days: int | None = None
+    ) -> datetime | None:
+        """When an artifact may expire: max(created, recorded) + its type's days, never below ``floor_days``.
+
+        None when the type is kept forever. Raises :class:`ValidationError` if the date would pass year 9999.
+        """
+        days = self.retention[artifact_type].days
+        if days is not None and floor_days is not None:
+            days = max(days, floor_days)
+        try:
+            return None if days is None else max(created_at, recorded_at) + timedelta(days=days)
+        except OverflowError:
+            raise ValidationError(
+                f"{artifact_type} artifacts dated {created_at:%Y-%m-%d} kept {days} days would expire after year 9999"
+            ) from None
+
+
+def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+_DEFAULT_FLAT = _flatten(DEFAULTS)
+_SECTIONS = {key.rsplit(".", n)[0] for key in _DEFAULT_FLAT for n in range(1, key.count(".") + 1)}
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 2, 3, 3, 60, 60
+_SIZE_RE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*")
+_SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+               "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = read_file(path, "config file", ConfigError).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file {path}: malformed YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path}: YAML nested too deeply") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of keys, not {type(data).__name__}")
+    return data
+
+
+def _flatten_file(data: Mapping[Any, Any], path: Path) -> dict[str, Any]:
+    """Flatten the YAML tree, refusing unknown keys and sections that are not mappings."""
+    flat: dict[str, Any] = {}
+
+    def walk(tree: Mapping[Any, Any], prefix: str) -> None:
+        for key, value in tree.items():
+            dotted = f"{prefix}{key}"
+            if not isinstance(key, str):
+                raise ConfigError(f"config file {path}: key {dotted!r} is not text")
+            if dotted in _SECTIONS:
+                if not isinstance(value, dict):
+                    raise ConfigError(f"config file {path}: key '{dotted}' must be a mapping, not {_kind(value)}")
+                walk(value, dotted + ".")
+            elif dotted in _DEFAULT_FLAT:
+                flat[dotted] = value
+            else:
+                raise ConfigError(f"config file {path}: unknown key '{dotted}'")
+
+    walk(data, "")
+    return flat
+
+
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    """Return ``value`` converted for ``key``, or raise naming ``where`` and key."""
+
+    def fail(expected: str) -> ConfigError:
+        shown = _SHORT_REPR.repr(value)  # bounded: never expands a YAML alias bomb
+        if key == "catalog_url":
+            shown = redact_url(shown)
+        return ConfigError(f"{where}: key '{key}' must be {expected}, got {shown}")
+
+    if key == "environment":
+        if value not in ENVIRONMENTS:
+            raise fail("one of " + ", ".join(ENVIRONMENTS))
+        return value
+    if key in ("base_dir", "catalog_url", "audit.checkpoint_dir"):
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip() or "\x00" in value:
+            raise fail("a database URL" if key == "catalog_url" else "a non-empty path")
+        if key == "catalog_url":
+            _check_url(value, fail)
+        return value
+    if key.startswith("retention.") and key.endswith(".days"):
+        if value is None and not where.startswith("env:"):
+            return None  # kept forever
+        if isinstance(value, str) and where.startswith("env:") and re.fullmatch(r"[0-9]{1,9}", value.strip()):
+            value = int(value.strip())
+        if type(value) is not int or not 0 <= value <= MAX_RETENTION_DAYS:
+            raise fail(f"a whole number of days from 0 to {MAX_RETENTION_DAYS}" + ("" if where.startswith("env:") else " (or null: kept forever)"))
+        return value
+    if key.endswith(".action"):
+        if value not in RETENTION_ACTIONS:
+            raise fail("one of " + ", ".join(RETENTION_ACTIONS))
+        return value
+    if key == "formats.json_indent":
+        if type(value) is not int or not 0 <= value <= 16:
+            raise fail("a whole number from 0 to 16")
+        return value
+    if key == "formats.csv_precision":
+        if type(value) is not int or not 0 <= value <= 17:
+            raise fail("a whole number from 0 to 17")
+        return value
+    if key == "limits.max_files_per_dir":
+        if type(value) is not int or value <= 0:
+            raise fail("a whole number above 0")
+        return value
+    if key.startswith("limits."):
+        if type(value) is int and value > 0:
+            return value
+        match = _SIZE_RE.fullmatch(value) if isinstance(value, str) else None
+        if match and int(match[1]) > 0:
+            return int(match[1]) * _SIZE_UNITS[match[2]]
+        raise fail("a size above 0 in bytes, or with a unit such as '10 GiB'")
+    if key == "sqlite.synchronous":
+        if not isinstance(value, str) or value.lower() not in SYNCHRONOUS:
+            raise fail("one of " + ", ".join(SYNCHRONOUS))
+        return value.lower()
+    if key == "sqlite.busy_timeout_ms":
+        if type(value) is not int or not 0 <= value <= 3_600_000:
+            raise fail("a whole number of milliseconds from 0 to 3600000")
+        return value
+    raise AssertionError(f"no check for {key}")  # pragma: no cover - every default key has one
+
+
+def _check_url(url: str, fail: Any) -> None:
+    scheme, sep, rest = url.partition("://")
+    if not sep or not rest:
+        raise fail("a database URL such as sqlite:////path/catalog.sqlite or postgresql+psycopg://user@host/db")
+    if scheme == "sqlite":
+        if not rest.startswith("/") or rest == "/":
+            raise fail("a SQLite URL with a file path, such as sqlite:////abs/path/catalog.sqlite")
+        if "?" in rest:
+            raise fail("a SQLite URL without query arguments (SQLite settings go in the sqlite: section)")
+    elif scheme not in ("postgresql", "postgresql+psycopg"):
+        raise fail("a sqlite:/// or postgresql+psycopg:// URL")
+
+
+def default_catalog_url(base_dir: Path) -> str:
+    """The embedded default: SQLite in the store's base folder."""
+    return f"sqlite:///{base_dir / 'catalog.sqlite'}"
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    cwd: Path | None = None,
+    *,
+    override_sources: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the effective settings from every layer, validating each value.
+
+    Layers, lowest first: defaults, the YAML file (``config_file``, else
+    ``./config/artifacts.yaml`` if present), ``env`` (default: the process
+    environment), ``overrides`` (keys of :data:`OVERRIDABLE`; None values are
+    ignored). Each override is labelled ``argument:<key>`` in the sources
+    unless ``override_sources`` names it otherwise (the CLI: ``flag:--base-dir``).
+    Raises :class:`ConfigError` naming the file, variable or argument and the key.
+    """
+    env = os.environ if env is None else env
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    labels = dict(override_sources or {})
+    cwd = Path.cwd() if cwd is None else cwd
+
+    values: dict[str, Any] = dict(_DEFAULT_FLAT)
+    sources = {key: "default" for key in values}
+
+    path: Path | None
+    if config_file is not None:
+        path = Path(config_file)
+    else:
+        candidate = cwd / DEFAULT_CONFIG_FILE
+        path = candidate if candidate.is_file() else None
+    if path is not None:
+        for key, value in _flatten_file(_read_yaml(path), path).items():
+            values[key] = _check(key, value, f"config file {path}")
+            sources[key] = f"file:{path}"
+
+    for var, key in ENV_VARS.items():
+        if var in env:
+            values[key] = _check(key, env[var], f"env:{var}")
+            sources[key] = f"env:{var}"
+
+    for key, value in flags.items():
+        if key not in OVERRIDABLE:
+            raise ConfigError(f"{key!r} cannot be overridden; choose one of: {', '.join(OVERRIDABLE)}")
+        label = labels.get(key, f"argument:{key}")
+        values[key] = _check(key, value, label)
+        sources[key] = label
+
+    if values["base_dir"] is None:
+        values["base_dir"] = ENVIRONMENTS[values["environment"]]
+        sources["base_dir"] = f"{sources['environment']} (environment {values['environment']})"
+    base_dir = Path(values["base_dir"]).expanduser()
+    if not base_dir.is_absolute():
+        base_dir = cwd / base_dir
+    base_dir = Path(os.path.normpath(base_dir))
+
+    url = values["catalog_url"]
+    if url is None:
+        url = default_catalog_url(base_dir)
+        sources["catalog_url"] = f"{sources['base_dir']} (SQLite in base_dir)"
+    elif url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+
+    checkpoints = values["audit.checkpoint_dir"]
+    if checkpoints is not None:
+        checkpoints = Path(os.path.normpath(cwd / Path(checkpoints).expanduser()))
+        if checkpoints.is_relative_to(base_dir):
+            where = sources["audit.checkpoint_dir"]
+            raise ConfigError(f"{where}: key 'audit.checkpoint_dir' must be outside the store {base_dir}")
+
+    return Settings(
+        environment=values["environment"],
+        base_dir=base_dir,
+        catalog_url=url,
+        retention={t: RetentionPolicy(values[f"retention.{t}.days"], values[f"retention.{t}.action"]) for t in TYPES},
+        json_indent=values["formats.json_indent"],
+        csv_precision=values["formats.csv_precision"],
+        limits=Limits(
+            values["limits.max_files_per_dir"], values["limits.max_dir_bytes"], values["limits.max_store_bytes"]
+        ),
+        sqlite_synchronous=values["sqlite.synchronous"],
+        sqlite_busy_timeout_ms=values["sqlite.busy_timeout_ms"],
+        checkpoint_dir=checkpoints,
+        config_file=path,
+        sources=sources,
+    )

@@ -1,0 +1,227 @@
+"""The store: a base folder of artifact files and the catalog database that records them.
+
+:class:`Catalog` is the handle every service takes: it opens (or initialises)
+a store, says who is acting (:attr:`Catalog.actor`), and offers the two scopes
+through which everything reaches the database: :meth:`Catalog.read` for
+queries and :meth:`Catalog.change` — the unit of work — for every change.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, select
+
+from . import chain
+from .db import Database, refuse_network_filesystem
+from .errors import NotFoundError, Remedy, SchemaError, StoreError, ValidationError
+from .records import ArtifactRecord, EventRecord
+from .schema import ARTIFACTS
+from .settings import Settings, load_settings
+from .unit_of_work import UnitOfWork
+from .vocabulary import TYPES
+
+_PATH_TAKEN = select(ARTIFACTS.c.id).where(ARTIFACTS.c.path == bindparam("b_path")).limit(1)
+
+
+class Catalog:
+    """A store (base folder) and its catalog database.
+
+    Raises :class:`StoreError` when the base folder is unusable and
+    :class:`~catalog.core.errors.SchemaError` when the catalog is missing or at
+    another schema (``check=False`` skips both, for ``init``).
+    """
+
+    def __init__(self, settings: Settings, *, check: bool = True, actor: str | None = None) -> None:
+        self.settings = settings
+        #: A claimed name recorded beside the OS identity in every event (--actor, CRYPTORUN_ACTOR).
+        self.actor_claim = chain.validate_claim(actor if actor is not None else os.environ.get("CRYPTORUN_ACTOR"))
+        self.base_dir = settings.base_dir
+        self.db = Database(
+            settings.catalog_url,
+            synchronous=settings.sqlite_synchronous,
+            busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        )
+        if check:
+            try:
+                self._check_base_dir()
+                if self.db.sqlite_path is not None:
+                    refuse_network_filesystem(self.db.sqlite_path.parent)
+                self.db.check_schema()
+            except BaseException:
+                self.db.dispose()
+                raise
+
+    @classmethod
+    def open(
+        cls, base_dir: str | Path | None = None, *, settings: Settings | None = None, actor: str | None = None,
+        **overrides: Any,
+    ) -> Catalog:  # fmt: skip
+        """Open an initialised store; ``base_dir`` and ``overrides`` (environment, catalog_url) override the config."""
+        if settings is None:
+            settings = load_settings(overrides=dict(overrides, base_dir=str(base_dir) if base_dir else None))
+        return cls(settings, actor=actor)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.db.dispose()
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A short read-only transaction (the database refuses any write through it)."""
+        with self.db.read() as conn:
+            yield conn
+
+    @contextmanager
+    def change(self, actor: str | None = None) -> Iterator[UnitOfWork]:
+        """The unit of work: the chain lock first, then rows and their events together, committed on exit.
+
+        ``actor`` defaults to :attr:`actor`. If the block raises, nothing is
+        written. Limits the change took past 80 % are logged after the commit.
+        """
+        with self.db.write() as conn:
+            tx = UnitOfWork(conn, actor or self.actor, self.settings)
+            yield tx
+            crossings = tx._close()
+        crossings.warn()
+
+    def _check_base_dir(self) -> None:
+        if self.base_dir.exists() and not self.base_dir.is_dir():
+            raise StoreError(f"base folder {self.base_dir} is a file, not a folder")
+        if not self.base_dir.is_dir():
+            raise StoreError(f"base folder {self.base_dir} does not exist", remedy=Remedy.INIT)
+
+    @property
+    def actor(self) -> str:
+        """Who this process is, for the audit log: ``user@host:pid`` plus any claim."""
+        return chain.current_actor(self.actor_claim)
+
+    @classmethod
+    def init(cls, settings: Settings, *, actor: str | None = None) -> tuple[Catalog, str | None, str]:
+        """Create the folders and migrate the schema to head (idempotent).
+
+        Returns the open catalog and the schema revision before and after. A
+        migration is recorded as a ``schema_upgrade`` event, appended after it.
+        """
+        base = settings.base_dir
+        if base.exists() and not base.is_dir():
+            raise StoreError(f"base folder {base} is a file, not a folder")
+        catalog = cls(settings, check=False, actor=actor)
+        try:
+            if catalog.db.sqlite_path is not None:
+                parent = catalog.db.sqlite_path.parent
+                if parent != base and not parent.is_dir():
+                    raise StoreError(f"folder {parent} for the SQLite catalog does not exist")
+                refuse_network_filesystem(parent if parent.exists() else base.parent)
+            else:
+                catalog.db.revision()  # reach the server before creating any folder
+        except BaseException:
+            catalog.close()
+            raise
+        try:
+            for name in TYPES:
+                (base / name).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folders in {base}: {exc.strerror}") from None
+        try:
+            before, after = catalog.upgrade()
+        except BaseException:
+            catalog.close()
+            raise
+        return catalog, before, after
+
+    def upgrade(self, *, existing: bool = False) -> tuple[str | None, str]:
+        """Migrate the schema to head; record a ``schema_upgrade`` event if it moved. Returns (before, after).
+
+        ``existing``: refuse (:class:`SchemaError`) a catalog that was never initialised.
+        """
+        if existing and (not self.db.exists() or self.db.revision() is None):
+            raise SchemaError(f"no catalog at {self.db.location}", remedy=Remedy.INIT)
+        before, after = self.db.upgrade()
+        if before != after:
+            with self.change() as tx:
+                tx.events.append("schema_upgrade", details={"from": before, "to": after})
+        return before, after
+
+    def change_status(self, artifact_id: int, **change: Any) -> ArtifactRecord:
+        """One artifact change in a unit of work of its own (see :meth:`UnitOfWork.artifacts.set_status`)."""
+        with self.change() as tx:
+            return tx.artifacts.set_status(artifact_id, **change)
+
+    # -- lookups ------------------------------------------------------------
+
+    def relative(self, path: str | Path) -> str:
+        """The catalog path for ``path``: as stored, or absolute inside base_dir.
+
+        Raises :class:`ValidationError` for a NUL and :class:`NotFoundError` for an absolute path outside the store.
+        """
+        text = str(path)
+        if "\x00" in text:
+            raise ValidationError("path contains a NUL character")
+        candidate = Path(text)
+        if candidate.is_absolute():
+            try:
+                text = Path(os.path.normpath(candidate)).relative_to(self.base_dir).as_posix()
+            except ValueError:
+                raise NotFoundError(f"{path} is outside the store {self.base_dir}") from None
+        return PurePosixPath(os.path.normpath(text)).as_posix()
+
+    def find_path(self, path: str | Path) -> ArtifactRecord | None:
+        """The artifact whose current path is ``path``, or None."""
+        rel = self.relative(path)
+        with self.db.read() as conn:
+            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.path == rel)).one_or_none()
+            return ArtifactRecord.from_row(row) if row is not None else None
+
+    def path_taken(self, rel_path: str) -> bool:
+        """Whether any row (whatever its status) has ever had this current path."""
+        with self.db.read() as conn:
+            return conn.execute(_PATH_TAKEN, {"b_path": rel_path}).first() is not None
+
+    def find_id(self, artifact_id: int) -> ArtifactRecord:
+        """The artifact with this id; :class:`NotFoundError` if there is none."""
+        with self.db.read() as conn:
+            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no artifact with id {artifact_id}")
+        return ArtifactRecord.from_row(row)
+
+    def require_path(self, path: str | Path) -> ArtifactRecord:
+        """The artifact whose current path is ``path``; :class:`NotFoundError` naming it if there is none."""
+        record = self.find_path(path)
+        if record is None:
+            raise NotFoundError(f"no artifact at {self.relative(path)} in the catalog")
+        return record
+
+    def events(self) -> Iterator[EventRecord]:
+        """Every audit event, in chain order (streamed in keyset batches)."""
+        return (EventRecord.from_row(row) for row in chain.iter_events(self.db.read))
+
+    def audit_verify(self, checkpoints: Sequence[chain.Checkpoint] = ()) -> chain.AuditReport:
+        """Recompute the chain and check every row against its events (see :func:`catalog.core.chain.verify`)."""
+        return chain.verify(self.db.read, list(checkpoints))
+
+
+def schema_revision(settings: Settings) -> str | None:
+    """The schema revision stamped in the configured catalog (None if it has none).
+
+    Raises :class:`SchemaError` if there is no catalog at all. Opens no store
+    and checks nothing else, so it works on a catalog of any revision.
+    """
+    database = Database(settings.catalog_url)
+    try:
+        if not database.exists():
+            raise SchemaError(f"no catalog at {database.location}", remedy=Remedy.INIT)
+        return database.revision()
+    finally:
+        database.dispose()

@@ -1,0 +1,333 @@
+"""The unit of work: the one owner of every change to the catalog.
+
+Every state change of the store happens inside ``with catalog.change() as tx:``,
+and this module is the only one that issues INSERT or UPDATE against the
+catalog. A unit of work
+
+1. takes the chain lock first (SQLite: the writers' queue and ``BEGIN
+   IMMEDIATE``, taken by :meth:`catalog.core.db.Database.write`; PostgreSQL:
+   ``SELECT … FOR UPDATE`` on the ``chain_head`` row), before any statement;
+2. offers each table through a small repository whose every method writes
+   the row change *and* its audit event together — a row change without its
+   event cannot be expressed: ``tx.artifacts`` (record, set_status),
+   ``tx.holds`` (place, release), ``tx.floors`` (set), ``tx.verify_runs``
+   (start, add_results, finish) and ``tx.events`` (append, for events that
+   change no row);
+3. keeps ``folder_usage`` in step with every artifact change;
+4. moves the chain head and commits on exit (or rolls everything back if the
+   block raises); limits crossed by the change are logged after the commit.
+
+Reads inside the transaction go through :meth:`UnitOfWork.read`, which refuses
+anything but a SELECT.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import Connection, Executable, Result, bindparam, select
+
+from . import chain
+from .errors import NotFoundError, ValidationError
+from .records import ArtifactRecord, PublishedFile
+from .schema import ARTIFACTS, CHAIN_HEAD, EVENTS, FLOORS, FOLDER_USAGE, HOLDS, VERIFY_RESULTS, VERIFY_RUNS
+from .settings import Limits, Settings
+from .vocabulary import ON_DISK, STATUSES
+
+#: Share of a limit at which a folder or the store is reported as ``warn``.
+WARN_AT = 0.8
+log = logging.getLogger("catalog")
+
+# Statements of the write path, built once: building them per write cost more than the commit.
+_ADD_USAGE = (
+    FOLDER_USAGE.update()
+    .where(FOLDER_USAGE.c.folder == bindparam("b_folder"))
+    .values(files=FOLDER_USAGE.c.files + bindparam("b_files"), bytes=FOLDER_USAGE.c.bytes + bindparam("b_bytes"))
+)
+_NEW_USAGE = FOLDER_USAGE.insert()
+_INSERT_ARTIFACT = ARTIFACTS.insert().returning(ARTIFACTS.c.id)
+_INSERT_EVENT = EVENTS.insert()
+_MOVE_HEAD = (
+    CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
+)
+_FLOORS = select(FLOORS.c.type, FLOORS.c.days)
+_USAGE_ROWS = select(FOLDER_USAGE.c.folder, FOLDER_USAGE.c.files, FOLDER_USAGE.c.bytes)
+_ROW = select(ARTIFACTS).where(ARTIFACTS.c.id == bindparam("b_id"))
+
+
+def folder_of(path: str) -> str:
+    """The folder part of a store path (``ledger/archived/2024-01`` for a file in it)."""
+    return str(PurePosixPath(path).parent)
+
+
+class UnitOfWork:
+    """One write transaction holding the chain lock. Made by :meth:`catalog.core.store.Catalog.change`."""
+
+    def __init__(self, conn: Connection, actor: str, settings: Settings) -> None:
+        self._conn = conn
+        self.actor = actor
+        self.settings = settings
+        self._seq, self._hash = chain.lock_head(conn)  # the lock first, before any other statement
+        self._added: dict[str, tuple[int, int]] = {}  # folder -> files, bytes added by this change
+        self.events = Events(self)
+        self.artifacts = Artifacts(self)
+        self.holds = Holds(self)
+        self.floors = Floors(self)
+        self.verify_runs = VerifyRuns(self)
+
+    def read(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Result[Any]:
+        """Run a SELECT inside this transaction (anything else is refused: changes go through the repositories)."""
+        if not getattr(statement, "is_select", False):
+            raise TypeError("UnitOfWork.read runs SELECT statements only; change rows through tx.artifacts and friends")
+        return self._conn.execute(statement, params)
+
+    @property
+    def head(self) -> tuple[int, str]:
+        """The chain head after this change's events so far: (seq, hash)."""
+        return self._seq, self._hash
+
+    def _write(self, statement: Executable, params: Any = None) -> Result[Any]:
+        return self._conn.execute(statement, params)
+
+    def _count(self, folder: str, files: int, size: int) -> None:
+        """Keep ``folder_usage`` in step (the chain lock is held, so no two writers race here)."""
+        done = self._write(_ADD_USAGE, {"b_folder": folder, "b_files": files, "b_bytes": size})
+        if done.rowcount == 0:
+            self._write(_NEW_USAGE, {"folder": folder, "files": files, "bytes": size})
+        if files > 0:
+            before = self._added.get(folder, (0, 0))
+            self._added[folder] = (before[0] + files, before[1] + size)
+
+    def _append(self, action: str, *, artifact_id: int | None, path: str | None, status: str | None,
+                details: Mapping[str, Any] | None, at: datetime | None) -> int:  # fmt: skip
+        seq = self._seq + 1
+        link = chain.next_link(self._hash, seq, at or datetime.now(timezone.utc), action, artifact_id, path, status,
+                               self.actor, dict(details or {}))  # fmt: skip
+        self._write(_INSERT_EVENT, link)
+        self._seq, self._hash = seq, link["hash"]
+        return seq
+
+    def _close(self) -> Crossings:
+        """Move the chain head to the last event; read back the usage of the folders this change grew."""
+        self._write(_MOVE_HEAD, {"b_seq": self._seq, "b_hash": self._hash})
+        if not self._added:
+            return Crossings(self.settings.limits, {}, {}, 0)
+        rows = self._conn.execute(_USAGE_ROWS).all()  # one row per folder: small
+        usage = {r.folder: (r.files, r.bytes) for r in rows if r.folder in self._added}
+        return Crossings(self.settings.limits, dict(self._added), usage, sum(r.bytes for r in rows))
+
+
+class Events:
+    """``tx.events``: events that change no row (runs, intents, checkpoints, backups, upgrades)."""
+
+    def __init__(self, tx: UnitOfWork) -> None:
+        self._tx = tx
+
+    def append(self, action: str, *, artifact_id: int | None = None, path: str | None = None,
+               details: Mapping[str, Any] | None = None, at: datetime | None = None) -> int:  # fmt: skip
+        """Append one event (``at`` defaults to now, UTC); returns its seq."""
+        return self._tx._append(action, artifact_id=artifact_id, path=path, status=None, details=details, at=at)
+
+
+class Artifacts:
+    """``tx.artifacts``: artifact rows, each change with its event and its folder's usage."""
+
+    def __init__(self, tx: UnitOfWork) -> None:
+        self._tx = tx
+        self._floors: dict[str, int] | None = None
+
+    def floor(self, artifact_type: str) -> int | None:
+        """The type's retention floor in days (read once per unit of work), or None."""
+        if self._floors is None:
+            self._floors = {t: d for t, d in self._tx.read(_FLOORS).all()}
+        return self._floors.get(artifact_type)
+
+    def record(self, item: PublishedFile) -> ArtifactRecord:
+        """Insert the row of a published file and its event (``item.action``); returns the new record.
+
+        ``retain_until`` is the type's policy from now, never below the type's
+        floor. Raises SQLAlchemy's IntegrityError if the path already has a row.
+        """
+        tx = self._tx
+        recorded_at = datetime.now(timezone.utc)
+        values = dict(
+            path=item.path, original_path=item.path, folder=folder_of(item.path), type=item.type, prefix=item.prefix,
+            ext=item.ext, created_at=item.created_at, recorded_at=recorded_at, size=item.size, sha256=item.sha256,
+            status="active", retain_until=tx.settings.retain_until(item.type, item.created_at, recorded_at,
+                                                                   self.floor(item.type)),
+            pair_id=item.pair_id,
+        )  # fmt: skip
+        tx._count(values["folder"], 1, item.size)
+        new_id = tx._write(_INSERT_ARTIFACT, values).scalar_one()
+        tx._append(item.action, artifact_id=new_id, path=item.path, status="active",
+                   details={**item.details, **chain.row_details(values)}, at=None)  # fmt: skip
+        return ArtifactRecord(id=new_id, **{k: v for k, v in values.items() if k != "folder"})
+
+    def set_status(self, artifact_id: int, *, action: str, status: str, path: str | None = None,
+                   retain_until: datetime | None = None, details: Mapping[str, Any] | None = None,
+                   at: datetime | None = None) -> ArtifactRecord:  # fmt: skip
+        """Change a row (status; ``path`` moves it; ``retain_until`` extends it) and append its event ``action``.
+
+        The event carries the row's new state, so replaying events rebuilds the
+        row. Raises :class:`ValidationError` for an unknown status and
+        :class:`NotFoundError` for an unknown id.
+        """
+        if status not in STATUSES:
+            raise ValidationError(f"unknown status {status!r}; choose one of: {', '.join(STATUSES)}")
+        tx = self._tx
+        row = tx.read(_ROW, {"b_id": artifact_id}).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no artifact with id {artifact_id}")
+        changes: dict[str, Any] = {"status": status}
+        if path is not None and path != row.path:
+            changes.update(path=path, folder=folder_of(path))
+        if retain_until is not None:
+            changes["retain_until"] = retain_until
+        tx._write(ARTIFACTS.update().where(ARTIFACTS.c.id == artifact_id).values(**changes))
+        if row.status in ON_DISK:
+            tx._count(row.folder, -1, -row.size)
+        if status in ON_DISK:
+            tx._count(changes.get("folder", row.folder), 1, row.size)
+        event_details = {"from_status": row.status, **chain.row_details(changes), **dict(details or {})}
+        if "path" in changes:
+            event_details["from_path"] = row.path
+        tx._append(action, artifact_id=artifact_id, path=changes.get("path", row.path), status=status,
+                   details=event_details, at=at)  # fmt: skip
+        return ArtifactRecord.from_row(tx.read(_ROW, {"b_id": artifact_id}).one())
+
+
+class Holds:
+    """``tx.holds``: legal holds, placed and released with their events."""
+
+    def __init__(self, tx: UnitOfWork) -> None:
+        self._tx = tx
+
+    def place(self, kind: str, selector: str, *, since: datetime | None, until: datetime | None, reason: str) -> Any:
+        """Insert a hold and its ``hold_place`` event; returns the new row."""
+        tx, now = self._tx, datetime.now(timezone.utc)
+        hold_id = tx._write(
+            HOLDS.insert().values(selector_kind=kind, selector=selector, since=since, until=until, reason=reason,
+                                  placed_at=now, placed_by=tx.actor).returning(HOLDS.c.id)
+        ).scalar_one()  # fmt: skip
+        tx._append("hold_place", artifact_id=None, path=None, status=None, at=now, details={
+            "hold": hold_id, "kind": kind, "selector": selector, "reason": reason,
+            "since": chain.iso_utc(since) if since else None, "until": chain.iso_utc(until) if until else None})  # fmt: skip
+        return tx.read(select(HOLDS).where(HOLDS.c.id == hold_id)).one()
+
+    def release(self, hold_id: int, reason: str) -> None:
+        """Release an active hold with its ``hold_release`` event.
+
+        Raises :class:`NotFoundError` for an unknown id and :class:`ValidationError` if already released.
+        """
+        tx = self._tx
+        row = tx.read(select(HOLDS).where(HOLDS.c.id == hold_id)).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no hold with id {hold_id}")
+        if row.released_at is not None:
+            raise ValidationError(f"hold {hold_id} was already released ({chain.iso_utc(row.released_at)})")
+        now = datetime.now(timezone.utc)
+        tx._write(HOLDS.update().where(HOLDS.c.id == hold_id).values(
+            released_at=now, released_by=tx.actor, release_reason=reason))  # fmt: skip
+        tx._append("hold_release", artifact_id=None, path=None, status=None, at=now,
+                   details={"hold": hold_id, "reason": reason})  # fmt: skip
+
+
+class Floors:
+    """``tx.floors``: per-type retention floors, each change with its ``policy_floor`` event."""
+
+    def __init__(self, tx: UnitOfWork) -> None:
+        self._tx = tx
+
+    def get(self, artifact_type: str) -> int | None:
+        """The type's floor in days, or None."""
+        return self._tx.read(select(FLOORS.c.days).where(FLOORS.c.type == artifact_type)).scalar()
+
+    def set(self, artifact_type: str, days: int, reason: str) -> int | None:
+        """Set the floor and append its event; returns the floor before (None if there was none)."""
+        tx = self._tx
+        before = self.get(artifact_type)
+        if before is None:
+            tx._write(FLOORS.insert().values(type=artifact_type, days=days))
+        else:
+            tx._write(FLOORS.update().where(FLOORS.c.type == artifact_type).values(days=days))
+        tx._append("policy_floor", artifact_id=None, path=None, status=None, at=None,
+                   details={"type": artifact_type, "from": before, "to": days, "reason": reason})  # fmt: skip
+        return before
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One artifact's result in a verify run: ``outcome`` is ok, failed or missing."""
+
+    artifact_id: int
+    path: str
+    outcome: str
+    detail: str | None
+
+
+class VerifyRuns:
+    """``tx.verify_runs``: recorded verification runs and their per-artifact results."""
+
+    def __init__(self, tx: UnitOfWork) -> None:
+        self._tx = tx
+
+    def start(self, *, started_at: datetime, scope: str, sample: float | None, subset: str | None) -> int:
+        """Insert a run (its ``verify_run`` event comes with :meth:`finish`); returns its id."""
+        return self._tx._write(
+            VERIFY_RUNS.insert().values(started_at=started_at, scope=scope, sample=sample, subset=subset, checked=0,
+                                        ok=0, failed=0, missing=0).returning(VERIFY_RUNS.c.id)
+        ).scalar_one()  # fmt: skip
+
+    def add_results(self, run_id: int, outcomes: list[Outcome]) -> None:
+        """Insert one result per artifact and a ``verify_failure`` event per failed or missing file."""
+        tx = self._tx
+        if not outcomes:
+            return
+        tx._write(VERIFY_RESULTS.insert(), [{"run_id": run_id, "artifact_id": o.artifact_id, "outcome": o.outcome,
+                                             "detail": o.detail} for o in outcomes])  # fmt: skip
+        for o in outcomes:
+            if o.outcome != "ok":
+                tx._append("verify_failure", artifact_id=o.artifact_id, path=o.path, status=None, at=None,
+                           details={"run_id": run_id, "outcome": o.outcome, "detail": o.detail})  # fmt: skip
+
+    def finish(self, run_id: int, *, checked: int, ok: int, failed: int, missing: int, duration_s: float,
+               scope: Mapping[str, Any]) -> None:  # fmt: skip
+        """Close the run with its counts and append its ``verify_run`` event."""
+        tx = self._tx
+        tx._write(VERIFY_RUNS.update().where(VERIFY_RUNS.c.id == run_id).values(
+            finished_at=datetime.now(timezone.utc), checked=checked, ok=ok, failed=failed, missing=missing,
+            duration_s=duration_s))  # fmt: skip
+        tx._append("verify_run", artifact_id=None, path=None, status=None, at=None, details={
+            "run_id": run_id, "scope": dict(scope), "checked": checked, "ok": ok, "failed": failed,
+            "missing": missing})  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Crossings:
+    """Usage after a committed change, to warn about limits it took past :data:`WARN_AT`."""
+
+    limits: Limits
+    added: Mapping[str, tuple[int, int]]  # folder -> (files, bytes) this change added
+    usage: Mapping[str, tuple[int, int]]  # folder -> (files, bytes) after it
+    store_bytes: int
+
+    def warn(self) -> None:
+        """Log a warning for each limit the change just took past 80 %."""
+        if not self.added:
+            return
+        limits, checks = self.limits, []
+        for folder, (files, size) in self.added.items():
+            now_files, now_bytes = self.usage.get(folder, (files, size))
+            checks.append((f"folder {folder}", "files", now_files - files, now_files, limits.max_files_per_dir))
+            checks.append((f"folder {folder}", "bytes", now_bytes - size, now_bytes, limits.max_dir_bytes))
+        grown = sum(size for _, size in self.added.values())
+        checks.append(("the store", "bytes", self.store_bytes - grown, self.store_bytes, limits.max_store_bytes))
+        for where, what, before, after, limit in checks:
+            if before < WARN_AT * limit <= after:
+                log.warning("%s holds %s %s, %d%% of its limit of %s (catalog limits)", where, after, what,
+                            100 * after // limit, limit)  # fmt: skip

@@ -1,0 +1,67 @@
+"""The catalog's closed sets of names, free of any dependency.
+
+Everything that a ``--help`` text, a ``click.Choice`` or a validator needs to
+list lives here once, so the command line can describe itself without
+importing SQLAlchemy, and no constant is copied between layers.
+"""
+
+from __future__ import annotations
+
+#: Artifact types; each is also the top-level folder its files live in.
+TYPES: tuple[str, ...] = ("explain", "ledger", "health", "config")
+
+#: The extensions each type is written with by the typed writers.
+STANDARD_EXTS: dict[str, tuple[str, ...]] = {
+    "explain": ("json", "csv"),
+    "ledger": ("json", "csv"),
+    "health": ("json", "jsonl"),
+    "config": ("json",),
+}
+
+#: Further extensions that ``put --ext`` accepts for any type; stored as opaque bytes (no parse check).
+EXTRA_EXTS: tuple[str, ...] = ("txt", "log", "pdf", "parquet", "gz", "zip")
+
+#: Extensions whose content is parsed before it is stored.
+PARSED_EXTS: tuple[str, ...] = ("json", "jsonl", "csv")
+
+#: An artifact row's status.
+STATUSES: tuple[str, ...] = ("active", "archived", "deleted", "missing", "quarantined")
+
+#: Statuses whose file is in the store (counted against folder limits).
+ON_DISK: tuple[str, ...] = ("active", "archived", "quarantined")
+
+#: Statuses whose bytes are served and verified.
+READABLE: tuple[str, ...] = ("active", "archived")
+
+#: Listing orders: the column sorted on and whether descending. Ties are broken by id in the same direction.
+SORTS: dict[str, tuple[str, bool]] = {
+    "newest": ("created_at", True),
+    "oldest": ("created_at", False),
+    "path": ("path", False),
+    "largest": ("size", True),
+    "smallest": ("size", False),
+}
+
+#: Output formats of every listing.
+FORMATS: tuple[str, ...] = ("table", "json", "csv", "ndjson")
+
+#: Deployment environments and the base folder each one implies.
+ENVIRONMENTS: dict[str, str] = {
+    "development": "./artifacts",
+    "staging": "/opt/cryptorun/artifacts",
+    "production": "/data/cryptorun/artifacts",
+}
+
+#: What retention does with an expired artifact.
+RETENTION_ACTIONS: tuple[str, ...] = ("delete", "archive")
+
+#: What a legal hold selects: one artifact, a prefix (glob), or a whole type.
+HOLD_KINDS: tuple[str, ...] = ("path", "prefix", "type")
+
+#: The folder (under the base folder) where reconcile moves files whose bytes no longer match.
+QUARANTINE = "quarantine"
+
+#: The alembic revision this code needs, and every revision it knows (oldest first).
+#: Kept here so a schema check never imports alembic; a test keeps it equal to alembic's head.
+HEAD_REVISION = "0006"
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006")

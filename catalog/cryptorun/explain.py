@@ -1,0 +1,441 @@
+"""Explainability reports: the typed model of ``EXPLAIN_SCHEMA.md`` and its strict and Go-lenient loading.
+
+Its rules, CSV rows and console view are in :mod:`catalog.cryptorun.explain_rules`.
+
+A report is written as a pair: ``explain/<ts>-<prefix>-explain.json`` (full
+fidelity) and ``.csv`` (18 columns, one row per asset), with one timestamp.
+
+**What a crash leaves, and what reconcile does with it.** The writer publishes
+the JSON first, then the CSV, then records both rows (linked by one
+``pair_id``) and their events in one transaction. So:
+
+- killed after the JSON only: a rowless JSON whose CSV twin (same name, ``.csv``)
+  does not exist. It is a half pair: reconcile adopts the JSON and regenerates
+  the CSV from it, linking the two.
+- killed after both files: two rowless files with the same stem; reconcile
+  adopts them as one pair.
+- a CSV whose JSON is gone, or a linked row whose twin's file vanished, is
+  damage, not a crash: the lone CSV is quarantined (it can be derived again),
+  a lone JSON gets its CSV regenerated.
+
+A JSON imported with ``put`` (no ``pair_id``) was never meant to have a twin and
+is left alone.
+
+Reports written by the original Go scanner load leniently (``null`` where a
+list belongs, nanosecond times, Go's float style); the rules they break, such
+as alphabetical ranks, are reported, not hidden.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from ..core.errors import ValidationError
+from ..core.formats import format_time, parse_time
+
+GATES = ("entry_gate", "freshness_gate", "fatigue_gate", "late_fill_gate", "micro_gate")
+FACTORS = ("momentum", "technical", "volume", "quality", "social", "social_capped")
+DECISIONS = ("included", "excluded")
+CONTRIBUTIONS = ("high_contribution", "medium_contribution", "low_contribution")
+REPORT_TYPE = "full_explainability"
+MAX_REASONS = 3
+CSV_COLUMNS = (
+    "symbol", "decision", "score", "rank", "momentum", "technical", "volume", "quality", "social",
+    "entry_gate", "spread_bps", "depth_usd", "vadr", "heat_score", "regime", "exchange",
+    "top_reason", "cache_hit_rate",
+)  # fmt: skip
+
+
+class _Reader:
+    """Typed access to one JSON object, with errors that say where."""
+
+    def __init__(self, data: Any, where: str, lenient: bool, notes: list[str]) -> None:
+        if not isinstance(data, dict):
+            raise ValidationError(f"{where} must be an object, not {type(data).__name__}")
+        self.data, self.where, self.lenient, self.notes = data, where, lenient, notes
+
+    def _get(self, key: str) -> Any:
+        if key not in self.data:
+            raise ValidationError(f"{self.where}.{key} is missing")
+        return self.data[key]
+
+    def sub(self, key: str) -> _Reader:
+        return _Reader(self._get(key), f"{self.where}.{key}", self.lenient, self.notes)
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise ValidationError(f"{self.where}.{key} must be text, not {_kind(value)}")
+        return value
+
+    def number(self, key: str) -> float:
+        return _number(self._get(key), f"{self.where}.{key}")
+
+    def integer(self, key: str) -> int:
+        value = self._get(key)
+        if type(value) is not int:
+            raise ValidationError(f"{self.where}.{key} must be a whole number, not {_kind(value)}")
+        return value
+
+    def boolean(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise ValidationError(f"{self.where}.{key} must be true or false, not {_kind(value)}")
+        return value
+
+    def time(self, key: str, optional: bool = False) -> datetime | None:
+        value = self.data.get(key) if optional else self._get(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise ValidationError(f"{self.where}.{key} must be an ISO-8601 time, not {_kind(value)}")
+        try:
+            return parse_time(value)
+        except ValidationError:
+            raise ValidationError(f"{self.where}.{key}: {value[:40]!r} is not an ISO-8601 time") from None
+
+    def items(self, key: str, optional: bool = False) -> list[Any]:
+        """A list; Go's ``null`` for an empty list is accepted leniently (and noted)."""
+        value = self.data.get(key) if optional else self._get(key)
+        if value is None and (optional or self.lenient):
+            if not optional:
+                self.notes.append(f"null where a list belongs ({_generic(self.where)}.{key})")
+            return []
+        if not isinstance(value, list):
+            raise ValidationError(f"{self.where}.{key} must be a list, not {_kind(value)}")
+        return value
+
+    def mapping(self, key: str) -> dict[str, Any]:
+        value = self._get(key)
+        if value is None and self.lenient:
+            self.notes.append(f"null where an object belongs ({_generic(self.where)}.{key})")
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError(f"{self.where}.{key} must be an object, not {_kind(value)}")
+        return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def _generic(where: str) -> str:
+    """``universe[3].attribution`` -> ``universe[].attribution`` (one note per kind of quirk)."""
+    return re.sub(r"\[\d+\]", "[]", where)
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValidationError(f"{where} must be a number, not {_kind(value)}")
+    if not math.isfinite(value):
+        raise ValidationError(f"{where} is not a finite number ({value})")
+    return float(value)
+
+
+def _texts(values: list[Any], where: str) -> tuple[str, ...]:
+    for n, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValidationError(f"{where}[{n}] must be text, not {_kind(value)}")
+    return tuple(values)
+
+
+def _sorted(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: mapping[key] for key in sorted(mapping)}
+
+
+# -- the model --------------------------------------------------------------------------
+
+
+class _Floats:
+    """Stores whole numbers given for ``float`` fields as floats, so JSON always writes ``70.0``."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.type == "float" and type(value) is int:
+                object.__setattr__(self, f.name, float(value))
+            elif f.type == "Mapping[str, float]" and any(type(v) is int for v in value.values()):
+                object.__setattr__(self, f.name, {k: float(v) if type(v) is int else v for k, v in value.items()})
+
+
+@dataclass(frozen=True)
+class GateResult(_Floats):
+    passed: bool
+    value: float
+    threshold: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class GateResults:
+    entry_gate: GateResult
+    freshness_gate: GateResult
+    fatigue_gate: GateResult
+    late_fill_gate: GateResult
+    micro_gate: GateResult
+    overall_result: bool
+
+    def failed(self) -> list[tuple[str, GateResult]]:
+        """The gates that did not pass, in schema order."""
+        return [(name, getattr(self, name)) for name in GATES if not getattr(self, name).passed]
+
+
+@dataclass(frozen=True)
+class FactorParts(_Floats):
+    momentum: float
+    technical: float
+    volume: float
+    quality: float
+    social: float
+    social_capped: float
+
+
+@dataclass(frozen=True)
+class Microstructure(_Floats):
+    spread_bps: float
+    depth_usd: float
+    vadr: float
+    exchange: str
+    is_exchange_native: bool
+
+
+@dataclass(frozen=True)
+class CatalystProfile(_Floats):
+    heat_score: float
+    time_decay: float
+    event_types: tuple[str, ...] = ()
+    next_event: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Attribution:
+    top_inclusion_reasons: tuple[str, ...]
+    top_exclusion_reasons: tuple[str, ...]
+    regime_influence: str
+    weight_breakdown: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class DataQuality:
+    ttls: Mapping[str, datetime]
+    cache_hits: Mapping[str, bool]
+    freshness_age: Mapping[str, str]
+    missing_fields: tuple[str, ...] = ()
+
+    @property
+    def cache_hit_rate(self) -> float:
+        """Share of true values in ``cache_hits`` (0 when empty)."""
+        return sum(self.cache_hits.values()) / len(self.cache_hits) if self.cache_hits else 0.0
+
+
+@dataclass(frozen=True)
+class AssetExplain(_Floats):
+    symbol: str
+    decision: str
+    score: float
+    rank: int
+    factor_parts: FactorParts
+    gate_results: GateResults
+    microstructure: Microstructure
+    catalyst_profile: CatalystProfile
+    attribution: Attribution
+    data_quality: DataQuality
+
+    @property
+    def top_reason(self) -> str:
+        """First inclusion reason, else first exclusion reason, else ``no_reason``."""
+        reasons = self.attribution.top_inclusion_reasons or self.attribution.top_exclusion_reasons
+        return reasons[0] if reasons else "no_reason"
+
+
+@dataclass(frozen=True)
+class SkippedAsset:
+    """An asset that could not be explained: listed, never dropped silently."""
+
+    symbol: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Meta:
+    timestamp: datetime
+    input_hash: str
+    version: str
+    report_type: str
+    assets_count: int
+    included_count: int
+    excluded_count: int
+    skipped: tuple[SkippedAsset, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoringConfig(_Floats):
+    regime_weights: Mapping[str, float]
+    current_regime: str
+    gate_thresholds: Mapping[str, float]
+    social_cap: float
+    momentum_weights: Mapping[str, float]
+    config_version: str
+
+
+@dataclass(frozen=True)
+class ProviderStatus(_Floats):
+    status: str
+    last_success: datetime
+    error_rate: float
+    latency: str
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    remaining: int
+    reset: datetime
+    limit: int
+
+
+@dataclass(frozen=True)
+class CacheStats(_Floats):
+    hit_rate: float
+    total_hits: int
+    total_misses: int
+    eviction_rate: float
+
+
+@dataclass(frozen=True)
+class SystemHealth:
+    provider_status: Mapping[str, ProviderStatus]
+    circuit_breakers: Mapping[str, bool]
+    rate_limits: Mapping[str, RateLimit]
+    cache_stats: CacheStats
+
+
+@dataclass(frozen=True)
+class ExplainReport:
+    """One explainability report: meta, universe (by rank), config, health."""
+
+    meta: Meta
+    universe: tuple[AssetExplain, ...]
+    config: ScoringConfig
+    health: SystemHealth
+    #: Quirks tolerated while loading leniently (Go's nulls); empty for a strict load.
+    load_notes: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    @classmethod
+    def from_dict(cls, data: Any, *, lenient: bool = False) -> ExplainReport:
+        """Build from plain JSON data. ``lenient`` accepts the Go scanner's quirks."""
+        notes: list[str] = []
+        root = _Reader(data, "$", lenient, notes)
+        report = cls(
+            meta=_meta(root.sub("meta")),
+            universe=tuple(_asset(_Reader(a, f"$.universe[{n}]", lenient, notes)) for n, a in enumerate(root.items("universe"))),
+            config=_config(root.sub("config")),
+            health=_health(root.sub("health")),
+        )  # fmt: skip
+        return replace(report, load_notes=tuple(dict.fromkeys(notes)))
+
+    @classmethod
+    def from_json(cls, data: bytes | str, *, lenient: bool = False) -> ExplainReport:
+        """Parse JSON text (NaN and Infinity refused) into a report."""
+        from ..core.formats import load_json
+
+        return cls.from_dict(load_json(data, "report"), lenient=lenient)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data in schema order; map keys sorted; times as ISO-8601 UTC."""
+        return _plain(self)
+
+    def with_timestamp(self, moment: datetime) -> ExplainReport:
+        return replace(self, meta=replace(self.meta, timestamp=moment))
+
+
+def _meta(r: _Reader) -> Meta:
+    skipped = [_Reader(s, f"{r.where}.skipped[{n}]", r.lenient, r.notes) for n, s in enumerate(r.items("skipped", True))]
+    return Meta(
+        timestamp=r.time("timestamp"), input_hash=r.text("input_hash"), version=r.text("version"),
+        report_type=r.text("report_type"), assets_count=r.integer("assets_count"),
+        included_count=r.integer("included_count"), excluded_count=r.integer("excluded_count"),
+        skipped=tuple(SkippedAsset(s.text("symbol"), s.text("reason")) for s in skipped),
+    )  # fmt: skip
+
+
+def _gate(r: _Reader) -> GateResult:
+    return GateResult(r.boolean("passed"), r.number("value"), r.number("threshold"), r.text("reason"))
+
+
+def _asset(r: _Reader) -> AssetExplain:
+    gates, parts, micro = r.sub("gate_results"), r.sub("factor_parts"), r.sub("microstructure")
+    catalyst, attribution, quality = r.sub("catalyst_profile"), r.sub("attribution"), r.sub("data_quality")
+    decision = r.text("decision")
+    if decision not in DECISIONS:
+        raise ValidationError(f"{r.where}.decision must be included or excluded, not {decision[:40]!r}")
+    breakdown = attribution.mapping("weight_breakdown")
+    return AssetExplain(
+        symbol=r.text("symbol"), decision=decision, score=r.number("score"), rank=r.integer("rank"),
+        factor_parts=FactorParts(*(parts.number(name) for name in FACTORS)),
+        gate_results=GateResults(*(_gate(gates.sub(name)) for name in GATES), gates.boolean("overall_result")),
+        microstructure=Microstructure(micro.number("spread_bps"), micro.number("depth_usd"), micro.number("vadr"),
+                                      micro.text("exchange"), micro.boolean("is_exchange_native")),
+        catalyst_profile=CatalystProfile(
+            catalyst.number("heat_score"), catalyst.number("time_decay"),
+            _texts(catalyst.items("event_types"), f"{catalyst.where}.event_types"), catalyst.time("next_event", True),
+        ),
+        attribution=Attribution(
+            _texts(attribution.items("top_inclusion_reasons"), f"{attribution.where}.top_inclusion_reasons"),
+            _texts(attribution.items("top_exclusion_reasons"), f"{attribution.where}.top_exclusion_reasons"),
+            attribution.text("regime_influence"),
+            {k: _texts([v], f"{attribution.where}.weight_breakdown.{k}")[0] for k, v in breakdown.items()},
+        ),
+        data_quality=DataQuality(
+            ttls={k: quality.sub("ttls").time(k) for k in quality.mapping("ttls")},  # type: ignore[misc]
+            cache_hits={k: quality.sub("cache_hits").boolean(k) for k in quality.mapping("cache_hits")},
+            freshness_age={k: quality.sub("freshness_age").text(k) for k in quality.mapping("freshness_age")},
+            missing_fields=_texts(quality.items("missing_fields"), f"{quality.where}.missing_fields"),
+        ),
+    )  # fmt: skip
+
+
+def _numbers(r: _Reader, key: str) -> dict[str, float]:
+    sub = r.sub(key)
+    return {k: sub.number(k) for k in sub.data}
+
+
+def _config(r: _Reader) -> ScoringConfig:
+    return ScoringConfig(
+        regime_weights=_numbers(r, "regime_weights"), current_regime=r.text("current_regime"),
+        gate_thresholds=_numbers(r, "gate_thresholds"), social_cap=r.number("social_cap"),
+        momentum_weights=_numbers(r, "momentum_weights"), config_version=r.text("config_version"),
+    )  # fmt: skip
+
+
+def _health(r: _Reader) -> SystemHealth:
+    providers, limits, breakers, cache = r.sub("provider_status"), r.sub("rate_limits"), r.sub("circuit_breakers"), r.sub("cache_stats")
+    return SystemHealth(
+        provider_status={
+            name: ProviderStatus(p.text("status"), p.time("last_success"), p.number("error_rate"), p.text("latency"))  # type: ignore[arg-type]
+            for name in providers.data for p in [providers.sub(name)]
+        },
+        circuit_breakers={name: breakers.boolean(name) for name in breakers.data},
+        rate_limits={
+            name: RateLimit(q.integer("remaining"), q.time("reset"), q.integer("limit"))  # type: ignore[arg-type]
+            for name in limits.data for q in [limits.sub(name)]
+        },
+        cache_stats=CacheStats(cache.number("hit_rate"), cache.integer("total_hits"), cache.integer("total_misses"),
+                               cache.number("eviction_rate")),
+    )  # fmt: skip
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value) if f.compare}
+    if isinstance(value, Mapping):
+        return {key: _plain(value[key]) for key in sorted(value)}
+    if isinstance(value, (tuple, list)):
+        return [_plain(item) for item in value]
+    if isinstance(value, datetime):
+        return format_time(value)
+    return value

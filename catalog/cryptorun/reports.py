@@ -1,0 +1,59 @@
+"""Reading an explain report to look at: from a file outside the store, or from the catalog (verified)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import InputError, NotFoundError
+from ..core.fs import is_inside, read_file
+from ..core.settings import Settings
+from ..core.store import Catalog
+from ..ops.read import copy_verified
+from .explain import ExplainReport
+from .explain_rules import Violation, check_report
+
+
+def read_report(settings: Settings, source: str, *, actor: str | None = None) -> tuple[bytes, str]:
+    """A report's bytes and where they came from: a file outside the store, or a catalogued artifact.
+
+    A catalogued artifact's bytes are verified against its SHA-256 first
+    (:class:`~catalog.core.errors.IntegrityError` if they no longer match).
+    Raises :class:`InputError` if ``source`` is neither.
+    """
+    path = Path(source)
+    if path.is_file() and not is_inside(path, settings.base_dir):
+        data = read_file(source, "input file", InputError)
+        if not data:
+            raise InputError(f"input file {source} is empty")
+        return data, source
+    try:
+        with Catalog(settings, actor=actor) as catalog:
+            buffer = io.BytesIO()
+            record = copy_verified(catalog, source, buffer)
+            return buffer.getvalue(), record.path
+    except NotFoundError:
+        if path.exists() and not path.is_file():
+            raise InputError(f"{source} is a folder, not a report") from None
+        raise InputError(f"{source} is neither a report file nor an artifact in the catalog") from None
+
+
+@dataclass(frozen=True)
+class LoadedReport:
+    """A report as loaded (leniently, as the Go scanner wrote them) with the rules it breaks."""
+
+    report: ExplainReport
+    violations: list[Violation]
+
+    @property
+    def broken_rules(self) -> list[str]:
+        """Every problem as text: what lenient loading noted, then each broken rule."""
+        return list(self.report.load_notes) + [str(v) for v in self.violations]
+
+
+def load_report(settings: Settings, source: str, *, actor: str | None = None) -> LoadedReport:
+    """Read (see :func:`read_report`) and load a report, and check its rules."""
+    data, _ = read_report(settings, source, actor=actor)
+    report = ExplainReport.from_json(data, lenient=True)
+    return LoadedReport(report, check_report(report))

@@ -1,0 +1,297 @@
+"""Evidence bundles: the audit trail of a time window, exported and checked without the catalog.
+
+An **evidence bundle** is a zip that another machine can check without the
+catalog: the events of a time window (a contiguous run of the chain, with the
+hash that precedes it), the artifact rows they touch, a manifest of the files
+with their checksums, the checkpoints, optionally the files themselves, and
+``bundle.json`` listing the SHA-256 of every member. The zip's comment holds
+the SHA-256 of every byte before it, so changing any byte of the bundle is
+detected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from ..core import chain, fs
+from ..core.errors import Param, ValidationError
+from ..core.records import ArtifactRecord
+from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
+from ..core.store import Catalog
+from ..core.vocabulary import READABLE
+from .checkpoints import configured_checkpoints
+
+BUNDLE_FORMAT = "catalog-bundle/1"
+_SEAL_PREFIX = b"catalog-bundle sha256:"
+_SEAL_LENGTH = len(_SEAL_PREFIX) + 64
+
+
+# -- bundles: export ------------------------------------------------------------------
+
+
+def _seal(path: Path) -> None:
+    """Replace the placeholder zip comment with the SHA-256 of every byte before it."""
+    with open(path, "r+b") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(0)
+        digest, remaining = hashlib.sha256(), size - _SEAL_LENGTH
+        while remaining > 0:
+            chunk = handle.read(min(remaining, 1024 * 1024))
+            digest.update(chunk)
+            remaining -= len(chunk)
+        handle.write(_SEAL_PREFIX + digest.hexdigest().encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _ndjson(rows: list[Mapping[str, Any]]) -> bytes:
+    return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote."""
+
+    path: Path
+    first_seq: int | None
+    last_seq: int | None
+    events: int
+    artifacts: int
+    files: int
+    skipped_files: list[str] = field(default_factory=list)
+
+
+def export_bundle(
+    catalog: Catalog, output: Path, since: datetime | None, until: datetime | None, include_files: bool = False
+) -> ExportSummary:
+    """Write the evidence bundle of the events recorded in [since, until)."""
+    output = fs.outside_store(catalog.base_dir, output, "bundle")
+    if output.exists():
+        raise ValidationError(f"{output} already exists; choose a new name")
+    if not output.parent.is_dir():
+        raise ValidationError(f"folder {output.parent} for the bundle does not exist")
+    if since and until and since >= until:
+        raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
+    events_t = EVENTS
+    where = []
+    if since is not None:
+        where.append(events_t.c.at >= since)
+    if until is not None:
+        where.append(events_t.c.at < until)
+    with catalog.read() as conn:
+        bounds = conn.execute(select(events_t.c.seq).where(*where).order_by(events_t.c.seq).limit(1)).first()
+        last = conn.execute(select(events_t.c.seq).where(*where).order_by(events_t.c.seq.desc()).limit(1)).first()
+        head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).one()
+    first_seq, last_seq = (bounds[0], last[0]) if bounds else (None, None)
+
+    # The window's events as one contiguous run of the chain (clocks of several
+    # writers may interleave), and the hash that precedes it.
+    events: list[dict[str, Any]] = []
+    prev_hash = chain.GENESIS_HASH
+    if first_seq is not None:
+        with catalog.read() as conn:
+            if first_seq > 1:
+                prev_hash = conn.execute(select(events_t.c.hash).where(events_t.c.seq == first_seq - 1)).scalar_one()
+        in_range = [events_t.c.seq >= first_seq, events_t.c.seq <= last_seq]
+        events = [{"seq": e.seq, "text": e.text, "hash": e.hash} for e in chain.iter_events(catalog.read, in_range)]
+    artifact_ids = sorted({json.loads(e["text"])["artifact_id"] for e in events} - {None})
+    rows: list[ArtifactRecord] = []
+    with catalog.read() as conn:
+        for start in range(0, len(artifact_ids), 500):
+            chunk = artifact_ids[start : start + 500]
+            rows += [ArtifactRecord.from_row(r) for r in conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id.in_(chunk)))]
+
+    members: dict[str, bytes | Path] = {
+        "events.ndjson": _ndjson(events),
+        "artifacts.ndjson": _ndjson([r.to_dict() for r in rows]),
+    }
+    manifest, skipped = [], []
+    for record in rows:
+        entry = {"path": record.path, "size": record.size, "sha256": record.sha256, "status": record.status,
+                 "included": False}  # fmt: skip
+        file_path = catalog.base_dir / record.path
+        if include_files and record.status in READABLE:
+            try:
+                actual, size = fs.sha256_file(file_path)
+            except OSError:
+                actual, size = None, None
+            if (actual, size) == (record.sha256, record.size):
+                members[f"files/{record.path}"] = file_path
+                entry["included"] = True
+            else:
+                skipped.append(record.path)
+                entry["note"] = "missing" if actual is None else "bytes no longer match the catalog: not included"
+        manifest.append(entry)
+    members["manifest.json"] = json.dumps(manifest, indent=2).encode()
+    checkpoints = [c.to_dict() for c in configured_checkpoints(catalog)]
+    checkpoints.append({**chain.Checkpoint(head.seq, head.hash, datetime.now(timezone.utc)).to_dict(),
+                        "note": "chain head at export"})  # fmt: skip
+    members["checkpoints.json"] = json.dumps(checkpoints, indent=2).encode()
+
+    digests = {}
+    for name, content in members.items():
+        if isinstance(content, Path):
+            digests[name] = hashlib.sha256(content.read_bytes()).hexdigest()
+        else:
+            digests[name] = hashlib.sha256(content).hexdigest()
+    bundle = {
+        "format": BUNDLE_FORMAT, "exported_at": chain.iso_utc(datetime.now(timezone.utc)),
+        "exported_by": catalog.actor, "catalog": catalog.db.location,
+        "since": chain.iso_utc(since) if since else None, "until": chain.iso_utc(until) if until else None,
+        "first_seq": first_seq, "last_seq": last_seq, "prev_hash": prev_hash, "members": digests,
+    }  # fmt: skip
+
+    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("bundle.json", json.dumps(bundle, indent=2))
+            for name, content in members.items():
+                if isinstance(content, Path):
+                    archive.write(content, name)
+                else:
+                    archive.writestr(name, content)
+            archive.comment = b"\0" * _SEAL_LENGTH
+        _seal(tmp)
+        try:
+            os.link(tmp, output)
+        except FileExistsError:
+            raise ValidationError(f"{output} already exists; choose a new name") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportSummary(output, first_seq, last_seq, len(events), len(rows),
+                         sum(1 for n in members if n.startswith("files/")), skipped)  # fmt: skip
+
+
+# -- bundles: verify ------------------------------------------------------------------
+
+
+@dataclass
+class BundleReport:
+    """What checking a bundle found."""
+
+    events: int = 0
+    artifacts: int = 0
+    files: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "events": self.events, "artifacts": self.artifacts, "files": self.files,
+                "first_seq": self.first_seq, "last_seq": self.last_seq, "problems": list(self.problems)}  # fmt: skip
+
+
+def _lines(data: bytes) -> Iterator[dict[str, Any]]:
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            yield json.loads(line)
+
+
+def verify_bundle(path: Path) -> BundleReport:
+    """Check a bundle with nothing but its own bytes (no catalog needed)."""
+    report = BundleReport()
+    raw = fs.read_file(path, "bundle", ValidationError)
+    seal = raw[-_SEAL_LENGTH:]
+    if not seal.startswith(_SEAL_PREFIX) or not re.fullmatch(rb"[0-9a-f]{64}", seal[len(_SEAL_PREFIX) :]):
+        raise ValidationError(f"{path} is not a catalog evidence bundle (no seal)")
+    if hashlib.sha256(raw[:-_SEAL_LENGTH]).hexdigest().encode() != seal[len(_SEAL_PREFIX) :]:
+        report.problems.append("the bundle's bytes do not match its seal: it was altered after export")
+        return report
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(raw))
+        bundle = json.loads(archive.read("bundle.json"))
+        if bundle.get("format") != BUNDLE_FORMAT:
+            raise ValueError(f"unknown format {bundle.get('format')!r}")
+        contents = {name: archive.read(name) for name in archive.namelist() if name != "bundle.json"}
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        raise ValidationError(f"{path} is not a readable catalog evidence bundle ({exc})") from None
+
+    listed = bundle.get("members", {})
+    for name in sorted(set(listed) | set(contents)):
+        if name not in contents:
+            report.problems.append(f"member {name} is listed but missing")
+        elif name not in listed:
+            report.problems.append(f"member {name} is present but not listed")
+        elif hashlib.sha256(contents[name]).hexdigest() != listed[name]:
+            report.problems.append(f"member {name} does not match its listed SHA-256")
+    if report.problems:
+        return report
+
+    try:
+        _check_bundle_chain(bundle, contents, report)
+    except (ValueError, KeyError, TypeError) as exc:
+        report.problems.append(f"bundle content is malformed: {exc}")
+    return report
+
+
+def _check_bundle_chain(bundle: Mapping[str, Any], contents: Mapping[str, bytes], report: BundleReport) -> None:
+    prev = bundle["prev_hash"]
+    expected = bundle["first_seq"]
+    report.first_seq, report.last_seq = bundle["first_seq"], bundle["last_seq"]
+    hashes: dict[int, str] = {}
+    written: dict[int, dict[str, Any]] = {}
+    for event in _lines(contents["events.ndjson"]):
+        report.events += 1
+        body = json.loads(event["text"])
+        if event["seq"] != expected or body.get("seq") != expected:
+            report.problems.append(f"event {expected} is missing or out of order")
+            expected = event["seq"]
+        if chain.chain_hash(prev, event["text"]) != event["hash"]:
+            report.problems.append(f"event {event['seq']}: hash does not follow from its text and the previous hash")
+        hashes[event["seq"]] = event["hash"]
+        if body.get("action") in ("write", "adopt") and body.get("artifact_id") is not None:
+            written[body["artifact_id"]] = body.get("details", {})
+        prev = event["hash"]
+        expected += 1
+    if report.events and expected - 1 != bundle["last_seq"]:
+        report.problems.append(f"events end at {expected - 1}, the bundle says {bundle['last_seq']}")
+
+    rows = {row["id"]: row for row in _lines(contents["artifacts.ndjson"])}
+    report.artifacts = len(rows)
+    for artifact_id, details in written.items():
+        row = rows.get(artifact_id)
+        if row is None:
+            report.problems.append(f"artifact {artifact_id} was written in this window but its row is not in the bundle")
+        elif (row["sha256"], row["size"], row["original_path"]) != (
+            details.get("sha256"), details.get("size"), details.get("original_path"),
+        ):  # fmt: skip
+            report.problems.append(f"artifact {artifact_id}: its row disagrees with its write event")
+
+    by_path = {row["path"]: row for row in rows.values()}
+    for entry in json.loads(contents["manifest.json"]):
+        row = by_path.get(entry["path"])
+        if row is None or (row["sha256"], row["size"]) != (entry["sha256"], entry["size"]):
+            report.problems.append(f"manifest entry {entry['path']} disagrees with its artifact row")
+        if entry.get("included"):
+            data = contents.get(f"files/{entry['path']}")
+            if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"] or len(data) != entry["size"]:
+                report.problems.append(f"file {entry['path']} does not match its manifest entry")
+            else:
+                report.files += 1
+
+    for checkpoint in json.loads(contents["checkpoints.json"]):
+        seq = checkpoint["seq"]
+        if seq in hashes and hashes[seq] != checkpoint["hash"]:
+            report.problems.append(f"event {seq} disagrees with a checkpoint taken {checkpoint['at']}")
+    if not isinstance(prev, str):
+        raise ValueError("prev_hash is not text")

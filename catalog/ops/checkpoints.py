@@ -1,0 +1,71 @@
+"""Checkpoints of the audit chain, kept outside the store.
+
+A **checkpoint** is the chain head (seq, hash, time) written to a file that
+lives outside the store; verifying the log against it proves the current log
+still extends it, so even a consistent rewrite of the whole chain is caught.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..core import fs
+from ..core.chain import Checkpoint, read_checkpoint
+from ..core.errors import ValidationError
+from ..core.store import Catalog
+
+
+def checkpoint_dir(catalog: Catalog) -> Path | None:
+    """The configured checkpoint folder (``audit.checkpoint_dir``), checked to be outside the store."""
+    folder = catalog.settings.checkpoint_dir
+    return None if folder is None else fs.outside_store(catalog.base_dir, folder, "checkpoint folder")
+
+
+def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Checkpoint, bytes, Path | None]:
+    """Record a ``checkpoint`` event, then write the head (which includes it).
+
+    Written to ``output``, else into the configured checkpoint folder, else
+    only returned (the caller prints it). Returns the checkpoint, its bytes
+    (JSON) and where they were written. Raises :class:`ValidationError` for an
+    output inside the store, in a missing folder, or already there.
+    """
+    target = fs.outside_store(catalog.base_dir, output, "checkpoint file") if output is not None else None
+    folder = checkpoint_dir(catalog) if target is None else None
+    if target is not None and not target.parent.is_dir():
+        raise ValidationError(f"folder {target.parent} for the checkpoint does not exist")
+    if target is not None and target.exists():
+        raise ValidationError(f"{target} already exists; a checkpoint never overwrites one")
+    at = datetime.now(timezone.utc)
+    with catalog.change() as tx:
+        tx.events.append("checkpoint", at=at, details={"file": str(target or folder or "(printed)")})
+        seq, digest = tx.head
+    checkpoint = Checkpoint(seq, digest, at)
+    data = (json.dumps(checkpoint.to_dict(), indent=2) + "\n").encode()
+    if target is None and folder is not None:
+        target = folder / f"checkpoint-{checkpoint.seq:012d}-{at:%Y%m%dT%H%M%SZ}.json"
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fs.publish(target.parent, target.name, data)
+    return checkpoint, data, target
+
+
+def auto_checkpoint(catalog: Catalog) -> Checkpoint | None:
+    """After a retention or verify run: a checkpoint into the configured folder, if there is one."""
+    if catalog.settings.checkpoint_dir is None:
+        return None
+    return take_checkpoint(catalog)[0]
+
+
+def configured_checkpoints(catalog: Catalog) -> list[Checkpoint]:
+    """Every checkpoint file in the configured folder (none if no folder is configured)."""
+    folder = checkpoint_dir(catalog)
+    if folder is None or not folder.is_dir():
+        return []
+    return [read_checkpoint(p) for p in sorted(folder.glob("checkpoint-*.json"))]
+
+
+def load_checkpoints(catalog: Catalog, files: list[Path]) -> list[Checkpoint]:
+    """The checkpoints in ``files`` followed by those of the configured folder: what a log must still extend."""
+    return [read_checkpoint(Path(p)) for p in files] + configured_checkpoints(catalog)

@@ -1,0 +1,74 @@
+"""The vocabulary of drift between a store's folders and its catalog: finding classes and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+CLASSES = ("orphan", "missing", "moved", "modified", "half_pair", "stale_temp", "restored", "foreign", "in_flight")
+NOT_DRIFT = ("foreign", "in_flight")
+
+CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal", "catalog.sqlite-lock")
+DEFAULT_GRACE = 300.0  # seconds
+
+
+
+@dataclass
+class Finding:
+    """One disagreement, with what ``--fix`` did about it."""
+
+    cls: str
+    path: str
+    reason: str
+    fixed: str | None = None  # what the fix did, if anything
+    other_path: str | None = None  # moved: the row's old path; half_pair: the twin
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.cls, "path": self.path, "reason": self.reason, "fixed": self.fixed,
+                "other_path": self.other_path}  # fmt: skip
+
+
+@dataclass
+class ReconcileReport:
+    """Every finding of one run, with how many files were read and how many rows expected them."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files: int = 0
+    rows: int = 0
+
+    @property
+    def drift(self) -> list[Finding]:
+        return [f for f in self.findings if f.cls not in NOT_DRIFT]
+
+    def counts(self) -> dict[str, int]:
+        return {cls: sum(f.cls == cls for f in self.findings) for cls in CLASSES}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"clean": not self.drift, "files": self.files, "rows": self.rows, "counts": self.counts(),
+                "findings": [f.to_dict() for f in self.findings]}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file seen by the walk: store path, size in bytes, mtime in seconds since the epoch."""
+
+    path: str
+    size: int
+    mtime: float
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Orphan:
+    """A complete file without a row, with what its name says (``legacy``: a seed-era name)."""
+
+    entry: Entry
+    type: str
+    prefix: str
+    ext: str
+    created_at: datetime
+    legacy: bool

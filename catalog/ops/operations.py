@@ -1,0 +1,150 @@
+"""Operations: a health summary for schedulers (``status``) and online backups (``backup``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..core.errors import Remedy, StoreError, ValidationError
+from ..core.formats import format_time
+from ..core.fs import outside_store
+from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
+from ..core.store import Catalog
+from .limits import limits
+from .retention import open_intents, plan
+
+#: A verify run older than this needs a person.
+VERIFY_STALE = timedelta(days=7)
+#: Artifacts more than this past their expiry need a person (retention is not running).
+EXPIRY_SLACK = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One thing that needs a person: what, and the next step (:class:`Remedy`)."""
+
+    message: str
+    remedy: Remedy | None = None
+
+
+@dataclass
+class Status:
+    """What a dashboard shows (``facts``), and what needs a person (``attention``)."""
+
+    facts: dict[str, Any] = field(default_factory=dict)
+    attention: list[Attention] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: the facts, ``needs_attention`` and the attention messages."""
+        return {**self.facts, "needs_attention": bool(self.attention), "attention": [a.message for a in self.attention]}
+
+
+def _last(catalog: Catalog, action: str) -> Any:
+    e = EVENTS.c
+    with catalog.read() as conn:
+        return conn.execute(select(e.at, e.details).where(e.action == action).order_by(e.seq.desc()).limit(1)).first()
+
+
+def status(catalog: Catalog, now: datetime | None = None) -> Status:
+    """Ages of the last verify run and checkpoint, outstanding findings, open intents, expiry, limits.
+
+    Ages are in hours; ``now`` defaults to the real clock (UTC).
+    """
+    now = now or datetime.now(timezone.utc)
+    result = Status()
+    need = result.attention.append
+    verify_run = _last(catalog, "verify_run")
+    if verify_run is None:
+        result.facts["last_verify"] = None
+        need(Attention("no verify run recorded", Remedy.VERIFY))
+    else:
+        details = json.loads(verify_run.details)
+        age = now - verify_run.at
+        result.facts["last_verify"] = {"at": format_time(verify_run.at), "age_hours": round(age.total_seconds() / 3600, 1),
+                                       "failed": details["failed"], "missing": details["missing"]}  # fmt: skip
+        if age > VERIFY_STALE:
+            need(Attention(f"the last verify run is {age.days} days old", Remedy.VERIFY))
+        if details["failed"] or details["missing"]:
+            need(Attention("the last verify run found failures", Remedy.RECONCILE_DEEP))
+    checkpoint = _last(catalog, "checkpoint")
+    result.facts["last_checkpoint"] = None if checkpoint is None else {
+        "at": format_time(checkpoint.at), "age_hours": round((now - checkpoint.at).total_seconds() / 3600, 1)}  # fmt: skip
+    c = ARTIFACTS.c
+    with catalog.read() as conn:
+        counts = {s: n for s, n in conn.execute(select(c.status, func.count()).group_by(c.status)).all()}
+        head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).one()
+    result.facts["artifacts"] = counts
+    result.facts["chain_head"] = {"seq": head.seq, "hash": head.hash}
+    outstanding = counts.get("missing", 0) + counts.get("quarantined", 0)
+    result.facts["findings_outstanding"] = outstanding
+    if outstanding:
+        need(Attention(f"{outstanding} artifacts are missing or quarantined: a person should look", Remedy.LIST_MISSING))
+    intents = open_intents(catalog)
+    result.facts["pending_retention_intents"] = len(intents)
+    if intents:
+        need(Attention(f"{len(intents)} retention intents are unfinished", Remedy.FINISH_RETENTION))
+    overdue = sum(1 for row in plan(catalog, now=now - EXPIRY_SLACK) if row.action in ("delete", "archive"))
+    result.facts["past_expiry"] = overdue
+    if overdue:
+        need(Attention(f"{overdue} artifacts are more than a day past expiry", Remedy.APPLY_RETENTION))
+    near = [row for row in limits(catalog) if row.level != "ok"]
+    result.facts["limits"] = [{"name": r.name, "level": r.level} for r in near]
+    if any(r.level == "over" for r in near):
+        need(Attention("a folder or the store is over its limit", Remedy.LIMITS))
+    return result
+
+
+@dataclass(frozen=True)
+class BackupRecord:
+    """A finished backup: the file written and the chain head (seq, hash) it captured."""
+
+    file: Path
+    head_seq: int
+    head_hash: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data."""
+        return {"file": str(self.file), "head_seq": self.head_seq, "head_hash": self.head_hash}
+
+
+def backup(catalog: Catalog, output: Path) -> BackupRecord:
+    """An online, consistent copy of the SQLite catalog (writers may go on), and the chain head it captured.
+
+    Recorded as a ``backup`` event. Raises ValidationError for PostgreSQL
+    (remedy: its own tools), an output inside the store, existing, or in a
+    missing folder; StoreError if SQLite's backup fails.
+    """
+    if not catalog.db.is_sqlite or catalog.db.sqlite_path is None:
+        raise ValidationError("backup copies the embedded SQLite catalog", remedy=Remedy.PG_DUMP)
+    output = outside_store(catalog.base_dir, output, "backup")
+    if output.exists():
+        raise ValidationError(f"{output} already exists; a backup never overwrites")
+    if not output.parent.is_dir():
+        raise ValidationError(f"folder {output.parent} for the backup does not exist")
+    tmp = output.with_name(f".{output.name}.tmp")
+    source = sqlite3.connect(catalog.db.sqlite_path)
+    try:
+        target = sqlite3.connect(tmp)
+        try:
+            source.backup(target)  # SQLite's online backup: a consistent snapshot while writers go on
+            head = target.execute("SELECT seq, hash FROM chain_head").fetchone()
+        finally:
+            target.close()
+    except sqlite3.Error as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"backup of {catalog.db.location} failed: {exc}") from None
+    finally:
+        source.close()
+    with open(tmp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, output)
+    with catalog.change() as tx:
+        tx.events.append("backup", details={"file": str(output), "head_seq": head[0], "head_hash": head[1]})
+    return BackupRecord(output, head[0], head[1])

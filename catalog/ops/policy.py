@@ -1,0 +1,238 @@
+"""What protects an artifact: legal holds, per-type retention floors, and ``retain_until`` extensions.
+
+Each change is an audited event made through the unit of work. A hold covers
+one artifact (by path), a prefix (glob) or a type, optionally only artifacts
+created in a time window; what it covers is never deleted or archived. A floor
+is the minimum retention of a type, kept in the catalog so that no writer's
+settings can go below it (SEC 17a-4(f) and MiFID II Art. 16(7) both require a
+minimum keeping period whatever the writer was told). ``retain_until`` is only
+ever extended.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+
+from ..core.errors import Param, ValidationError
+from ..core.formats import format_time
+from ..core.records import ArtifactRecord
+from ..core.schema import ARTIFACTS, FLOORS, HOLDS
+from ..core.store import Catalog
+from ..core.vocabulary import READABLE, TYPES
+from .query import ArtifactQuery, iter_artifacts
+
+MAX_FLOOR_DAYS = 36_600
+
+
+def plain_text(text: str) -> bool:
+    """No control, format (bidi overrides, zero-width) or line/paragraph separator characters."""
+    return not any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text)
+
+
+def check_reason(reason: str) -> str:
+    """A reason recorded in the log: 1-1000 characters on one line, stripped. Raises ValidationError."""
+    if not isinstance(reason, str) or not reason.strip() or len(reason) > 1000 or not plain_text(reason):
+        raise ValidationError(Param("reason"), " must be 1-1000 characters of text on one line, without control "
+                              "characters", value=reason)  # fmt: skip
+    return reason.strip()
+
+
+def _check_type(artifact_type: str) -> str:
+    if artifact_type not in TYPES:
+        raise ValidationError(f"unknown artifact type {artifact_type!r}; choose one of: {', '.join(TYPES)}")
+    return artifact_type
+
+
+# -- selectors ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selector:
+    """What a hold or an extension is about: exactly one of a path, a prefix (glob) or a type."""
+
+    kind: str  # path | prefix | type
+    value: str
+
+
+def selector(path: str | None, prefix: str | None, artifact_type: str | None, *, lead: str = "give") -> Selector:
+    """The one selector among ``path``, ``prefix`` and ``artifact_type``; ValidationError unless exactly one.
+
+    ``lead`` starts the error message (``a hold covers exactly one of: …``).
+    """
+    chosen = [(k, v) for k, v in (("path", path), ("prefix", prefix), ("type", artifact_type)) if v is not None]
+    if len(chosen) != 1:
+        raise ValidationError(f"{lead} exactly one of: ", Param("path"), ", ", Param("prefix"), ", ",
+                              Param("artifact_type"))  # fmt: skip
+    kind, value = chosen[0]
+    if kind == "type":
+        _check_type(value)
+    return Selector(kind, value)
+
+
+def select_artifacts(catalog: Catalog, chosen: Selector) -> list[ArtifactRecord]:
+    """The artifacts a selector covers now: the one at a path (NotFoundError if none), or every match."""
+    if chosen.kind == "path":
+        return [catalog.require_path(chosen.value)]
+    query = ArtifactQuery(types=(chosen.value,) if chosen.kind == "type" else (),
+                          prefix=chosen.value if chosen.kind == "prefix" else None)  # fmt: skip
+    return list(iter_artifacts(catalog, query))
+
+
+# -- floors -------------------------------------------------------------------------------
+
+
+def floors(catalog: Catalog) -> dict[str, int]:
+    """The floor in days of each type that has one."""
+    with catalog.read() as conn:
+        return {t: d for t, d in conn.execute(select(FLOORS.c.type, FLOORS.c.days)).all()}
+
+
+def set_floor(catalog: Catalog, artifact_type: str, days: int, reason: str) -> int | None:
+    """Set a type's minimum retention (an audited ``policy_floor`` event); returns the floor before, or None.
+
+    Lowering it is refused (ValidationError) while rows written under it are still protected by it.
+    """
+    _check_type(artifact_type)
+    if not 0 <= days <= MAX_FLOOR_DAYS:
+        raise ValidationError(f"a floor is a whole number of days from 0 to {MAX_FLOOR_DAYS}, not {days}", value=days)
+    reason = check_reason(reason)
+    now = datetime.now(timezone.utc)
+    with catalog.change() as tx:
+        before = tx.floors.get(artifact_type)
+        if before is not None and days < before:
+            c = ARTIFACTS.c
+            depending = tx.read(
+                select(c.id).where(c.type == artifact_type, c.status.in_(READABLE), c.retain_until > now).limit(1)
+            ).first()
+            if depending is not None:
+                raise ValidationError(
+                    f"the {artifact_type} floor is {before} days and artifacts written under it are still protected; "
+                    "it cannot be lowered while rows depend on it"
+                )
+        tx.floors.set(artifact_type, days, reason)
+    return before
+
+
+# -- holds ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HoldRecord:
+    """One legal hold. ``since``/``until`` bound the creation time of what it covers (UTC; until exclusive)."""
+
+    id: int
+    kind: str  # path | prefix | type
+    selector: str
+    since: datetime | None
+    until: datetime | None
+    reason: str
+    placed_at: datetime
+    placed_by: str
+    released_at: datetime | None = None
+    released_by: str | None = None
+    release_reason: str | None = None
+
+    @classmethod
+    def from_row(cls, r: Any) -> HoldRecord:
+        """Build from a row of the ``holds`` table."""
+        return cls(r.id, r.selector_kind, r.selector, r.since, r.until, r.reason, r.placed_at, r.placed_by,
+                   r.released_at, r.released_by, r.release_reason)  # fmt: skip
+
+    def covers(self, record: ArtifactRecord) -> bool:
+        """Whether this hold protects the artifact."""
+        if self.kind == "path":
+            hit = self.selector in (record.path, record.original_path)
+        elif self.kind == "prefix":
+            hit = fnmatch.fnmatchcase(record.prefix, self.selector)
+        else:
+            hit = record.type == self.selector
+        if self.since is not None and record.created_at < self.since:
+            return False
+        if self.until is not None and record.created_at >= self.until:
+            return False
+        return hit
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data with times as ISO-8601 UTC text."""
+        return {"id": self.id, "kind": self.kind, "selector": self.selector,
+                "since": format_time(self.since) if self.since else None,
+                "until": format_time(self.until) if self.until else None, "reason": self.reason,
+                "placed_at": format_time(self.placed_at), "placed_by": self.placed_by,
+                "released_at": format_time(self.released_at) if self.released_at else None,
+                "released_by": self.released_by, "release_reason": self.release_reason}  # fmt: skip
+
+
+def holds(catalog: Catalog, include_released: bool = False) -> list[HoldRecord]:
+    """Legal holds in the order placed (active ones unless ``include_released``)."""
+    query = select(HOLDS).order_by(HOLDS.c.id)
+    if not include_released:
+        query = query.where(HOLDS.c.released_at.is_(None))
+    with catalog.read() as conn:
+        return [HoldRecord.from_row(r) for r in conn.execute(query)]
+
+
+def add_hold(
+    catalog: Catalog, *, path: str | None = None, prefix: str | None = None, artifact_type: str | None = None,
+    since: datetime | None = None, until: datetime | None = None, reason: str,
+) -> HoldRecord:  # fmt: skip
+    """Place a legal hold on one artifact, a prefix (glob allowed) or a type, optionally for a time window.
+
+    A path hold names the artifact's original path, so it follows the artifact
+    when it is archived. Raises ValidationError and NotFoundError.
+    """
+    chosen = selector(path, prefix, artifact_type, lead="a hold covers")
+    if chosen.kind == "prefix" and (not chosen.value or len(chosen.value) > 64 or not plain_text(chosen.value)):
+        raise ValidationError(Param("prefix"), " must be 1-64 characters (* and ? allowed)", value=chosen.value)
+    reason = check_reason(reason)
+    if since and until and since >= until:
+        raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
+    value = select_artifacts(catalog, chosen)[0].original_path if chosen.kind == "path" else chosen.value
+    with catalog.change() as tx:
+        row = tx.holds.place(chosen.kind, value, since=since, until=until, reason=reason)
+    return HoldRecord.from_row(row)
+
+
+def release_hold(catalog: Catalog, hold_id: int, reason: str) -> None:
+    """Release an active hold (an audited ``hold_release`` event). Raises NotFoundError and ValidationError."""
+    reason = check_reason(reason)
+    with catalog.change() as tx:
+        tx.holds.release(hold_id, reason)
+
+
+# -- retain_until ------------------------------------------------------------------------------
+
+
+def extend(catalog: Catalog, records: list[ArtifactRecord], until: datetime, reason: str) -> list[ArtifactRecord]:
+    """Extend ``retain_until`` to ``until`` (never shorten it): one ``retain_extend`` event per artifact changed.
+
+    Deleted and missing artifacts and those already kept longer are left as
+    they are. Returns the changed records. Raises ValidationError if ``until``
+    is not in the future.
+    """
+    reason = check_reason(reason)
+    if until <= datetime.now(timezone.utc):
+        raise ValidationError(Param("until"), " must be in the future", value=until)
+    changed = []
+    for record in records:
+        if record.status in ("deleted", "missing"):
+            continue
+        if record.retain_until is not None and record.retain_until >= until:
+            continue
+        changed.append(catalog.change_status(record.id, action="retain_extend", status=record.status,
+                                             retain_until=until, details={"reason": reason}))  # fmt: skip
+    return changed
+
+
+def extend_selected(
+    catalog: Catalog, *, path: str | None = None, prefix: str | None = None, artifact_type: str | None = None,
+    until: datetime, reason: str,
+) -> tuple[list[ArtifactRecord], int]:  # fmt: skip
+    """Extend what one selector covers (see :func:`extend`); returns the changed records and how many it covered."""
+    records = select_artifacts(catalog, selector(path, prefix, artifact_type))
+    return extend(catalog, records, until, reason), len(records)

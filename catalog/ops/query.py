@@ -1,0 +1,367 @@
+"""Answers from the catalog: listings, one artifact's story, lookups by hash, totals.
+
+Listings stream: rows come in keyset-paged batches, each in its own short read
+transaction, so a million-row listing starts at once, holds no list in memory
+and never pins one long read transaction (which would starve SQLite's
+checkpoints).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import re
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, select, tuple_
+
+from ..core.chain import iter_events
+from ..core.errors import NotFoundError, Param, ValidationError
+from ..core.fs import CHUNK
+from ..core.records import ArtifactRecord, EventRecord
+from ..core.schema import ARTIFACTS, EVENTS
+from ..core.store import Catalog
+from ..core.vocabulary import ON_DISK, SORTS, STATUSES, TYPES
+
+_GLOB_CHARS = re.compile(r"[*?]")
+
+
+@dataclass(frozen=True)
+class ArtifactQuery:
+    """Which artifacts a listing wants. Times are aware UTC; ``since`` inclusive, ``until`` exclusive.
+
+    ``after`` continues a listing after that path (keyset pagination); ``as_of``
+    answers from the events: what existed then, where, with what status.
+    Raises ValidationError for an unknown type, status or sort, a bad limit or window.
+    """
+
+    types: tuple[str, ...] = ()
+    prefix: str | None = None  # exact, or a glob with * and ?
+    statuses: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "newest"
+    after: str | None = None  # path of the last row already seen
+    limit: int | None = None
+    as_of: datetime | None = None  # answer from the events: what existed then, where
+
+    def __post_init__(self) -> None:
+        for t in self.types:
+            if t not in TYPES:
+                raise ValidationError(f"unknown artifact type {t!r}; choose one of: {', '.join(TYPES)}")
+        for s in self.statuses:
+            if s not in STATUSES:
+                raise ValidationError(f"unknown status {s!r}; choose one of: {', '.join(STATUSES)}")
+        if self.sort not in SORTS:
+            raise ValidationError(f"unknown sort {self.sort!r}; choose one of: {', '.join(SORTS)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValidationError(Param("limit"), f" must be 1 or more, not {self.limit}", value=self.limit)
+        if self.since and self.until and self.since >= self.until:
+            raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
+        if self.prefix is not None and (not self.prefix or "\x00" in self.prefix or len(self.prefix) > 256):
+            raise ValidationError(Param("prefix"), " pattern must be 1-256 characters without NUL", value=self.prefix)
+
+
+def _like_pattern(glob: str) -> str:
+    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _as_of_view(as_of: datetime) -> Any:
+    """Artifacts as they stood at ``as_of``, from the events recorded by then.
+
+    Each artifact's last row-changing event at or before that time gives its
+    status and path then; the recorded facts (type, size, hash…) never change.
+    Artifacts not yet written, or already deleted, are left out.
+    """
+    e = EVENTS.c
+    last = (
+        select(e.artifact_id, func.max(e.seq).label("seq"))
+        .where(e.at <= as_of, e.status.is_not(None))
+        .group_by(e.artifact_id)
+        .subquery()
+    )
+    then = select(e.artifact_id, e.path, e.status).join(last, last.c.seq == e.seq).subquery()
+    columns = [then.c.path if c.name == "path" else then.c.status if c.name == "status" else c for c in ARTIFACTS.c]
+    return (
+        select(*columns)
+        .join_from(ARTIFACTS, then, then.c.artifact_id == ARTIFACTS.c.id)
+        .where(then.c.status != "deleted")
+        .subquery("as_of")
+    )
+
+
+def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
+    c = source.c
+    where: list[Any] = []
+    if query.types:
+        where.append(c.type.in_(query.types))
+    if query.statuses:
+        where.append(c.status.in_(query.statuses))
+    if query.since is not None:
+        where.append(c.created_at >= query.since)
+    if query.until is not None:
+        where.append(c.created_at < query.until)
+    if query.prefix is not None:
+        if _GLOB_CHARS.search(query.prefix):
+            # LIKE narrows the rows (case rules differ by backend); fnmatchcase decides.
+            where.append(c.prefix.like(_like_pattern(query.prefix), escape="\\"))
+        else:
+            where.append(c.prefix == query.prefix)
+    return where
+
+
+def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
+    """Artifacts matching ``query`` in its order, fetched in keyset batches."""
+    source = ARTIFACTS if query.as_of is None else _as_of_view(query.as_of)
+    column_name, descending = SORTS[query.sort]
+    key, ident = source.c[column_name], source.c.id
+    order = (key.desc(), ident.desc()) if descending else (key.asc(), ident.asc())
+    base = _filters(query, source)
+    glob = query.prefix if query.prefix is not None and _GLOB_CHARS.search(query.prefix) else None
+
+    cursor: tuple[Any, int] | None = None
+    if query.after is not None:
+        rel = catalog.relative(query.after)
+        with catalog.read() as conn:
+            start = conn.execute(select(source).where(source.c.path == rel)).first()
+        if start is None:
+            raise NotFoundError(Param("after"), f" {query.after}: no artifact at that path", value=query.after)
+        cursor = (getattr(start, column_name), start.id)
+
+    remaining = query.limit
+    while remaining is None or remaining > 0:
+        where = list(base)
+        if cursor is not None:
+            # a row-value comparison: both backends walk the (key, id) index from here
+            where.append(tuple_(key, ident) < tuple_(*cursor) if descending else tuple_(key, ident) > tuple_(*cursor))
+        size = batch if remaining is None else min(batch, remaining)
+        with catalog.read() as conn:
+            rows = conn.execute(select(source).where(*where).order_by(*order).limit(size)).all()
+        if not rows:
+            return
+        for row in rows:
+            if glob is None or fnmatch.fnmatchcase(row.prefix, glob):
+                if remaining is not None:
+                    remaining -= 1
+                yield ArtifactRecord.from_row(row)
+                if remaining == 0:
+                    return
+        cursor = (getattr(rows[-1], column_name), rows[-1].id)
+        if len(rows) < size:
+            return
+
+
+class Listing:
+    """A streamed listing that remembers where it stopped, for keyset pagination.
+
+    Iterate it once; afterwards :attr:`next_after` is the path to pass as
+    ``ArtifactQuery.after`` for the next page (None when the query had no
+    limit or the last page was short).
+    """
+
+    def __init__(self, catalog: Catalog, query: ArtifactQuery) -> None:
+        self._records = iter_artifacts(catalog, query)
+        self._limit = query.limit
+        self._count = 0
+        self._last: str | None = None
+
+    def __iter__(self) -> Iterator[ArtifactRecord]:
+        for record in self._records:
+            self._count += 1
+            self._last = record.path
+            yield record
+
+    @property
+    def next_after(self) -> str | None:
+        """The last path of a full page (the cursor for the next one), else None."""
+        return self._last if self._limit is not None and self._count == self._limit else None
+
+
+# -- one artifact ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What is on disk at an artifact's current path right now."""
+
+    present: bool
+    size: int | None = None
+    sha256: str | None = None
+    mode: str | None = None
+    matches: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"present": self.present, "size": self.size, "sha256": self.sha256, "mode": self.mode,
+                "matches": self.matches}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ArtifactStory:
+    """An artifact's row, its file as it is now, and every event about it."""
+
+    record: ArtifactRecord
+    file: FileState
+    events: list[EventRecord] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifact": self.record.to_dict(),
+            "file": self.file.to_dict(),
+            "events": [e.to_dict() for e in self.events],
+        }  # fmt: skip
+
+
+def file_state(catalog: Catalog, record: ArtifactRecord) -> FileState:
+    """Stat and hash the artifact's file (never follows it out of the store)."""
+    path = catalog.base_dir / record.path
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return FileState(present=False)
+    if not stat.S_ISREG(info.st_mode):
+        return FileState(present=True, size=info.st_size, mode=stat.filemode(info.st_mode))
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    return FileState(
+        present=True, size=info.st_size, sha256=sha, mode=stat.filemode(info.st_mode),
+        matches=info.st_size == record.size and sha == record.sha256,
+    )  # fmt: skip
+
+
+def artifact_events(catalog: Catalog, artifact_id: int) -> list[EventRecord]:
+    """Every event about one artifact, in chain order."""
+    with catalog.read() as conn:
+        rows = conn.execute(select(EVENTS).where(EVENTS.c.artifact_id == artifact_id).order_by(EVENTS.c.seq)).all()
+    return [EventRecord.from_row(r) for r in rows]
+
+
+def story(catalog: Catalog, record: ArtifactRecord) -> ArtifactStory:
+    return ArtifactStory(record, file_state(catalog, record), artifact_events(catalog, record.id))
+
+
+def show(catalog: Catalog, path: str) -> ArtifactStory:
+    """One artifact by its current or original path."""
+    record = catalog.find_path(path)
+    if record is None:
+        rel = catalog.relative(path)
+        with catalog.read() as conn:
+            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.original_path == rel)).first()
+        if row is None:
+            raise NotFoundError(f"no artifact at {rel} in the catalog")
+        record = ArtifactRecord.from_row(row)
+    return story(catalog, record)
+
+
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+
+def find_sha256(catalog: Catalog, digest: str) -> list[ArtifactStory]:
+    """Artifacts whose SHA-256 is ``digest`` or starts with it (4+ hex digits, unique)."""
+    wanted = digest.strip().lower()
+    if not _HEX.fullmatch(wanted):
+        raise ValidationError(f"{digest[:80]!r} is not a SHA-256 or a prefix of one (4 to 64 hex digits)")
+    c = ARTIFACTS.c
+    match = c.sha256 == wanted if len(wanted) == 64 else and_(c.sha256 >= wanted, c.sha256 < wanted + "g")
+    with catalog.read() as conn:
+        rows = conn.execute(select(ARTIFACTS).where(match).order_by(c.id).limit(1001)).all()
+    if not rows:
+        raise NotFoundError(f"no artifact has a SHA-256 starting with {wanted}")
+    hashes = {row.sha256 for row in rows}
+    if len(hashes) > 1:
+        raise ValidationError(f"{wanted} is ambiguous: it starts {len(hashes)} different SHA-256 values; give more digits")
+    return [story(catalog, ArtifactRecord.from_row(row)) for row in rows]
+
+
+# -- totals ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StatRow:
+    """One total: ``group`` is type, folder, status or store; ``count`` artifacts; ``bytes`` their size."""
+
+    group: str
+    name: str
+    count: int
+    bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data."""
+        return {"group": self.group, "name": self.name, "count": self.count, "bytes": self.bytes}
+
+
+def stats(catalog: Catalog) -> list[StatRow]:
+    """Counts and bytes by type and by folder (files on disk), by status (every row), and the store."""
+    c = ARTIFACTS.c
+    on_disk = c.status.in_(ON_DISK)
+    out: list[StatRow] = []
+    with catalog.read() as conn:
+        for group, column, where in (("type", c.type, on_disk), ("folder", c.folder, on_disk), ("status", c.status, None)):
+            query = select(column, func.count(), func.coalesce(func.sum(c.size), 0)).group_by(column).order_by(column)
+            if where is not None:
+                query = query.where(where)
+            out += [StatRow(group, name, n, int(b)) for name, n, b in conn.execute(query)]
+        n, b = conn.execute(select(func.count(), func.coalesce(func.sum(c.size), 0)).where(on_disk)).one()
+    out.append(StatRow("store", "on disk", n, int(b)))
+    return out
+
+
+# -- the audit log ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """Which events a log listing wants. Times are aware UTC; ``since`` inclusive, ``until`` exclusive.
+
+    ``path`` is exact or a glob (* and ?); ``actor`` a substring.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actions: tuple[str, ...] = ()
+    path: str | None = None  # exact, or a glob with * and ?
+    actor: str | None = None  # substring
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.since and self.until and self.since >= self.until:
+            raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
+        for text, what in ((self.path, "path pattern"), (self.actor, "actor text")):
+            if text is not None and (not text or "\x00" in text or len(text) > 512):
+                raise ValidationError(f"{what} must be 1-512 characters without NUL", value=text)
+
+
+def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[EventRecord]:
+    """Events matching ``query``, oldest first, streamed in keyset batches."""
+    c = EVENTS.c
+    where: list[Any] = []
+    if query.since is not None:
+        where.append(c.at >= query.since)
+    if query.until is not None:
+        where.append(c.at < query.until)
+    if query.actions:
+        where.append(c.action.in_(query.actions))
+    glob = query.path if query.path is not None and _GLOB_CHARS.search(query.path) else None
+    if query.path is not None:
+        where.append(c.path.like(_like_pattern(glob), escape="\\") if glob else c.path == query.path)
+    if query.actor is not None:
+        where.append(c.actor.like("%" + _like_pattern(query.actor) + "%", escape="\\"))
+    remaining = query.limit
+    for row in iter_events(catalog.read, where):
+        if glob is not None and not fnmatch.fnmatchcase(row.path or "", glob):
+            continue
+        if query.actor is not None and query.actor not in row.actor:
+            continue
+        yield EventRecord.from_row(row)
+        if remaining is not None:
+            remaining -= 1
+            if remaining == 0:
+                return

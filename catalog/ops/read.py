@@ -1,0 +1,81 @@
+"""Reading artifact bytes back: always verified against the catalog before anything is kept."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from ..core.errors import IntegrityError, NotFoundError, Remedy, ValidationError
+from ..core.fs import CHUNK, is_inside
+from ..core.records import ArtifactRecord
+from ..core.store import Catalog
+from ..core.vocabulary import READABLE
+
+
+def _readable(catalog: Catalog, path: str | Path) -> tuple[ArtifactRecord, Path]:
+    record = catalog.require_path(path)
+    if record.status not in READABLE:
+        raise NotFoundError(f"artifact {record.path} is {record.status}; its bytes are not served")
+    return record, catalog.base_dir / record.path
+
+
+def copy_verified(catalog: Catalog, path: str | Path, out: IO[bytes]) -> ArtifactRecord:
+    """Copy an artifact's bytes to ``out``, hashing them; :class:`IntegrityError` if they no longer match.
+
+    The caller discards ``out`` when this raises: nothing unverified is kept.
+    """
+    record, file_path = _readable(catalog, path)
+    digest, size = hashlib.sha256(), 0
+    try:
+        with open(file_path, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+    except FileNotFoundError:
+        raise IntegrityError(
+            f"artifact {record.path} is in the catalog but its file is gone", remedy=Remedy.RECONCILE
+        ) from None
+    if size != record.size or digest.hexdigest() != record.sha256:
+        raise IntegrityError(
+            f"refused: {record.path} no longer matches the catalog (size {size} vs {record.size}, "
+            f"SHA-256 {digest.hexdigest()[:12]}… vs {record.sha256[:12]}…)", remedy=Remedy.RECONCILE_DEEP,
+        )
+    return record
+
+
+def export(catalog: Catalog, path: str | Path, destination: Path | None, stdout: IO[bytes] | None = None) -> ArtifactRecord:
+    """Write an artifact's verified bytes to ``destination`` (or ``stdout``); returns its record.
+
+    Bytes go to a temp file first and reach the destination only once their
+    hash matched, so a tampered artifact leaves nothing behind.
+    """
+    if destination is not None:
+        destination = Path(os.path.abspath(destination))
+        if destination.is_dir():
+            raise ValidationError(f"output {destination} is a folder")
+        if is_inside(destination, catalog.base_dir):
+            raise ValidationError(f"output {destination} is inside the store; choose a path outside it")
+        try:
+            handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".catalog-get-", delete=False)
+        except FileNotFoundError:
+            raise ValidationError(f"output folder {destination.parent} does not exist") from None
+        try:
+            with handle:
+                record = copy_verified(catalog, path, handle)
+            os.replace(handle.name, destination)
+        finally:
+            if os.path.exists(handle.name):
+                os.unlink(handle.name)
+        return record
+    assert stdout is not None
+    with tempfile.TemporaryFile() as spool:
+        record = copy_verified(catalog, path, spool)
+        spool.seek(0)
+        shutil.copyfileobj(spool, stdout, CHUNK)
+        stdout.flush()
+    return record

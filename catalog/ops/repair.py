@@ -1,0 +1,208 @@
+"""What ``reconcile --fix`` does after the walk: match moved files, then repair the catalog without destroying evidence.
+
+Orphans are adopted (hashed; row and ``adopt`` event), missing rows marked
+``missing``, moved rows follow their file, a lone primary of a linked pair
+(see :mod:`catalog.ops.families`) gets its derived half regenerated, a lone
+derived half is quarantined, and stale temps whose writer is gone are removed
+(the only files reconcile deletes). Every row change goes through the unit of
+work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..core import fs
+from ..core.errors import CatalogError
+from ..core.names import legacy_name
+from ..core.records import PublishedFile
+from ..core.store import Catalog
+from ..core.vocabulary import QUARANTINE
+from .drift import Entry, Finding, Orphan, ReconcileReport
+from .families import PairRule, pair_rule
+from .write import record
+
+
+class Repairer:
+    """The matching and fixing half of a reconcile run (the walk fills ``orphans``, ``missing`` and ``loose``)."""
+
+    catalog: Catalog
+    base: Path
+    fix: bool
+    now: float
+    report: ReconcileReport
+    orphans: list[Orphan]
+    missing: list[Any]
+    loose: list[tuple[Entry, str]]
+
+    def _add(self, cls: str, path: str, reason: str, other: str | None = None) -> Finding:
+        finding = Finding(cls, path, reason, other_path=other)
+        self.report.findings.append(finding)
+        return finding
+
+    def _quarantine(self, rel: str) -> str:
+        """Move a file into quarantine/ (never delete it); returns its new store path."""
+        target = f"{QUARANTINE}/{rel}"
+        if (self.base / target).exists():
+            target = f"{QUARANTINE}/{rel}.{secrets.token_hex(4)}"
+        fs.move_durably(self.base / rel, self.base / target)
+        return target
+
+    # -- after the walk: matching and fixing ------------------------------------------
+
+    def settle(self) -> None:
+        """Pair missing rows with orphans (moved), recognise half pairs, then fix."""
+        self.orphans.sort(key=lambda o: o.entry.path)  # the walk's order is the file system's
+        self.loose.sort(key=lambda pair: pair[0].path)
+        hashed = {id(o): fs.sha256_file(self.base / o.entry.path)[0] for o in self.orphans}
+        by_sha: dict[str, list[Orphan]] = {}
+        for orphan in self.orphans:
+            by_sha.setdefault(hashed[id(orphan)], []).append(orphan)
+        sizes = {row.size for row in self.missing}
+        for entry, _ in self.loose:  # a missing row's file may have been moved (or renamed) anywhere
+            if entry.size in sizes:
+                loose = Orphan(entry, "", "", "", datetime.now(timezone.utc), True)
+                by_sha.setdefault(fs.sha256_file(self.base / entry.path)[0], []).append(loose)
+        moved: set[str] = set()
+        still_missing = []
+        for row in self.missing:
+            candidates = by_sha.get(row.sha256, [])
+            match = next((o for o in candidates if PurePosixPath(o.entry.path).name == PurePosixPath(row.path).name), None)
+            match = match or (candidates[0] if candidates else None)
+            if match is None:
+                still_missing.append(row)
+                continue
+            candidates.remove(match)
+            moved.add(match.entry.path)
+            finding = self._add("moved", match.entry.path, f"the file of {row.path} is now here (same SHA-256)", row.path)
+            if self.fix:
+                self.catalog.change_status(row.id, action="move", status=row.status, path=match.entry.path,
+                                           details={"by": "reconcile"})  # fmt: skip
+                finding.fixed = "row follows the file"
+        orphans = [o for o in self.orphans if o.entry.path not in moved]
+        for entry, reason in self.loose:
+            if entry.path not in moved:
+                self._add("foreign", entry.path, reason)
+        self._missing_rows(still_missing)
+        self._orphans(orphans, hashed)
+
+    def _missing_rows(self, rows: list[Any]) -> None:
+        for row in rows:
+            rule = pair_rule(row.type) if row.pair_id else None
+            twin = rule.twin(row.path) if rule is not None else None
+            twin_present = twin is not None and (self.base / twin).is_file()
+            if rule is not None and twin is not None and twin_present and row.ext == rule.derived_ext:
+                finding = self._add("half_pair", row.path, f"the {row.ext.upper()} of a linked pair is gone; its "
+                                    f"{rule.primary_ext.upper()} is here", twin)  # fmt: skip
+                if self.fix:
+                    finding.fixed = self._regenerate(rule, row, twin)
+            elif twin is not None and twin_present:
+                finding = self._add("half_pair", twin, f"the {row.ext.upper()} of a linked pair is gone; this "
+                                    f"{PurePosixPath(twin).suffix[1:].upper()} is all that is left", row.path)  # fmt: skip
+                if self.fix:
+                    self.catalog.change_status(row.id, action="missing", status="missing", details={"by": "reconcile"})
+                    twin_row = self.catalog.find_path(twin)
+                    target = self._quarantine(twin)
+                    if twin_row is not None:
+                        self.catalog.change_status(twin_row.id, action="quarantine", status="quarantined", path=target,
+                                                   details={"reason": "lone half of a pair", "by": "reconcile"})  # fmt: skip
+                    finding.fixed = f"{row.ext.upper()} row marked missing; the rest moved to {target}"
+            else:
+                finding = self._add("missing", row.path, "the catalog has an active row; the file is gone")
+                if self.fix:
+                    self.catalog.change_status(row.id, action="missing", status="missing", details={"by": "reconcile"})
+                    finding.fixed = "row marked missing"
+
+    def _regenerate(self, rule: PairRule, row: Any, primary_path: str) -> str:
+        """Rebuild a lost derived file from its primary, if that gives the recorded bytes."""
+        data = rule.derive((self.base / primary_path).read_bytes(), self.catalog.settings.csv_precision)
+        if hashlib.sha256(data).hexdigest() == row.sha256:
+            path = self.base / row.path
+            fs.publish(path.parent, path.name, data)
+            self.catalog.change_status(row.id, action="regenerate", status=row.status,
+                                       details={"from": primary_path, "by": "reconcile"})  # fmt: skip
+            return f"{rule.derived_ext.upper()} regenerated from its {rule.primary_ext.upper()} (same bytes as recorded)"
+        self.catalog.change_status(row.id, action="missing", status="missing", details={
+            "by": "reconcile", "note": f"a regenerated {rule.derived_ext.upper()} would differ from the recorded one"})  # fmt: skip
+        return f"row marked missing (a regenerated {rule.derived_ext.upper()} would not match the recorded bytes)"
+
+    def _orphans(self, orphans: list[Orphan], hashed: dict[int, str]) -> None:
+        paths = {o.entry.path for o in orphans}
+        done: set[str] = set()
+        for orphan in orphans:
+            path = orphan.entry.path
+            if path in done:
+                continue
+            rule = pair_rule(orphan.type) if not orphan.legacy else None
+            twin = rule.twin(path) if rule is not None else None
+            if twin is not None and twin in paths:  # a pair whose commit never happened
+                pair = sorted([orphan, next(o for o in orphans if o.entry.path == twin)], key=lambda o: o.ext != rule.primary_ext)  # type: ignore[union-attr]
+                for member in pair:
+                    finding = self._add("orphan", member.entry.path, "a complete pair without rows (its writer died before committing)")
+                    done.add(member.entry.path)
+                    if self.fix:
+                        finding.fixed = "adopted"
+                if self.fix:
+                    self._adopt(pair, hashed, pair_id=secrets.token_hex(16))
+                continue
+            if rule is not None and twin is not None and not (self.base / twin).exists() and orphan.ext in (rule.primary_ext, rule.derived_ext):
+                kind = orphan.ext.upper()
+                if orphan.ext == rule.primary_ext:
+                    finding = self._add("half_pair", path, f"a {rule.type} {kind} without rows and without its "
+                                        f"{rule.derived_ext.upper()} twin", twin)  # fmt: skip
+                    if self.fix:
+                        finding.fixed = self._adopt_half_pair(rule, orphan, hashed, twin)
+                else:
+                    finding = self._add("half_pair", path, f"a {rule.type} {kind} without its "
+                                        f"{rule.primary_ext.upper()}: it cannot be trusted alone", twin)  # fmt: skip
+                    if self.fix:
+                        finding.fixed = f"moved to {self._quarantine(path)}"
+                done.add(path)
+                continue
+            reason = "a legacy-named file without a row" if orphan.legacy else "a complete file without a row"
+            finding = self._add("orphan", path, reason)
+            if self.fix:
+                self._adopt([orphan], hashed)
+                finding.fixed = "adopted"
+
+    def _adopt_half_pair(self, rule: PairRule, orphan: Orphan, hashed: dict[int, str], twin: str) -> str:
+        try:
+            data = rule.derive((self.base / orphan.entry.path).read_bytes(), self.catalog.settings.csv_precision)
+        except CatalogError:
+            self._adopt([orphan], hashed)
+            return f"adopted alone (not a readable {rule.type} report, so no {rule.derived_ext.upper()})"
+        target = self.base / twin
+        fs.publish(target.parent, target.name, data)
+        derived = Orphan(Entry(twin, len(data), self.now), rule.type, orphan.prefix, rule.derived_ext,
+                          orphan.created_at, False)  # fmt: skip
+        hashed[id(derived)] = hashlib.sha256(data).hexdigest()
+        self._adopt([orphan, derived], hashed, pair_id=secrets.token_hex(16), regenerated=twin)
+        return f"adopted; its {rule.derived_ext.upper()} regenerated and linked"
+
+    def _adopt(self, orphans: list[Orphan], hashed: dict[int, str], pair_id: str | None = None,
+               regenerated: str | None = None) -> None:  # fmt: skip
+        files = []
+        for o in orphans:
+            details: dict[str, Any] = {"by": "reconcile", "mtime": datetime.fromtimestamp(o.entry.mtime, timezone.utc).isoformat()}
+            if o.legacy:
+                details["legacy_name"] = True
+                details["precision"] = "day" if legacy_name(PurePosixPath(o.entry.path).name)[3] else "second"  # type: ignore[index]
+            if regenerated == o.entry.path:
+                details["regenerated_from"] = orphans[0].entry.path
+            files.append(PublishedFile(
+                path=o.entry.path, type=o.type, prefix=o.prefix, ext=o.ext, created_at=o.created_at,
+                size=o.entry.size, sha256=hashed[id(o)], pair_id=pair_id, action="adopt", details=details,
+            ))  # fmt: skip
+        record(self.catalog, files)
+
+    def stale_temps(self) -> None:
+        """With ``fix``: remove the temp files whose writer is gone (the only files reconcile deletes)."""
+        if not self.fix:
+            return
+        for finding in self.report.findings:
+            if finding.cls == "stale_temp":
+                finding.fixed = "removed" if fs.unlink_durably(self.base / finding.path) else "already gone"

@@ -1,0 +1,213 @@
+"""Retention as SQL: what expires, what is protected and why, and a crash-safe apply.
+
+An artifact expires at ``max(created_at, recorded_at) + days``, where days is
+its type's policy (config, env) but never below the type's floor (kept in the
+catalog, changed only by an audited command), and never before the row's own
+``retain_until`` (set at write time, extendable, never shortened). A legal
+hold protects whatever it covers, whatever its age.
+
+``apply`` works by intents, so a run killed at any point and run again
+finishes the job without doing anything twice:
+
+    delete:  intent event -> unlink -> fsync folder -> ``delete`` event (status deleted)
+    archive: intent event -> link into <type>/archived/YYYY-MM/ -> fsync both
+             folders -> unlink the old name -> ``archive`` event (new path)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import PurePosixPath
+from typing import Any
+
+from sqlalchemy import and_, exists, select, tuple_
+
+from ..core import fs
+from ..core.errors import Param, ValidationError
+from ..core.formats import format_time
+from ..core.records import ArtifactRecord
+from ..core.schema import ARTIFACTS, EVENTS
+from ..core.store import Catalog
+from ..core.vocabulary import TYPES
+from .checkpoints import auto_checkpoint
+from .policy import floors, holds
+
+
+# -- the plan ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """One artifact the rules reach: what happens to it, and why."""
+
+    record: ArtifactRecord
+    action: str  # delete | archive | hold | keep
+    reason: str
+    age_days: float
+    expires_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.record.path, "type": self.record.type, "action": self.action, "reason": self.reason,
+                "age_days": round(self.age_days, 2), "expires_at": format_time(self.expires_at),
+                "size": self.record.size, "status": self.record.status}  # fmt: skip
+
+
+def _policy(catalog: Catalog, artifact_type: str, floor: int | None) -> tuple[int | None, str, str]:
+    policy = catalog.settings.retention[artifact_type]
+    source = catalog.settings.sources.get(f"retention.{artifact_type}.days", "default")
+    if policy.days is None:
+        return None, policy.action, "kept forever"
+    if floor is not None and floor > policy.days:
+        return floor, policy.action, f"floor {floor} days (policy {policy.days} days from {source})"
+    return policy.days, policy.action, f"{policy.action} after {policy.days} days ({source})"
+
+
+def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (), batch: int = 1000) -> Iterator[PlanRow]:
+    """Every artifact past its type's retention at ``now``: to delete, to archive, or protected (hold, retain_until)."""
+    now = now or datetime.now(timezone.utc)
+    active_holds = holds(catalog)
+    type_floors = floors(catalog)
+    c = ARTIFACTS.c
+    for artifact_type in types or TYPES:
+        days, action, rule = _policy(catalog, artifact_type, type_floors.get(artifact_type))
+        if days is None:
+            continue
+        try:
+            cutoff = now - timedelta(days=days)
+        except OverflowError:
+            raise ValidationError(Param("now"), f" {now.date().isoformat()} is too early to plan {days}-day retention",
+                                  value=now) from None  # fmt: skip
+        statuses = ("active",) if action == "archive" else ("active", "archived")
+        last: tuple[datetime, int] = (datetime(1, 1, 2, tzinfo=timezone.utc), 0)
+        while True:
+            with catalog.read() as conn:
+                rows = conn.execute(
+                    select(ARTIFACTS)
+                    .where(c.type == artifact_type, c.created_at <= cutoff, c.recorded_at <= cutoff,
+                           c.status.in_(statuses), tuple_(c.created_at, c.id) > tuple_(*last))
+                    .order_by(c.created_at, c.id).limit(batch)
+                ).all()  # fmt: skip
+            if not rows:
+                break
+            for row in rows:
+                record = ArtifactRecord.from_row(row)
+                base = max(record.created_at, record.recorded_at)
+                expires = base + timedelta(days=days)
+                age = (now - base).total_seconds() / 86400
+                held = next((h for h in active_holds if h.covers(record)), None)
+                if held is not None:
+                    yield PlanRow(record, "hold", f"legal hold {held.id}: {held.reason}", age, expires)
+                elif record.retain_until is not None and record.retain_until > now:
+                    yield PlanRow(record, "keep", f"retain_until {format_time(record.retain_until)}", age,
+                                  max(expires, record.retain_until))  # fmt: skip
+                else:
+                    yield PlanRow(record, action, rule, age, expires)
+            last = (rows[-1].created_at, rows[-1].id)
+
+
+# -- apply --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ApplyReport:
+    deleted: list[str] = field(default_factory=list)
+    archived: list[tuple[str, str]] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    protected: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"deleted": self.deleted, "archived": [{"from": a, "to": b} for a, b in self.archived],
+                "resumed": self.resumed, "missing": self.missing, "protected": self.protected}  # fmt: skip
+
+
+def archive_path(record: ArtifactRecord) -> str:
+    """``ledger/archived/YYYY-MM/<name>``: the month of the artifact's own timestamp."""
+    name = PurePosixPath(record.original_path).name
+    return f"{record.type}/archived/{record.created_at:%Y-%m}/{name}"
+
+
+def open_intents(catalog: Catalog) -> list[Any]:
+    """Intent events not yet followed by their artifact's delete, archive or missing event."""
+    later = EVENTS.alias("later")
+    with catalog.read() as conn:
+        return conn.execute(
+            select(EVENTS.c.seq, EVENTS.c.artifact_id, EVENTS.c.details)
+            .where(EVENTS.c.action == "retention_intent",
+                   ~exists().where(and_(later.c.artifact_id == EVENTS.c.artifact_id, later.c.seq > EVENTS.c.seq,
+                                        later.c.action.in_(("delete", "archive", "missing")))))
+            .order_by(EVENTS.c.seq)
+        ).all()  # fmt: skip
+
+
+def _finish_delete(catalog: Catalog, record: ArtifactRecord, seq: int, reason: str) -> None:
+    fs.unlink_durably(catalog.base_dir / record.path)
+    catalog.change_status(record.id, action="delete", status="deleted", details={"reason": reason, "intent": seq})
+
+
+def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: int, reason: str) -> str | None:
+    """Link, fsync, unlink, record. Returns None, or why it could not (both names gone)."""
+    src, dst = catalog.base_dir / record.path, catalog.base_dir / target
+    fs.ensure_folder(dst.parent)
+    if src.exists() and not dst.exists():
+        fs.link_durably(src, dst)
+    if not dst.exists():
+        return "neither the file nor its archive copy exists"
+    fs.unlink_durably(src)
+    catalog.change_status(record.id, action="archive", status="archived", path=target,
+                          details={"reason": reason, "intent": seq})  # fmt: skip
+    return None
+
+
+def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
+    """Finish any open intents, then delete or archive what the plan says for the real current time.
+
+    ``rows``: only these rows of the plan (those still due now); default all.
+    Missing files are reported (status ``missing``), never silently skipped.
+    Ends with a ``retention_run`` event and, if configured, a checkpoint.
+    """
+    report = ApplyReport()
+    for seq, artifact_id, details in open_intents(catalog):  # a previous run was interrupted here
+        intent = json.loads(details)
+        record = catalog.find_id(artifact_id)
+        report.resumed.append(record.path)
+        if intent["op"] == "delete":
+            _finish_delete(catalog, record, seq, intent["reason"])
+            report.deleted.append(record.path)
+        elif (why := _finish_archive(catalog, record, intent["target"], seq, intent["reason"])) is None:
+            report.archived.append((record.path, intent["target"]))
+        else:
+            catalog.change_status(record.id, action="missing", status="missing", details={"reason": why, "intent": seq})
+            report.missing.append(record.path)
+    now = datetime.now(timezone.utc)
+    current = {row.record.id: row for row in plan(catalog, now=now)}
+    chosen = current.values() if rows is None else [current[r.record.id] for r in rows if r.record.id in current]
+    for row in chosen:
+        if row.action not in ("delete", "archive"):
+            report.protected += 1
+            continue
+        record = row.record
+        if not (catalog.base_dir / record.path).exists():  # reported, never silently skipped
+            catalog.change_status(record.id, action="missing", status="missing",
+                                  details={"reason": f"file missing when retention came to {row.action} it"})  # fmt: skip
+            report.missing.append(record.path)
+            continue
+        target = archive_path(record) if row.action == "archive" else None
+        with catalog.change() as tx:
+            seq = tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
+                                   details={"op": row.action, "target": target, "reason": row.reason})  # fmt: skip
+        fs.fault("intent")
+        if row.action == "delete":
+            _finish_delete(catalog, record, seq, row.reason)
+            report.deleted.append(record.path)
+        elif _finish_archive(catalog, record, target, seq, row.reason) is None:  # type: ignore[arg-type]
+            report.archived.append((record.path, target))  # type: ignore[arg-type]
+    with catalog.change() as tx:
+        tx.events.append("retention_run", details={
+            "deleted": len(report.deleted), "archived": len(report.archived), "resumed": len(report.resumed),
+            "missing": len(report.missing), "protected": report.protected})  # fmt: skip
+    auto_checkpoint(catalog)
+    return report
