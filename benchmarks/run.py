@@ -73,12 +73,12 @@ def startup(repeat: int) -> list[dict[str, object]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _bulk_store(root: Path, files: int, size: int, folders: int) -> "object":
+def _bulk_store(root: Path, files: int, size: int, folders: int) -> object:
     """A store of ``files`` files of ``size`` bytes over ``folders`` ledger folders, catalogued by bulk insert."""
     from datetime import datetime, timezone
 
-    from catalog.core.settings import load_settings
     from catalog.core.schema import ARTIFACTS
+    from catalog.core.settings import load_settings
     from catalog.core.store import Catalog
 
     settings = load_settings(overrides={"base_dir": str(root)}, env={})
@@ -169,12 +169,12 @@ def integrity(quick: bool) -> list[dict[str, object]]:
     return out
 
 
-def _bulk_rows(root: Path, rows: int) -> "object":
+def _bulk_rows(root: Path, rows: int) -> object:
     """A catalog of ``rows`` ledger/explain rows spread over 2020-2024 and 20 folders (no files)."""
     from datetime import datetime, timedelta, timezone
 
-    from catalog.core.settings import load_settings
     from catalog.core.schema import ARTIFACTS
+    from catalog.core.settings import load_settings
     from catalog.core.store import Catalog
 
     catalog, _, _ = Catalog.init(load_settings(overrides={"base_dir": str(root)}, env={}))
@@ -240,7 +240,7 @@ def lifecycle(quick: bool) -> list[dict[str, object]]:
 SIZES = {"4 KiB": 4 * 1024, "1 MiB": 1024**2, "10 MiB": 10 * 1024**2}
 
 
-def _floor_db(path: Path) -> "object":
+def _floor_db(path: Path) -> object:
     """A bare sqlite3 database at the catalog's default durability (WAL, synchronous=FULL)."""
     import sqlite3
 
@@ -251,7 +251,7 @@ def _floor_db(path: Path) -> "object":
     return db
 
 
-def floor_write(folder: Path, name: str, data: bytes, db: "object") -> None:
+def floor_write(folder: Path, name: str, data: bytes, db: object) -> None:
     """The physical floor: temp file, write, fsync, rename, fsync the folder; then one bare sqlite3 commit."""
     tmp = folder / f".{name}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

@@ -20,8 +20,6 @@ from catalog.core.settings import ENV_VARS, Settings, load_settings
 from helpers import BACKEND, PG_ADMIN_URL, SLOW, Cli, _unavailable
 
 
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if SLOW:
         return

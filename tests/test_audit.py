@@ -15,9 +15,10 @@ from freezegun import freeze_time
 from sqlalchemy import text
 
 from catalog.core import chain as audit
-from catalog.ops.query import ArtifactQuery, EventQuery, iter_artifacts, iter_event_log
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops.query import ArtifactQuery, EventQuery, iter_artifacts, iter_event_log
+
 from helpers import store_files, tamper, write_events
 
 

@@ -9,9 +9,10 @@ import pytest
 from freezegun import freeze_time
 
 from catalog.cli import cli
-from catalog.core.vocabulary import HEAD_REVISION
 from catalog.core.names import parse_name
 from catalog.core.store import Catalog
+from catalog.core.vocabulary import HEAD_REVISION
+
 from helpers import all_records, store_files, write_events
 
 

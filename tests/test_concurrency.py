@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from catalog.core.store import Catalog
-from helpers import all_records, catalog_env, store_files
 from test_audit import walk_chain_by_hand
+
+from catalog.core.store import Catalog
+
+from helpers import all_records, catalog_env, store_files
 
 WRITER = """
 import sys

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from catalog.core.settings import DEFAULTS, load_settings
 from catalog.core.errors import ConfigError
+from catalog.core.settings import DEFAULTS, load_settings
 
 
 def write(path: Path, text: str) -> Path:

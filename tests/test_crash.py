@@ -8,6 +8,7 @@ import pytest
 
 from catalog.core.names import parse_name, parse_temp_name
 from catalog.core.store import Catalog
+
 from helpers import all_records, catalog_env, run_python, store_files, write_events
 
 KILLED_WRITER = """

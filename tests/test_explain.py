@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 
 import catalog.core.fs as writer_module
-from catalog.cryptorun import explain as ex
-from catalog.cryptorun import explain_rules
-from catalog.cryptorun.demo import make_report
 from catalog.core.errors import ValidationError
 from catalog.core.formats import csv_bytes, json_bytes
 from catalog.core.store import Catalog
+from catalog.cryptorun import explain as ex
+from catalog.cryptorun import explain_rules
+from catalog.cryptorun.demo import make_report
 from catalog.cryptorun.writer import AtomicWriter
+
 from helpers import all_records, catalog_env, run_python, store_files, write_events
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go"

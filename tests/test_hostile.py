@@ -37,10 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import conftest
 import pytest
 from sqlalchemy import text
 
-import conftest
 from catalog.core.db import Database
 
 SQLITE_ONLY = pytest.mark.skipif(conftest.BACKEND != "sqlite", reason="only meaningful for the SQLite catalog")

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from catalog.core.store import Catalog
 from catalog.cryptorun.demo import make_report
+from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops.query import ArtifactQuery
 from catalog.ops.reconcile import CLASSES, reconcile
-from catalog.core.store import Catalog
 from catalog.ops.verify import Scope, history, verify
-from catalog.cryptorun.writer import AtomicWriter
+
 from helpers import all_records, catalog_env, run_python, store_files
 
 OLD = time.time() - 3600
@@ -71,7 +72,7 @@ def test_every_kind_of_damage_is_found_once_and_fixed(store: dict[str, str], cat
     for path in b.rglob("*"):
         if path.is_file() and not path.name.startswith("catalog.sqlite"):
             age(path)
-    before = {p for p in store_files(b)}
+    before = set(store_files(b))
 
     report = reconcile(catalog, deep=True, grace=300)
     found = {(f.cls, f.path) for f in report.findings}

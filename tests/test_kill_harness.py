@@ -24,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from catalog.cryptorun.explain import ExplainReport
-from catalog.core.names import parse_name
-from catalog.ops.reconcile import reconcile
 from catalog.core.fs import sha256_file
+from catalog.core.names import parse_name
 from catalog.core.store import Catalog
+from catalog.cryptorun.explain import ExplainReport
+from catalog.ops.reconcile import reconcile
+
 from helpers import all_records, catalog_env, store_files
 
 KILLS = int(os.environ.get("CATALOG_KILLS", "30"))  # per operation; five operations per backend

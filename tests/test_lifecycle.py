@@ -15,15 +15,17 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from catalog.core.schema import ARTIFACTS
+from catalog.core.schema import FOLDER_USAGE as USAGE
 from catalog.core.settings import RetentionPolicy
-from catalog.ops.limits import limits
-from catalog.core.vocabulary import ON_DISK
-from catalog.ops.reconcile import reconcile
-from catalog.ops.policy import add_hold, extend, holds, release_hold, set_floor
-from catalog.ops.retention import apply, archive_path, plan
-from catalog.core.schema import ARTIFACTS, FOLDER_USAGE as USAGE
 from catalog.core.store import Catalog
+from catalog.core.vocabulary import ON_DISK
 from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops.limits import limits
+from catalog.ops.policy import add_hold, extend, holds, release_hold, set_floor
+from catalog.ops.reconcile import reconcile
+from catalog.ops.retention import apply, archive_path, plan
+
 from helpers import all_records, catalog_env, store_files
 
 UTC = timezone.utc

@@ -11,9 +11,10 @@ import pytest
 from freezegun import freeze_time
 
 from catalog.core.errors import StoreError
-from catalog.ops.reconcile import reconcile
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops.reconcile import reconcile
+
 from helpers import BACKEND, all_records, catalog_env, run_python, store_files, write_events
 
 

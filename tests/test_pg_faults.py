@@ -29,11 +29,12 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.pool import NullPool
 
 import catalog.core.fs as writer_module
-from catalog.core.settings import Settings
 from catalog.core.errors import CatalogDatabaseError, CommitError, Remedy
-from catalog.ops.reconcile import reconcile
+from catalog.core.settings import Settings
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops.reconcile import reconcile
+
 from helpers import BACKEND, Cli, _unavailable, all_records, catalog_env, store_files, write_events
 
 pytestmark = pytest.mark.skipif(

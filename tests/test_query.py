@@ -13,9 +13,10 @@ from freezegun import freeze_time
 
 from catalog.cli import render as cli_module
 from catalog.core import vocabulary as models
+from catalog.core.store import Catalog
 from catalog.ops import query
 from catalog.ops.query import ArtifactQuery, iter_artifacts
-from catalog.core.store import Catalog
+
 from helpers import all_records, tamper
 
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)

@@ -7,11 +7,12 @@ import pytest
 from sqlalchemy import text
 
 from catalog.core import vocabulary as migrations
-from catalog.core.settings import Settings, load_settings
 from catalog.core.db import Database, filesystem_type, migrations_dir, refuse_network_filesystem
 from catalog.core.errors import Remedy, SchemaError, StoreError
 from catalog.core.schema import Base
+from catalog.core.settings import Settings, load_settings
 from catalog.core.store import Catalog
+
 from helpers import BACKEND, all_records
 
 sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite-specific behaviour")
@@ -149,8 +150,8 @@ def test_a_postgresql_writer_behind_a_stuck_transaction_fails_clearly(settings: 
     from sqlalchemy import create_engine
 
     from catalog.core.errors import CommitError
-    from catalog.ops.reconcile import reconcile
     from catalog.cryptorun.writer import AtomicWriter
+    from catalog.ops.reconcile import reconcile
 
     stuck = create_engine(settings.catalog_url)
     conn = stuck.connect()

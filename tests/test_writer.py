@@ -18,6 +18,7 @@ from catalog.core.errors import CollisionError, CommitError, Remedy, StoreError,
 from catalog.core.names import parse_name
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
+
 from helpers import all_records, store_files, write_events
 
 FROZEN = "2024-02-29 23:59:58.750"

@@ -86,6 +86,7 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
                    f"all {report.artifacts} artifact rows agree with their events{extra}.")  # fmt: skip
     else:
         first = report.first
+        assert first is not None  # not ok: there is a problem
         where = f"at seq {first.seq}" if first.seq is not None else "in the artifact rows"
         click.echo(f"BROKEN {where}: {first.kind}: {first.message}")
         for problem in report.problems[1:20]:

@@ -35,7 +35,8 @@ def reconcile(state: State, types: tuple[str, ...], deep: bool, fix: bool, grace
       catalog reconcile --deep
       catalog reconcile --deep --fix --grace 0 --format json
     """
-    from ..ops.reconcile import expected_work, reconcile as run_reconcile
+    from ..ops.reconcile import expected_work
+    from ..ops.reconcile import reconcile as run_reconcile
 
     with state.catalog() as catalog:
         files, size = expected_work(catalog, types)
@@ -83,7 +84,8 @@ def verify(
     if ctx.invoked_subcommand is not None:
         return
     from ..ops.reconcile import expected_work
-    from ..ops.verify import Scope, parse_subset, verify as run_verify
+    from ..ops.verify import Scope, parse_subset
+    from ..ops.verify import verify as run_verify
 
     state = ctx.find_object(State)
     assert state is not None

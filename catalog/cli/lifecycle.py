@@ -12,7 +12,6 @@ from ..core.vocabulary import TYPES
 from .render import show_dicts, show_rows
 from .root import State, UTCTime, Whole, cli, format_option, pass_state
 
-
 PLAN_COLUMNS = ("path", "type", "action", "reason", "age_days", "expires_at", "size", "status")
 
 

@@ -51,11 +51,20 @@ _LEAF = "catalog.leaf"  # key in ctx.meta: the context of the command being run
 
 
 class CLIError(click.ClickException):
-    """A ClickException with the exit code of the error it reports."""
+    """An error shown as one ``Error:`` line, exit code 2."""
 
-    def __init__(self, message: str, exit_code: int = 2) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = 2
+
+
+class CLIFinding(CLIError):
+    """A finding shown as one ``Error:`` line, exit code 1 (e.g. bytes that no longer match)."""
+
+    exit_code = 1
+
+
+def cli_error(message: str, exit_code: int = 2) -> CLIError:
+    """The click exception that shows ``message`` and exits with ``exit_code`` (1 or 2)."""
+    return CLIFinding(message) if exit_code == 1 else CLIError(message)
 
 
 def _shown(param: click.Parameter) -> str:
@@ -116,7 +125,7 @@ class CatalogGroup(click.Group):
             known = translate(exc)
             leaf = ctx.meta.get(_LEAF, ctx)
             if known is not None:
-                raise CLIError(describe(known, leaf), known.exit_code) from None
+                raise cli_error(describe(known, leaf), known.exit_code) from None
             raise CLIError(
                 f"internal error ({type(exc).__name__}: {exc}); rerun with --debug for the traceback and report it"
             ) from None
@@ -132,7 +141,7 @@ class CatalogGroup(click.Group):
 def _usage(exc: click.UsageError) -> CLIError:
     """A usage error on one line, pointing at the help of the command it concerns."""
     hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    return CLIError(f"{exc.format_message()}{hint}", 2)
+    return CLIError(f"{exc.format_message()}{hint}")
 
 
 def _debug(ctx: click.Context) -> bool:

@@ -32,7 +32,6 @@ from .errors import CatalogDatabaseError, Remedy, SchemaError, StoreError
 from .settings import redact_url
 from .vocabulary import HEAD_REVISION, KNOWN_REVISIONS
 
-
 #: File systems on which SQLite's WAL (shared memory on one host) is unsafe.
 NETWORK_FILESYSTEMS = frozenset(
     {

@@ -72,7 +72,7 @@ def validate_type(artifact_type: object) -> str:
     """Return the artifact type if it is one of :data:`TYPES`; else raise."""
     if artifact_type not in TYPES:
         raise ValidationError(f"unknown artifact type {artifact_type!r}; choose one of: {', '.join(TYPES)}")
-    return artifact_type  # type: ignore[return-value]
+    return str(artifact_type)
 
 
 def validate_ext(artifact_type: str, ext: object, *, allow_extra: bool = False) -> str:

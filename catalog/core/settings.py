@@ -308,7 +308,7 @@ def load_settings(
     cwd = Path.cwd() if cwd is None else cwd
 
     values: dict[str, Any] = dict(_DEFAULT_FLAT)
-    sources = {key: "default" for key in values}
+    sources = dict.fromkeys(values, "default")
 
     path: Path | None
     if config_file is not None:

@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Executable, Result, bindparam, select
+from sqlalchemy import Connection, CursorResult, Executable, Result, bindparam, select
 
 from . import chain
 from .errors import NotFoundError, ValidationError
@@ -91,8 +91,8 @@ class UnitOfWork:
         """The chain head after this change's events so far: (seq, hash)."""
         return self._seq, self._hash
 
-    def _write(self, statement: Executable, params: Any = None) -> Result[Any]:
-        return self._conn.execute(statement, params)
+    def _write(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
+        return cast("CursorResult[Any]", self._conn.execute(statement, params))
 
     def _count(self, folder: str, files: int, size: int) -> None:
         """Keep ``folder_usage`` in step (the chain lock is held, so no two writers race here)."""
@@ -144,7 +144,7 @@ class Artifacts:
     def floor(self, artifact_type: str) -> int | None:
         """The type's retention floor in days (read once per unit of work), or None."""
         if self._floors is None:
-            self._floors = {t: d for t, d in self._tx.read(_FLOORS).all()}
+            self._floors = {row.type: row.days for row in self._tx.read(_FLOORS)}
         return self._floors.get(artifact_type)
 
     def record(self, item: PublishedFile) -> ArtifactRecord:
@@ -155,12 +155,11 @@ class Artifacts:
         """
         tx = self._tx
         recorded_at = datetime.now(timezone.utc)
-        values = dict(
+        retain_until = tx.settings.retain_until(item.type, item.created_at, recorded_at, self.floor(item.type))
+        values: dict[str, Any] = dict(
             path=item.path, original_path=item.path, folder=folder_of(item.path), type=item.type, prefix=item.prefix,
             ext=item.ext, created_at=item.created_at, recorded_at=recorded_at, size=item.size, sha256=item.sha256,
-            status="active", retain_until=tx.settings.retain_until(item.type, item.created_at, recorded_at,
-                                                                   self.floor(item.type)),
-            pair_id=item.pair_id,
+            status="active", retain_until=retain_until, pair_id=item.pair_id,
         )  # fmt: skip
         tx._count(values["folder"], 1, item.size)
         new_id = tx._write(_INSERT_ARTIFACT, values).scalar_one()

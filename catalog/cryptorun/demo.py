@@ -10,18 +10,18 @@ in the same second neither fail nor overwrite each other.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
-from pathlib import Path
 import secrets
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 from ..core.chain import AuditReport
 from ..core.records import ArtifactRecord
 from ..core.settings import Settings
 from ..core.store import Catalog
-from . import explain as ex
 from ..ops.query import iter_artifacts
+from . import explain as ex
 from .explain_rules import input_hash
 from .health import HealthMetrics, ProviderMetrics, Span
 from .ledger import Portfolio, Position, Trade
@@ -67,7 +67,7 @@ def make_report(assets: int = 100, seed: int | None = None, now: datetime | None
             overall_result=False,
         )  # fmt: skip
         passed = all(getattr(gates, name).passed for name in ex.GATES)
-        gates = ex.GateResults(*(getattr(gates, name) for name in ex.GATES), overall_result=passed)
+        gates = replace(gates, overall_result=passed)
         failed = [name.removesuffix("_gate") + "_failed" for name, _ in gates.failed()]
         parts = ex.FactorParts(*(round(v, 6) for v in (momentum, technical, volume, quality, social, capped)))
         hits = {source: rng.random() < 0.8 for source in ("price_data", "volume_data", "social_data", "micro_data")}

@@ -33,7 +33,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..core.errors import ValidationError
 from ..core.formats import format_time, parse_time
@@ -87,6 +87,12 @@ class _Reader:
         if not isinstance(value, bool):
             raise ValidationError(f"{self.where}.{key} must be true or false, not {_kind(value)}")
         return value
+
+    @overload
+    def time(self, key: str, optional: Literal[False] = False) -> datetime: ...
+
+    @overload
+    def time(self, key: str, optional: bool) -> datetime | None: ...
 
     def time(self, key: str, optional: bool = False) -> datetime | None:
         value = self.data.get(key) if optional else self._get(key)
@@ -377,7 +383,8 @@ def _asset(r: _Reader) -> AssetExplain:
     return AssetExplain(
         symbol=r.text("symbol"), decision=decision, score=r.number("score"), rank=r.integer("rank"),
         factor_parts=FactorParts(*(parts.number(name) for name in FACTORS)),
-        gate_results=GateResults(*(_gate(gates.sub(name)) for name in GATES), gates.boolean("overall_result")),
+        gate_results=GateResults(**{name: _gate(gates.sub(name)) for name in GATES},
+                                 overall_result=gates.boolean("overall_result")),
         microstructure=Microstructure(micro.number("spread_bps"), micro.number("depth_usd"), micro.number("vadr"),
                                       micro.text("exchange"), micro.boolean("is_exchange_native")),
         catalyst_profile=CatalystProfile(
@@ -391,7 +398,7 @@ def _asset(r: _Reader) -> AssetExplain:
             {k: _texts([v], f"{attribution.where}.weight_breakdown.{k}")[0] for k, v in breakdown.items()},
         ),
         data_quality=DataQuality(
-            ttls={k: quality.sub("ttls").time(k) for k in quality.mapping("ttls")},  # type: ignore[misc]
+            ttls={k: quality.sub("ttls").time(k) for k in quality.mapping("ttls")},
             cache_hits={k: quality.sub("cache_hits").boolean(k) for k in quality.mapping("cache_hits")},
             freshness_age={k: quality.sub("freshness_age").text(k) for k in quality.mapping("freshness_age")},
             missing_fields=_texts(quality.items("missing_fields"), f"{quality.where}.missing_fields"),
@@ -416,12 +423,12 @@ def _health(r: _Reader) -> SystemHealth:
     providers, limits, breakers, cache = r.sub("provider_status"), r.sub("rate_limits"), r.sub("circuit_breakers"), r.sub("cache_stats")
     return SystemHealth(
         provider_status={
-            name: ProviderStatus(p.text("status"), p.time("last_success"), p.number("error_rate"), p.text("latency"))  # type: ignore[arg-type]
+            name: ProviderStatus(p.text("status"), p.time("last_success"), p.number("error_rate"), p.text("latency"))
             for name in providers.data for p in [providers.sub(name)]
         },
         circuit_breakers={name: breakers.boolean(name) for name in breakers.data},
         rate_limits={
-            name: RateLimit(q.integer("remaining"), q.time("reset"), q.integer("limit"))  # type: ignore[arg-type]
+            name: RateLimit(q.integer("remaining"), q.time("reset"), q.integer("limit"))
             for name in limits.data for q in [limits.sub(name)]
         },
         cache_stats=CacheStats(cache.number("hit_rate"), cache.integer("total_hits"), cache.integer("total_misses"),

@@ -40,7 +40,7 @@ def _rate(value: Any, where: str, name: str) -> float:
 
 
 def _provider(
-    p50: Any, p90: Any, p99: Any, error_rate: Any, requests: Any, where: str
+    p50: Any, p90: Any, p99: Any, error_rate: Any, requests: Any, *, where: str
 ) -> tuple[float, float, float, float, int]:
     latencies = []
     for name, value in zip(LATENCY_FIELDS, (p50, p90, p99)):
@@ -69,12 +69,12 @@ class ProviderMetrics:
     requests: int
 
     def __post_init__(self) -> None:
-        _settle(self, _provider(*(getattr(self, name) for name in PROVIDER_FIELDS), "provider"))
+        _settle(self, _provider(*(getattr(self, name) for name in PROVIDER_FIELDS), where="provider"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "provider") -> ProviderMetrics:
         """Metrics from plain data; errors start with ``where``."""
-        return cls(*_provider(*_values(data, PROVIDER_FIELDS, where), where))
+        return cls(*_provider(*_values(data, PROVIDER_FIELDS, where), where=where))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, keys in field order."""
@@ -145,7 +145,7 @@ class HealthMetrics:
 
 
 def _span(
-    trace_id: Any, span_id: Any, parent: Any, name: Any, start: Any, duration_ms: Any, status: Any, where: str
+    trace_id: Any, span_id: Any, parent: Any, name: Any, start: Any, duration_ms: Any, status: Any, *, where: str
 ) -> tuple[str, str, str | None, str, datetime, float, str]:
     trace_id = _text(trace_id, where or "span", "trace_id")
     span_id = _text(span_id, where or "span", "span_id")
@@ -177,14 +177,14 @@ class Span:
     status: str
 
     def __post_init__(self) -> None:
-        _settle(self, _span(*(getattr(self, name) for name in SPAN_FIELDS), ""))
+        _settle(self, _span(*(getattr(self, name) for name in SPAN_FIELDS), where=""))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "") -> Span:
         """A span from plain JSON data; errors start with ``where`` (e.g. ``line 3``) if given."""
         trace_id, span_id, parent, name, start, duration_ms, status = _values(data, SPAN_FIELDS, where or "span")
         start = _time_text(start, where or "span", "start")
-        return cls(*_span(trace_id, span_id, parent, name, start, duration_ms, status, where))
+        return cls(*_span(trace_id, span_id, parent, name, start, duration_ms, status, where=where))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data, keys in field order, start as UTC ISO-8601 with Z."""

@@ -130,7 +130,7 @@ def _settle(model: Any, values: Iterable[Any]) -> None:
 # -- portfolio snapshots (JSON) ---------------------------------------------
 
 
-def _position(symbol: Any, quantity: Any, price: Any, market_value: Any, where: str) -> tuple[str, float, float, float]:
+def _position(symbol: Any, quantity: Any, price: Any, market_value: Any, *, where: str) -> tuple[str, float, float, float]:
     symbol = _text(symbol, where, "symbol")
     here = f"{where} ({symbol})"
     quantity = _number(quantity, here, "quantity")
@@ -154,12 +154,12 @@ class Position:
     market_value: float
 
     def __post_init__(self) -> None:
-        _settle(self, _position(self.symbol, self.quantity, self.price, self.market_value, "position"))
+        _settle(self, _position(self.symbol, self.quantity, self.price, self.market_value, where="position"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "position") -> Position:
         """A position from plain data; errors start with ``where``."""
-        return cls(*_position(*_values(data, POSITION_FIELDS, where), where))
+        return cls(*_position(*_values(data, POSITION_FIELDS, where), where=where))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, keys in field order."""
@@ -221,7 +221,7 @@ class Portfolio:
 
 
 def _trade(
-    time: Any, symbol: Any, side: Any, quantity: Any, price: Any, fee: Any, order_id: Any, where: str
+    time: Any, symbol: Any, side: Any, quantity: Any, price: Any, fee: Any, order_id: Any, *, where: str
 ) -> tuple[datetime, str, str, float, float, float, str]:
     order_id = _text(order_id, where, "order_id")
     here = f"{where} (order {order_id})"
@@ -254,7 +254,7 @@ class Trade:
     order_id: str
 
     def __post_init__(self) -> None:
-        _settle(self, _trade(*(getattr(self, name) for name in EXECUTION_COLUMNS), "execution"))
+        _settle(self, _trade(*(getattr(self, name) for name in EXECUTION_COLUMNS), where="execution"))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "execution") -> Trade:
@@ -264,7 +264,7 @@ class Trade:
         quantity = _number_text(quantity, where, "quantity")
         price = _number_text(price, where, "price")
         fee = _number_text(fee, where, "fee")
-        return cls(*_trade(time, symbol, side, quantity, price, fee, order_id, where))
+        return cls(*_trade(time, symbol, side, quantity, price, fee, order_id, where=where))
 
     def to_row(self) -> list[Any]:
         """The cell values in EXECUTION_COLUMNS order (time an aware datetime, numbers floats)."""

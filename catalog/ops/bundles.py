@@ -18,7 +18,7 @@ import os
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,7 +58,7 @@ def _seal(path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def _ndjson(rows: list[Mapping[str, Any]]) -> bytes:
+def _ndjson(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
 
 
@@ -96,7 +96,7 @@ def export_bundle(
         bounds = conn.execute(select(events_t.c.seq).where(*where).order_by(events_t.c.seq).limit(1)).first()
         last = conn.execute(select(events_t.c.seq).where(*where).order_by(events_t.c.seq.desc()).limit(1)).first()
         head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).one()
-    first_seq, last_seq = (bounds[0], last[0]) if bounds else (None, None)
+    first_seq, last_seq = (bounds[0], last[0]) if bounds is not None and last is not None else (None, None)
 
     # The window's events as one contiguous run of the chain (clocks of several
     # writers may interleave), and the hash that precedes it.

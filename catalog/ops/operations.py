@@ -78,7 +78,7 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
         "at": format_time(checkpoint.at), "age_hours": round((now - checkpoint.at).total_seconds() / 3600, 1)}  # fmt: skip
     c = ARTIFACTS.c
     with catalog.read() as conn:
-        counts = {s: n for s, n in conn.execute(select(c.status, func.count()).group_by(c.status)).all()}
+        counts = {row.status: row.n for row in conn.execute(select(c.status, func.count().label("n")).group_by(c.status))}
         head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).one()
     result.facts["artifacts"] = counts
     result.facts["chain_head"] = {"seq": head.seq, "hash": head.hash}

@@ -90,7 +90,7 @@ def select_artifacts(catalog: Catalog, chosen: Selector) -> list[ArtifactRecord]
 def floors(catalog: Catalog) -> dict[str, int]:
     """The floor in days of each type that has one."""
     with catalog.read() as conn:
-        return {t: d for t, d in conn.execute(select(FLOORS.c.type, FLOORS.c.days)).all()}
+        return {row.type: row.days for row in conn.execute(select(FLOORS.c.type, FLOORS.c.days))}
 
 
 def set_floor(catalog: Catalog, artifact_type: str, days: int, reason: str) -> int | None:

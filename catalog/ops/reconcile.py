@@ -174,8 +174,7 @@ class Reconciler(Repairer):
             self.loose.append((entry, "a file in quarantine without a quarantined row"))
             return
         parsed = parse_name(name)
-        in_place = parsed is not None and (folder == parsed.type or folder.startswith(f"{parsed.type}/archived/"))
-        if in_place:
+        if parsed is not None and (folder == parsed.type or folder.startswith(f"{parsed.type}/archived/")):
             orphan = Orphan(entry, parsed.type, parsed.prefix, parsed.ext, parsed.created_at, False)
         else:
             legacy = legacy_name(name) if folder in TYPES else None

@@ -17,7 +17,7 @@ finishes the job without doing anything twice:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
@@ -34,7 +34,6 @@ from ..core.store import Catalog
 from ..core.vocabulary import TYPES
 from .checkpoints import auto_checkpoint
 from .policy import floors, holds
-
 
 # -- the plan ---------------------------------------------------------------------------------
 
@@ -130,7 +129,7 @@ def archive_path(record: ArtifactRecord) -> str:
     return f"{record.type}/archived/{record.created_at:%Y-%m}/{name}"
 
 
-def open_intents(catalog: Catalog) -> list[Any]:
+def open_intents(catalog: Catalog) -> Sequence[Any]:
     """Intent events not yet followed by their artifact's delete, archive or missing event."""
     later = EVENTS.alias("later")
     with catalog.read() as conn:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -114,9 +114,9 @@ def _hash(path: Any) -> tuple[str, int] | None:
         return None
 
 
-def _rows(catalog: Catalog, scope: Scope) -> Iterator[list[Any]]:
+def _rows(catalog: Catalog, scope: Scope) -> Iterator[Sequence[Any]]:
     c = ARTIFACTS.c
-    where = [c.status.in_(READABLE)]
+    where: list[Any] = [c.status.in_(READABLE)]
     if scope.types:
         where.append(c.type.in_(scope.types))
     if scope.since is not None:

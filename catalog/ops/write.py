@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
@@ -124,7 +124,7 @@ class Writer:
         if self._owns_catalog:
             self.catalog.close()
 
-    def __enter__(self) -> Writer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
