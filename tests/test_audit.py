@@ -300,6 +300,14 @@ def test_audit_log_filters(writer: AtomicWriter, catalog: Catalog, run_cli, monk
     assert [e.seq for e in iter_event_log(catalog, EventQuery(actions=("missing",)))] == [4]
 
 
+@pytest.mark.parametrize("limit", [0, -1], ids=["zero", "negative"])
+def test_an_event_query_refuses_a_limit_below_one(limit: int) -> None:
+    from catalog.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=f"limit must be 1 or more, not {limit}"):
+        EventQuery(limit=limit)  # limit=0 used to list every event
+
+
 # -- evidence bundles -------------------------------------------------------------------
 
 

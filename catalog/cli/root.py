@@ -101,6 +101,7 @@ class CatalogCommand(click.Command):
     """A command that remembers itself as the one being run (the error boundary names its flags)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Mark this context as the command being run, then run it."""
         ctx.meta[_LEAF] = ctx
         return super().invoke(ctx)
 
@@ -112,6 +113,7 @@ class CatalogGroup(click.Group):
     group_class = type  # subgroups are CatalogGroups too
 
     def invoke(self, ctx: click.Context) -> Any:
+        """Run the group and its command; any error becomes one ``Error:`` line (re-raised with ``--debug``)."""
         ctx.meta[_LEAF] = ctx
         try:
             return super().invoke(ctx)
@@ -132,6 +134,7 @@ class CatalogGroup(click.Group):
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:  # fmt: skip
+        """Parse the arguments into a context; a usage error becomes one line pointing at ``--help``."""
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as exc:

@@ -50,7 +50,10 @@ def iso_utc(moment: datetime) -> str:
 
 
 def validate_claim(claim: str | None) -> str | None:
-    """A claimed actor name (``--actor``): printable, 1-64 characters."""
+    """Check a claimed actor name: 1-64 letters, digits, spaces or ``. @ : + - _`` (None passes).
+
+    Returns it unchanged; raises ValidationError otherwise.
+    """
     if claim is None:
         return None
     if not _CLAIM.fullmatch(claim):
@@ -89,11 +92,12 @@ def event_text(
 
 
 def chain_hash(prev_hash: str, text: str) -> str:
+    """An event's chain hash: SHA-256 of ``prev_hash ‖ text`` (UTF-8), as 64 hex digits."""
     return hashlib.sha256((prev_hash + text).encode("utf-8")).hexdigest()
 
 
 def row_details(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Artifact values as they are written into an event's details."""
+    """Artifact values as an event's details carry them: only :data:`ROW_FIELDS`, times as UTC ISO-8601 text."""
     return {k: iso_utc(v) if k in _TIME_FIELDS and v is not None else v for k, v in values.items() if k in ROW_FIELDS}
 
 
@@ -122,8 +126,11 @@ def next_link(prev_hash: str, seq: int, at: datetime, action: str, artifact_id: 
 
 
 def iter_events(read: Any, where: list[Any] | None = None, batch: int = 1000) -> Iterator[Any]:
-    """Stored events (rows) in seq order, in keyset batches, each in its own short
-    read transaction (``read`` is ``Database.read``)."""
+    """Stored events (rows of ``events``) in seq order, streamed in keyset batches of ``batch``.
+
+    Each batch is read in its own short transaction (``read`` is
+    ``Database.read``); ``where`` adds conditions on the ``events`` columns.
+    """
     last = 0
     while True:
         query = select(EVENTS).where(EVENTS.c.seq > last, *(where or [])).order_by(EVENTS.c.seq).limit(batch)
@@ -148,11 +155,12 @@ class Checkpoint:
     source: str = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """The checkpoint file's content: format, seq, 64-hex hash and ``at`` as UTC ISO-8601 (not ``source``)."""
         return {"format": CHECKPOINT_FORMAT, "seq": self.seq, "hash": self.hash, "at": iso_utc(self.at)}
 
 
 def read_checkpoint(path: Path) -> Checkpoint:
-    """Load a checkpoint file; a clear error if it is not one."""
+    """Load a checkpoint file (as :meth:`Checkpoint.to_dict` writes it); ValidationError if it is missing or not one."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
@@ -182,6 +190,7 @@ class Problem:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data: seq, kind and message."""
         return {"seq": self.seq, "kind": self.kind, "message": self.message}
 
 
@@ -198,10 +207,12 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
+        """True if the walk found no problem."""
         return not self.problems
 
     @property
     def first_bad_seq(self) -> int | None:
+        """The lowest seq at which a problem was found, or None (problems without a seq do not count)."""
         seqs = [p.seq for p in self.problems if p.seq is not None]
         return min(seqs) if seqs else None
 
@@ -213,6 +224,7 @@ class AuditReport:
         return min(self.problems, key=lambda p: (p.seq is None, p.seq or 0))
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data: ok, event and artifact counts, head seq and 64-hex hash, checkpoints, first bad seq, problems."""
         return {
             "ok": self.ok, "events": self.count, "artifacts": self.artifacts, "head_seq": self.head_seq,
             "head_hash": self.head_hash, "checkpoints": self.checkpoints, "first_bad_seq": self.first_bad_seq,
@@ -350,6 +362,8 @@ def verify(read: Any, checkpoints: list[Checkpoint] = ()) -> AuditReport:  # typ
     """Recompute the chain, check every row against its events, and each checkpoint against the chain.
 
     ``read`` is ``Database.read``: every batch runs in its own short transaction.
+    Returns an :class:`AuditReport` with the problems in seq order; a broken
+    log is reported, never raised.
     """
     report = AuditReport()
     hashes = _check_chain(read, report, {c.seq for c in checkpoints})

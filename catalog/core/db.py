@@ -28,7 +28,7 @@ from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
-from .errors import CatalogDatabaseError, Remedy, SchemaError, StoreError
+from .errors import CatalogDatabaseError, Param, Remedy, SchemaError, StoreError
 from .settings import redact_url
 from .vocabulary import HEAD_REVISION, KNOWN_REVISIONS
 
@@ -54,7 +54,7 @@ def _unescape_mount(field: str) -> str:
 
 
 def filesystem_type(path: Path, mountinfo: str = "/proc/self/mountinfo") -> str | None:
-    """The type of the file system holding ``path`` (Linux), or None if unknown."""
+    """The type of the file system holding ``path`` (``ext4``, ``nfs4``…, from Linux's mountinfo), else None."""
     try:
         lines = Path(mountinfo).read_text().splitlines()
     except OSError:
@@ -74,17 +74,23 @@ def filesystem_type(path: Path, mountinfo: str = "/proc/self/mountinfo") -> str 
 
 
 def refuse_network_filesystem(path: Path, mountinfo: str = "/proc/self/mountinfo") -> None:
-    """Raise if ``path`` is on a network file system, where SQLite is unsafe."""
+    """Raise StoreError if ``path`` is on a network file system (:data:`NETWORK_FILESYSTEMS`): unsafe for SQLite."""
     fstype = filesystem_type(path, mountinfo)
     if fstype in NETWORK_FILESYSTEMS:
         raise StoreError(
             f"the SQLite catalog {path} would be on a network file system ({fstype}); SQLite's WAL needs "
-            "one host's shared memory. Use PostgreSQL for a shared store: --catalog-url postgresql+psycopg://…"
-        )
+            "one host's shared memory. Use PostgreSQL for a shared store: ", Param("catalog_url"),
+            " postgresql+psycopg://…", value=fstype,
+        )  # fmt: skip
 
 
 class Database:
-    """Engines for one catalog URL, with the settings every connection needs."""
+    """Engines for one catalog URL, with the settings every connection needs.
+
+    Raises CatalogDatabaseError for a URL that is malformed or names a driver
+    that is not installed. ``busy_timeout_ms`` (milliseconds) bounds how long
+    a writer waits for the lock.
+    """
 
     def __init__(self, url: str, *, synchronous: str = "full", busy_timeout_ms: int = 30_000) -> None:
         try:
@@ -157,7 +163,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A short read-only transaction."""
+        """A short read-only transaction; driver errors become CatalogDatabaseError (SchemaError: not a database)."""
         with self._errors(), self.read_engine.connect() as conn, conn.begin():
             yield conn
 
@@ -166,6 +172,8 @@ class Database:
         """A write transaction (SQLite: the writers' queue, then BEGIN IMMEDIATE), committed on success.
 
         Only :meth:`catalog.core.store.Catalog.change` (the unit of work) and migrations use it.
+        Driver errors become CatalogDatabaseError (a lock still held after the
+        busy timeout included); a violated constraint stays SQLAlchemy's IntegrityError.
         """
         with self._errors(), self._write_turn(), self.write_engine.begin() as conn:
             yield conn
@@ -280,7 +288,7 @@ class Database:
         return self.sqlite_path is None or self.sqlite_path.exists()
 
     def revision(self) -> str | None:
-        """The schema revision stamped in the catalog, or None if it has none."""
+        """The alembic revision stamped in the catalog (``0006``…), or None if it has none."""
         if not self.exists():
             return None
         with self.read() as conn:
@@ -290,7 +298,7 @@ class Database:
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     def check_schema(self) -> None:
-        """Refuse a catalog that is missing, behind or ahead of this code."""
+        """Raise SchemaError for a catalog that is missing, behind or ahead of this code (remedy: init or upgrade)."""
         if not self.exists():
             raise SchemaError(f"no catalog at {self.location}", remedy=Remedy.INIT)
         current = self.revision()
@@ -309,7 +317,11 @@ class Database:
         )
 
     def upgrade(self, target: str = "head") -> tuple[str | None, str]:
-        """Migrate to ``target`` (default: head; idempotent); returns (before, after)."""
+        """Migrate to ``target`` (default: head; idempotent); returns the revisions (before, after), before None if new.
+
+        Raises StoreError for SQLite on a network file system, SchemaError for
+        a catalog newer than this code, CatalogDatabaseError if migrating fails.
+        """
         from alembic import command
         from alembic.config import Config
 

@@ -18,8 +18,7 @@ An error speaks the API's language. Its message is built from text and
 :class:`Remedy` (the next step a person can take) and the offending ``value``.
 ``str(error)`` names parameters as Python does (``since must be earlier than
 until``) and offers no command; the command line renders the same error with
-its own flag names and adds the command that helps
-(``--since must be earlier than --until``).
+each parameter shown as its own flag, and adds the command that helps.
 
 Third-party exceptions (SQLAlchemy, OSError, UnicodeError) are turned into
 these by :func:`translate`, in one place, so the CLI only ever shows one
@@ -136,7 +135,12 @@ class IntegrityError(CatalogError):
 
 
 def translate(exc: BaseException) -> CatalogError | None:
-    """Map a third-party exception to a CatalogError, or None if it is a bug."""
+    """Map an exception to the CatalogError that reports it, or None if it is a bug.
+
+    A CatalogError is returned as is; SQLAlchemy errors become
+    CatalogDatabaseError, UnicodeError InputError, OSError StoreError and
+    RecursionError ValidationError.
+    """
     if isinstance(exc, CatalogError):
         return exc
     try:

@@ -23,7 +23,7 @@ MAX_DEPTH = 200
 
 
 def format_time(moment: datetime, where: str = "$") -> str:
-    """An aware time as UTC ISO-8601 with ``Z`` (microseconds only if present)."""
+    """An aware time as UTC ISO-8601 with ``Z`` (microseconds only if present); a naive one raises ValidationError."""
     if moment.tzinfo is None:
         raise ValidationError(f"time at {where} has no time zone; give it one (UTC)")
     utc = moment.astimezone(timezone.utc)
@@ -31,7 +31,10 @@ def format_time(moment: datetime, where: str = "$") -> str:
 
 
 def parse_time(text: str) -> datetime:
-    """ISO-8601 date or time to aware UTC. A time without a zone is taken as UTC."""
+    """ISO-8601 date or time to aware UTC. A time without a zone is taken as UTC.
+
+    Raises ValidationError for text that is not ISO-8601 or is out of range once in UTC.
+    """
     value = text.strip()
     if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
@@ -50,7 +53,12 @@ def parse_time(text: str) -> datetime:
 
 
 def jsonable(data: Any) -> Any:
-    """A copy of ``data`` ready for json.dumps; raise naming the first bad place."""
+    """A copy of ``data`` ready for json.dumps: times as UTC ISO-8601 text, Decimals as floats, tuples as lists.
+
+    Raises ValidationError naming the first bad place (``$.a[0]``): a
+    non-finite number, a naive time, a key that is not text, a value JSON
+    cannot hold, or nesting deeper than :data:`MAX_DEPTH`.
+    """
 
     def convert(value: Any, where: str, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -84,13 +92,20 @@ def jsonable(data: Any) -> Any:
 
 
 def json_bytes(data: Any, indent: int = 2) -> bytes:
-    """Serialise ``data`` as the store writes JSON (UTF-8, trailing newline)."""
+    """Serialise ``data`` as the store writes JSON: UTF-8, ``indent`` spaces (0: one line), trailing newline.
+
+    Raises ValidationError as :func:`jsonable` does.
+    """
     clean = jsonable(data)
     return (json.dumps(clean, indent=indent or None, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
 def csv_cell(value: Any, precision: int, where: str) -> str:
-    """One CSV cell as text."""
+    """One CSV cell as text: floats with ``precision`` decimals, booleans ``true``/``false``, times UTC ISO-8601.
+
+    None is an empty cell. Raises ValidationError (at ``where``) for a
+    non-finite number or a value of another type.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -111,7 +126,10 @@ def csv_cell(value: Any, precision: int, where: str) -> str:
 
 
 def csv_bytes(rows: Iterable[Sequence[Any]], precision: int = 6) -> bytes:
-    """Serialise rows (the first one the header) as CSV."""
+    """Serialise rows (the first one the header) as CSV: UTF-8 bytes, ``\\n`` line ends, see :func:`csv_cell`.
+
+    Raises ValidationError for no rows at all, a row that is not a list of cells, or a bad cell.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     count = 0
@@ -153,12 +171,12 @@ def _decode(data: bytes, what: str) -> str:
 
 
 def load_json(data: bytes | str, what: str = "input") -> Any:
-    """Parse JSON bytes or text strictly: UTF-8, no NaN/Infinity, no overflowing numbers."""
+    """Parse JSON bytes or text strictly: UTF-8, no NaN/Infinity, no overflowing numbers; ValidationError otherwise."""
     return _load_json(_decode(data, what) if isinstance(data, bytes) else data, what)
 
 
 def check_content(ext: str, data: bytes) -> None:
-    """Refuse bytes that do not parse as ``ext`` (json, jsonl, csv); others pass."""
+    """Raise ValidationError if ``data`` is empty or does not parse as ``ext`` (json, jsonl, csv); others pass."""
     if not data:
         raise ValidationError("input is empty")
     if ext == "json":

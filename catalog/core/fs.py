@@ -41,7 +41,7 @@ def fault(point: str) -> None:
 
 
 def fsync_dir(folder: Path) -> None:
-    """Make a folder's entries (a new or removed name) durable. Raises OSError."""
+    """Make a folder's entries (a new or removed name) durable: POSIX fsync(2) on the folder itself. Raises OSError."""
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -66,9 +66,11 @@ def _hash_pool() -> ThreadPoolExecutor:
 
 
 def publish(folder: Path, filename: str, data: bytes) -> str:
-    """Write ``data`` as ``folder/filename`` atomically, durably, read-only, never clobbering.
+    """Write ``data`` as ``folder/filename`` atomically, durably, read-only (0444), never clobbering.
 
-    Returns the SHA-256 (64 hex digits) of ``data``. Raises
+    The bytes go to a temp file beside it, which is fsynced, then hard-linked
+    to the final name (POSIX link(2) never replaces an existing name); then
+    the folder is fsynced. Returns the SHA-256 (64 hex digits) of ``data``. Raises
     :class:`CollisionError` if the name exists (nothing is overwritten) and
     OSError on I/O failure (no partial file is left under the final name).
     """
@@ -109,7 +111,10 @@ def _publish(folder: Path, filename: str, data: bytes) -> None:
 
 
 def link_durably(source: Path, target: Path) -> None:
-    """Hard-link ``source`` to ``target`` (never clobbering: FileExistsError) and fsync the target's folder."""
+    """Hard-link ``source`` to ``target`` and fsync the target's folder (made if needed). Raises OSError.
+
+    POSIX link(2) never replaces a name: an existing ``target`` raises FileExistsError.
+    """
     ensure_folder(target.parent)
     os.link(source, target)
     fault("linked")
@@ -117,7 +122,7 @@ def link_durably(source: Path, target: Path) -> None:
 
 
 def unlink_durably(path: Path) -> bool:
-    """Remove ``path`` and fsync its folder; False if it was already gone."""
+    """Remove ``path`` and fsync its folder; returns True, or False if it was already gone. Raises OSError."""
     try:
         os.unlink(path)
         fsync_dir(path.parent)
@@ -135,7 +140,7 @@ def move_durably(source: Path, target: Path) -> None:
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
-    """SHA-256 (hex) and size in bytes of a file, read into one reused buffer. Raises OSError."""
+    """SHA-256 (64 hex digits) and size in bytes of a file, read into one reused buffer. Raises OSError."""
     with open(path, "rb") as handle:
         digest = hashlib.file_digest(handle, "sha256")
         return digest.hexdigest(), handle.tell()

@@ -37,6 +37,7 @@ class ArtifactName:
 
     @property
     def filename(self) -> str:
+        """``YYYYMMDD-HHMMSS-{prefix}-{type}.{ext}`` at ``created_at`` (UTC when made by :func:`build_name`)."""
         return f"{self.created_at:%Y%m%d-%H%M%S}-{self.prefix}-{self.type}.{self.ext}"
 
 
@@ -47,7 +48,11 @@ def _show(value: str, limit: int = 40) -> str:
 
 
 def validate_prefix(prefix: object) -> str:
-    """Return ``prefix`` if it is a safe, unambiguous name part; else raise."""
+    """Return ``prefix`` if it is a safe, unambiguous name part; else raise ValidationError.
+
+    Safe: 1-64 ASCII letters, digits, ``_``, ``.`` and inner ``-``, not
+    starting with ``.``, without ``..``, not ending with ``.``.
+    """
     if not isinstance(prefix, str):
         raise ValidationError(f"prefix must be text, not {type(prefix).__name__}")
     if prefix == "":
@@ -69,14 +74,17 @@ def validate_prefix(prefix: object) -> str:
 
 
 def validate_type(artifact_type: object) -> str:
-    """Return the artifact type if it is one of :data:`TYPES`; else raise."""
+    """Return the artifact type if it is one of :data:`TYPES`; else raise ValidationError."""
     if artifact_type not in TYPES:
         raise ValidationError(f"unknown artifact type {artifact_type!r}; choose one of: {', '.join(TYPES)}")
     return str(artifact_type)
 
 
 def validate_ext(artifact_type: str, ext: object, *, allow_extra: bool = False) -> str:
-    """Return ``ext`` (without a dot) if ``artifact_type`` may be stored with it."""
+    """Return ``ext`` lower-cased, without a leading dot, if ``artifact_type`` may be stored with it.
+
+    ``allow_extra`` also allows :data:`EXTRA_EXTS`. Raises ValidationError otherwise.
+    """
     if not isinstance(ext, str) or not ext:
         raise ValidationError("extension is empty")
     given, ext = ext, ext.lower().removeprefix(".")
@@ -89,14 +97,14 @@ def validate_ext(artifact_type: str, ext: object, *, allow_extra: bool = False) 
 
 
 def utc_second(moment: datetime) -> datetime:
-    """``moment`` in UTC, truncated to the second; naive times are refused."""
+    """``moment`` in UTC, truncated to the second; a naive time raises ValidationError."""
     if moment.tzinfo is None:
         raise ValidationError(f"time {moment.isoformat()} has no time zone; give it one (UTC)")
     return moment.astimezone(timezone.utc).replace(microsecond=0)
 
 
 def build_name(created_at: datetime, prefix: str, artifact_type: str, ext: str) -> ArtifactName:
-    """Validate the parts and return the artifact's name."""
+    """Validate the parts and return the artifact's name (time in UTC, to the second); raises ValidationError."""
     return ArtifactName(
         created_at=utc_second(created_at),
         prefix=validate_prefix(prefix),
@@ -120,7 +128,7 @@ def parse_name(filename: str) -> ArtifactName | None:
 
 
 def host_name() -> str:
-    """This host's name as temp file names carry it."""
+    """This host's name as temp file names carry it: at most 64 of ``A-Za-z0-9.-``, anything else as ``_``."""
     return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname() or "unknown-host")[:64]
 
 
@@ -150,7 +158,7 @@ _LEGACY = re.compile(r"(?P<date>\d{8})(?:-(?P<time>\d{6}))?-(?P<prefix>[^/]+?)\.
 
 
 def legacy_name(filename: str) -> tuple[datetime, str, str, bool] | None:
-    """A name written by the seed's older tools: (time, prefix, ext, day_precision), or None.
+    """A name written by the seed's older tools: (UTC time, prefix, ext, day_precision), or None.
 
     ``20240115-080000-portfolio.json`` has second precision; ``20240115-traces.jsonl``
     only a day (00:00:00Z is taken).

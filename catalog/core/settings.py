@@ -2,7 +2,7 @@
 
 Every value remembers where it came from (``default``, ``file:<path>``,
 ``env:<VAR>``, or ``argument:<name>`` for a value a caller passed directly —
-the command line labels its own as ``flag:<--option>``), so ``catalog config
+the command line labels its own with the flag it came from), so ``catalog config
 show`` can say. A
 value derived from another (the base folder from the environment, the SQLite
 URL from the base folder) names that one's source, with how it was derived.
@@ -68,7 +68,7 @@ class RetentionPolicy:
 
 @dataclass(frozen=True)
 class Limits:
-    """Folder and store limits checked by ``catalog limits``."""
+    """Folder and store limits (what ``catalog limits`` checks): files per folder, bytes per folder and per store."""
 
     max_files_per_dir: int
     max_dir_bytes: int
@@ -93,7 +93,7 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def values(self) -> dict[str, Any]:
-        """Every effective value by dotted key, as plain data."""
+        """Every effective value by dotted key (``limits.max_dir_bytes``…), sorted, as plain data; sizes in bytes."""
         flat = {
             "environment": self.environment,
             "base_dir": str(self.base_dir),
@@ -281,7 +281,7 @@ def _check_url(url: str, fail: Any) -> None:
 
 
 def default_catalog_url(base_dir: Path) -> str:
-    """The embedded default: SQLite in the store's base folder."""
+    """The embedded default: SQLite in the store's base folder (``sqlite:///<base_dir>/catalog.sqlite``)."""
     return f"sqlite:///{base_dir / 'catalog.sqlite'}"
 
 
@@ -299,7 +299,7 @@ def load_settings(
     ``./config/artifacts.yaml`` if present), ``env`` (default: the process
     environment), ``overrides`` (keys of :data:`OVERRIDABLE`; None values are
     ignored). Each override is labelled ``argument:<key>`` in the sources
-    unless ``override_sources`` names it otherwise (the CLI: ``flag:--base-dir``).
+    unless ``override_sources`` gives it another label (the command line names its flag).
     Raises :class:`ConfigError` naming the file, variable or argument and the key.
     """
     env = os.environ if env is None else env

@@ -38,7 +38,7 @@ class Catalog:
 
     def __init__(self, settings: Settings, *, check: bool = True, actor: str | None = None) -> None:
         self.settings = settings
-        #: A claimed name recorded beside the OS identity in every event (--actor, CRYPTORUN_ACTOR).
+        #: A claimed name recorded beside the OS identity in every event (``actor``, else CRYPTORUN_ACTOR).
         self.actor_claim = chain.validate_claim(actor if actor is not None else os.environ.get("CRYPTORUN_ACTOR"))
         self.base_dir = settings.base_dir
         self.db = Database(
@@ -61,7 +61,12 @@ class Catalog:
         cls, base_dir: str | Path | None = None, *, settings: Settings | None = None, actor: str | None = None,
         **overrides: Any,
     ) -> Catalog:  # fmt: skip
-        """Open an initialised store; ``base_dir`` and ``overrides`` (environment, catalog_url) override the config."""
+        """Open an initialised store; ``base_dir`` and ``overrides`` (environment, catalog_url) override the config.
+
+        Given ``settings`` are used as they are (``base_dir`` and ``overrides``
+        are then ignored). Raises ConfigError, ValidationError (a bad ``actor``),
+        StoreError, SchemaError and CatalogDatabaseError (an unusable URL).
+        """
         if settings is None:
             settings = load_settings(overrides=dict(overrides, base_dir=str(base_dir) if base_dir else None))
         return cls(settings, actor=actor)
@@ -88,6 +93,7 @@ class Catalog:
 
         ``actor`` defaults to :attr:`actor`. If the block raises, nothing is
         written. Limits the change took past 80 % are logged after the commit.
+        Raises CatalogDatabaseError if the lock is still held elsewhere after the busy timeout.
         """
         with self.db.write() as conn:
             tx = UnitOfWork(conn, actor or self.actor, self.settings)
@@ -110,8 +116,10 @@ class Catalog:
     def init(cls, settings: Settings, *, actor: str | None = None) -> tuple[Catalog, str | None, str]:
         """Create the folders and migrate the schema to head (idempotent).
 
-        Returns the open catalog and the schema revision before and after. A
-        migration is recorded as a ``schema_upgrade`` event, appended after it.
+        Returns the open catalog and the schema revision before (None: new)
+        and after. A migration is recorded as a ``schema_upgrade`` event,
+        appended after it. Raises StoreError (base folder a file, folders that
+        cannot be made, SQLite on a network file system) and CatalogDatabaseError.
         """
         base = settings.base_dir
         if base.exists() and not base.is_dir():
@@ -154,14 +162,18 @@ class Catalog:
         return before, after
 
     def change_status(self, artifact_id: int, **change: Any) -> ArtifactRecord:
-        """One artifact change in a unit of work of its own (see :meth:`UnitOfWork.artifacts.set_status`)."""
+        """One artifact change in a unit of work of its own; returns the changed record.
+
+        See :meth:`catalog.core.unit_of_work.Artifacts.set_status` for ``change``
+        and its errors (ValidationError, NotFoundError).
+        """
         with self.change() as tx:
             return tx.artifacts.set_status(artifact_id, **change)
 
     # -- lookups ------------------------------------------------------------
 
     def relative(self, path: str | Path) -> str:
-        """The catalog path for ``path``: as stored, or absolute inside base_dir.
+        """The store-relative POSIX path for ``path`` (given so already, or absolute inside ``base_dir``), normalised.
 
         Raises :class:`ValidationError` for a NUL and :class:`NotFoundError` for an absolute path outside the store.
         """

@@ -73,6 +73,7 @@ class UnitOfWork:
         self.actor = actor
         self.settings = settings
         self._seq, self._hash = chain.lock_head(conn)  # the lock first, before any other statement
+        self._first_seq = self._seq
         self._added: dict[str, tuple[int, int]] = {}  # folder -> files, bytes added by this change
         self.events = Events(self)
         self.artifacts = Artifacts(self)
@@ -81,14 +82,14 @@ class UnitOfWork:
         self.verify_runs = VerifyRuns(self)
 
     def read(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Result[Any]:
-        """Run a SELECT inside this transaction (anything else is refused: changes go through the repositories)."""
+        """Run a SELECT inside this transaction; anything else raises TypeError (rows change through repositories)."""
         if not getattr(statement, "is_select", False):
             raise TypeError("UnitOfWork.read runs SELECT statements only; change rows through tx.artifacts and friends")
         return self._conn.execute(statement, params)
 
     @property
     def head(self) -> tuple[int, str]:
-        """The chain head after this change's events so far: (seq, hash)."""
+        """The chain head after this change's events so far: (seq, 64-hex hash)."""
         return self._seq, self._hash
 
     def _write(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
@@ -114,7 +115,8 @@ class UnitOfWork:
 
     def _close(self) -> Crossings:
         """Move the chain head to the last event; read back the usage of the folders this change grew."""
-        self._write(_MOVE_HEAD, {"b_seq": self._seq, "b_hash": self._hash})
+        if self._seq != self._first_seq:
+            self._write(_MOVE_HEAD, {"b_seq": self._seq, "b_hash": self._hash})
         if not self._added:
             return Crossings(self.settings.limits, {}, {}, 0)
         rows = self._conn.execute(_USAGE_ROWS).all()  # one row per folder: small
@@ -151,7 +153,8 @@ class Artifacts:
         """Insert the row of a published file and its event (``item.action``); returns the new record.
 
         ``retain_until`` is the type's policy from now, never below the type's
-        floor. Raises SQLAlchemy's IntegrityError if the path already has a row.
+        floor. Raises SQLAlchemy's IntegrityError if the path already has a row,
+        and ValidationError if ``retain_until`` would pass year 9999.
         """
         tx = self._tx
         recorded_at = datetime.now(timezone.utc)

@@ -1,6 +1,6 @@
 """The catalog's closed sets of names, free of any dependency.
 
-Everything that a ``--help`` text, a ``click.Choice`` or a validator needs to
+Everything that the command line's help, a ``click.Choice`` or a validator needs to
 list lives here once, so the command line can describe itself without
 importing SQLAlchemy, and no constant is copied between layers.
 """
@@ -18,7 +18,8 @@ STANDARD_EXTS: dict[str, tuple[str, ...]] = {
     "config": ("json",),
 }
 
-#: Further extensions that ``put --ext`` accepts for any type; stored as opaque bytes (no parse check).
+#: Further extensions :meth:`catalog.ops.write.Writer.write_bytes` accepts for any type;
+#: stored as opaque bytes (no parse check).
 EXTRA_EXTS: tuple[str, ...] = ("txt", "log", "pdf", "parquet", "gz", "zip")
 
 #: Extensions whose content is parsed before it is stored.

@@ -46,7 +46,10 @@ def _gate(passed: bool, value: float, threshold: float, reason: str) -> ex.GateR
 
 
 def make_report(assets: int = 100, seed: int | None = None, now: datetime | None = None) -> ex.ExplainReport:
-    """A consistent synthetic explain report for ``assets`` assets."""
+    """A consistent synthetic explain report for ``assets`` assets, the same for the same ``seed`` and ``now``.
+
+    ``now`` (aware UTC) defaults to the current second.
+    """
     rng = random.Random(seed)
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
     inputs = {"regime": "trending", "scan_type": "momentum", "timestamp": now, "symbols": symbols(assets), "seed": seed}
@@ -110,7 +113,7 @@ def make_report(assets: int = 100, seed: int | None = None, now: datetime | None
 
 
 def make_portfolio(report: ex.ExplainReport, rng: random.Random) -> Portfolio:
-    """Positions in the report's included assets (or its top five)."""
+    """Positions in up to ten of the report's included assets (its top five if none is included)."""
     picks = [a for a in report.universe if a.decision == "included"][:10] or list(report.universe[:5])
     positions = []
     for asset in picks:
@@ -120,7 +123,7 @@ def make_portfolio(report: ex.ExplainReport, rng: random.Random) -> Portfolio:
 
 
 def make_trades(report: ex.ExplainReport, rng: random.Random, count: int = 1000) -> list[Trade]:
-    """About ``count`` executions over the hour before the report."""
+    """``count`` executions, one every 3.6 seconds from an hour before the report's timestamp."""
     symbols_ = [a.symbol for a in report.universe] or ["BTC-USD"]
     start = report.meta.timestamp - timedelta(hours=1)
     return [
@@ -173,7 +176,7 @@ def run_demo(catalog: Catalog, assets: int = 100, seed: int | None = None) -> li
 
 
 def summary(records: list[ArtifactRecord]) -> dict[str, Any]:
-    """Counts and bytes by type for what a demo wrote."""
+    """Files and bytes by type for what a demo wrote: ``{type: {"files": n, "bytes": size}}``."""
     by_type: dict[str, dict[str, int]] = {}
     for record in records:
         entry = by_type.setdefault(record.type, {"files": 0, "bytes": 0})
@@ -193,7 +196,10 @@ class DemoResult:
 
 
 def demo(settings: Settings, *, assets: int = 100, seed: int | None = None, actor: str | None = None) -> DemoResult:
-    """Initialise the store if needed, write one scanner cycle (:func:`run_demo`), then verify the audit log."""
+    """Initialise the store if needed, write one scanner cycle (:func:`run_demo`), then verify the audit log.
+
+    Returns a :class:`DemoResult`; raises what :meth:`catalog.core.store.Catalog.init` and the writers raise.
+    """
     catalog, _, _ = Catalog.init(settings, actor=actor)
     with catalog:
         records = run_demo(catalog, assets=assets, seed=seed)

@@ -171,6 +171,8 @@ class _Floats:
 
 @dataclass(frozen=True)
 class GateResult(_Floats):
+    """One gate's verdict: whether it passed, the measured ``value`` against its ``threshold``, and why."""
+
     passed: bool
     value: float
     threshold: float
@@ -179,6 +181,8 @@ class GateResult(_Floats):
 
 @dataclass(frozen=True)
 class GateResults:
+    """An asset's five gates and ``overall_result``, which the rules want true exactly when all five passed."""
+
     entry_gate: GateResult
     freshness_gate: GateResult
     fatigue_gate: GateResult
@@ -193,6 +197,8 @@ class GateResults:
 
 @dataclass(frozen=True)
 class FactorParts(_Floats):
+    """An asset's factor scores; ``social_capped`` is ``social`` capped at ``config.social_cap``."""
+
     momentum: float
     technical: float
     volume: float
@@ -203,6 +209,8 @@ class FactorParts(_Floats):
 
 @dataclass(frozen=True)
 class Microstructure(_Floats):
+    """Market microstructure: spread in basis points, order-book depth in USD, VADR, and the exchange."""
+
     spread_bps: float
     depth_usd: float
     vadr: float
@@ -212,6 +220,8 @@ class Microstructure(_Floats):
 
 @dataclass(frozen=True)
 class CatalystProfile(_Floats):
+    """Catalyst heat and time decay, the event types, and the next event's time (aware UTC, optional)."""
+
     heat_score: float
     time_decay: float
     event_types: tuple[str, ...] = ()
@@ -220,6 +230,8 @@ class CatalystProfile(_Floats):
 
 @dataclass(frozen=True)
 class Attribution:
+    """Why: inclusion and exclusion reasons (at most three each, by the rules), the regime, each factor's share."""
+
     top_inclusion_reasons: tuple[str, ...]
     top_exclusion_reasons: tuple[str, ...]
     regime_influence: str
@@ -228,6 +240,8 @@ class Attribution:
 
 @dataclass(frozen=True)
 class DataQuality:
+    """Per data source: cache expiry times (UTC), cache hits, freshness age as text (``45s``), missing fields."""
+
     ttls: Mapping[str, datetime]
     cache_hits: Mapping[str, bool]
     freshness_age: Mapping[str, str]
@@ -241,6 +255,8 @@ class DataQuality:
 
 @dataclass(frozen=True)
 class AssetExplain(_Floats):
+    """One asset's explanation: decision, score and rank (1 = highest score), and the details behind them."""
+
     symbol: str
     decision: str
     score: float
@@ -269,6 +285,8 @@ class SkippedAsset:
 
 @dataclass(frozen=True)
 class Meta:
+    """Report metadata: UTC timestamp, 64-hex input hash, scanner version, report type, counts, skipped assets."""
+
     timestamp: datetime
     input_hash: str
     version: str
@@ -281,6 +299,8 @@ class Meta:
 
 @dataclass(frozen=True)
 class ScoringConfig(_Floats):
+    """The scoring configuration in force: regime and momentum weights, gate thresholds, social cap, version."""
+
     regime_weights: Mapping[str, float]
     current_regime: str
     gate_thresholds: Mapping[str, float]
@@ -291,6 +311,8 @@ class ScoringConfig(_Floats):
 
 @dataclass(frozen=True)
 class ProviderStatus(_Floats):
+    """One data provider's status, last success (aware UTC), error rate, and latency as text (``120ms``)."""
+
     status: str
     last_success: datetime
     error_rate: float
@@ -299,6 +321,8 @@ class ProviderStatus(_Floats):
 
 @dataclass(frozen=True)
 class RateLimit:
+    """One provider's rate limit: requests ``remaining`` of ``limit``, and when it resets (aware UTC)."""
+
     remaining: int
     reset: datetime
     limit: int
@@ -306,6 +330,8 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class CacheStats(_Floats):
+    """Cache statistics: hit rate, total hits and misses, eviction rate."""
+
     hit_rate: float
     total_hits: int
     total_misses: int
@@ -314,6 +340,8 @@ class CacheStats(_Floats):
 
 @dataclass(frozen=True)
 class SystemHealth:
+    """The scanner's health at report time: providers, circuit breakers (name -> bool), rate limits, cache."""
+
     provider_status: Mapping[str, ProviderStatus]
     circuit_breakers: Mapping[str, bool]
     rate_limits: Mapping[str, RateLimit]
@@ -333,7 +361,10 @@ class ExplainReport:
 
     @classmethod
     def from_dict(cls, data: Any, *, lenient: bool = False) -> ExplainReport:
-        """Build from plain JSON data. ``lenient`` accepts the Go scanner's quirks."""
+        """Build from plain JSON data. ``lenient`` accepts the Go scanner's quirks (noted in ``load_notes``).
+
+        Raises ValidationError naming the first bad place (``$.universe[3].score``).
+        """
         notes: list[str] = []
         root = _Reader(data, "$", lenient, notes)
         report = cls(
@@ -346,7 +377,7 @@ class ExplainReport:
 
     @classmethod
     def from_json(cls, data: bytes | str, *, lenient: bool = False) -> ExplainReport:
-        """Parse JSON text (NaN and Infinity refused) into a report."""
+        """Parse JSON text (NaN and Infinity refused) into a report; ValidationError as :meth:`from_dict`."""
         from ..core.formats import load_json
 
         return cls.from_dict(load_json(data, "report"), lenient=lenient)
@@ -356,6 +387,7 @@ class ExplainReport:
         return _plain(self)
 
     def with_timestamp(self, moment: datetime) -> ExplainReport:
+        """A copy with ``meta.timestamp`` set to ``moment``."""
         return replace(self, meta=replace(self.meta, timestamp=moment))
 
 

@@ -97,7 +97,7 @@ def check_report(report: ExplainReport) -> list[Violation]:
 
 
 def require_consistent(report: ExplainReport) -> None:
-    """Raise with the first broken rule (and how many more) if ``report`` is not consistent."""
+    """Raise ValidationError naming the first broken rule (and how many more) if ``report`` is not consistent."""
     found = check_report(report)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
@@ -108,10 +108,10 @@ def require_consistent(report: ExplainReport) -> None:
 
 
 def input_hash(inputs: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of the scoring inputs (sorted keys, no whitespace).
+    """SHA-256 (64 hex digits) of the canonical JSON of the scoring inputs (sorted keys, no whitespace).
 
     The same inputs give the same hash in any key order; any change of a value
-    (type included: 1 is not 1.0) changes it. NaN and naive times are refused.
+    (type included: 1 is not 1.0) changes it. NaN and naive times raise ValidationError.
     """
     canonical = json.dumps(jsonable(inputs), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

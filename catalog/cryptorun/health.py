@@ -1,6 +1,6 @@
 """The health family: hourly provider metrics (JSON) and request traces (JSONL), typed and validated.
 
-As in :mod:`catalog.ledger`, a model checks itself when it is constructed and
+As in :mod:`catalog.cryptorun.ledger`, a model checks itself when it is constructed and
 ``from_dict`` names the place of the first problem, e.g. ``health provider
 kraken: latency_p50_ms 40.0 is above latency_p90_ms 30.0`` or ``line 3, trace
 t1 span s2: parent s9 is not a span of this trace``.
@@ -60,7 +60,7 @@ def _provider(
 
 @dataclass(frozen=True)
 class ProviderMetrics:
-    """One data provider's latency percentiles, error rate and request count over the window."""
+    """One data provider over the window: latency percentiles in ms (p50 <= p90 <= p99), error rate 0-1, requests."""
 
     latency_p50_ms: float
     latency_p90_ms: float
@@ -73,7 +73,7 @@ class ProviderMetrics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "provider") -> ProviderMetrics:
-        """Metrics from plain data; errors start with ``where``."""
+        """Metrics from plain data; ValidationError messages start with ``where``."""
         return cls(*_provider(*_values(data, PROVIDER_FIELDS, where), where=where))
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,7 +83,7 @@ class ProviderMetrics:
 
 @dataclass(frozen=True)
 class HealthMetrics:
-    """A health snapshot: per-provider metrics, cache hit rate and circuit breaker states."""
+    """A health snapshot: UTC time, window in seconds, per-provider metrics, cache hit rate (0-1), breaker states."""
 
     timestamp: datetime
     window_seconds: int
@@ -119,7 +119,7 @@ class HealthMetrics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HealthMetrics:
-        """A snapshot from plain JSON data (timestamp as ISO-8601 text with Z or an offset)."""
+        """A snapshot from plain JSON data (timestamp as ISO-8601 text with Z or an offset); ValidationError if bad."""
         timestamp, window, providers, cache_hit_rate, breakers = _values(data, HEALTH_FIELDS, "health")
         timestamp = _time_text(timestamp, "health", "timestamp")
         if not isinstance(providers, Mapping):
@@ -166,7 +166,7 @@ def _span(
 
 @dataclass(frozen=True)
 class Span:
-    """One timed operation of a request trace; ``parent`` is None for a root span."""
+    """One timed operation of a request trace: aware UTC start, duration in ms; ``parent`` is None for a root span."""
 
     trace_id: str
     span_id: str
@@ -181,7 +181,7 @@ class Span:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "") -> Span:
-        """A span from plain JSON data; errors start with ``where`` (e.g. ``line 3``) if given."""
+        """A span from plain JSON data; ValidationError messages start with ``where`` (e.g. ``line 3``) if given."""
         trace_id, span_id, parent, name, start, duration_ms, status = _values(data, SPAN_FIELDS, where or "span")
         start = _time_text(start, where or "span", "start")
         return cls(*_span(trace_id, span_id, parent, name, start, duration_ms, status, where=where))
@@ -192,7 +192,10 @@ class Span:
 
 
 def validate_spans(spans: Iterable[Span | Mapping[str, Any]]) -> list[Span]:
-    """Check every span, that (trace_id, span_id) is unique and parents exist without cycles; errors name the line."""
+    """Check every span, that (trace_id, span_id) is unique and parents exist without cycles; returns the spans.
+
+    Raises ValidationError naming the line (1-based) of the first problem.
+    """
     valid: list[Span] = []
     lines: dict[tuple[str, str], int] = {}
     for number, item in enumerate(spans, start=1):
@@ -235,7 +238,10 @@ def validate_spans(spans: Iterable[Span | Mapping[str, Any]]) -> list[Span]:
 
 
 def spans_jsonl(spans: Iterable[Span | Mapping[str, Any]]) -> bytes:
-    """Checked spans as JSONL: one compact object per line, keys in field order, UTF-8."""
+    """Checked spans as JSONL: one compact object per line, keys in field order, UTF-8.
+
+    Raises ValidationError as :func:`validate_spans` does, or for no span at all.
+    """
     valid = validate_spans(spans)
     if not valid:
         raise ValidationError("a trace file needs at least one span")

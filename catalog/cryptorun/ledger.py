@@ -30,7 +30,7 @@ SIDES = ("buy", "sell")
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
-# -- checks shared by the typed families (catalog.health imports them) ------
+# -- checks shared by the typed families (catalog.cryptorun.health imports them) ------
 
 
 def _show(value: Any) -> str:
@@ -158,7 +158,7 @@ class Position:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "position") -> Position:
-        """A position from plain data; errors start with ``where``."""
+        """A position from plain data; ValidationError messages start with ``where``."""
         return cls(*_position(*_values(data, POSITION_FIELDS, where), where=where))
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,7 +195,7 @@ class Portfolio:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Portfolio:
-        """A snapshot from plain JSON data (timestamp as ISO-8601 text with Z or an offset)."""
+        """A snapshot from plain JSON data (timestamp as ISO-8601 text with Z or an offset); ValidationError if bad."""
         timestamp, positions, cash, pnl = _values(data, PORTFOLIO_FIELDS, "portfolio")
         timestamp = _time_text(timestamp, "portfolio", "timestamp")
         if not isinstance(positions, (list, tuple)):
@@ -258,7 +258,7 @@ class Trade:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "execution") -> Trade:
-        """A trade from a mapping of the columns: native values, or text as read from CSV."""
+        """A trade from a mapping of the columns: native values, or text as read from CSV; ValidationError if bad."""
         time, symbol, side, quantity, price, fee, order_id = _values(data, EXECUTION_COLUMNS, where)
         time = _time_text(time, where, "time")
         quantity = _number_text(quantity, where, "quantity")
@@ -272,7 +272,10 @@ class Trade:
 
 
 def validate_trades(trades: Iterable[Trade | Mapping[str, Any]]) -> list[Trade]:
-    """Check every trade (mappings via Trade.from_dict) and that order ids are unique; errors name the row."""
+    """Check every trade (mappings via Trade.from_dict) and that order ids are unique; returns the trades.
+
+    Raises ValidationError naming the row (1-based) of the first problem.
+    """
     valid: list[Trade] = []
     rows: dict[str, int] = {}
     for number, item in enumerate(trades, start=1):
@@ -293,5 +296,5 @@ def validate_trades(trades: Iterable[Trade | Mapping[str, Any]]) -> list[Trade]:
 
 
 def executions_rows(trades: Iterable[Trade | Mapping[str, Any]]) -> list[list[Any]]:
-    """The header and one row per checked trade, ready for catalog.formats.csv_bytes."""
+    """The header and a row per checked trade (:func:`validate_trades`), for :func:`catalog.core.formats.csv_bytes`."""
     return [list(EXECUTION_COLUMNS), *(trade.to_row() for trade in validate_trades(trades))]

@@ -53,7 +53,10 @@ class LoadedReport:
 
 
 def load_report(settings: Settings, source: str, *, actor: str | None = None) -> LoadedReport:
-    """Read (see :func:`read_report`) and load a report, and check its rules."""
+    """Read (see :func:`read_report`) and load a report leniently, and check its rules.
+
+    Raises what :func:`read_report` raises, and ValidationError for bytes that are not a report.
+    """
     data, _ = read_report(settings, source, actor=actor)
     report = ExplainReport.from_json(data, lenient=True)
     return LoadedReport(report, check_report(report))

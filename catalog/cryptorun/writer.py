@@ -35,7 +35,9 @@ class AtomicWriter(Writer):
         One instant, truncated to the second, names both files and becomes the
         report's ``meta.timestamp``. The JSON is published first; both rows
         and their events are committed together, linked by a ``pair_id``.
-        Raises :class:`~catalog.core.errors.ValidationError` naming the first rule broken.
+        Returns the JSON's and the CSV's records. Raises
+        :class:`~catalog.core.errors.ValidationError` naming the first rule
+        broken, and otherwise what :meth:`catalog.ops.write.Writer.write` raises.
         """
         now = datetime.now(timezone.utc).replace(microsecond=0)
         report = report.with_timestamp(now)
@@ -52,8 +54,8 @@ class AtomicWriter(Writer):
         The JSON is stored byte for byte (its SHA-256 is the chain of custody),
         dated by its own ``meta.timestamp``; the CSV is derived from it, with
         its data rows. Rules the report breaks are recorded in the import
-        events and returned (as text); a report that cannot be read at all is
-        refused (:class:`~catalog.core.errors.ValidationError`).
+        events and returned (as text) beside the two records; a report that
+        cannot be read at all is refused (:class:`~catalog.core.errors.ValidationError`).
         """
         report = ExplainReport.from_json(data, lenient=True)
         broken = list(report.load_notes) + [f"{v} [rule: {v.rule}]" for v in explain_rules.check_report(report)]
@@ -70,20 +72,23 @@ class AtomicWriter(Writer):
     def write_portfolio(
         self, prefix: str, portfolio: Portfolio | Mapping[str, Any], *, created_at: datetime | None = None
     ) -> ArtifactRecord:
-        """A validated portfolio snapshot as ``ledger/<ts>-<prefix>-ledger.json``."""
+        """A validated portfolio snapshot as ``ledger/<ts>-<prefix>-ledger.json``; ValidationError if invalid."""
         model = portfolio if isinstance(portfolio, Portfolio) else Portfolio.from_dict(portfolio)
         return self.write_json("ledger", prefix, model.to_dict(), created_at=created_at)
 
     def write_executions(
         self, prefix: str, trades: Iterable[Trade | Mapping[str, Any]], *, created_at: datetime | None = None
     ) -> ArtifactRecord:
-        """A validated execution log (one row per trade) as ``ledger/<ts>-<prefix>-ledger.csv``."""
+        """A validated execution log (one row per trade) as ``ledger/<ts>-<prefix>-ledger.csv``.
+
+        Raises ValidationError for a bad trade or a repeated order id.
+        """
         return self.write_csv("ledger", prefix, executions_rows(trades), created_at=created_at)
 
     def write_health_metrics(
         self, prefix: str, metrics: HealthMetrics | Mapping[str, Any], *, created_at: datetime | None = None
     ) -> ArtifactRecord:
-        """Validated hourly health metrics as ``health/<ts>-<prefix>-health.json``."""
+        """Validated hourly health metrics as ``health/<ts>-<prefix>-health.json``; ValidationError if invalid."""
         model = metrics if isinstance(metrics, HealthMetrics) else HealthMetrics.from_dict(metrics)
         return self.write_json("health", prefix, model.to_dict(), created_at=created_at)
 
@@ -92,13 +97,17 @@ class AtomicWriter(Writer):
     ) -> ArtifactRecord:
         """Validated request traces, one span per line, as ``health/<ts>-<prefix>-health.jsonl``.
 
-        A trace file is complete or absent: it is published in one piece like every artifact.
+        A trace file is complete or absent: it is published in one piece like
+        every artifact. Raises ValidationError for a bad span or none at all.
         """
         data = spans_jsonl(spans)
         return self.write([Pending(self.name("health", prefix, "jsonl", created_at), data)])[0]
 
     def snapshot_config(self, prefix: str = "active", *, created_at: datetime | None = None) -> ArtifactRecord:
-        """The effective configuration, with where each value came from, as ``config/<ts>-<prefix>-config.json``."""
+        """The effective configuration, with where each value came from, as ``config/<ts>-<prefix>-config.json``.
+
+        The catalog URL's password is redacted.
+        """
         settings = self.settings
         values = settings.values()
         values["catalog_url"] = redact_url(values["catalog_url"])

@@ -64,7 +64,7 @@ def _ndjson(rows: Sequence[Mapping[str, Any]]) -> bytes:
 
 @dataclass
 class ExportSummary:
-    """What an export wrote."""
+    """What an export wrote: the bundle, its seq range (None: no events), and how many events, rows and files."""
 
     path: Path
     first_seq: int | None
@@ -78,7 +78,14 @@ class ExportSummary:
 def export_bundle(
     catalog: Catalog, output: Path, since: datetime | None, until: datetime | None, include_files: bool = False
 ) -> ExportSummary:
-    """Write the evidence bundle of the events recorded in [since, until)."""
+    """Write the evidence bundle of the events recorded in [since, until) (aware times; None: open-ended).
+
+    ``include_files`` adds each active or archived artifact's bytes if they
+    still match the catalog (others are listed in ``skipped_files``).
+    Returns an :class:`ExportSummary`. Raises ValidationError for an output
+    inside the store, already there or in a missing folder, or ``since`` not
+    before ``until``.
+    """
     output = fs.outside_store(catalog.base_dir, output, "bundle")
     if output.exists():
         raise ValidationError(f"{output} already exists; choose a new name")
@@ -194,9 +201,11 @@ class BundleReport:
 
     @property
     def ok(self) -> bool:
+        """True if the check found no problem."""
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data: ok, the counts checked, the seq range and the problems."""
         return {"ok": self.ok, "events": self.events, "artifacts": self.artifacts, "files": self.files,
                 "first_seq": self.first_seq, "last_seq": self.last_seq, "problems": list(self.problems)}  # fmt: skip
 
@@ -208,7 +217,11 @@ def _lines(data: bytes) -> Iterator[dict[str, Any]]:
 
 
 def verify_bundle(path: Path) -> BundleReport:
-    """Check a bundle with nothing but its own bytes (no catalog needed)."""
+    """Check a bundle with nothing but its own bytes (no catalog needed); returns a :class:`BundleReport`.
+
+    What is wrong inside a bundle is reported; ValidationError is raised only
+    for a file that cannot be read, carries no seal or is not a bundle at all.
+    """
     report = BundleReport()
     raw = fs.read_file(path, "bundle", ValidationError)
     seal = raw[-_SEAL_LENGTH:]

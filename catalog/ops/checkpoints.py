@@ -18,7 +18,7 @@ from ..core.store import Catalog
 
 
 def checkpoint_dir(catalog: Catalog) -> Path | None:
-    """The configured checkpoint folder (``audit.checkpoint_dir``), checked to be outside the store."""
+    """The configured checkpoint folder (``audit.checkpoint_dir``) or None; ValidationError if inside the store."""
     folder = catalog.settings.checkpoint_dir
     return None if folder is None else fs.outside_store(catalog.base_dir, folder, "checkpoint folder")
 
@@ -52,14 +52,14 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Check
 
 
 def auto_checkpoint(catalog: Catalog) -> Checkpoint | None:
-    """After a retention or verify run: a checkpoint into the configured folder, if there is one."""
+    """After a retention or verify run: a checkpoint into the configured folder, if there is one; returns it or None."""
     if catalog.settings.checkpoint_dir is None:
         return None
     return take_checkpoint(catalog)[0]
 
 
 def configured_checkpoints(catalog: Catalog) -> list[Checkpoint]:
-    """Every checkpoint file in the configured folder (none if no folder is configured)."""
+    """Every ``checkpoint-*.json`` of the configured folder, by name (none if no folder); ValidationError if bad."""
     folder = checkpoint_dir(catalog)
     if folder is None or not folder.is_dir():
         return []
@@ -67,5 +67,8 @@ def configured_checkpoints(catalog: Catalog) -> list[Checkpoint]:
 
 
 def load_checkpoints(catalog: Catalog, files: list[Path]) -> list[Checkpoint]:
-    """The checkpoints in ``files`` followed by those of the configured folder: what a log must still extend."""
+    """The checkpoints in ``files`` followed by those of the configured folder: what a log must still extend.
+
+    Raises ValidationError for a file that is missing or not a checkpoint.
+    """
     return [read_checkpoint(Path(p)) for p in files] + configured_checkpoints(catalog)

@@ -16,7 +16,7 @@ DEFAULT_GRACE = 300.0  # seconds
 
 @dataclass
 class Finding:
-    """One disagreement, with what ``--fix`` did about it."""
+    """One disagreement: class, store path, reason, and what a run with ``fix`` did about it."""
 
     cls: str
     path: str
@@ -25,6 +25,7 @@ class Finding:
     other_path: str | None = None  # moved: the row's old path; half_pair: the twin
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data, the class under the key ``class``."""
         return {"class": self.cls, "path": self.path, "reason": self.reason, "fixed": self.fixed,
                 "other_path": self.other_path}  # fmt: skip
 
@@ -39,12 +40,15 @@ class ReconcileReport:
 
     @property
     def drift(self) -> list[Finding]:
+        """The findings that are drift: all but ``foreign`` and ``in_flight``."""
         return [f for f in self.findings if f.cls not in NOT_DRIFT]
 
     def counts(self) -> dict[str, int]:
+        """How many findings of each class, every class of :data:`CLASSES` listed (0 included)."""
         return {cls: sum(f.cls == cls for f in self.findings) for cls in CLASSES}
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data: ``clean`` (no drift), files read, rows expected, counts by class, the findings."""
         return {"clean": not self.drift, "files": self.files, "rows": self.rows, "counts": self.counts(),
                 "findings": [f.to_dict() for f in self.findings]}  # fmt: skip
 
@@ -59,6 +63,7 @@ class Entry:
 
     @property
     def name(self) -> str:
+        """The file name: the last part of the store path."""
         return self.path.rsplit("/", 1)[-1]
 
 

@@ -46,7 +46,7 @@ class LimitRow:
 
 
 def limits(catalog: Catalog) -> list[LimitRow]:
-    """One row per folder (sorted) and a last one for the store: usage against the configured limits."""
+    """One row per folder (sorted) and a last one for the store: files and bytes against the configured limits."""
     settings = catalog.settings.limits
     c = ARTIFACTS.c
     with catalog.read() as conn:

@@ -55,7 +55,7 @@ def _last(catalog: Catalog, action: str) -> Any:
 def status(catalog: Catalog, now: datetime | None = None) -> Status:
     """Ages of the last verify run and checkpoint, outstanding findings, open intents, expiry, limits.
 
-    Ages are in hours; ``now`` defaults to the real clock (UTC).
+    Returns a :class:`Status`; ages are in hours, ``now`` defaults to the real clock (UTC).
     """
     now = now or datetime.now(timezone.utc)
     result = Status()
@@ -115,7 +115,7 @@ class BackupRecord:
 
 
 def backup(catalog: Catalog, output: Path) -> BackupRecord:
-    """An online, consistent copy of the SQLite catalog (writers may go on), and the chain head it captured.
+    """An online, consistent copy of the SQLite catalog (writers may go on), and the chain head (seq, hash) it holds.
 
     Recorded as a ``backup`` event. Raises ValidationError for PostgreSQL
     (remedy: its own tools), an output inside the store, existing, or in a

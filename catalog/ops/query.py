@@ -117,7 +117,10 @@ def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
 
 
 def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
-    """Artifacts matching ``query`` in its order, fetched in keyset batches."""
+    """Artifacts matching ``query`` in its order, fetched in keyset batches of ``batch`` rows.
+
+    Raises NotFoundError if ``query.after`` names no artifact.
+    """
     source = ARTIFACTS if query.as_of is None else _as_of_view(query.as_of)
     column_name, descending = SORTS[query.sort]
     key, ident = source.c[column_name], source.c.id
@@ -188,7 +191,12 @@ class Listing:
 
 @dataclass(frozen=True)
 class FileState:
-    """What is on disk at an artifact's current path right now."""
+    """What is on disk at an artifact's current path right now.
+
+    ``size`` in bytes, ``sha256`` 64 hex digits (regular files only), ``mode``
+    as :func:`stat.filemode` gives it (``-r--r--r--``), ``matches`` if size
+    and hash are the recorded ones.
+    """
 
     present: bool
     size: int | None = None
@@ -197,6 +205,7 @@ class FileState:
     matches: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data."""
         return {"present": self.present, "size": self.size, "sha256": self.sha256, "mode": self.mode,
                 "matches": self.matches}  # fmt: skip
 
@@ -210,6 +219,7 @@ class ArtifactStory:
     events: list[EventRecord] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data: ``artifact``, ``file`` and ``events``, times as ISO-8601 UTC text."""
         return {
             "artifact": self.record.to_dict(),
             "file": self.file.to_dict(),
@@ -218,7 +228,7 @@ class ArtifactStory:
 
 
 def file_state(catalog: Catalog, record: ArtifactRecord) -> FileState:
-    """Stat and hash the artifact's file (never follows it out of the store)."""
+    """Stat and hash the file at the artifact's current path (a symlink there is reported, never followed)."""
     path = catalog.base_dir / record.path
     try:
         info = os.lstat(path)
@@ -245,11 +255,12 @@ def artifact_events(catalog: Catalog, artifact_id: int) -> list[EventRecord]:
 
 
 def story(catalog: Catalog, record: ArtifactRecord) -> ArtifactStory:
+    """An artifact's story: its record, its file as it is now (:func:`file_state`) and its events."""
     return ArtifactStory(record, file_state(catalog, record), artifact_events(catalog, record.id))
 
 
 def show(catalog: Catalog, path: str) -> ArtifactStory:
-    """One artifact by its current or original path."""
+    """One artifact's story, by its current or original path; NotFoundError if no artifact has that path."""
     record = catalog.find_path(path)
     if record is None:
         rel = catalog.relative(path)
@@ -265,7 +276,11 @@ _HEX = re.compile(r"[0-9a-f]{4,64}")
 
 
 def find_sha256(catalog: Catalog, digest: str) -> list[ArtifactStory]:
-    """Artifacts whose SHA-256 is ``digest`` or starts with it (4+ hex digits, unique)."""
+    """The stories of the artifacts whose SHA-256 is ``digest`` or starts with it (at most 1001, by id).
+
+    Raises ValidationError unless ``digest`` is 4-64 hex digits that start
+    only one SHA-256 in the catalog, and NotFoundError if none matches.
+    """
     wanted = digest.strip().lower()
     if not _HEX.fullmatch(wanted):
         raise ValidationError(f"{digest[:80]!r} is not a SHA-256 or a prefix of one (4 to 64 hex digits)")
@@ -299,7 +314,7 @@ class StatRow:
 
 
 def stats(catalog: Catalog) -> list[StatRow]:
-    """Counts and bytes by type and by folder (files on disk), by status (every row), and the store."""
+    """Counts and bytes by type and by folder (files on disk), by status (every row), and a last row for the store."""
     c = ARTIFACTS.c
     on_disk = c.status.in_(ON_DISK)
     out: list[StatRow] = []
@@ -332,6 +347,8 @@ class EventQuery:
     limit: int | None = None
 
     def __post_init__(self) -> None:
+        if self.limit is not None and self.limit < 1:
+            raise ValidationError(Param("limit"), f" must be 1 or more, not {self.limit}", value=self.limit)
         if self.since and self.until and self.since >= self.until:
             raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
         for text, what in ((self.path, "path pattern"), (self.actor, "actor text")):

@@ -26,7 +26,10 @@ def _readable(catalog: Catalog, path: str | Path) -> tuple[ArtifactRecord, Path]
 def copy_verified(catalog: Catalog, path: str | Path, out: IO[bytes]) -> ArtifactRecord:
     """Copy an artifact's bytes to ``out``, hashing them; :class:`IntegrityError` if they no longer match.
 
-    The caller discards ``out`` when this raises: nothing unverified is kept.
+    Returns the artifact's record. Raises :class:`NotFoundError` for no
+    artifact at ``path`` or one whose bytes are not served (deleted, missing,
+    quarantined). The caller discards ``out`` when this raises: nothing
+    unverified is kept.
     """
     record, file_path = _readable(catalog, path)
     digest, size = hashlib.sha256(), 0
@@ -52,7 +55,10 @@ def export(catalog: Catalog, path: str | Path, destination: Path | None, stdout:
     """Write an artifact's verified bytes to ``destination`` (or ``stdout``); returns its record.
 
     Bytes go to a temp file first and reach the destination only once their
-    hash matched, so a tampered artifact leaves nothing behind.
+    hash matched, so a tampered artifact leaves nothing behind. Raises
+    :class:`ValidationError` for a destination that is a folder, inside the
+    store or in a missing folder, and NotFoundError and IntegrityError as
+    :func:`copy_verified` does.
     """
     if destination is not None:
         destination = Path(os.path.abspath(destination))

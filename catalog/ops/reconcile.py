@@ -8,14 +8,14 @@ reason:
     orphan      a complete file with an artifact name (or a legacy name) and no row
     missing     a row whose file is gone
     moved       a missing row and an orphan with the same SHA-256: one finding
-    modified    size differs (quick) or SHA-256 differs (--deep)
+    modified    size differs (quick) or SHA-256 differs (``deep``)
     half_pair   one file of a linked explain pair without its twin
     stale_temp  a writer's leftover temp file
     restored    a row marked missing whose file is back, unchanged
     foreign     not an artifact: listed, never touched, not drift
     in_flight   an orphan or temp younger than the grace period: a live writer's; not drift
 
-``--fix`` repairs the catalog without destroying evidence (see
+``fix`` repairs the catalog without destroying evidence (see
 :mod:`catalog.ops.repair`); modified files move to ``quarantine/``, never deleted.
 """
 
@@ -222,7 +222,16 @@ def reconcile(
     catalog: Catalog, *, deep: bool = False, fix: bool = False, grace: float = DEFAULT_GRACE,
     types: tuple[str, ...] = (), progress: Callable[[int, int], None] | None = None,
 ) -> ReconcileReport:  # fmt: skip
-    """Walk the store once, classify every file and row, and (``fix``) repair the catalog."""
+    """Walk the store once, classify every file and row, and (``fix``) repair the catalog; returns the report.
+
+    ``deep`` compares SHA-256, not only sizes; a rowless file younger than
+    ``grace`` seconds (a temp file: unless its writer is known dead) is a
+    live writer's (``in_flight``), not drift; ``types`` limits the walk to
+    those type folders; ``progress(files, bytes)`` is called as files are
+    read. Findings are sorted by class, then path. A run with ``fix`` is
+    recorded as a ``reconcile_run`` event. Raises ValidationError for a
+    negative ``grace``.
+    """
     if grace < 0:
         raise ValidationError(Param("grace"), " must be 0 or more", value=grace)
     run = Reconciler(catalog, deep=deep, fix=fix, grace=grace, types=types, progress=progress)
@@ -238,7 +247,7 @@ def reconcile(
 
 
 def expected_work(catalog: Catalog, types: tuple[str, ...] = ()) -> tuple[int, int]:
-    """Rows and bytes the catalog expects on disk: the length of a progress bar."""
+    """(rows, bytes) the catalog expects on disk, of ``types`` (default all): the length of a progress bar."""
     with catalog.read() as conn:
         query = select(func.count(), func.coalesce(func.sum(ARTIFACTS.c.size), 0)).where(ARTIFACTS.c.status.in_(ON_DISK))
         if types:

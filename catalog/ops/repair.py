@@ -1,4 +1,4 @@
-"""What ``reconcile --fix`` does after the walk: match moved files, then repair the catalog without destroying evidence.
+"""What reconcile with ``fix`` does after the walk: match moved files, then repair the catalog, destroying no evidence.
 
 Orphans are adopted (hashed; row and ``adopt`` event), missing rows marked
 ``missing``, moved rows follow their file, a lone primary of a linked pair

@@ -2,9 +2,10 @@
 
 An artifact expires at ``max(created_at, recorded_at) + days``, where days is
 its type's policy (config, env) but never below the type's floor (kept in the
-catalog, changed only by an audited command), and never before the row's own
-``retain_until`` (set at write time, extendable, never shortened). A legal
-hold protects whatever it covers, whatever its age.
+catalog, changed only by the audited :func:`~catalog.ops.policy.set_floor`:
+the minimum keeping period of SEC 17a-4(f) and MiFID II Art. 16(7)), and never
+before the row's own ``retain_until`` (set at write time, extendable, never
+shortened). A legal hold protects whatever it covers, whatever its age.
 
 ``apply`` works by intents, so a run killed at any point and run again
 finishes the job without doing anything twice:
@@ -40,7 +41,10 @@ from .policy import floors, holds
 
 @dataclass(frozen=True)
 class PlanRow:
-    """One artifact the rules reach: what happens to it, and why."""
+    """One artifact the rules reach: what happens to it (delete, archive, hold, keep), and why.
+
+    ``age_days`` counts days since max(created_at, recorded_at); ``expires_at`` is UTC.
+    """
 
     record: ArtifactRecord
     action: str  # delete | archive | hold | keep
@@ -49,6 +53,7 @@ class PlanRow:
     expires_at: datetime
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data: path, type, action, reason, age in days (2 decimals), expiry (ISO-8601 UTC), size, status."""
         return {"path": self.record.path, "type": self.record.type, "action": self.action, "reason": self.reason,
                 "age_days": round(self.age_days, 2), "expires_at": format_time(self.expires_at),
                 "size": self.record.size, "status": self.record.status}  # fmt: skip
@@ -65,7 +70,12 @@ def _policy(catalog: Catalog, artifact_type: str, floor: int | None) -> tuple[in
 
 
 def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (), batch: int = 1000) -> Iterator[PlanRow]:
-    """Every artifact past its type's retention at ``now``: to delete, to archive, or protected (hold, retain_until)."""
+    """Every artifact past its type's retention at ``now``: to delete, to archive, or protected (hold, retain_until).
+
+    Streamed type by type, oldest first, read in keyset batches of ``batch``;
+    ``now`` defaults to the real clock (UTC) and ``types`` to every type.
+    Raises ValidationError if ``now`` is too early for a type's number of days.
+    """
     now = now or datetime.now(timezone.utc)
     active_holds = holds(catalog)
     type_floors = floors(catalog)
@@ -112,6 +122,8 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
 
 @dataclass
 class ApplyReport:
+    """What :func:`apply` did, by store path: deleted, archived (from, to), resumed, missing; and how many protected."""
+
     deleted: list[str] = field(default_factory=list)
     archived: list[tuple[str, str]] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
@@ -119,18 +131,22 @@ class ApplyReport:
     protected: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data, each archived pair as ``{"from": …, "to": …}``."""
         return {"deleted": self.deleted, "archived": [{"from": a, "to": b} for a, b in self.archived],
                 "resumed": self.resumed, "missing": self.missing, "protected": self.protected}  # fmt: skip
 
 
 def archive_path(record: ArtifactRecord) -> str:
-    """``ledger/archived/YYYY-MM/<name>``: the month of the artifact's own timestamp."""
+    """``<type>/archived/YYYY-MM/<name>``: the month of the artifact's own timestamp, its original file name."""
     name = PurePosixPath(record.original_path).name
     return f"{record.type}/archived/{record.created_at:%Y-%m}/{name}"
 
 
 def open_intents(catalog: Catalog) -> Sequence[Any]:
-    """Intent events not yet followed by their artifact's delete, archive or missing event."""
+    """Intent events not yet followed by their artifact's delete, archive or missing event.
+
+    Rows of (seq, artifact_id, details as JSON text), in seq order.
+    """
     later = EVENTS.alias("later")
     with catalog.read() as conn:
         return conn.execute(
@@ -167,6 +183,7 @@ def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
     ``rows``: only these rows of the plan (those still due now); default all.
     Missing files are reported (status ``missing``), never silently skipped.
     Ends with a ``retention_run`` event and, if configured, a checkpoint.
+    Returns an :class:`ApplyReport`.
     """
     report = ApplyReport()
     for seq, artifact_id, details in open_intents(catalog):  # a previous run was interrupted here

@@ -42,7 +42,11 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class Scope:
-    """Which artifacts a run checks."""
+    """Which artifacts a run checks: of ``types``, created ``since``, and a ``sample`` fraction or a ``subset`` (k, T).
+
+    Raises ValidationError for a sample outside (0, 1], a subset without
+    1 <= k <= T, or both together.
+    """
 
     types: tuple[str, ...] = ()
     since: datetime | None = None
@@ -63,6 +67,7 @@ class Scope:
                                       value=self.subset)  # fmt: skip
 
     def picks(self, artifact_id: int, seed: int) -> bool:
+        """Whether the run checks this artifact: id modulo T is k-1, or SHA-256(seed:id) is below the fraction."""
         if self.subset is not None:
             k, total = self.subset
             return artifact_id % total == k - 1
@@ -72,12 +77,13 @@ class Scope:
         return True
 
     def to_dict(self, seed: int | None) -> dict[str, Any]:
+        """Plain data as recorded with the run: types, since (UTC ISO-8601), sample, ``seed``, subset as ``"k/T"``."""
         return {"types": list(self.types), "since": iso_utc(self.since) if self.since else None,
                 "sample": self.sample, "seed": seed, "subset": f"{self.subset[0]}/{self.subset[1]}" if self.subset else None}  # fmt: skip
 
 
 def parse_subset(text: str) -> tuple[int, int]:
-    """``"3/7"`` -> (3, 7)."""
+    """``"3/7"`` -> (3, 7); ValidationError unless it is k/T with 1 <= k <= T."""
     try:
         k, total = (int(part) for part in text.split("/"))
     except ValueError:
@@ -89,6 +95,8 @@ def parse_subset(text: str) -> tuple[int, int]:
 
 @dataclass
 class VerifyReport:
+    """What a verify run found: counts, each failed or missing file (path, reason), the duration in seconds."""
+
     run_id: int
     scope: dict[str, Any]
     checked: int = 0
@@ -99,9 +107,11 @@ class VerifyReport:
 
     @property
     def clean(self) -> bool:
+        """True if no file failed and none was missing."""
         return not self.failed and not self.missing
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain data with ``clean``; ``duration_s`` rounded to milliseconds."""
         return {"run_id": self.run_id, "scope": self.scope, "checked": self.checked, "ok": self.ok,
                 "failed": self.failed, "missing": self.missing, "duration_s": round(self.duration_s, 3),
                 "clean": self.clean}  # fmt: skip
@@ -137,7 +147,13 @@ def verify(
     catalog: Catalog, scope: Scope = Scope(), *, workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:  # fmt: skip
-    """Check the artifacts in ``scope``; record the run, its results and its events."""
+    """Check the artifacts in ``scope``; record the run, its results and its events. Returns a :class:`VerifyReport`.
+
+    ``workers`` threads (1-64, else ValidationError) hash files in parallel;
+    ``progress(files, bytes)`` is called after each file. A sample without a
+    seed gets a random one, recorded with the run. Ends with a checkpoint if
+    one is configured.
+    """
     if not 1 <= workers <= 64:
         raise ValidationError(Param("workers"), f" must be from 1 to 64, not {workers}", value=workers)
     seed = scope.seed if scope.seed is not None else (secrets.randbits(31) if scope.sample is not None else None)

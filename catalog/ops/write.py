@@ -150,14 +150,21 @@ class Writer:
     def write_json(
         self, artifact_type: str, prefix: str, data: Any, *, created_at: datetime | None = None
     ) -> ArtifactRecord:
-        """Serialise ``data`` as JSON (``formats.json_indent``) and store it; NaN and naive times are refused."""
+        """Serialise ``data`` as JSON (``formats.json_indent``) and store it; returns its record.
+
+        NaN, infinities and naive times raise ValidationError; otherwise errors
+        are those of :meth:`write`.
+        """
         name = self.name(artifact_type, prefix, "json", created_at)
         return self.write([Pending(name, json_bytes(data, self.settings.json_indent))])[0]
 
     def write_csv(
         self, artifact_type: str, prefix: str, rows: Iterable[Sequence[Any]], *, created_at: datetime | None = None
     ) -> ArtifactRecord:
-        """Serialise ``rows`` (the first one the header) as CSV and store it."""
+        """Serialise ``rows`` as CSV (the first the header; floats with ``formats.csv_precision`` decimals) and store it.
+
+        Returns the record. Bad cells raise ValidationError; otherwise errors are those of :meth:`write`.
+        """
         name = self.name(artifact_type, prefix, "csv", created_at)
         return self.write([Pending(name, csv_bytes(rows, self.settings.csv_precision))])[0]
 
@@ -175,8 +182,11 @@ class Writer:
         """Publish every item in order, then record them all in one unit of work.
 
         ``pair``: the items are one linked pair (e.g. an explain report's JSON
-        and CSV), given a fresh ``pair_id``. A name already on disk or in the
-        catalog is a :class:`CollisionError` before any byte is written.
+        and CSV), given a fresh ``pair_id``. Returns the records in order.
+        Raises :class:`CollisionError` for a name already on disk or in the
+        catalog (before any byte is written), :class:`ValidationError` for a
+        retention date past year 9999, :class:`StoreError` for I/O and
+        :class:`CommitError` for files published but not recorded.
         """
         pair_id = secrets.token_hex(16) if pair else None
         actor = None if self._claim is None else chain.current_actor(self._claim)
