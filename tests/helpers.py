@@ -110,3 +110,43 @@ def tamper(catalog, *statements: str) -> None:  # type: ignore[no-untyped-def]
 def all_records(catalog: Any, query: Any = None) -> list[ArtifactRecord]:
     """The artifacts matching ``query`` (an ArtifactQuery; default: all, newest first)."""
     return list(iter_artifacts(catalog) if query is None else iter_artifacts(catalog, query))
+
+
+def representative_workload(catalog: Any, writer: Any, out_dir: Path) -> None:
+    """Every kind of change the API makes, once: writes (single and a pair), holds, floors, extensions,
+    a verify run, reconcile fixing a deleted file, retention deleting expired rows, a checkpoint and (SQLite) a backup.
+
+    ``out_dir`` is an existing folder outside the store for the checkpoint and backup files.
+    """
+    from dataclasses import replace
+    from datetime import datetime, timedelta, timezone
+
+    from freezegun import freeze_time
+
+    from catalog.core.settings import RetentionPolicy
+    from catalog.cryptorun.demo import make_report
+    from catalog.ops import checkpoints, operations, policy, reconcile, retention, verify
+
+    utc = timezone.utc
+    kept = writer.write_json("ledger", "kept", {"cash": 1})
+    writer.write_explain_report(make_report(3, seed=1), "pair")
+    with freeze_time(datetime(2020, 5, 1, tzinfo=utc)):  # long expired
+        writer.write_json("health", "old", {"n": 1})
+        writer.write_json("health", "older", {"n": 2})
+    hold = policy.add_hold(catalog, prefix="older", reason="inquiry")
+    policy.release_hold(catalog, hold.id, "closed")
+    policy.add_hold(catalog, prefix="kept", reason="still open")
+    policy.set_floor(catalog, "ledger", 365, "books")
+    policy.set_floor(catalog, "ledger", 400, "stricter")
+    policy.extend(catalog, [kept], datetime.now(utc) + timedelta(days=4000), "litigation")
+    verify.verify(catalog)
+    gone = writer.write_json("ledger", "gone", {"cash": 2})
+    (catalog.base_dir / gone.path).unlink()
+    reconcile.reconcile(catalog, fix=True)
+    catalog.settings = replace(
+        catalog.settings, retention=dict(catalog.settings.retention, health=RetentionPolicy(0, "delete"))
+    )
+    retention.apply(catalog)
+    checkpoints.take_checkpoint(catalog, out_dir / "checkpoint.json")
+    if catalog.db.is_sqlite:
+        operations.backup(catalog, out_dir / "backup.sqlite")

@@ -74,7 +74,7 @@ class UnitOfWork:
         self.settings = settings
         self._seq, self._hash = chain.lock_head(conn)  # the lock first, before any other statement
         self._first_seq = self._seq
-        self._added: dict[str, tuple[int, int]] = {}  # folder -> files, bytes added by this change
+        self._delta: dict[str, tuple[int, int]] = {}  # folder -> net files, bytes this change added (may be < 0)
         self.events = Events(self)
         self.artifacts = Artifacts(self)
         self.holds = Holds(self)
@@ -100,9 +100,8 @@ class UnitOfWork:
         done = self._write(_ADD_USAGE, {"b_folder": folder, "b_files": files, "b_bytes": size})
         if done.rowcount == 0:
             self._write(_NEW_USAGE, {"folder": folder, "files": files, "bytes": size})
-        if files > 0:
-            before = self._added.get(folder, (0, 0))
-            self._added[folder] = (before[0] + files, before[1] + size)
+        before = self._delta.get(folder, (0, 0))
+        self._delta[folder] = (before[0] + files, before[1] + size)
 
     def _append(self, action: str, *, artifact_id: int | None, path: str | None, status: str | None,
                 details: Mapping[str, Any] | None, at: datetime | None) -> int:  # fmt: skip
@@ -117,11 +116,11 @@ class UnitOfWork:
         """Move the chain head to the last event; read back the usage of the folders this change grew."""
         if self._seq != self._first_seq:
             self._write(_MOVE_HEAD, {"b_seq": self._seq, "b_hash": self._hash})
-        if not self._added:
-            return Crossings(self.settings.limits, {}, {}, 0)
+        if not any(files > 0 or size > 0 for files, size in self._delta.values()):
+            return Crossings(self.settings.limits, {}, {}, 0)  # nothing grew: no limit can have been crossed
         rows = self._conn.execute(_USAGE_ROWS).all()  # one row per folder: small
-        usage = {r.folder: (r.files, r.bytes) for r in rows if r.folder in self._added}
-        return Crossings(self.settings.limits, dict(self._added), usage, sum(r.bytes for r in rows))
+        usage = {r.folder: (r.files, r.bytes) for r in rows if r.folder in self._delta}
+        return Crossings(self.settings.limits, dict(self._delta), usage, sum(r.bytes for r in rows))
 
 
 class Events:
@@ -314,7 +313,7 @@ class Crossings:
     """Usage after a committed change, to warn about limits it took past :data:`WARN_AT`."""
 
     limits: Limits
-    added: Mapping[str, tuple[int, int]]  # folder -> (files, bytes) this change added
+    added: Mapping[str, tuple[int, int]]  # folder -> net (files, bytes) this change added; a move is -1 here, +1 there
     usage: Mapping[str, tuple[int, int]]  # folder -> (files, bytes) after it
     store_bytes: int
 
@@ -325,9 +324,11 @@ class Crossings:
         limits, checks = self.limits, []
         for folder, (files, size) in self.added.items():
             now_files, now_bytes = self.usage.get(folder, (files, size))
-            checks.append((f"folder {folder}", "files", now_files - files, now_files, limits.max_files_per_dir))
-            checks.append((f"folder {folder}", "bytes", now_bytes - size, now_bytes, limits.max_dir_bytes))
-        grown = sum(size for _, size in self.added.values())
+            if files > 0:
+                checks.append((f"folder {folder}", "files", now_files - files, now_files, limits.max_files_per_dir))
+            if size > 0:
+                checks.append((f"folder {folder}", "bytes", now_bytes - size, now_bytes, limits.max_dir_bytes))
+        grown = sum(size for _, size in self.added.values())  # a move between folders nets to zero
         checks.append(("the store", "bytes", self.store_bytes - grown, self.store_bytes, limits.max_store_bytes))
         for where, what, before, after, limit in checks:
             if before < WARN_AT * limit <= after:

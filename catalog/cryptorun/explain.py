@@ -28,15 +28,14 @@ as alphabetical ranks, are reported, not hidden.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
-from typing import Any, Literal, overload
+from typing import Any
 
 from ..core.errors import ValidationError
-from ..core.formats import format_time, parse_time
+from ..core.formats import format_time
+from .json_reader import Reader, texts
 
 GATES = ("entry_gate", "freshness_gate", "fatigue_gate", "late_fill_gate", "micro_gate")
 FACTORS = ("momentum", "technical", "volume", "quality", "social", "social_capped")
@@ -49,105 +48,6 @@ CSV_COLUMNS = (
     "entry_gate", "spread_bps", "depth_usd", "vadr", "heat_score", "regime", "exchange",
     "top_reason", "cache_hit_rate",
 )  # fmt: skip
-
-
-class _Reader:
-    """Typed access to one JSON object, with errors that say where."""
-
-    def __init__(self, data: Any, where: str, lenient: bool, notes: list[str]) -> None:
-        if not isinstance(data, dict):
-            raise ValidationError(f"{where} must be an object, not {type(data).__name__}")
-        self.data, self.where, self.lenient, self.notes = data, where, lenient, notes
-
-    def _get(self, key: str) -> Any:
-        if key not in self.data:
-            raise ValidationError(f"{self.where}.{key} is missing")
-        return self.data[key]
-
-    def sub(self, key: str) -> _Reader:
-        return _Reader(self._get(key), f"{self.where}.{key}", self.lenient, self.notes)
-
-    def text(self, key: str) -> str:
-        value = self._get(key)
-        if not isinstance(value, str):
-            raise ValidationError(f"{self.where}.{key} must be text, not {_kind(value)}")
-        return value
-
-    def number(self, key: str) -> float:
-        return _number(self._get(key), f"{self.where}.{key}")
-
-    def integer(self, key: str) -> int:
-        value = self._get(key)
-        if type(value) is not int:
-            raise ValidationError(f"{self.where}.{key} must be a whole number, not {_kind(value)}")
-        return value
-
-    def boolean(self, key: str) -> bool:
-        value = self._get(key)
-        if not isinstance(value, bool):
-            raise ValidationError(f"{self.where}.{key} must be true or false, not {_kind(value)}")
-        return value
-
-    @overload
-    def time(self, key: str, optional: Literal[False] = False) -> datetime: ...
-
-    @overload
-    def time(self, key: str, optional: bool) -> datetime | None: ...
-
-    def time(self, key: str, optional: bool = False) -> datetime | None:
-        value = self.data.get(key) if optional else self._get(key)
-        if value is None and optional:
-            return None
-        if not isinstance(value, str):
-            raise ValidationError(f"{self.where}.{key} must be an ISO-8601 time, not {_kind(value)}")
-        try:
-            return parse_time(value)
-        except ValidationError:
-            raise ValidationError(f"{self.where}.{key}: {value[:40]!r} is not an ISO-8601 time") from None
-
-    def items(self, key: str, optional: bool = False) -> list[Any]:
-        """A list; Go's ``null`` for an empty list is accepted leniently (and noted)."""
-        value = self.data.get(key) if optional else self._get(key)
-        if value is None and (optional or self.lenient):
-            if not optional:
-                self.notes.append(f"null where a list belongs ({_generic(self.where)}.{key})")
-            return []
-        if not isinstance(value, list):
-            raise ValidationError(f"{self.where}.{key} must be a list, not {_kind(value)}")
-        return value
-
-    def mapping(self, key: str) -> dict[str, Any]:
-        value = self._get(key)
-        if value is None and self.lenient:
-            self.notes.append(f"null where an object belongs ({_generic(self.where)}.{key})")
-            return {}
-        if not isinstance(value, dict):
-            raise ValidationError(f"{self.where}.{key} must be an object, not {_kind(value)}")
-        return value
-
-
-def _kind(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _generic(where: str) -> str:
-    """``universe[3].attribution`` -> ``universe[].attribution`` (one note per kind of quirk)."""
-    return re.sub(r"\[\d+\]", "[]", where)
-
-
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValidationError(f"{where} must be a number, not {_kind(value)}")
-    if not math.isfinite(value):
-        raise ValidationError(f"{where} is not a finite number ({value})")
-    return float(value)
-
-
-def _texts(values: list[Any], where: str) -> tuple[str, ...]:
-    for n, value in enumerate(values):
-        if not isinstance(value, str):
-            raise ValidationError(f"{where}[{n}] must be text, not {_kind(value)}")
-    return tuple(values)
 
 
 def _sorted(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -366,10 +266,10 @@ class ExplainReport:
         Raises ValidationError naming the first bad place (``$.universe[3].score``).
         """
         notes: list[str] = []
-        root = _Reader(data, "$", lenient, notes)
+        root = Reader(data, "$", lenient, notes)
         report = cls(
             meta=_meta(root.sub("meta")),
-            universe=tuple(_asset(_Reader(a, f"$.universe[{n}]", lenient, notes)) for n, a in enumerate(root.items("universe"))),
+            universe=tuple(_asset(Reader(a, f"$.universe[{n}]", lenient, notes)) for n, a in enumerate(root.items("universe"))),
             config=_config(root.sub("config")),
             health=_health(root.sub("health")),
         )  # fmt: skip
@@ -391,8 +291,8 @@ class ExplainReport:
         return replace(self, meta=replace(self.meta, timestamp=moment))
 
 
-def _meta(r: _Reader) -> Meta:
-    skipped = [_Reader(s, f"{r.where}.skipped[{n}]", r.lenient, r.notes) for n, s in enumerate(r.items("skipped", True))]
+def _meta(r: Reader) -> Meta:
+    skipped = [Reader(s, f"{r.where}.skipped[{n}]", r.lenient, r.notes) for n, s in enumerate(r.items("skipped", True))]
     return Meta(
         timestamp=r.time("timestamp"), input_hash=r.text("input_hash"), version=r.text("version"),
         report_type=r.text("report_type"), assets_count=r.integer("assets_count"),
@@ -401,11 +301,11 @@ def _meta(r: _Reader) -> Meta:
     )  # fmt: skip
 
 
-def _gate(r: _Reader) -> GateResult:
+def _gate(r: Reader) -> GateResult:
     return GateResult(r.boolean("passed"), r.number("value"), r.number("threshold"), r.text("reason"))
 
 
-def _asset(r: _Reader) -> AssetExplain:
+def _asset(r: Reader) -> AssetExplain:
     gates, parts, micro = r.sub("gate_results"), r.sub("factor_parts"), r.sub("microstructure")
     catalyst, attribution, quality = r.sub("catalyst_profile"), r.sub("attribution"), r.sub("data_quality")
     decision = r.text("decision")
@@ -421,29 +321,29 @@ def _asset(r: _Reader) -> AssetExplain:
                                       micro.text("exchange"), micro.boolean("is_exchange_native")),
         catalyst_profile=CatalystProfile(
             catalyst.number("heat_score"), catalyst.number("time_decay"),
-            _texts(catalyst.items("event_types"), f"{catalyst.where}.event_types"), catalyst.time("next_event", True),
+            texts(catalyst.items("event_types"), f"{catalyst.where}.event_types"), catalyst.time("next_event", True),
         ),
         attribution=Attribution(
-            _texts(attribution.items("top_inclusion_reasons"), f"{attribution.where}.top_inclusion_reasons"),
-            _texts(attribution.items("top_exclusion_reasons"), f"{attribution.where}.top_exclusion_reasons"),
+            texts(attribution.items("top_inclusion_reasons"), f"{attribution.where}.top_inclusion_reasons"),
+            texts(attribution.items("top_exclusion_reasons"), f"{attribution.where}.top_exclusion_reasons"),
             attribution.text("regime_influence"),
-            {k: _texts([v], f"{attribution.where}.weight_breakdown.{k}")[0] for k, v in breakdown.items()},
+            {k: texts([v], f"{attribution.where}.weight_breakdown.{k}")[0] for k, v in breakdown.items()},
         ),
         data_quality=DataQuality(
             ttls={k: quality.sub("ttls").time(k) for k in quality.mapping("ttls")},
             cache_hits={k: quality.sub("cache_hits").boolean(k) for k in quality.mapping("cache_hits")},
             freshness_age={k: quality.sub("freshness_age").text(k) for k in quality.mapping("freshness_age")},
-            missing_fields=_texts(quality.items("missing_fields"), f"{quality.where}.missing_fields"),
+            missing_fields=texts(quality.items("missing_fields"), f"{quality.where}.missing_fields"),
         ),
     )  # fmt: skip
 
 
-def _numbers(r: _Reader, key: str) -> dict[str, float]:
+def _numbers(r: Reader, key: str) -> dict[str, float]:
     sub = r.sub(key)
     return {k: sub.number(k) for k in sub.data}
 
 
-def _config(r: _Reader) -> ScoringConfig:
+def _config(r: Reader) -> ScoringConfig:
     return ScoringConfig(
         regime_weights=_numbers(r, "regime_weights"), current_regime=r.text("current_regime"),
         gate_thresholds=_numbers(r, "gate_thresholds"), social_cap=r.number("social_cap"),
@@ -451,7 +351,7 @@ def _config(r: _Reader) -> ScoringConfig:
     )  # fmt: skip
 
 
-def _health(r: _Reader) -> SystemHealth:
+def _health(r: Reader) -> SystemHealth:
     providers, limits, breakers, cache = r.sub("provider_status"), r.sub("rate_limits"), r.sub("circuit_breakers"), r.sub("cache_stats")
     return SystemHealth(
         provider_status={
