@@ -300,6 +300,42 @@ def test_audit_log_filters(writer: AtomicWriter, catalog: Catalog, run_cli, monk
     assert [e.seq for e in iter_event_log(catalog, EventQuery(actions=("missing",)))] == [4]
 
 
+@pytest.mark.parametrize("given", ["deleted", "Delete", "DELETE", "delete ", "writes", ""],
+                         ids=["past-tense", "capitalised", "upper-case", "trailing-space", "plural", "empty"])
+def test_audit_log_refuses_an_unknown_action_with_the_list(run_cli, catalog, given: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13, case 8: a misspelt action used to print "(no rows)" and exit 0."""
+    result = run_cli("audit", "log", "--action", given)
+    assert result.exit_code == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: Invalid value for '--action'") and "'delete', 'retain_extend'" in line
+
+
+def test_the_audit_log_help_lists_every_action(run_cli) -> None:  # type: ignore[no-untyped-def]
+    from catalog.core.vocabulary import ACTIONS
+
+    shown = run_cli("audit", "log", "--help").stdout
+    assert all(f"  {action} " in shown for action in ACTIONS), shown
+
+
+def test_an_event_query_refuses_an_unknown_action() -> None:
+    from catalog.core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="^unknown action 'deleted'; choose one of: write, "):
+        EventQuery(actions=("delete", "deleted"))
+
+
+def test_every_action_the_code_records_is_in_the_vocabulary(catalog, writer, base_dir) -> None:  # type: ignore[no-untyped-def]
+    """The closed set is complete: a workload that records every kind of event records only listed actions."""
+    from helpers import representative_workload
+
+    from catalog.core.vocabulary import ACTIONS
+
+    (base_dir.parent / "out").mkdir()
+    representative_workload(catalog, writer, base_dir.parent / "out")
+    recorded = {event.action for event in catalog.events()}
+    assert recorded <= set(ACTIONS) and len(recorded) >= 13, sorted(recorded)  # (the unit of work refuses others)
+
+
 @pytest.mark.parametrize("limit", [0, -1], ids=["zero", "negative"])
 def test_an_event_query_refuses_a_limit_below_one(limit: int) -> None:
     from catalog.core.errors import ValidationError

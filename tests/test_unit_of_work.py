@@ -287,7 +287,7 @@ def test_if_the_block_raises_nothing_is_written(catalog: Catalog, record: Artifa
     with pytest.raises(KeyError):
         with catalog.change() as tx:
             tx.artifacts.set_status(record.id, action="delete", status="deleted")
-            tx.events.append("note")
+            tx.events.append("checkpoint")
             tx.holds.place("type", "ledger", since=None, until=None, reason="r")
             tx.floors.set("ledger", 30, "r")
             assert tx.head[0] == before[-1][0].seq + 4  # the changes were made, inside
@@ -348,7 +348,7 @@ def test_the_chain_lock_is_the_first_statement(catalog: Catalog, record: Artifac
     with _transactions(catalog) as seen:
         with catalog.change() as tx:
             if action == "events":
-                tx.events.append("note")
+                tx.events.append("checkpoint")
             elif action == "set_status":
                 tx.artifacts.set_status(record.id, action="missing", status="missing")
             elif action == "holds":
@@ -376,8 +376,8 @@ def test_the_head_is_moved_once_at_the_end_and_only_if_events_were_appended(cata
         with catalog.change() as tx:
             tx.verify_runs.start(started_at=datetime(2024, 1, 1, tzinfo=UTC), scope="{}", sample=None, subset=None)
         with catalog.change() as tx:
-            tx.events.append("one")
-            tx.events.append("two")
+            tx.events.append("checkpoint")
+            tx.events.append("backup")
     quiet, busy = [t["sql"] for t in seen if t["write"]]
     assert [s for s in quiet if s.startswith("UPDATE chain_head")] == []
     moves = [n for n, s in enumerate(busy) if s.startswith("UPDATE chain_head")]
@@ -396,7 +396,7 @@ def test_a_late_lock_is_noticed(catalog: Catalog, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(chain, "lock_head", late)
     with _transactions(catalog) as seen:
         with catalog.change() as tx:
-            tx.events.append("note")
+            tx.events.append("checkpoint")
     with pytest.raises(AssertionError):
         _check_lock_first(catalog, seen)
 
@@ -454,7 +454,7 @@ def test_the_head_moves_with_each_event_and_is_stored_on_commit(catalog: Catalog
     start = _head(catalog)
     with catalog.change() as tx:
         assert tx.head == start
-        seqs = [tx.events.append("note", details={"n": n}) for n in range(3)]
+        seqs = [tx.events.append("checkpoint", details={"n": n}) for n in range(3)]
         after_notes = tx.head
         tx.artifacts.set_status(record.id, action="missing", status="missing")
         tx.floors.set("ledger", 30, "r")
@@ -473,10 +473,10 @@ def test_a_rolled_back_change_leaves_no_gap(catalog: Catalog) -> None:
     start = _head(catalog)
     with pytest.raises(KeyError):
         with catalog.change() as tx:
-            tx.events.append("lost")
+            tx.events.append("checkpoint")
             raise KeyError("x")
     with catalog.change() as tx:
-        assert tx.events.append("kept") == start[0] + 1
+        assert tx.events.append("backup") == start[0] + 1
     assert [e.seq for e in catalog.events()] == list(range(1, start[0] + 2))
     assert catalog.audit_verify().ok
 
@@ -529,9 +529,19 @@ def test_a_change_that_adds_nothing_logs_nothing(catalog: Catalog, writer: Atomi
     catalog.settings = replace(catalog.settings, limits=Limits(5, 10**12, 10**12))
     caplog.set_level(logging.WARNING, logger="catalog")
     with catalog.change() as tx:
-        tx.events.append("note")
+        tx.events.append("checkpoint")
         tx.floors.set("ledger", 30, "r")
     assert _warnings(caplog) == []
+
+
+def test_an_unknown_action_is_refused_and_writes_nothing(catalog: Catalog, record: ArtifactRecord) -> None:
+    before = _state(catalog)
+    with pytest.raises(ValidationError, match="^unknown action 'note'; choose one of: write, import, adopt"):
+        with catalog.change() as tx:
+            tx.events.append("note")
+    with pytest.raises(ValidationError, match="^unknown action 'deleted'"):
+        catalog.change_status(record.id, action="deleted", status="deleted")
+    assert _state(catalog) == before
 
 
 def test_a_change_in_place_does_not_warn_again(catalog: Catalog, writer: AtomicWriter,

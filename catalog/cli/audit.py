@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..core.vocabulary import ACTIONS
 from .render import show_rows
 from .root import State, UTCTime, cli, format_option, pass_state
 
@@ -27,10 +28,14 @@ def audit() -> None:
 EVENT_COLUMNS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
 
 
-@audit.command("log")
+_ACTIONS_HELP = "\n".join(f"  {name:<17} {meaning}" for name, meaning in ACTIONS.items())
+
+
+@audit.command("log", epilog="\b\nActions:\n" + _ACTIONS_HELP)
 @click.option("--since", type=UTCTime(), help="Recorded at or after TIME.")
 @click.option("--until", type=UTCTime(), help="Recorded before TIME.")
-@click.option("--action", "actions", multiple=True, metavar="ACTION", help="Only this action (repeatable), e.g. write.")
+@click.option("--action", "actions", multiple=True, metavar="ACTION", type=click.Choice(list(ACTIONS)),
+              help="Only this action (repeatable), e.g. delete; the actions are listed below.")  # fmt: skip
 @click.option("--path", help="Only events about this path; * and ? match any characters / one character.")
 @click.option("--actor", "actor_text", metavar="TEXT", help="Only events whose actor contains TEXT.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")

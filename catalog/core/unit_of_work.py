@@ -37,7 +37,7 @@ from .errors import NotFoundError, ValidationError
 from .records import ArtifactRecord, PublishedFile
 from .schema import ARTIFACTS, CHAIN_HEAD, EVENTS, FLOORS, FOLDER_USAGE, HOLDS, VERIFY_RESULTS, VERIFY_RUNS
 from .settings import Limits, Settings
-from .vocabulary import ON_DISK, STATUSES
+from .vocabulary import ACTIONS, ON_DISK, STATUSES
 
 #: Share of a limit at which a folder or the store is reported as ``warn``.
 WARN_AT = 0.8
@@ -105,6 +105,8 @@ class UnitOfWork:
 
     def _append(self, action: str, *, artifact_id: int | None, path: str | None, status: str | None,
                 details: Mapping[str, Any] | None, at: datetime | None) -> int:  # fmt: skip
+        if action not in ACTIONS:
+            raise ValidationError(f"unknown action {action!r}; choose one of: {', '.join(ACTIONS)}", value=action)
         seq = self._seq + 1
         link = chain.next_link(self._hash, seq, at or datetime.now(timezone.utc), action, artifact_id, path, status,
                                self.actor, dict(details or {}))  # fmt: skip

@@ -46,6 +46,33 @@ SORTS: dict[str, tuple[str, bool]] = {
 #: Output formats of every listing.
 FORMATS: tuple[str, ...] = ("table", "json", "csv", "ndjson")
 
+#: Every action the audit log records, with what it means. The set is closed: the unit of work refuses
+#: any other, and every filter on actions refuses an unknown name with this list.
+ACTIONS: dict[str, str] = {
+    "write": "an artifact written through the API",
+    "import": "an artifact imported from elsewhere (an explain report and its derived CSV)",
+    "adopt": "a complete file without a row adopted by reconcile",
+    "move": "a row following its file to a new path (reconcile)",
+    "missing": "a row whose file is gone",
+    "quarantine": "a file whose bytes no longer match, moved to quarantine/",
+    "restore": "a missing row whose file came back unchanged",
+    "regenerate": "a lost derived file rebuilt from its primary",
+    "archive": "an artifact moved to its archive folder by retention",
+    "delete": "an artifact deleted by retention",
+    "retain_extend": "an artifact's retain_until extended",
+    "retention_intent": "retention about to delete or archive an artifact",
+    "retention_run": "the summary of one retention apply",
+    "hold_place": "a legal hold placed",
+    "hold_release": "a legal hold released",
+    "policy_floor": "a type's retention floor set",
+    "verify_run": "the summary of one verify run",
+    "verify_failure": "a file that failed verification",
+    "reconcile_run": "the summary of one reconcile with fix",
+    "checkpoint": "a checkpoint of the chain head taken",
+    "backup": "a backup of the catalog written",
+    "schema_upgrade": "the catalog's schema migrated",
+}
+
 #: Deployment environments and the base folder each one implies.
 ENVIRONMENTS: dict[str, str] = {
     "development": "./artifacts",

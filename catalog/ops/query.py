@@ -26,7 +26,7 @@ from ..core.fs import CHUNK
 from ..core.records import ArtifactRecord, EventRecord
 from ..core.schema import ARTIFACTS, EVENTS
 from ..core.store import Catalog
-from ..core.vocabulary import ON_DISK, SORTS, STATUSES, TYPES
+from ..core.vocabulary import ACTIONS, ON_DISK, SORTS, STATUSES, TYPES
 
 _GLOB_CHARS = re.compile(r"[*?]")
 
@@ -351,6 +351,10 @@ class EventQuery:
             raise ValidationError(Param("limit"), f" must be 1 or more, not {self.limit}", value=self.limit)
         if self.since and self.until and self.since >= self.until:
             raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
+        for action in self.actions:
+            if action not in ACTIONS:
+                raise ValidationError(f"unknown action {action[:40]!r}; choose one of: {', '.join(ACTIONS)}",
+                                      value=action)  # fmt: skip
         for text, what in ((self.path, "path pattern"), (self.actor, "actor text")):
             if text is not None and (not text or "\x00" in text or len(text) > 512):
                 raise ValidationError(f"{what} must be 1-512 characters without NUL", value=text)
