@@ -94,6 +94,26 @@ def test_apply_deletes_and_archives_by_the_real_clock(calendar, catalog: Catalog
     assert again["deleted"] == [] and again["archived"] == []  # nothing twice
 
 
+@pytest.mark.parametrize("how", ["cli", "api-all", "api-chosen"])
+def test_apply_counts_what_it_protected(writer: AtomicWriter, catalog: Catalog, run_cli, how: str) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13, case 13: apply reported "protected": 0 (JSON and retention_run event) beside hold and keep rows."""
+    old = datetime(2020, 5, 1, tzinfo=UTC)
+    held = backdated(writer, old, "health", "held")
+    kept = backdated(writer, old, "explain", "kept")
+    backdated(writer, old, "explain", "doomed")
+    add_hold(catalog, path=held.path, reason="legal")
+    extend(catalog, [kept], datetime(2099, 1, 1, tzinfo=UTC), "litigation")
+    if how == "cli":
+        result = run_cli("retention", "apply", "--yes", "--format", "json")
+        assert result.exit_code == 0 and json.loads(result.stdout)["protected"] == 2
+        assert "2 protected" in run_cli("retention", "apply", "--yes").stdout  # the table form says it too
+    else:
+        rows = None if how == "api-all" else [r for r in plan(catalog) if r.action in ("delete", "archive")]
+        assert apply(catalog, rows).protected == 2
+    (run, *_) = [e for e in reversed(list(catalog.events())) if e.action == "retention_run"]
+    assert run.details["protected"] == 2
+
+
 def test_apply_without_yes_off_a_terminal_is_refused(calendar, run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("retention", "apply")
     assert result.exit_code == 2 and "needs --yes" in result.stderr

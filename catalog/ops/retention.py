@@ -201,10 +201,11 @@ def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
     now = datetime.now(timezone.utc)
     current = {row.record.id: row for row in plan(catalog, now=now)}
     chosen = current.values() if rows is None else [current[r.record.id] for r in rows if r.record.id in current]
+    # Protected: every expired artifact a hold or retain_until keeps now, whichever rows the caller chose.
+    report.protected = sum(row.action not in ("delete", "archive") for row in current.values())
     for row in chosen:
         if row.action not in ("delete", "archive"):
-            report.protected += 1
-            continue
+            continue  # protected since the caller saw the plan (a hold placed meanwhile)
         record = row.record
         if not (catalog.base_dir / record.path).exists():  # reported, never silently skipped
             catalog.change_status(record.id, action="missing", status="missing",
