@@ -109,7 +109,11 @@ def hold() -> None:
 @pass_state
 def hold_add(state: State, path: str | None, prefix: str | None, artifact_type: str | None, since: Any, until: Any,
              reason: str, fmt: str) -> None:  # fmt: skip
-    """Place a legal hold on one artifact (PATH), a prefix or a type.
+    """Place a legal hold on one artifact (PATH), a prefix or a type, and say how many artifacts it covers now.
+
+    A hold on one file of an explain report covers its twin too. A prefix or
+    type hold also covers whatever is written later with that prefix or type
+    (inside its --since/--until window). The same active hold twice is refused.
 
     \b
     Example:
@@ -122,9 +126,13 @@ def hold_add(state: State, path: str | None, prefix: str | None, artifact_type: 
         placed = add_hold(catalog, path=path, prefix=prefix, artifact_type=artifact_type, since=since, until=until,
                           reason=reason)  # fmt: skip
     show_rows([placed.to_dict()], HOLD_COLUMNS, fmt, "holds")
+    if fmt == "table":
+        later = "" if placed.kind == "path" else f", and any {placed.kind} match written later"
+        click.echo(f"Hold {placed.id} covers {placed.covers_now} artifact(s) on disk now{later}.")
 
 
-HOLD_COLUMNS = ("id", "kind", "selector", "since", "until", "reason", "placed_at", "placed_by", "released_at")
+HOLD_COLUMNS = ("id", "kind", "selector", "since", "until", "reason", "covers_now", "placed_at", "placed_by",
+                "released_at")  # fmt: skip
 
 
 @hold.command("release")
@@ -150,7 +158,7 @@ def hold_release(state: State, hold_id: int, reason: str) -> None:
 @format_option()
 @pass_state
 def hold_ls(state: State, include_released: bool, fmt: str) -> None:
-    """List legal holds (active ones unless --all).
+    """List legal holds (active ones unless --all) with how many artifacts on disk each covers now.
 
     \b
     Example:
@@ -159,7 +167,7 @@ def hold_ls(state: State, include_released: bool, fmt: str) -> None:
     from ..ops.policy import holds
 
     with state.catalog() as catalog:
-        rows = [h.to_dict() for h in holds(catalog, include_released)]
+        rows = [h.to_dict() for h in holds(catalog, include_released, count=True)]
     show_rows(rows, HOLD_COLUMNS, fmt, "holds")
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import fnmatch
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from ..core.errors import Param, ValidationError
 from ..core.formats import format_time
@@ -137,6 +137,8 @@ class HoldRecord:
     released_at: datetime | None = None
     released_by: str | None = None
     release_reason: str | None = None
+    #: How many artifacts still on disk (active or archived) it covers now; None when not counted.
+    covers_now: int | None = None
 
     @classmethod
     def from_row(cls, r: Any) -> HoldRecord:
@@ -145,18 +147,20 @@ class HoldRecord:
                    r.released_at, r.released_by, r.release_reason)  # fmt: skip
 
     def covers(self, record: ArtifactRecord) -> bool:
-        """Whether this hold protects the artifact."""
+        """Whether this hold's selector and window protect the artifact itself (pairs: see :class:`HoldSet`)."""
         if self.kind == "path":
             hit = self.selector in (record.path, record.original_path)
         elif self.kind == "prefix":
             hit = fnmatch.fnmatchcase(record.prefix, self.selector)
         else:
             hit = record.type == self.selector
+        return hit and self.in_window(record)
+
+    def in_window(self, record: ArtifactRecord) -> bool:
+        """Whether the artifact was created inside this hold's time window (no window: always)."""
         if self.since is not None and record.created_at < self.since:
             return False
-        if self.until is not None and record.created_at >= self.until:
-            return False
-        return hit
+        return self.until is None or record.created_at < self.until
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data with times as ISO-8601 UTC text."""
@@ -165,16 +169,79 @@ class HoldRecord:
                 "until": format_time(self.until) if self.until else None, "reason": self.reason,
                 "placed_at": format_time(self.placed_at), "placed_by": self.placed_by,
                 "released_at": format_time(self.released_at) if self.released_at else None,
-                "released_by": self.released_by, "release_reason": self.release_reason}  # fmt: skip
+                "released_by": self.released_by, "release_reason": self.release_reason,
+                "covers_now": self.covers_now}  # fmt: skip
 
 
-def holds(catalog: Catalog, include_released: bool = False) -> list[HoldRecord]:
-    """Legal holds in the order placed (active ones unless ``include_released``)."""
+def holds(catalog: Catalog, include_released: bool = False, *, count: bool = False) -> list[HoldRecord]:
+    """Legal holds in the order placed (active ones unless ``include_released``).
+
+    ``count``: each active hold with ``covers_now``, how many artifacts on disk it covers now.
+    """
     query = select(HOLDS).order_by(HOLDS.c.id)
     if not include_released:
         query = query.where(HOLDS.c.released_at.is_(None))
     with catalog.read() as conn:
-        return [HoldRecord.from_row(r) for r in conn.execute(query)]
+        found = [HoldRecord.from_row(r) for r in conn.execute(query)]
+    if not count:
+        return found
+    return [replace(h, covers_now=coverage(catalog, h)) if h.released_at is None else h for h in found]
+
+
+def _pair_ids(conn: Any, path: str) -> set[str]:
+    """The pair ids of the artifact whose current or original path is ``path`` (a linked pair's, if any)."""
+    c = ARTIFACTS.c
+    rows = conn.execute(select(c.pair_id).where(or_(c.original_path == path, c.path == path), c.pair_id.is_not(None)))
+    return {row.pair_id for row in rows}
+
+
+@dataclass(frozen=True)
+class HoldSet:
+    """The active holds at one moment, and the linked pairs their path holds reach (a pair is held whole)."""
+
+    holds: list[HoldRecord]
+    pairs: dict[str, HoldRecord]
+
+    def hold_for(self, record: ArtifactRecord) -> HoldRecord | None:
+        """The first hold that protects ``record`` (directly, or through its pair), or None."""
+        direct = next((h for h in self.holds if h.covers(record)), None)
+        if direct is not None or record.pair_id is None:
+            return direct
+        hold = self.pairs.get(record.pair_id)
+        return hold if hold is not None and hold.in_window(record) else None
+
+
+def active_holds(catalog: Catalog) -> HoldSet:
+    """The active holds, with the pairs their path holds cover: what retention checks an artifact against."""
+    found = holds(catalog)
+    pairs: dict[str, HoldRecord] = {}
+    with catalog.read() as conn:
+        for hold in found:
+            if hold.kind == "path":
+                for pair_id in _pair_ids(conn, hold.selector):
+                    pairs.setdefault(pair_id, hold)
+    return HoldSet(found, pairs)
+
+
+def coverage(catalog: Catalog, hold: HoldRecord) -> int:
+    """How many artifacts still on disk (active or archived) ``hold`` covers now, a linked pair counted whole."""
+    c = ARTIFACTS.c
+    window: list[Any] = [c.status.in_(READABLE)]
+    if hold.since is not None:
+        window.append(c.created_at >= hold.since)
+    if hold.until is not None:
+        window.append(c.created_at < hold.until)
+    if hold.kind == "prefix":
+        return sum(1 for r in iter_artifacts(catalog, ArtifactQuery(prefix=hold.selector, statuses=READABLE,
+                                                                    since=hold.since, until=hold.until)))  # fmt: skip
+    with catalog.read() as conn:
+        if hold.kind == "type":
+            return int(conn.execute(select(func.count()).where(c.type == hold.selector, *window)).scalar_one())
+        match = or_(c.original_path == hold.selector, c.path == hold.selector)
+        pairs = _pair_ids(conn, hold.selector)
+        if pairs:
+            match = or_(match, c.pair_id.in_(pairs))
+        return int(conn.execute(select(func.count()).where(match, *window)).scalar_one())
 
 
 def add_hold(
@@ -193,9 +260,19 @@ def add_hold(
     if since and until and since >= until:
         raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
     value = select_artifacts(catalog, chosen)[0].original_path if chosen.kind == "path" else chosen.value
-    with catalog.change() as tx:
+    with catalog.change() as tx:  # the duplicate check and the insert under one chain lock: two placers cannot race
+        h = HOLDS.c
+        same = tx.read(
+            select(h.id).where(h.released_at.is_(None), h.selector_kind == chosen.kind, h.selector == value,
+                               h.since.is_(None) if since is None else h.since == since,
+                               h.until.is_(None) if until is None else h.until == until).limit(1)
+        ).first()  # fmt: skip
+        if same is not None:
+            raise ValidationError(f"hold {same.id} already covers {chosen.kind} {value!r} for this window; "
+                                  "nothing was placed (release it first to change its reason)", value=same.id)  # fmt: skip
         row = tx.holds.place(chosen.kind, value, since=since, until=until, reason=reason)
-    return HoldRecord.from_row(row)
+    placed = HoldRecord.from_row(row)
+    return replace(placed, covers_now=coverage(catalog, placed))
 
 
 def release_hold(catalog: Catalog, hold_id: int, reason: str) -> None:

@@ -34,7 +34,7 @@ from ..core.schema import ARTIFACTS, EVENTS
 from ..core.store import Catalog
 from ..core.vocabulary import TYPES
 from .checkpoints import auto_checkpoint
-from .policy import floors, holds
+from .policy import active_holds, floors
 
 # -- the plan ---------------------------------------------------------------------------------
 
@@ -77,7 +77,7 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
     Raises ValidationError if ``now`` is too early for a type's number of days.
     """
     now = now or datetime.now(timezone.utc)
-    active_holds = holds(catalog)
+    protection = active_holds(catalog)
     type_floors = floors(catalog)
     c = ARTIFACTS.c
     for artifact_type in types or TYPES:
@@ -106,7 +106,7 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
                 base = max(record.created_at, record.recorded_at)
                 expires = base + timedelta(days=days)
                 age = (now - base).total_seconds() / 86400
-                held = next((h for h in active_holds if h.covers(record)), None)
+                held = protection.hold_for(record)
                 if held is not None:
                     yield PlanRow(record, "hold", f"legal hold {held.id}: {held.reason}", age, expires)
                 elif record.retain_until is not None and record.retain_until > now:
