@@ -326,9 +326,9 @@ def test_an_event_query_refuses_an_unknown_action() -> None:
 
 def test_every_action_the_code_records_is_in_the_vocabulary(catalog, writer, base_dir) -> None:  # type: ignore[no-untyped-def]
     """The closed set is complete: a workload that records every kind of event records only listed actions."""
-    from helpers import representative_workload
-
     from catalog.core.vocabulary import ACTIONS
+
+    from helpers import representative_workload
 
     (base_dir.parent / "out").mkdir()
     representative_workload(catalog, writer, base_dir.parent / "out")
