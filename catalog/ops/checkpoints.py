@@ -8,13 +8,16 @@ still extends it, so even a consistent rewrite of the whole chain is caught.
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import fs
 from ..core.chain import Checkpoint, read_checkpoint
-from ..core.errors import ValidationError
+from ..core.errors import CatalogError, ValidationError, translate
 from ..core.store import Catalog
+
+log = logging.getLogger("catalog")
 
 
 def checkpoint_dir(catalog: Catalog) -> Path | None:
@@ -24,12 +27,17 @@ def checkpoint_dir(catalog: Catalog) -> Path | None:
 
 
 def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Checkpoint, bytes, Path | None]:
-    """Record a ``checkpoint`` event, then write the head (which includes it).
+    """Write the chain head (including this checkpoint's own ``checkpoint`` event) and record the event.
 
     Written to ``output``, else into the configured checkpoint folder, else
-    only returned (the caller prints it). Returns the checkpoint, its bytes
-    (JSON) and where they were written. Raises :class:`ValidationError` for an
-    output inside the store, in a missing folder, or already there.
+    only returned (the caller prints it). The file is durable before the event
+    that names it commits: the event is appended, the file published (fsync,
+    never clobbering), then the unit of work commits; if the file cannot be
+    written nothing is recorded, and if the commit fails the file is removed.
+    Returns the checkpoint, its bytes (JSON) and where they were written.
+    Raises :class:`ValidationError` for an output inside the store, in a
+    missing folder, or already there, and StoreError (via OSError) when the
+    folder cannot be written.
     """
     target = fs.outside_store(catalog.base_dir, output, "checkpoint file") if output is not None else None
     folder = checkpoint_dir(catalog) if target is None else None
@@ -38,24 +46,39 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Check
     if target is not None and target.exists():
         raise ValidationError(f"{target} already exists; a checkpoint never overwrites one")
     at = datetime.now(timezone.utc)
-    with catalog.change() as tx:
-        tx.events.append("checkpoint", at=at, details={"file": str(target or folder or "(printed)")})
-        seq, digest = tx.head
-    checkpoint = Checkpoint(seq, digest, at)
-    data = (json.dumps(checkpoint.to_dict(), indent=2) + "\n").encode()
-    if target is None and folder is not None:
-        target = folder / f"checkpoint-{checkpoint.seq:012d}-{at:%Y%m%dT%H%M%SZ}.json"
-    if target is not None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fs.publish(target.parent, target.name, data)
+    data = b""
+    try:
+        with catalog.change() as tx:
+            tx.events.append("checkpoint", at=at, details={"file": str(target or folder or "(printed)")})
+            checkpoint = Checkpoint(*tx.head, at)
+            data = (json.dumps(checkpoint.to_dict(), indent=2) + "\n").encode()
+            if target is None and folder is not None:
+                target = folder / f"checkpoint-{checkpoint.seq:012d}-{at:%Y%m%dT%H%M%SZ}.json"
+            if target is not None:
+                fs.ensure_folder(target.parent)
+                fs.publish(target.parent, target.name, data)  # durable before the event that names it commits
+    except BaseException:
+        # The event was not committed: a file of ours claiming that head must not stay (never someone else's).
+        if target is not None and data and target.is_file() and target.read_bytes() == data:
+            fs.unlink_durably(target)
+        raise
     return checkpoint, data, target
 
 
 def auto_checkpoint(catalog: Catalog) -> Checkpoint | None:
-    """After a retention or verify run: a checkpoint into the configured folder, if there is one; returns it or None."""
+    """After a retention or verify run: a checkpoint into the configured folder, if there is one; returns it or None.
+
+    A folder that cannot be written records nothing and is logged as a warning
+    (the run it follows is recorded and reported all the same).
+    """
     if catalog.settings.checkpoint_dir is None:
         return None
-    return take_checkpoint(catalog)[0]
+    try:
+        return take_checkpoint(catalog)[0]
+    except (OSError, CatalogError) as exc:
+        known = translate(exc)
+        log.warning("the automatic checkpoint into %s was not written: %s", catalog.settings.checkpoint_dir, known)
+        return None
 
 
 def configured_checkpoints(catalog: Catalog) -> list[Checkpoint]:
