@@ -57,7 +57,9 @@ def retention_apply(state: State, yes: bool, fmt: str) -> None:
 
     Crash-safe by intents: a run killed at any point and run again finishes
     the job, with nothing done twice. Asks for confirmation on a terminal;
-    scripts pass --yes. One summary event per run.
+    scripts pass --yes. One summary event per run. Exit 1 when a file was
+    missing or could not be removed (each is listed; the next run retries a
+    failed one first, and it holds up nothing else).
 
     \b
     Example:
@@ -83,7 +85,9 @@ def retention_apply(state: State, yes: bool, fmt: str) -> None:
                    + (f", {report.protected} protected" if report.protected else "") + ".")  # fmt: skip
         for path in report.missing:
             click.echo(f"  missing (reported, not deleted by retention): {path}")
-    if report.missing:
+        for path, why in report.failed:
+            click.echo(f"  failed (retried by the next run): {path}: {why}")
+    if report.missing or report.failed:
         sys.exit(1)
 
 

@@ -13,21 +13,28 @@ finishes the job without doing anything twice:
     delete:  intent event -> unlink -> fsync folder -> ``delete`` event (status deleted)
     archive: intent event -> link into <type>/archived/YYYY-MM/ -> fsync both
              folders -> unlink the old name -> ``archive`` event (new path)
+
+An archive never destroys bytes it has not secured: the old name goes only
+once the archive name holds the recorded bytes; an archive name already taken
+(by other bytes or another row) is left alone for ``…/YYYY-MM/<n>/<name>``.
+A file that cannot be removed or linked is reported as failed and retried by
+the next run; it stops nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from sqlalchemy import and_, exists, select, tuple_
 
 from ..core import fs
-from ..core.errors import Param, ValidationError
+from ..core.errors import Param, StoreError, ValidationError, translate
 from ..core.formats import format_time
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, EVENTS
@@ -122,18 +129,24 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
 
 @dataclass
 class ApplyReport:
-    """What :func:`apply` did, by store path: deleted, archived (from, to), resumed, missing; and how many protected."""
+    """What :func:`apply` did, by store path: deleted, archived (from, to), resumed, missing, failed (path, why);
+    and how many expired artifacts it protected.
+
+    A failed artifact keeps its open intent: the next run retries it first, and it blocks nothing else.
+    """
 
     deleted: list[str] = field(default_factory=list)
     archived: list[tuple[str, str]] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
     protected: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data, each archived pair as ``{"from": …, "to": …}``."""
+        """Plain data, each archived pair as ``{"from": …, "to": …}``, each failure as ``{"path": …, "reason": …}``."""
         return {"deleted": self.deleted, "archived": [{"from": a, "to": b} for a, b in self.archived],
-                "resumed": self.resumed, "missing": self.missing, "protected": self.protected}  # fmt: skip
+                "resumed": self.resumed, "missing": self.missing,
+                "failed": [{"path": p, "reason": r} for p, r in self.failed], "protected": self.protected}  # fmt: skip
 
 
 def archive_path(record: ArtifactRecord) -> str:
@@ -163,18 +176,84 @@ def _finish_delete(catalog: Catalog, record: ArtifactRecord, seq: int, reason: s
     catalog.change_status(record.id, action="delete", status="deleted", details={"reason": reason, "intent": seq})
 
 
-def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: int, reason: str) -> str | None:
-    """Link, fsync, unlink, record. Returns None, or why it could not (both names gone)."""
-    src, dst = catalog.base_dir / record.path, catalog.base_dir / target
-    fs.ensure_folder(dst.parent)
+def _holds_bytes(path: Path, record: ArtifactRecord) -> bool:
+    """Whether the file at ``path`` is the artifact's recorded bytes (size and SHA-256)."""
+    try:
+        return fs.sha256_file(path) == (record.sha256, record.size)
+    except FileNotFoundError:
+        return False
+
+
+def _free_archive_path(catalog: Catalog, record: ArtifactRecord, preferred: str) -> str:
+    """``preferred`` if neither a file nor another row has it, else ``<folder>/<n>/<name>`` for the first free n ≥ 2.
+
+    The numbered sub-folder keeps the artifact's own name, so reconcile still reads it as an archived artifact.
+    """
+    folder, name = preferred.rsplit("/", 1)
+    candidate, n = preferred, 1
+    while True:
+        owner = catalog.find_path(candidate)
+        if not (catalog.base_dir / candidate).exists() and (owner is None or owner.id == record.id):
+            return candidate
+        n += 1
+        candidate = f"{folder}/{n}/{name}"
+
+
+def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: int, reason: str) -> tuple[str | None, str | None]:
+    """Link, fsync, unlink, record; returns (the archive path used, None) or (None, why it could not).
+
+    Bytes are never destroyed before they are secured: the old name is removed
+    only once the archive name is proven to hold the recorded bytes (the same
+    inode, or the same SHA-256 after a crash between the two steps). An archive
+    name taken by other bytes, or by another row, is left alone and the next
+    free name is used instead.
+    """
+    base = catalog.base_dir
+    src, dst = base / record.path, base / target
+    owner = catalog.find_path(target)
+    same = src.exists() and dst.exists() and os.path.samefile(src, dst)
+    if (owner is not None and owner.id != record.id) or (dst.exists() and not same and not _holds_bytes(dst, record)):
+        target = _free_archive_path(catalog, record, target)
+        dst = base / target
     if src.exists() and not dst.exists():
         fs.link_durably(src, dst)
     if not dst.exists():
-        return "neither the file nor its archive copy exists"
+        return None, "neither the file nor its archive copy exists"
+    if src.exists() and not os.path.samefile(src, dst) and not _holds_bytes(dst, record):
+        return None, f"the archive copy {target} does not hold the recorded bytes"  # never unlink the original then
     fs.unlink_durably(src)
     catalog.change_status(record.id, action="archive", status="archived", path=target,
                           details={"reason": reason, "intent": seq})  # fmt: skip
-    return None
+    return target, None
+
+
+def _finish(catalog: Catalog, report: ApplyReport, record: ArtifactRecord, op: str, target: str | None, seq: int,
+            reason: str) -> None:  # fmt: skip
+    """Carry out one intent (``op`` delete or archive to ``target``) and report what became of the artifact."""
+    if op == "delete":
+        _finish_delete(catalog, record, seq, reason)
+        report.deleted.append(record.path)
+        return
+    assert target is not None
+    used, why = _finish_archive(catalog, record, target, seq, reason)
+    if used is not None:
+        report.archived.append((record.path, used))
+    elif why is not None and "does not hold" in why:
+        report.failed.append((record.path, why))
+    else:
+        catalog.change_status(record.id, action="missing", status="missing", details={"reason": why, "intent": seq})
+        report.missing.append(record.path)
+
+
+def _attempt(catalog: Catalog, report: ApplyReport, record: ArtifactRecord, op: str, target: str | None, seq: int,
+             reason: str) -> None:  # fmt: skip
+    """:func:`_finish` one intent; a file the system will not let go of is reported (its intent stays open to retry),
+    and the rest go on."""
+    try:
+        _finish(catalog, report, record, op, target, seq, reason)
+    except (OSError, StoreError) as exc:
+        known = translate(exc)
+        report.failed.append((record.path, str(known) if known is not None else str(exc)))
 
 
 def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
@@ -186,18 +265,15 @@ def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
     Returns an :class:`ApplyReport`.
     """
     report = ApplyReport()
-    for seq, artifact_id, details in open_intents(catalog):  # a previous run was interrupted here
+    resumed: set[int] = set()
+    for seq, artifact_id, details in open_intents(catalog):  # a previous run was interrupted (or failed) here
+        if artifact_id in resumed:
+            continue  # one intent per artifact is enough: its outcome closes every earlier one
+        resumed.add(artifact_id)
         intent = json.loads(details)
         record = catalog.find_id(artifact_id)
         report.resumed.append(record.path)
-        if intent["op"] == "delete":
-            _finish_delete(catalog, record, seq, intent["reason"])
-            report.deleted.append(record.path)
-        elif (why := _finish_archive(catalog, record, intent["target"], seq, intent["reason"])) is None:
-            report.archived.append((record.path, intent["target"]))
-        else:
-            catalog.change_status(record.id, action="missing", status="missing", details={"reason": why, "intent": seq})
-            report.missing.append(record.path)
+        _attempt(catalog, report, record, intent["op"], intent["target"], seq, intent["reason"])
     now = datetime.now(timezone.utc)
     current = {row.record.id: row for row in plan(catalog, now=now)}
     chosen = current.values() if rows is None else [current[r.record.id] for r in rows if r.record.id in current]
@@ -206,25 +282,23 @@ def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
     for row in chosen:
         if row.action not in ("delete", "archive"):
             continue  # protected since the caller saw the plan (a hold placed meanwhile)
+        if row.record.id in resumed:
+            continue  # its open intent was just tried: no second intent for the same artifact
         record = row.record
         if not (catalog.base_dir / record.path).exists():  # reported, never silently skipped
             catalog.change_status(record.id, action="missing", status="missing",
                                   details={"reason": f"file missing when retention came to {row.action} it"})  # fmt: skip
             report.missing.append(record.path)
             continue
-        target = archive_path(record) if row.action == "archive" else None
+        target = _free_archive_path(catalog, record, archive_path(record)) if row.action == "archive" else None
         with catalog.change() as tx:
             seq = tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
                                    details={"op": row.action, "target": target, "reason": row.reason})  # fmt: skip
         fs.fault("intent")
-        if row.action == "delete":
-            _finish_delete(catalog, record, seq, row.reason)
-            report.deleted.append(record.path)
-        elif _finish_archive(catalog, record, target, seq, row.reason) is None:  # type: ignore[arg-type]
-            report.archived.append((record.path, target))  # type: ignore[arg-type]
+        _attempt(catalog, report, record, row.action, target, seq, row.reason)
     with catalog.change() as tx:
         tx.events.append("retention_run", details={
             "deleted": len(report.deleted), "archived": len(report.archived), "resumed": len(report.resumed),
-            "missing": len(report.missing), "protected": report.protected})  # fmt: skip
+            "missing": len(report.missing), "failed": len(report.failed), "protected": report.protected})  # fmt: skip
     auto_checkpoint(catalog)
     return report

@@ -1,0 +1,124 @@
+"""Retention never destroys bytes it has not secured (issue 13, case 14), and one file it cannot remove does not
+stall the rest (case 9)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from freezegun import freeze_time
+
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops.reconcile import reconcile
+from catalog.ops.retention import apply, archive_path
+
+from helpers import all_records
+
+OLD = datetime(2024, 1, 15, 8, 0, tzinfo=timezone.utc)  # ledger: 90 days, then archive
+
+
+def ledger(writer: AtomicWriter, data: dict, prefix: str = "portfolio"):  # type: ignore[no-untyped-def,type-arg]
+    with freeze_time(OLD):  # written (and recorded) long ago: past its 90 days
+        return writer.write_json("ledger", prefix, data)
+
+
+def assert_store_is_sound(catalog: Catalog) -> None:
+    assert catalog.audit_verify().ok
+    done = [(e.artifact_id, e.action) for e in catalog.events() if e.action in ("delete", "archive")]
+    assert len(done) == len(set(done)), done  # every artifact processed once
+    assert not reconcile(catalog, deep=True, grace=0).drift
+    for record in all_records(catalog):
+        if record.status in ("active", "archived"):
+            data = (catalog.base_dir / record.path).read_bytes()
+            assert len(data) == record.size, record.path
+
+
+def test_the_same_name_archived_twice_keeps_both(catalog: Catalog, writer: AtomicWriter) -> None:
+    """Case 14 (a): the second file used to be unlinked before anything was linked, its row left active."""
+    first = ledger(writer, {"v": 1})
+    assert apply(catalog).archived == [(first.path, archive_path(first))]
+    second = ledger(writer, {"v": 2, "more": "bytes"})  # the name is free again in ledger/
+    report = apply(catalog)
+    second_home = f"ledger/archived/2024-01/2/{Path(first.path).name}"
+    assert report.archived == [(second.path, second_home)] and report.failed == [] and report.missing == []
+    assert json.loads((catalog.base_dir / archive_path(first)).read_text()) == {"v": 1}
+    assert json.loads((catalog.base_dir / second_home).read_text()) == {"v": 2, "more": "bytes"}
+    assert {r.path for r in all_records(catalog)} == {archive_path(first), second_home}
+    assert_store_is_sound(catalog)
+    third = ledger(writer, {"v": 3})
+    assert apply(catalog).archived == [(third.path, f"ledger/archived/2024-01/3/{Path(first.path).name}")]
+
+
+def test_a_foreign_file_at_the_archive_name_is_left_alone(catalog: Catalog, writer: AtomicWriter) -> None:
+    """Case 14 (b): apply said "1 archived", unlinked the original, and the row pointed at other bytes."""
+    record = ledger(writer, {"v": 1})
+    squatter = catalog.base_dir / archive_path(record)
+    squatter.parent.mkdir(parents=True)
+    squatter.write_bytes(b'{"not": "the artifact"}\n')
+    report = apply(catalog)
+    moved = f"ledger/archived/2024-01/2/{Path(record.path).name}"
+    assert report.archived == [(record.path, moved)]
+    assert squatter.read_bytes() == b'{"not": "the artifact"}\n'  # untouched
+    assert json.loads((catalog.base_dir / moved).read_text()) == {"v": 1}
+    assert catalog.find_path(moved).status == "archived"  # type: ignore[union-attr]
+    assert catalog.audit_verify().ok
+
+
+def test_a_resumed_archive_whose_copy_holds_the_bytes_finishes(catalog: Catalog, writer: AtomicWriter) -> None:
+    """A run killed after linking and after unlinking the old name: the archive copy is proven by its SHA-256."""
+    record = ledger(writer, {"v": 1})
+    target = catalog.base_dir / archive_path(record)
+    target.parent.mkdir(parents=True)
+    os.link(catalog.base_dir / record.path, target)
+    os.unlink(catalog.base_dir / record.path)  # as a kill between the two steps leaves it, minus the intent
+    with catalog.change() as tx:
+        tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
+                         details={"op": "archive", "target": archive_path(record), "reason": "test"})  # fmt: skip
+    report = apply(catalog)
+    assert report.resumed == [record.path] and report.archived == [(record.path, archive_path(record))]
+    assert_store_is_sound(catalog)
+
+
+@pytest.mark.parametrize("op", ["delete", "archive"])
+def test_a_file_that_cannot_be_removed_does_not_stall_retention(
+    catalog: Catalog, writer: AtomicWriter, run_cli, monkeypatch: pytest.MonkeyPatch, op: str
+) -> None:  # fmt: skip
+    """Case 9: one immutable file (chattr +i) made every apply abort with exit 2, and nothing after it expired."""
+    artifact_type = "health" if op == "delete" else "ledger"
+    with freeze_time(OLD):
+        records = [writer.write_json(artifact_type, f"p{n}", {"n": n}) for n in range(3)]
+    stuck = catalog.base_dir / records[0].path
+    real_unlink, real_link = os.unlink, os.link
+
+    def unlink(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path) == stuck:
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    def link(src, dst, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(src) == stuck:
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(src))
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    monkeypatch.setattr(os, "link", link)
+    result = run_cli("retention", "apply", "--yes", "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["failed"] == [{"path": records[0].path, "reason": f"Operation not permitted: {stuck}"}]
+    done = report["deleted"] if op == "delete" else [a["from"] for a in report["archived"]]
+    assert done == [r.path for r in records[1:]]  # the others went on
+    assert catalog.find_path(records[0].path).status == "active"  # type: ignore[union-attr]
+    table = run_cli("retention", "apply", "--yes")
+    assert table.exit_code == 1 and f"failed (retried by the next run): {records[0].path}" in table.stdout
+    monkeypatch.undo()  # the file can be removed again
+    retried = json.loads(run_cli("retention", "apply", "--yes", "--format", "json").stdout)
+    assert retried["resumed"] == [records[0].path] and retried["failed"] == []
+    assert_store_is_sound(catalog)
+    runs = [e.details for e in catalog.events() if e.action == "retention_run"]
+    assert [r["failed"] for r in runs] == [1, 1, 0]
