@@ -160,10 +160,26 @@ def test_a_consistent_rewrite_is_caught_only_by_a_checkpoint(five, catalog: Cata
     assert result.exit_code == 1 and result.stdout.startswith("BROKEN at seq 7: rewritten:")
 
 
+def test_an_edited_file_is_not_called_well_by_the_log_check(five, catalog, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Issue 13, case 12: a compliance officer ran `audit verify` over an edited file and read "All is well"."""
+    edited = catalog.base_dir / five[0].path
+    edited.chmod(0o644)
+    data = bytearray(edited.read_bytes())
+    data[-3] ^= 1  # one bit, same size
+    edited.write_bytes(bytes(data))
+    log_check = run_cli("audit", "verify")
+    assert log_check.exit_code == 0 and "All is well" not in log_check.stdout
+    assert "not the files' bytes: `catalog verify` re-reads the files" in log_check.stdout
+    files = run_cli("verify")
+    assert files.exit_code == 1 and "1 failed" in files.stdout
+
+
 def test_verify_says_so_when_all_is_well(five, run_cli) -> None:
     result = run_cli("audit", "verify")
     assert result.exit_code == 0
-    assert result.stdout.startswith("All is well: 6 events chain")
+    assert result.stdout.startswith("The log is intact: 6 events chain")
+    # Issue 13, case 12: "All is well" over an edited file misled; it says what it checked and what did not.
+    assert "not the files' bytes: `catalog verify` re-reads the files" in result.stdout
     report = json.loads(run_cli("audit", "verify", "--format", "json").stdout)
     assert report["ok"] is True and report["problems"] == [] and report["first_bad_seq"] is None
 

@@ -71,8 +71,10 @@ def audit_log(
 def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
     """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints.
 
-    Exit 0 when all is well, 1 when anything is broken (the first broken
-    sequence number is named), 2 on error.
+    It checks the log and the catalog's rows, not the files' bytes: `catalog
+    verify` re-reads the files against their recorded SHA-256. Exit 0 when
+    the log is intact, 1 when anything is broken (the first broken sequence
+    number is named), 2 on error.
 
     \b
     Example:
@@ -87,8 +89,9 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif report.ok:
         extra = f" and extends {report.checkpoints} checkpoint(s)" if report.checkpoints else ""
-        click.echo(f"All is well: {report.count} events chain from the first to the head (seq {report.head_seq}), "
+        click.echo(f"The log is intact: {report.count} events chain from the first to the head (seq {report.head_seq}), "
                    f"all {report.artifacts} artifact rows agree with their events{extra}.")  # fmt: skip
+        click.echo("This checks the log and the rows, not the files' bytes: `catalog verify` re-reads the files.")
     else:
         first = report.first
         assert first is not None  # not ok: there is a problem
