@@ -102,7 +102,10 @@ def verify(
             show_rows(bad, ("outcome", "path", "reason"), fmt, "failures")
         if fmt == "table":
             if report.clean:
-                click.echo(f"Verified: all {report.checked} files checked match the catalog (run {report.run_id}).")
+                matched = report.checked - len(report.skipped)
+                click.echo(f"Verified: all {matched} files checked match the catalog (run {report.run_id}).")
+            if report.skipped:
+                click.echo(f"  {len(report.skipped)} skipped: deleted or archived by retention while verify ran.")
             else:
                 click.echo(f"Verify run {report.run_id}: {len(report.failed)} failed, {len(report.missing)} missing of "
                            f"{report.checked} checked. Next: `catalog reconcile --deep` to classify them, then "

@@ -42,6 +42,8 @@ NETWORK_FILESYSTEMS = frozenset(
     }
 )  # fmt: skip
 _PG_MIGRATION_LOCK = 7_305_215_001  # advisory lock id held while migrating
+#: Named locks held across transactions (:meth:`Database.exclusive`), with their PostgreSQL advisory lock ids.
+EXCLUSIVE_LOCKS: dict[str, int] = {"lifecycle": 7_305_215_002}
 
 
 def migrations_dir() -> str:
@@ -257,6 +259,49 @@ class Database:
                 return fd
             state["abandoned"] = True
         raise self._locked()
+
+    @contextmanager
+    def exclusive(self, name: str, what: str) -> Iterator[None]:
+        """Hold a named lock of this catalog across many transactions: one holder at a time, on any host.
+
+        For lifecycle work that must not run twice at once (``name`` is one of
+        :data:`EXCLUSIVE_LOCKS`). SQLite: an exclusive ``flock`` on
+        ``<catalog>-<name>`` beside the database; PostgreSQL: a session advisory
+        lock on a connection kept for the duration. A holder that dies releases
+        it (the kernel closes its file; the server ends its session). Waits up
+        to the busy timeout, then raises :class:`CatalogDatabaseError` saying
+        ``what`` is already running. Released on exit.
+        """
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        busy = CatalogDatabaseError(f"{what} is already running on catalog {self.location}; this one did nothing")
+        if self.sqlite_path is not None:
+            fd = os.open(f"{self.sqlite_path}-{name}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() >= deadline:
+                            raise busy from None
+                        time.sleep(0.05)
+                yield
+            finally:
+                os.close(fd)  # closing releases the lock
+            return
+        key = EXCLUSIVE_LOCKS[name]
+        with self._errors(), self.engine.connect() as conn:
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                conn.rollback()
+                if time.monotonic() >= deadline:
+                    raise busy
+                time.sleep(0.05)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
 
     def _locked(self) -> CatalogDatabaseError:
         return CatalogDatabaseError(f"catalog {self.location} stayed locked by another process past the busy timeout")

@@ -265,7 +265,7 @@ class Floors:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One artifact's result in a verify run: ``outcome`` is ok, failed or missing."""
+    """One artifact's result in a verify run: ``outcome`` is ok, failed, missing or skipped."""
 
     artifact_id: int
     path: str
@@ -287,14 +287,17 @@ class VerifyRuns:
         ).scalar_one()  # fmt: skip
 
     def add_results(self, run_id: int, outcomes: list[Outcome]) -> None:
-        """Insert one result per artifact and a ``verify_failure`` event per failed or missing file."""
+        """Insert one result per artifact and a ``verify_failure`` event per failed or missing file.
+
+        (``skipped``: a file retention deleted or archived during the run, no failure.)
+        """
         tx = self._tx
         if not outcomes:
             return
         tx._write(VERIFY_RESULTS.insert(), [{"run_id": run_id, "artifact_id": o.artifact_id, "outcome": o.outcome,
                                              "detail": o.detail} for o in outcomes])  # fmt: skip
         for o in outcomes:
-            if o.outcome != "ok":
+            if o.outcome in ("failed", "missing"):
                 tx._append("verify_failure", artifact_id=o.artifact_id, path=o.path, status=None, at=None,
                            details={"run_id": run_id, "outcome": o.outcome, "detail": o.detail})  # fmt: skip
 

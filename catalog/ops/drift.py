@@ -9,7 +9,8 @@ from typing import Any
 CLASSES = ("orphan", "missing", "moved", "modified", "half_pair", "stale_temp", "restored", "foreign", "in_flight")
 NOT_DRIFT = ("foreign", "in_flight")
 
-CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal", "catalog.sqlite-lock")
+CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal", "catalog.sqlite-lock",
+                 "catalog.sqlite-lifecycle")
 DEFAULT_GRACE = 300.0  # seconds
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import fnmatch
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -24,6 +25,7 @@ from ..core.formats import format_time
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, FLOORS, HOLDS
 from ..core.store import Catalog
+from ..core.unit_of_work import UnitOfWork
 from ..core.vocabulary import READABLE, TYPES
 from .query import ArtifactQuery, iter_artifacts
 
@@ -188,11 +190,20 @@ def holds(catalog: Catalog, include_released: bool = False, *, count: bool = Fal
     return [replace(h, covers_now=coverage(catalog, h)) if h.released_at is None else h for h in found]
 
 
-def _pair_ids(conn: Any, path: str) -> set[str]:
-    """The pair ids of the artifact whose current or original path is ``path`` (a linked pair's, if any)."""
+def _pair_ids(read: Callable[[Any], Any], path: str) -> set[str]:
+    """The pair ids of the artifact whose current or original path is ``path`` (``read`` runs a SELECT)."""
     c = ARTIFACTS.c
-    rows = conn.execute(select(c.pair_id).where(or_(c.original_path == path, c.path == path), c.pair_id.is_not(None)))
+    rows = read(select(c.pair_id).where(or_(c.original_path == path, c.path == path), c.pair_id.is_not(None)))
     return {row.pair_id for row in rows}
+
+
+def _hold_set(read: Callable[[Any], Any], found: list[HoldRecord]) -> HoldSet:
+    pairs: dict[str, HoldRecord] = {}
+    for hold in found:
+        if hold.kind == "path":
+            for pair_id in _pair_ids(read, hold.selector):
+                pairs.setdefault(pair_id, hold)
+    return HoldSet(found, pairs)
 
 
 @dataclass(frozen=True)
@@ -214,13 +225,32 @@ class HoldSet:
 def active_holds(catalog: Catalog) -> HoldSet:
     """The active holds, with the pairs their path holds cover: what retention checks an artifact against."""
     found = holds(catalog)
-    pairs: dict[str, HoldRecord] = {}
     with catalog.read() as conn:
-        for hold in found:
-            if hold.kind == "path":
-                for pair_id in _pair_ids(conn, hold.selector):
-                    pairs.setdefault(pair_id, hold)
-    return HoldSet(found, pairs)
+        return _hold_set(conn.execute, found)
+
+
+def protection_in(tx: UnitOfWork, artifact_id: int, now: datetime) -> tuple[ArtifactRecord, str | None]:
+    """Inside a unit of work: the artifact as it is now, and what protects it now (a reason), or None.
+
+    Checked at the moment of acting, in the transaction that records the act,
+    so a hold, an extension or a floor committed before it always counts.
+    An artifact that is no longer active or archived is "protected" too: there
+    is nothing left to act on.
+    """
+    row = tx.read(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one()
+    record = ArtifactRecord.from_row(row)
+    if record.status not in READABLE:
+        return record, f"it is {record.status} now"
+    found = [HoldRecord.from_row(r) for r in tx.read(select(HOLDS).where(HOLDS.c.released_at.is_(None)))]
+    hold = _hold_set(tx.read, found).hold_for(record)
+    if hold is not None:
+        return record, f"legal hold {hold.id}: {hold.reason}"
+    if record.retain_until is not None and record.retain_until > now:
+        return record, f"retain_until {format_time(record.retain_until)}"
+    floor = tx.floors.get(record.type)
+    if floor is not None and max(record.created_at, record.recorded_at) + timedelta(days=floor) > now:
+        return record, f"floor {floor} days"
+    return record, None
 
 
 def coverage(catalog: Catalog, hold: HoldRecord) -> int:
@@ -238,7 +268,7 @@ def coverage(catalog: Catalog, hold: HoldRecord) -> int:
         if hold.kind == "type":
             return int(conn.execute(select(func.count()).where(c.type == hold.selector, *window)).scalar_one())
         match = or_(c.original_path == hold.selector, c.path == hold.selector)
-        pairs = _pair_ids(conn, hold.selector)
+        pairs = _pair_ids(conn.execute, hold.selector)
         if pairs:
             match = or_(match, c.pair_id.in_(pairs))
         return int(conn.execute(select(func.count()).where(match, *window)).scalar_one())

@@ -39,9 +39,9 @@ from ..core.formats import format_time
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, EVENTS
 from ..core.store import Catalog
-from ..core.vocabulary import TYPES
+from ..core.vocabulary import READABLE, TYPES
 from .checkpoints import auto_checkpoint
-from .policy import active_holds, floors
+from .policy import active_holds, floors, protection_in
 
 # -- the plan ---------------------------------------------------------------------------------
 
@@ -171,6 +171,27 @@ def open_intents(catalog: Catalog) -> Sequence[Any]:
         ).all()  # fmt: skip
 
 
+def lifecycle_change(catalog: Catalog, artifact_id: int, path: str) -> str | None:
+    """Why an artifact's file at ``path`` may rightly be gone: retention moved or removed it, or is doing so now.
+
+    None if the row still says the file is there and no retention intent is
+    open for it. (An intent commits before its file is touched, so a file seen
+    gone after that is always explained.)
+    """
+    record = catalog.find_id(artifact_id)
+    if record.status not in READABLE or record.path != path:
+        return f"{record.status} at {record.path} since it was read"
+    e, later = EVENTS.c, EVENTS.alias("later")
+    with catalog.read() as conn:
+        open_intent = conn.execute(
+            select(e.seq).where(e.artifact_id == artifact_id, e.action == "retention_intent",
+                                ~exists().where(and_(later.c.artifact_id == artifact_id, later.c.seq > e.seq,
+                                                     later.c.action.in_(("delete", "archive", "missing")))))
+            .limit(1)
+        ).first()  # fmt: skip
+    return "retention is deleting or archiving it" if open_intent is not None else None
+
+
 def _finish_delete(catalog: Catalog, record: ArtifactRecord, seq: int, reason: str) -> None:
     fs.unlink_durably(catalog.base_dir / record.path)
     catalog.change_status(record.id, action="delete", status="deleted", details={"reason": reason, "intent": seq})
@@ -259,11 +280,24 @@ def _attempt(catalog: Catalog, report: ApplyReport, record: ArtifactRecord, op: 
 def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
     """Finish any open intents, then delete or archive what the plan says for the real current time.
 
-    ``rows``: only these rows of the plan (those still due now); default all.
-    Missing files are reported (status ``missing``), never silently skipped.
-    Ends with a ``retention_run`` event and, if configured, a checkpoint.
-    Returns an :class:`ApplyReport`.
+    One apply at a time per catalog, on any host: a second one waits up to the
+    busy timeout for the first, then raises
+    :class:`~catalog.core.errors.CatalogDatabaseError` ("already running").
+    Each artifact's protection (holds, its pair's hold, retain_until, the
+    floor, its status) is checked again in the transaction that records its
+    intent, so whatever committed before that counts. ``rows``: only these
+    rows of the plan (those still due now); default all. Missing files are
+    reported (status ``missing``), never silently skipped. Ends with a
+    ``retention_run`` event and, if configured, a checkpoint. Returns an
+    :class:`ApplyReport`.
     """
+    with catalog.db.exclusive("lifecycle", "retention apply"):
+        report = _apply(catalog, rows)
+    auto_checkpoint(catalog)
+    return report
+
+
+def _apply(catalog: Catalog, rows: list[PlanRow] | None) -> ApplyReport:
     report = ApplyReport()
     resumed: set[int] = set()
     for seq, artifact_id, details in open_intents(catalog):  # a previous run was interrupted (or failed) here
@@ -280,10 +314,8 @@ def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
     # Protected: every expired artifact a hold or retain_until keeps now, whichever rows the caller chose.
     report.protected = sum(row.action not in ("delete", "archive") for row in current.values())
     for row in chosen:
-        if row.action not in ("delete", "archive"):
-            continue  # protected since the caller saw the plan (a hold placed meanwhile)
-        if row.record.id in resumed:
-            continue  # its open intent was just tried: no second intent for the same artifact
+        if row.action not in ("delete", "archive") or row.record.id in resumed:
+            continue  # protected when planned; or its open intent was just tried (one intent per artifact)
         record = row.record
         if not (catalog.base_dir / record.path).exists():  # reported, never silently skipped
             catalog.change_status(record.id, action="missing", status="missing",
@@ -292,13 +324,17 @@ def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
             continue
         target = _free_archive_path(catalog, record, archive_path(record)) if row.action == "archive" else None
         with catalog.change() as tx:
-            seq = tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
-                                   details={"op": row.action, "target": target, "reason": row.reason})  # fmt: skip
+            record, protected = protection_in(tx, record.id, now)  # at the moment of acting, in the intent's transaction
+            if protected is None:
+                seq = tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
+                                       details={"op": row.action, "target": target, "reason": row.reason})  # fmt: skip
+        if protected is not None:
+            report.protected += record.status in READABLE  # a hold, an extension or a floor that came meanwhile
+            continue
         fs.fault("intent")
         _attempt(catalog, report, record, row.action, target, seq, row.reason)
     with catalog.change() as tx:
         tx.events.append("retention_run", details={
             "deleted": len(report.deleted), "archived": len(report.archived), "resumed": len(report.resumed),
             "missing": len(report.missing), "failed": len(report.failed), "protected": report.protected})  # fmt: skip
-    auto_checkpoint(catalog)
     return report

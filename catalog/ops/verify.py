@@ -36,6 +36,7 @@ from ..core.store import Catalog
 from ..core.unit_of_work import Outcome
 from ..core.vocabulary import READABLE
 from .checkpoints import auto_checkpoint
+from .retention import lifecycle_change
 
 BATCH = 500
 
@@ -103,6 +104,8 @@ class VerifyReport:
     ok: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
     missing: list[dict[str, Any]] = field(default_factory=list)
+    #: Files gone because retention deleted or archived them while the run went on: not a loss.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     duration_s: float = 0.0
 
     @property
@@ -113,7 +116,8 @@ class VerifyReport:
     def to_dict(self) -> dict[str, Any]:
         """Plain data with ``clean``; ``duration_s`` rounded to milliseconds."""
         return {"run_id": self.run_id, "scope": self.scope, "checked": self.checked, "ok": self.ok,
-                "failed": self.failed, "missing": self.missing, "duration_s": round(self.duration_s, 3),
+                "failed": self.failed, "missing": self.missing, "skipped": self.skipped,
+                "duration_s": round(self.duration_s, 3),
                 "clean": self.clean}  # fmt: skip
 
 
@@ -173,7 +177,11 @@ def verify(
                 report.checked += 1
                 if progress:
                     progress(1, row.size)
-                if found is None:
+                why = lifecycle_change(catalog, row.id, row.path) if found is None else None
+                if why is not None:  # a lifecycle change, not a loss
+                    outcome, detail = "skipped", why
+                    report.skipped.append({"path": row.path, "reason": detail})
+                elif found is None:
                     outcome, detail = "missing", "the file is gone"
                     report.missing.append({"path": row.path, "reason": detail})
                 elif found != (row.sha256, row.size):
