@@ -22,6 +22,7 @@ from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops.policy import add_hold, extend, set_floor
 from catalog.ops.retention import apply
 from catalog.ops.verify import verify
+
 from helpers import catalog_env
 
 OLD = datetime(2024, 3, 1, tzinfo=timezone.utc)
