@@ -257,6 +257,34 @@ def test_apply_survives_many_kills(writer: AtomicWriter, catalog: Catalog, base_
     _check_after_kills(catalog, base_dir, originals)
 
 
+def _kill_pairs_until_done(catalog: Catalog, base_dir: Path, catalog_url, seed: int, limit: int = 200) -> int:  # type: ignore[no-untyped-def]
+    """Two applies at once, each killed at a random point, round after round, until a round sees one finish."""
+    env = catalog_env(base_dir, catalog_url)
+    for attempt in range(limit):
+        procs = [subprocess.Popen([sys.executable, "-c", KILLER, str(seed * 1000 + 2 * attempt + n)], env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(2)]  # fmt: skip
+        codes = []
+        for proc in procs:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode in (0, -9) or "already running" in err, err  # serialised: one waits for the other
+            codes.append(proc.returncode)
+        if 0 in codes:
+            return attempt
+    raise AssertionError("apply never finished")
+
+
+@pytest.mark.parametrize("seed", [1] + (list(range(2, 8)) if os.environ.get("CATALOG_SLOW_TESTS") == "1" else []))
+def test_two_applies_at_once_killed_at_random_points(writer: AtomicWriter, catalog: Catalog, base_dir: Path,
+                                                     catalog_url, seed: int) -> None:  # fmt: skip
+    """Issue 13's kill scenario: concurrent applies, each killed at random; every artifact still processed once."""
+    rng = random.Random(seed)
+    old = datetime(2021, 1, 1, tzinfo=UTC)
+    originals = [backdated(writer, old + timedelta(days=rng.randint(0, 300), hours=n), t, f"{t}{n}")
+                 for n in range(5) for t in ("explain", "ledger", "health")]  # fmt: skip
+    _kill_pairs_until_done(catalog, base_dir, catalog_url, seed=seed)
+    _check_after_kills(catalog, base_dir, originals)
+
+
 # -- limits ------------------------------------------------------------------------------
 
 
