@@ -155,7 +155,7 @@ COMMANDS = {
     Remedy.ADOPT: ["catalog reconcile --fix"],
     Remedy.PG_DUMP: ["catalog audit checkpoint -o FILE"],
     Remedy.VERIFY: ["catalog verify"],
-    Remedy.LIST_MISSING: ["catalog ls --status missing"],
+    Remedy.FINDINGS: ["catalog findings ls", "catalog findings resolve ID --reason …"],
     Remedy.APPLY_RETENTION: ["catalog retention apply"],
     Remedy.FINISH_RETENTION: ["catalog retention apply --yes"],
     Remedy.LIMITS: ["catalog limits"],

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..core.vocabulary import TYPES
-from .render import show_rows
-from .root import State, UTCTime, cli, format_option, pass_state, progress
+from .render import show_dicts, show_rows
+from .root import State, UTCTime, Whole, cli, format_option, pass_state, progress
 
 
 @cli.command()
@@ -132,3 +132,55 @@ def verify_history(state: State, limit: int | None, fmt: str) -> None:
     if fmt in ("table", "csv"):
         runs = [{**r, "scope": json.dumps(r["scope"], sort_keys=True)} for r in runs]
     show_rows(runs, ("run_id", "started_at", "checked", "ok", "failed", "missing", "duration_s", "scope"), fmt, "runs")
+
+
+@cli.group()
+def findings() -> None:
+    """What checks found wrong, open until re-checked and passed, or resolved by a person with a reason.
+
+    A verify failure closes when a later verify of the same artifact passes; a
+    missing or quarantined artifact when its row changes back. `status` exits 1
+    while any finding is open.
+
+    \b
+    Example:
+      catalog findings ls
+      catalog findings resolve 42 --reason "restored from backup, verified by hand"
+    """
+
+
+FINDING_COLUMNS = ("id", "kind", "path", "at", "detail")
+
+
+@findings.command("ls")
+@format_option()
+@pass_state
+def findings_ls(state: State, fmt: str) -> None:
+    """The open findings, oldest first; ID is the seq of the event that raised each.
+
+    \b
+    Example:
+      catalog findings ls --format json | jq '.findings[] | select(.kind == "quarantined")'
+    """
+    from ..ops.findings import open_findings
+
+    with state.catalog() as catalog:
+        show_dicts(open_findings(catalog), FINDING_COLUMNS, fmt, "findings")
+
+
+@findings.command("resolve")
+@click.argument("finding_id", metavar="ID", type=Whole(1, 2**62))
+@click.option("--reason", required=True, help="What a person found and did (recorded in the audit log).")
+@pass_state
+def findings_resolve(state: State, finding_id: int, reason: str) -> None:
+    """Close an open finding with a reason: an audited finding_resolve event that names it.
+
+    \b
+    Example:
+      catalog findings resolve 42 --reason "quarantined copy compared with the backup: the backup is authentic"
+    """
+    from ..ops.findings import resolve
+
+    with state.catalog() as catalog:
+        done = resolve(catalog, finding_id, reason)
+    click.echo(f"Finding {done.id} ({done.kind}, {done.path}) resolved.")

@@ -39,7 +39,7 @@ REMEDIES: dict[Remedy, str] = {
     Remedy.PG_DUMP: "; for PostgreSQL use `pg_dump --format=custom --file=catalog.dump DBNAME`, then "
     "`catalog audit checkpoint -o FILE` and keep both",
     Remedy.VERIFY: ": run `catalog verify`",
-    Remedy.LIST_MISSING: " (`catalog ls --status missing`)",
+    Remedy.FINDINGS: ": see `catalog findings ls`; once a person has looked, `catalog findings resolve ID --reason …`",
     Remedy.APPLY_RETENTION: ": run `catalog retention apply`",
     Remedy.FINISH_RETENTION: ": run `catalog retention apply --yes`",
     Remedy.LIMITS: ": see `catalog limits`",

@@ -49,7 +49,7 @@ class Remedy(enum.Enum):
     ADOPT = "reconcile with fix, which adopts the published file"
     PG_DUMP = "back PostgreSQL up with its own tools and keep a checkpoint beside the dump"
     VERIFY = "verify the files"
-    LIST_MISSING = "list the missing and quarantined artifacts"
+    FINDINGS = "look at the open findings, then resolve each with a reason"
     APPLY_RETENTION = "apply retention"
     FINISH_RETENTION = "apply retention to finish the open intents"
     LIMITS = "look at the limits"

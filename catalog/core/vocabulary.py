@@ -71,6 +71,7 @@ ACTIONS: dict[str, str] = {
     "checkpoint": "a checkpoint of the chain head taken",
     "backup": "a backup of the catalog written",
     "schema_upgrade": "the catalog's schema migrated",
+    "finding_resolve": "a finding closed by a person, with the reason",
 }
 
 #: Deployment environments and the base folder each one implies.

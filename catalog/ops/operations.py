@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..core.formats import format_time
 from ..core.fs import outside_store
 from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 from ..core.store import Catalog
+from .findings import open_findings
 from .limits import limits
 from .retention import open_intents, plan
 
@@ -71,8 +73,6 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
                                        "failed": details["failed"], "missing": details["missing"]}  # fmt: skip
         if age > VERIFY_STALE:
             need(Attention(f"the last verify run is {age.days} days old", Remedy.VERIFY))
-        if details["failed"] or details["missing"]:
-            need(Attention("the last verify run found failures", Remedy.RECONCILE_DEEP))
     checkpoint = _last(catalog, "checkpoint")
     result.facts["last_checkpoint"] = None if checkpoint is None else {
         "at": format_time(checkpoint.at), "age_hours": round((now - checkpoint.at).total_seconds() / 3600, 1)}  # fmt: skip
@@ -82,10 +82,12 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
         head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).one()
     result.facts["artifacts"] = counts
     result.facts["chain_head"] = {"seq": head.seq, "hash": head.hash}
-    outstanding = counts.get("missing", 0) + counts.get("quarantined", 0)
-    result.facts["findings_outstanding"] = outstanding
-    if outstanding:
-        need(Attention(f"{outstanding} artifacts are missing or quarantined: a person should look", Remedy.LIST_MISSING))
+    findings = open_findings(catalog)  # open until re-checked and passed, or resolved with a reason
+    result.facts["findings_outstanding"] = len(findings)
+    result.facts["findings"] = dict(sorted(Counter(f.kind for f in findings).items()))
+    if findings:
+        kinds = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in result.facts["findings"].items())
+        need(Attention(f"{len(findings)} findings are open ({kinds})", Remedy.FINDINGS))
     intents = open_intents(catalog)
     result.facts["pending_retention_intents"] = len(intents)
     if intents:
