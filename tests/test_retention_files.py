@@ -122,3 +122,22 @@ def test_a_file_that_cannot_be_removed_does_not_stall_retention(
     assert_store_is_sound(catalog)
     runs = [e.details for e in catalog.events() if e.action == "retention_run"]
     assert [r["failed"] for r in runs] == [1, 1, 0]
+
+
+def test_kept_forever_is_a_promise_a_later_policy_keeps(catalog: Catalog, writer: AtomicWriter, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """Case 16: a config snapshot written while config was "kept forever" was deleted by a later 0-day policy."""
+    from dataclasses import replace
+
+    from catalog.core.settings import FOREVER, RetentionPolicy
+    from catalog.ops.retention import plan
+
+    with freeze_time(OLD):
+        snapshot = writer.write_json("config", "active", {"retention": "forever"})
+    assert snapshot.retain_until == FOREVER
+    retention = dict(catalog.settings.retention, config=RetentionPolicy(0, "delete"))
+    catalog.settings = replace(catalog.settings, retention=retention)
+    (row,) = list(plan(catalog))
+    assert row.action == "keep" and row.reason == "kept forever (its type was kept forever when it was written)"
+    assert apply(catalog).deleted == [] and (catalog.base_dir / snapshot.path).exists()
+    later = writer.write_json("config", "later", {"retention": 0})  # written under the new policy: no promise of forever
+    assert later.retain_until is not None and later.retain_until < FOREVER

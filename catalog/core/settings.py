@@ -15,7 +15,7 @@ import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from .fs import read_file
 from .vocabulary import ENVIRONMENTS, RETENTION_ACTIONS, TYPES
 
 DEFAULT_CONFIG_FILE = Path("config") / "artifacts.yaml"
+#: The retain_until of an artifact written while its type was kept forever: a promise no later policy undoes.
+FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 SYNCHRONOUS = ("full", "normal")
 GIB = 1024**3
 MAX_RETENTION_DAYS = 36_600  # a century: expiry dates stay far inside what every backend stores
@@ -114,16 +116,16 @@ class Settings:
 
     def retain_until(
         self, artifact_type: str, created_at: datetime, recorded_at: datetime, floor_days: int | None = None
-    ) -> datetime | None:
-        """When an artifact may expire: max(created, recorded) + its type's days, never below ``floor_days``.
-
-        None when the type is kept forever. Raises :class:`ValidationError` if the date would pass year 9999.
+    ) -> datetime:
+        """The retention promise an artifact is written with: max(created, recorded) + its type's days, never
+        below ``floor_days``; :data:`FOREVER` when the type is kept forever, so a later, shorter policy cannot
+        undo the promise. Raises :class:`ValidationError` if the date would pass year 9999.
         """
         days = self.retention[artifact_type].days
         if days is not None and floor_days is not None:
             days = max(days, floor_days)
         try:
-            return None if days is None else max(created_at, recorded_at) + timedelta(days=days)
+            return FOREVER if days is None else max(created_at, recorded_at) + timedelta(days=days)
         except OverflowError:
             raise ValidationError(
                 f"{artifact_type} artifacts dated {created_at:%Y-%m-%d} kept {days} days would expire after year 9999"

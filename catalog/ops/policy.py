@@ -24,6 +24,7 @@ from ..core.errors import Param, ValidationError
 from ..core.formats import format_time
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, FLOORS, HOLDS
+from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.unit_of_work import UnitOfWork
 from ..core.vocabulary import READABLE, TYPES
@@ -246,7 +247,8 @@ def protection_in(tx: UnitOfWork, artifact_id: int, now: datetime) -> tuple[Arti
     if hold is not None:
         return record, f"legal hold {hold.id}: {hold.reason}"
     if record.retain_until is not None and record.retain_until > now:
-        return record, f"retain_until {format_time(record.retain_until)}"
+        return record, ("kept forever" if record.retain_until == FOREVER else
+                        f"retain_until {format_time(record.retain_until)}")  # fmt: skip
     floor = tx.floors.get(record.type)
     if floor is not None and max(record.created_at, record.recorded_at) + timedelta(days=floor) > now:
         return record, f"floor {floor} days"

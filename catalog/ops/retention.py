@@ -38,6 +38,7 @@ from ..core.errors import Param, StoreError, ValidationError, translate
 from ..core.formats import format_time
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, EVENTS
+from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE, TYPES
 from .checkpoints import auto_checkpoint
@@ -74,6 +75,13 @@ def _policy(catalog: Catalog, artifact_type: str, floor: int | None) -> tuple[in
     if floor is not None and floor > policy.days:
         return floor, policy.action, f"floor {floor} days (policy {policy.days} days from {source})"
     return policy.days, policy.action, f"{policy.action} after {policy.days} days ({source})"
+
+
+def promise(retain_until: datetime) -> str:
+    """How a retention promise reads in a plan: ``retain_until <time>``, or kept forever."""
+    if retain_until == FOREVER:
+        return "kept forever (its type was kept forever when it was written)"
+    return f"retain_until {format_time(retain_until)}"
 
 
 def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (), batch: int = 1000) -> Iterator[PlanRow]:
@@ -117,8 +125,7 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
                 if held is not None:
                     yield PlanRow(record, "hold", f"legal hold {held.id}: {held.reason}", age, expires)
                 elif record.retain_until is not None and record.retain_until > now:
-                    yield PlanRow(record, "keep", f"retain_until {format_time(record.retain_until)}", age,
-                                  max(expires, record.retain_until))  # fmt: skip
+                    yield PlanRow(record, "keep", promise(record.retain_until), age, max(expires, record.retain_until))
                 else:
                     yield PlanRow(record, action, rule, age, expires)
             last = (rows[-1].created_at, rows[-1].id)
