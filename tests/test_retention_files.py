@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+import catalog.core.fs as fs
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops.reconcile import reconcile
@@ -141,3 +142,59 @@ def test_kept_forever_is_a_promise_a_later_policy_keeps(catalog: Catalog, writer
     assert apply(catalog).deleted == [] and (catalog.base_dir / snapshot.path).exists()
     later = writer.write_json("config", "later", {"retention": 0})  # written under the new policy: no promise of forever
     assert later.retain_until is not None and later.retain_until < FOREVER
+
+
+def _fill_the_disk_on_the_csv(monkeypatch: pytest.MonkeyPatch) -> None:
+    real_publish = fs.publish
+
+    def publish(folder: Path, filename: str, data: bytes) -> str:
+        if filename.endswith("-explain.csv"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_publish(folder, filename, data)
+
+    monkeypatch.setattr(fs, "publish", publish)
+
+
+def test_a_pair_whose_csv_was_never_written_is_noticed_and_completed(
+    catalog: Catalog, writer: AtomicWriter, monkeypatch: pytest.MonkeyPatch, run_cli
+) -> None:  # fmt: skip
+    """Case 17: disk full between an explain pair's JSON and CSV; reconcile, verify and audit verify were clean."""
+    from catalog.core.errors import StoreError
+    from catalog.cryptorun.demo import make_report
+
+    _fill_the_disk_on_the_csv(monkeypatch)
+    with pytest.raises(StoreError, match="No space left on device"):
+        writer.write_explain_report(make_report(3, seed=2), "scan")
+    monkeypatch.undo()
+    (json_row,) = all_records(catalog)
+    assert json_row.pair_id is not None and json_row.ext == "json"
+    found = reconcile(catalog, grace=0)
+    assert [(f.cls, f.path) for f in found.drift] == [("half_pair", json_row.path)]
+    assert "whose CSV was never recorded" in found.drift[0].reason
+    assert run_cli("reconcile", "--grace", "0").exit_code == 1
+    fixed = reconcile(catalog, fix=True, grace=0)
+    assert fixed.drift[0].fixed == "its CSV regenerated and linked"
+    rows = sorted(all_records(catalog), key=lambda r: r.ext)
+    assert [r.ext for r in rows] == ["csv", "json"] and rows[0].pair_id == rows[1].pair_id == json_row.pair_id
+    assert not reconcile(catalog, deep=True, grace=0).drift and catalog.audit_verify().ok
+
+
+def test_a_published_but_unrecorded_csv_is_linked_to_its_pair(catalog: Catalog, writer: AtomicWriter) -> None:
+    """The neighbour: the CSV file is there (published, then the commit failed) while the JSON row stands alone."""
+    from catalog.cryptorun.demo import make_report
+
+    json_rec, csv_rec = writer.write_explain_report(make_report(3, seed=3), "scan")
+    csv_bytes = (catalog.base_dir / csv_rec.path).read_bytes()
+    # Rebuild the state a failed CSV commit leaves: a JSON row with its pair id, the CSV file without a row.
+    from helpers import tamper
+
+    tamper(catalog, f"DELETE FROM events WHERE artifact_id = {csv_rec.id}", f"DELETE FROM artifacts WHERE id = {csv_rec.id}",
+           "UPDATE chain_head SET seq = (SELECT max(seq) FROM events), hash = (SELECT hash FROM events "
+           "WHERE seq = (SELECT max(seq) FROM events))")  # fmt: skip
+    fixed = reconcile(catalog, fix=True, grace=0)
+    assert [(f.cls, f.path, f.fixed) for f in fixed.drift] == [
+        ("half_pair", csv_rec.path, "adopted and linked to its pair")]
+    linked = catalog.find_path(csv_rec.path)
+    assert linked is not None and linked.pair_id == json_rec.pair_id
+    assert (catalog.base_dir / csv_rec.path).read_bytes() == csv_bytes
+    assert not reconcile(catalog, deep=True, grace=0).drift

@@ -237,6 +237,7 @@ def reconcile(
     run = Reconciler(catalog, deep=deep, fix=fix, grace=grace, types=types, progress=progress)
     run.walk()
     run.settle()
+    run.lone_pairs(types)
     run.stale_temps()
     run.report.findings.sort(key=lambda f: (CLASSES.index(f.cls), f.path))
     if fix:

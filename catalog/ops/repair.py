@@ -16,12 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sqlalchemy import func, select
+
 from ..core import fs
 from ..core.errors import CatalogError
 from ..core.names import legacy_name
 from ..core.records import PublishedFile
+from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
-from ..core.vocabulary import QUARANTINE
+from ..core.vocabulary import QUARANTINE, READABLE
 from .drift import Entry, Finding, Orphan, ReconcileReport
 from .families import PairRule, pair_rule
 from .write import record
@@ -163,6 +166,14 @@ class Repairer:
                         finding.fixed = f"moved to {self._quarantine(path)}"
                 done.add(path)
                 continue
+            partner = self.catalog.find_path(twin) if twin is not None and (self.base / twin).exists() else None
+            if partner is not None and partner.pair_id is not None and self._lone(partner.pair_id):
+                finding = self._add("half_pair", path, "the unrecorded other half of a linked pair", twin)
+                if self.fix:
+                    self._adopt([orphan], hashed, pair_id=partner.pair_id)
+                    finding.fixed = "adopted and linked to its pair"
+                done.add(path)
+                continue
             reason = "a legacy-named file without a row" if orphan.legacy else "a complete file without a row"
             finding = self._add("orphan", path, reason)
             if self.fix:
@@ -198,6 +209,55 @@ class Repairer:
                 size=o.entry.size, sha256=hashed[id(o)], pair_id=pair_id, action="adopt", details=details,
             ))  # fmt: skip
         record(self.catalog, files)
+
+    def _lone(self, pair_id: str) -> bool:
+        with self.catalog.read() as conn:
+            return conn.execute(select(func.count()).where(ARTIFACTS.c.pair_id == pair_id)).scalar_one() == 1
+
+    def lone_pairs(self, types: tuple[str, ...] = ()) -> None:
+        """Rows of a linked pair whose other half was never recorded (say the disk filled between the two files).
+
+        A lone primary gets its derived half regenerated (``fix``) and recorded
+        with the same pair id; a lone derived half without its primary cannot be
+        trusted alone and is reported for a person.
+        """
+        c = ARTIFACTS.c
+        lone = select(c.pair_id).where(c.pair_id.is_not(None)).group_by(c.pair_id).having(func.count() == 1)
+        query = select(c.id, c.path, c.type, c.ext, c.pair_id, c.prefix, c.created_at).where(
+            c.pair_id.in_(lone), c.status.in_(READABLE))
+        if types:
+            query = query.where(c.type.in_(types))
+        with self.catalog.read() as conn:
+            rows = conn.execute(query.order_by(c.path)).all()
+        seen = {f.path for f in self.report.findings} | {f.other_path for f in self.report.findings}
+        for row in rows:
+            rule = pair_rule(row.type)
+            if rule is None or row.path in seen:
+                continue
+            twin = rule.twin(row.path)
+            if row.ext != rule.primary_ext:
+                self._add("half_pair", row.path, f"a linked {row.ext.upper()} whose {rule.primary_ext.upper()} was "
+                          "never recorded: it cannot be trusted alone", twin)  # fmt: skip
+                continue
+            finding = self._add("half_pair", row.path, f"a linked {row.ext.upper()} whose {rule.derived_ext.upper()} "
+                                "was never recorded", twin)  # fmt: skip
+            if self.fix:
+                finding.fixed = self._complete_pair(rule, row, twin)
+
+    def _complete_pair(self, rule: PairRule, row: Any, twin: str) -> str:
+        data = rule.derive((self.base / row.path).read_bytes(), self.catalog.settings.csv_precision)
+        target = self.base / twin
+        if target.exists():
+            if fs.sha256_file(target)[0] != hashlib.sha256(data).hexdigest():
+                return f"not fixed: {twin} holds other bytes (left for a person)"
+        else:
+            fs.publish(target.parent, target.name, data)
+        record(self.catalog, [PublishedFile(
+            path=twin, type=row.type, prefix=row.prefix, ext=rule.derived_ext, created_at=row.created_at,
+            size=len(data), sha256=hashlib.sha256(data).hexdigest(), pair_id=row.pair_id, action="adopt",
+            details={"by": "reconcile", "regenerated_from": row.path},
+        )])  # fmt: skip
+        return f"its {rule.derived_ext.upper()} regenerated and linked"
 
     def stale_temps(self) -> None:
         """With ``fix``: remove the temp files whose writer is gone (the only files reconcile deletes)."""
