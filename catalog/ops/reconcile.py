@@ -33,9 +33,10 @@ from ..core.errors import Param, ValidationError
 from ..core.names import legacy_name, parse_name, parse_temp_name, writer_gone
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
-from ..core.vocabulary import ON_DISK, QUARANTINE, TYPES
+from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
 from .drift import CATALOG_FILES, CLASSES, DEFAULT_GRACE, Entry, Orphan, ReconcileReport
 from .repair import Repairer
+from .retention import lifecycle_change
 
 __all__ = ["CLASSES", "ReconcileReport", "Reconciler", "expected_work", "reconcile"]
 
@@ -119,24 +120,33 @@ class Reconciler(Repairer):
         pop, healthy, quick = light.pop, ("active", "archived"), not self.deep
         odd: list[tuple[str, int, float, bool]] = []  # (name, size, mtime, has a row)
         subfolders, others, files = [], [], 0
+        complete = True  # nothing is concluded missing from a listing that broke off
         try:
-            with os.scandir(self.base / folder) as it:
-                for entry in it:
-                    if entry.is_file(follow_symlinks=False):
-                        files += 1
-                        info = entry.stat(follow_symlinks=False)
-                        row = pop(entry.name, None)
-                        if quick and row is not None and (
-                            (row[0] == info.st_size and row[1] in healthy) or row[1] == "quarantined"
-                        ):
-                            continue  # the quick check holds: same size, on disk as recorded
-                        odd.append((entry.name, info.st_size, info.st_mtime, row is not None))
-                    elif entry.is_dir(follow_symlinks=False):
-                        subfolders.append(f"{folder}/{entry.name}")
-                    else:
-                        others.append(f"{folder}/{entry.name}")
+            listing = os.scandir(self.base / folder)
         except (FileNotFoundError, NotADirectoryError):
-            pass
+            listing = None  # the folder is gone: its rows' files are gone with it
+        if listing is not None:
+            with listing:
+                try:
+                    for entry in listing:
+                        try:
+                            if entry.is_file(follow_symlinks=False):
+                                info = entry.stat(follow_symlinks=False)
+                                files += 1
+                                row = pop(entry.name, None)
+                                if quick and row is not None and (
+                                    (row[0] == info.st_size and row[1] in healthy) or row[1] == "quarantined"
+                                ):
+                                    continue  # the quick check holds: same size, on disk as recorded
+                                odd.append((entry.name, info.st_size, info.st_mtime, row is not None))
+                            elif entry.is_dir(follow_symlinks=False):
+                                subfolders.append(f"{folder}/{entry.name}")
+                            else:
+                                others.append(f"{folder}/{entry.name}")
+                        except FileNotFoundError:
+                            continue  # gone between the listing and its stat (a writer's temp file): it skips itself only
+                except OSError:
+                    complete = False
         self.report.files += files
         if quick:
             self.progress(files, 0)
@@ -148,9 +158,11 @@ class Reconciler(Repairer):
             if not quick:
                 self.progress(1, size)
             self._classify_file(folder, Entry(path, size, mtime), full[path] if has_row else None)
-        for name in sorted(light):  # rows whose file was not there
-            row = full[f"{folder}/{name}"]
-            if row.status in ("active", "archived"):
+        for name in sorted(light) if complete else ():  # rows whose file was not in the listing
+            row = full.get(f"{folder}/{name}")
+            if row is None or os.path.lexists(self.base / row.path):
+                continue  # the row moved on, or the file appeared after the listing: a writer at work, not a loss
+            if row.status in READABLE and lifecycle_change(self.catalog, row.id, row.path) is None:
                 self.missing.append(row)
             elif row.status == "quarantined":
                 self._add("missing", row.path, "a quarantined file is gone from quarantine")

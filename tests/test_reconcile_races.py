@@ -1,0 +1,122 @@
+"""Reconcile while others work never calls a healthy file missing (issue 13, case 15)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from catalog.core.settings import RetentionPolicy
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops import reconcile as reconcile_module
+from catalog.ops.reconcile import reconcile
+from catalog.ops.retention import apply
+
+from helpers import catalog_env
+
+
+class VanishingStat:
+    """A directory entry whose file is gone by the time it is stat'ed (a writer's temp file, renamed away)."""
+
+    def __init__(self, entry: Any) -> None:
+        self._entry = entry
+        self.name = entry.name
+
+    def is_file(self, follow_symlinks: bool = True) -> bool:
+        return True
+
+    def is_dir(self, follow_symlinks: bool = True) -> bool:
+        return False
+
+    def stat(self, follow_symlinks: bool = True) -> os.stat_result:
+        raise FileNotFoundError(2, "No such file or directory", self.name)
+
+
+def test_an_entry_that_vanishes_between_listing_and_stat_skips_itself_only(
+    catalog: Catalog, writer: AtomicWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """It used to abandon the rest of its folder: every healthy file after it was called missing."""
+    records = [writer.write_json("ledger", f"p{n}", {"n": n}) for n in range(6)]
+    real_scandir = os.scandir
+
+    class Listing:
+        def __init__(self, path: Any) -> None:
+            self._it = real_scandir(path)
+
+        def __enter__(self) -> Listing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.close()
+
+        def __iter__(self) -> Any:
+            entries = sorted(self._it, key=lambda e: e.name)
+            if entries:
+                yield VanishingStat(entries[0])  # first, a temp file that is renamed away
+            yield from entries
+
+    monkeypatch.setattr(reconcile_module.os, "scandir", Listing)
+    report = reconcile(catalog, grace=0)
+    monkeypatch.undo()
+    assert not report.drift, [(f.cls, f.path) for f in report.drift]
+    assert report.files == len(records)
+
+
+def test_retention_between_the_rows_and_the_listing_is_no_loss(
+    catalog: Catalog, writer: AtomicWriter, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    with freeze_time(datetime(2024, 3, 1, tzinfo=timezone.utc)):
+        doomed = [writer.write_json("health", f"h{n}", {"n": n}) for n in range(3)]
+    keep = writer.write_json("health", "fresh", {"n": 9})
+    real_rows = reconcile_module.Reconciler._light_rows
+
+    def rows_then_retention(self: Any, folder: str) -> Any:
+        rows = real_rows(self, folder)
+        if folder == "health":
+            with Catalog(settings) as other:
+                other.settings = replace(other.settings, retention=dict(other.settings.retention,
+                                                                        health=RetentionPolicy(0, "delete")))
+                apply(other)  # deletes the old files after reconcile read their rows
+        return rows
+
+    monkeypatch.setattr(reconcile_module.Reconciler, "_light_rows", rows_then_retention)
+    report = reconcile(catalog, grace=0, fix=True)
+    monkeypatch.undo()
+    assert not report.drift, [(f.cls, f.path) for f in report.drift]
+    assert not [e for e in catalog.events() if e.action == "missing"]
+    assert {r.path for r in doomed} and (catalog.base_dir / keep.path).exists() and catalog.audit_verify().ok
+
+
+WRITER = """
+import sys
+from catalog.cryptorun.writer import AtomicWriter
+with AtomicWriter() as writer:
+    for n in range(int(sys.argv[1])):
+        writer.write_json("ledger", f"w{n}", {"n": n})
+"""
+
+
+def test_reconcile_beside_a_live_writer_finds_nothing_missing(
+    catalog: Catalog, writer: AtomicWriter, base_dir: Path, catalog_url: str | None
+) -> None:  # fmt: skip
+    """3,000 healthy files and one writer: plain reconcile said "missing: 2,752"."""
+    for n in range(200):
+        writer.write_json("ledger", f"old{n}", {"n": n})
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, "300"], env=catalog_env(base_dir, catalog_url),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    runs = 0
+    while proc.poll() is None or runs == 0:
+        report = reconcile(catalog)  # the default grace: a live writer's newest files are in flight
+        assert not [f for f in report.findings if f.cls in ("missing", "moved", "modified")], report.findings
+        runs += 1
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert not reconcile(catalog, deep=True, grace=0).drift and runs >= 1
