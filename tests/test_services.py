@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from catalog.core.db import schema_revision
 from catalog.core.errors import NotFoundError, Remedy, SchemaError, ValidationError
 from catalog.core.settings import Settings
-from catalog.core.store import Catalog, schema_revision
+from catalog.core.store import Catalog
 from catalog.core.vocabulary import HEAD_REVISION
 from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops.families import PairRule, pair_rule, register_pair

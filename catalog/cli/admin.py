@@ -64,7 +64,7 @@ def db_current(state: State) -> None:
     Example:
       catalog db current
     """
-    from ..core.store import schema_revision
+    from ..core.db import schema_revision
 
     current = schema_revision(state.settings)
     status = "(head)" if current == HEAD_REVISION else f"(this version needs {HEAD_REVISION})"

@@ -29,7 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
 from .errors import CatalogDatabaseError, Param, Remedy, SchemaError, StoreError
-from .settings import redact_url
+from .settings import Settings, redact_url
 from .vocabulary import HEAD_REVISION, KNOWN_REVISIONS
 
 #: File systems on which SQLite's WAL (shared memory on one host) is unsafe.
@@ -390,3 +390,18 @@ class Database:
         except SQLAlchemyError as exc:
             raise CatalogDatabaseError(f"migrating catalog {self.location} failed: {exc}") from exc
         return before, self.revision() or HEAD_REVISION
+
+
+def schema_revision(settings: Settings) -> str | None:
+    """The schema revision stamped in the configured catalog (None if it has none).
+
+    Raises :class:`SchemaError` if there is no catalog at all. Opens no store
+    and checks nothing else, so it works on a catalog of any revision.
+    """
+    database = Database(settings.catalog_url)
+    try:
+        if not database.exists():
+            raise SchemaError(f"no catalog at {database.location}", remedy=Remedy.INIT)
+        return database.revision()
+    finally:
+        database.dispose()

@@ -223,17 +223,3 @@ class Catalog:
         """Recompute the chain and check every row against its events (see :func:`catalog.core.chain.verify`)."""
         return chain.verify(self.db.read, list(checkpoints))
 
-
-def schema_revision(settings: Settings) -> str | None:
-    """The schema revision stamped in the configured catalog (None if it has none).
-
-    Raises :class:`SchemaError` if there is no catalog at all. Opens no store
-    and checks nothing else, so it works on a catalog of any revision.
-    """
-    database = Database(settings.catalog_url)
-    try:
-        if not database.exists():
-            raise SchemaError(f"no catalog at {database.location}", remedy=Remedy.INIT)
-        return database.revision()
-    finally:
-        database.dispose()
