@@ -314,16 +314,18 @@ def _transactions(catalog: Catalog) -> Iterator[list[dict[str, Any]]]:
     def on_end(conn: Any) -> None:
         state["open"] = False
 
-    engine = catalog.db.engine
-    event.listen(engine, "before_cursor_execute", on_sql)
-    event.listen(engine, "commit", on_end)
-    event.listen(engine, "rollback", on_end)
+    engines = {id(e): e for e in (catalog.db.engine, catalog.db.read_engine.engine)}.values()  # (SQLite: 2 pools)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_sql)
+        event.listen(engine, "commit", on_end)
+        event.listen(engine, "rollback", on_end)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", on_sql)
-        event.remove(engine, "commit", on_end)
-        event.remove(engine, "rollback", on_end)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_sql)
+            event.remove(engine, "commit", on_end)
+            event.remove(engine, "rollback", on_end)
 
 
 def _lock_statement(catalog: Catalog) -> str:
@@ -337,7 +339,7 @@ def _check_lock_first(catalog: Catalog, transactions: list[dict[str, Any]]) -> i
     writes = [t["sql"] for t in transactions if t["write"]]
     for statements in writes:
         if catalog.db.is_sqlite:
-            assert statements[0] == "BEGIN IMMEDIATE"  # (the query_only pragma before it goes to the driver directly)
+            assert statements[0] == "BEGIN IMMEDIATE"
             statements = statements[1:]
         assert statements[0] == _lock_statement(catalog), statements[:3]
     return len(writes)

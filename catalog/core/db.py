@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
 
@@ -108,8 +108,12 @@ class Database:
         self.sqlite_path = Path(self.url.database) if self.is_sqlite and self.url.database else None
         try:
             if self.is_sqlite:
+                # Two pools: connections for reads are read-only from the moment they open (toggling
+                # query_only per transaction would expire every prepared statement: SQLite re-prepares).
                 self.engine = create_engine(self.url, connect_args={"timeout": busy_timeout_ms / 1000})
-                self._configure_sqlite(synchronous, busy_timeout_ms)
+                self._configure_sqlite(self.engine, synchronous, busy_timeout_ms, read_only=False)
+                self.read_engine = create_engine(self.url, connect_args={"timeout": busy_timeout_ms / 1000})
+                self._configure_sqlite(self.read_engine, synchronous, busy_timeout_ms, read_only=True)
             else:
                 # A writer waits for the chain head lock as long as a SQLite writer would for its lock, then
                 # fails clearly; an unreachable server fails within seconds (the URL may set its own).
@@ -124,8 +128,8 @@ class Database:
         except (ArgumentError, ValueError, TypeError) as exc:
             raise CatalogDatabaseError(f"catalog URL {self.shown_url} is not usable: {exc}") from None
         self.write_engine = self.engine.execution_options(catalog_write=True)
-        # PostgreSQL: psycopg opens read scopes with BEGIN READ ONLY (SQLite: query_only, set in on_begin)
-        self.read_engine = self.engine if self.is_sqlite else self.engine.execution_options(postgresql_readonly=True)
+        if not self.is_sqlite:  # psycopg opens read scopes with BEGIN READ ONLY
+            self.read_engine = self.engine.execution_options(postgresql_readonly=True)
 
     @property
     def shown_url(self) -> str:
@@ -137,8 +141,9 @@ class Database:
         """The SQLite file, or the server URL without its password: where the catalog is, for messages."""
         return str(self.sqlite_path) if self.sqlite_path else self.shown_url
 
-    def _configure_sqlite(self, synchronous: str, busy_timeout_ms: int) -> None:
-        @event.listens_for(self.engine, "connect")
+    @staticmethod
+    def _configure_sqlite(engine: Engine, synchronous: str, busy_timeout_ms: int, *, read_only: bool) -> None:
+        @event.listens_for(engine, "connect")
         def on_connect(dbapi_connection: Any, _record: Any) -> None:
             # Take over transaction control from the sqlite3 module (SQLAlchemy's
             # documented recipe): we emit BEGIN / BEGIN IMMEDIATE ourselves.
@@ -148,21 +153,20 @@ class Database:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
             cursor.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                cursor.execute("PRAGMA query_only = ON")  # the database refuses any write on this connection
             cursor.close()
 
-        @event.listens_for(self.engine, "begin")
+        @event.listens_for(engine, "begin")
         def on_begin(conn: Connection) -> None:
             immediate = conn.get_execution_options().get("catalog_write", False)
-            # Straight on the driver's connection (a pragma, outside any transaction): cheaper than a statement
-            # through SQLAlchemy, and on every transaction's path.
-            conn.connection.dbapi_connection.execute(  # type: ignore[union-attr]
-                "PRAGMA query_only = 0" if immediate else "PRAGMA query_only = 1"
-            )
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     def dispose(self) -> None:
         """Close every pooled connection and this process's lock file descriptor."""
         self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
         if self._lock_fd is not None and self._lock_fd[0] == os.getpid():
             os.close(self._lock_fd[1])
         self._lock_fd = None
