@@ -75,9 +75,10 @@ def open_findings(catalog: Catalog) -> list[Finding]:
             if not passed_since and row.seq not in resolved:
                 found.append(Finding(row.seq, "verify_failure", row.artifact_id, row.now_path, row.at,
                                      f"verify run {details['run_id']}: {details['outcome']}: {details['detail']}"))
+        flagged = select(a.id).where(a.status.in_(("missing", "quarantined")))  # few: the events index does the rest
         last = (
             select(e.artifact_id, func.max(e.seq).label("seq"))
-            .where(e.status.is_not(None)).group_by(e.artifact_id).subquery()
+            .where(e.status.is_not(None), e.artifact_id.in_(flagged)).group_by(e.artifact_id).subquery()
         )  # fmt: skip
         statuses = conn.execute(
             select(e.seq, e.at, e.artifact_id, e.details, a.status, a.path)
