@@ -118,3 +118,20 @@ def test_a_failing_file_object_leaves_no_partial_file(writer: AtomicWriter, cata
         writer.write_json("ledger", "p", {"data": "y" * 10_000})
     monkeypatch.undo()
     assert store_files(base_dir) == [] and all_records(catalog) == [] and write_events(catalog) == []
+
+
+@pytest.mark.parametrize("ahead, flagged", [(timedelta(days=365), True), (timedelta(minutes=2), False)],
+                         ids=["a-year-ahead", "within-the-skew"])
+def test_a_verify_dated_in_the_future_is_not_fresh(writer: AtomicWriter, catalog: Catalog, run_cli, ahead: timedelta,
+                                                   flagged: bool) -> None:  # fmt: skip
+    """Issue 13, case 10: `faketime '+365 days' catalog verify` made status say "Nothing needs a person"."""
+    from catalog.ops.verify import verify
+
+    writer.write_json("ledger", "p", {})
+    with freeze_time(datetime.now(timezone.utc) + ahead):
+        assert verify(catalog).clean
+    result = run_cli("status", "--format", "json")
+    attention = " ".join(json.loads(result.stdout)["attention"])
+    assert (result.exit_code == 1) is flagged, attention
+    assert ("in the future: a clock was wrong, so it does not count as recent" in attention) is flagged
+    assert ("the audit log has events dated up to" in attention) is flagged

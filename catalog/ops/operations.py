@@ -24,6 +24,8 @@ from .retention import open_intents, plan
 
 #: A verify run older than this needs a person.
 VERIFY_STALE = timedelta(days=7)
+#: How far ahead of this host's clock a recorded time may be before it counts as dated in the future.
+CLOCK_SKEW = timedelta(minutes=5)
 #: Artifacts more than this past their expiry need a person (retention is not running).
 EXPIRY_SLACK = timedelta(days=1)
 
@@ -71,8 +73,16 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
         age = now - verify_run.at
         result.facts["last_verify"] = {"at": format_time(verify_run.at), "age_hours": round(age.total_seconds() / 3600, 1),
                                        "failed": details["failed"], "missing": details["missing"]}  # fmt: skip
-        if age > VERIFY_STALE:
+        if age < -CLOCK_SKEW:  # a verify dated in the future is no evidence of a recent check
+            need(Attention(f"the last verify run is dated {format_time(verify_run.at)}, in the future: a clock was "
+                           "wrong, so it does not count as recent", Remedy.VERIFY))  # fmt: skip
+        elif age > VERIFY_STALE:
             need(Attention(f"the last verify run is {age.days} days old", Remedy.VERIFY))
+    with catalog.read() as conn:
+        latest = conn.execute(select(func.max(EVENTS.c.at))).scalar()
+    if latest is not None and latest - now > CLOCK_SKEW:
+        need(Attention(f"the audit log has events dated up to {format_time(latest)}, in the future: a writer's "
+                       "clock was wrong; a person should look"))  # fmt: skip
     checkpoint = _last(catalog, "checkpoint")
     result.facts["last_checkpoint"] = None if checkpoint is None else {
         "at": format_time(checkpoint.at), "age_hours": round((now - checkpoint.at).total_seconds() / 3600, 1)}  # fmt: skip
