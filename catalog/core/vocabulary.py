@@ -84,9 +84,6 @@ ENVIRONMENTS: dict[str, str] = {
 #: What retention does with an expired artifact.
 RETENTION_ACTIONS: tuple[str, ...] = ("delete", "archive")
 
-#: What a legal hold selects: one artifact, a prefix (glob), or a whole type.
-HOLD_KINDS: tuple[str, ...] = ("path", "prefix", "type")
-
 #: The folder (under the base folder) where reconcile moves files whose bytes no longer match.
 QUARANTINE = "quarantine"
 

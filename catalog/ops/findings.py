@@ -33,8 +33,6 @@ from ..core.store import Catalog
 from ..core.vocabulary import READABLE
 from .policy import check_reason
 
-KINDS = ("verify_failure", "missing", "quarantined")
-
 
 @dataclass(frozen=True)
 class Finding:

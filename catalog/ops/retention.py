@@ -227,14 +227,15 @@ def _free_archive_path(catalog: Catalog, record: ArtifactRecord, preferred: str)
         candidate = f"{folder}/{n}/{name}"
 
 
-def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: int, reason: str) -> tuple[str | None, str | None]:
-    """Link, fsync, unlink, record; returns (the archive path used, None) or (None, why it could not).
+def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: int, reason: str) -> str | None:
+    """Link, fsync, unlink, record; returns the archive path used, or None when both names are gone.
 
     Bytes are never destroyed before they are secured: the old name is removed
     only once the archive name is proven to hold the recorded bytes (the same
     inode, or the same SHA-256 after a crash between the two steps). An archive
     name taken by other bytes, or by another row, is left alone and the next
-    free name is used instead.
+    free name is used instead. Raises StoreError when the copy does not hold
+    the recorded bytes (the original stays; the next run retries).
     """
     base = catalog.base_dir
     src, dst = base / record.path, base / target
@@ -246,13 +247,13 @@ def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: 
     if src.exists() and not dst.exists():
         fs.link_durably(src, dst)
     if not dst.exists():
-        return None, "neither the file nor its archive copy exists"
+        return None
     if src.exists() and not os.path.samefile(src, dst) and not _holds_bytes(dst, record):
-        return None, f"the archive copy {target} does not hold the recorded bytes"  # never unlink the original then
+        raise StoreError(f"the archive copy {target} does not hold the recorded bytes")  # never unlink the original
     fs.unlink_durably(src)
     catalog.change_status(record.id, action="archive", status="archived", path=target,
                           details={"reason": reason, "intent": seq})  # fmt: skip
-    return target, None
+    return target
 
 
 def _finish(catalog: Catalog, report: ApplyReport, record: ArtifactRecord, op: str, target: str | None, seq: int,
@@ -263,14 +264,13 @@ def _finish(catalog: Catalog, report: ApplyReport, record: ArtifactRecord, op: s
         report.deleted.append(record.path)
         return
     assert target is not None
-    used, why = _finish_archive(catalog, record, target, seq, reason)
+    used = _finish_archive(catalog, record, target, seq, reason)
     if used is not None:
         report.archived.append((record.path, used))
-    elif why is not None and "does not hold" in why:
-        report.failed.append((record.path, why))
-    else:
-        catalog.change_status(record.id, action="missing", status="missing", details={"reason": why, "intent": seq})
-        report.missing.append(record.path)
+        return
+    why = "neither the file nor its archive copy exists"
+    catalog.change_status(record.id, action="missing", status="missing", details={"reason": why, "intent": seq})
+    report.missing.append(record.path)
 
 
 def _attempt(catalog: Catalog, report: ApplyReport, record: ArtifactRecord, op: str, target: str | None, seq: int,
