@@ -90,11 +90,19 @@ def settings(base_dir: Path, catalog_url: str | None) -> Settings:
     return load_settings(overrides={"base_dir": str(base_dir), "catalog_url": catalog_url}, env={})
 
 
+#: When the fixture stores are created: before any time a test freezes, so a test may date writes in the past
+#: (the log's clock never runs backwards: an event is never dated before the one it follows).
+STORE_BORN = "2000-01-01T00:00:00Z"
+
+
 @pytest.fixture
 def catalog(settings: Settings):  # type: ignore[no-untyped-def]
+    from freezegun import freeze_time
+
     from catalog.core.store import Catalog
 
-    opened, _, _ = Catalog.init(settings)
+    with freeze_time(STORE_BORN):
+        opened, _, _ = Catalog.init(settings)
     yield opened
     opened.close()
 

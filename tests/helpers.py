@@ -128,11 +128,11 @@ def representative_workload(catalog: Any, writer: Any, out_dir: Path) -> None:
     from catalog.ops import checkpoints, operations, policy, reconcile, retention, verify
 
     utc = timezone.utc
-    kept = writer.write_json("ledger", "kept", {"cash": 1})
-    writer.write_explain_report(make_report(3, seed=1), "pair")
-    with freeze_time(datetime(2020, 5, 1, tzinfo=utc)):  # long expired
+    with freeze_time(datetime(2020, 5, 1, tzinfo=utc)):  # long expired (first: the log's clock never runs back)
         writer.write_json("health", "old", {"n": 1})
         writer.write_json("health", "older", {"n": 2})
+    kept = writer.write_json("ledger", "kept", {"cash": 1})
+    writer.write_explain_report(make_report(3, seed=1), "pair")
     hold = policy.add_hold(catalog, prefix="older", reason="inquiry")
     policy.release_hold(catalog, hold.id, "closed")
     policy.add_hold(catalog, prefix="kept", reason="still open")

@@ -86,12 +86,14 @@ retention:
 formats: {json_indent: 0, csv_precision: 3}
 limits: {max_files_per_dir: 5, max_dir_bytes: 1 MiB, max_store_bytes: 2048}
 sqlite: {synchronous: NORMAL, busy_timeout_ms: 100}
+audit: {checkpoint_dir: /srv/checkpoints, max_clock_skew_seconds: 60}
 """
     s = load_settings(write(tmp_path / "a.yaml", text), env={}, cwd=tmp_path)
     assert s.catalog_url == "postgresql+psycopg://catalog@db.internal/catalog"
     assert s.limits.max_dir_bytes == 1024**2 and s.limits.max_store_bytes == 2048
     assert s.sqlite_synchronous == "normal" and s.sqlite_busy_timeout_ms == 100
     assert s.base_dir == Path("/srv/store")
+    assert s.max_clock_skew.total_seconds() == 60 and s.values()["audit.max_clock_skew_seconds"] == 60
 
 
 def test_the_shipped_config_file_matches_the_defaults() -> None:
@@ -127,6 +129,9 @@ BAD_FILES = {
     "url-no-scheme": ("catalog_url: just-text\n", "key 'catalog_url'"),
     "base-dir-list": ("base_dir: [a, b]\n", "key 'base_dir'"),
     "python-tag": ("base_dir: !!python/object/apply:os.system ['echo pwned']\n", "malformed YAML"),
+    "skew-negative": ("audit:\n  max_clock_skew_seconds: -1\n", "key 'audit.max_clock_skew_seconds'"),
+    "skew-float": ("audit:\n  max_clock_skew_seconds: 1.5\n", "from 0 to 86400"),
+    "skew-huge": ("audit:\n  max_clock_skew_seconds: 86401\n", "from 0 to 86400"),
     "sync-bad": ("sqlite:\n  synchronous: off\n", "key 'sqlite.synchronous'"),
     "int-key": ("1: a\n", "key '1'"),
     "anchor-bomb": (
@@ -185,6 +190,8 @@ def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
         ("CRYPTORUN_EXPLAIN_RETENTION_DAYS", "\u00b2"),
         ("CRYPTORUN_EXPLAIN_RETENTION_DAYS", "99999999"),
         ("CRYPTORUN_EXPLAIN_RETENTION_DAYS", ""),
+        ("CRYPTORUN_MAX_CLOCK_SKEW_SECONDS", "5m"),
+        ("CRYPTORUN_MAX_CLOCK_SKEW_SECONDS", "-300"),
     ],
 )
 def test_bad_environment_variables_are_named(tmp_path: Path, var: str, value: str) -> None:
@@ -195,3 +202,5 @@ def test_bad_environment_variables_are_named(tmp_path: Path, var: str, value: st
 def test_env_days_accept_whole_numbers(tmp_path: Path) -> None:
     s = load_settings(env={"CRYPTORUN_LEDGER_RETENTION_DAYS": " 0 "}, cwd=tmp_path)
     assert s.retention["ledger"].days == 0 and s.sources["retention.ledger.days"] == "env:CRYPTORUN_LEDGER_RETENTION_DAYS"
+    s = load_settings(env={"CRYPTORUN_MAX_CLOCK_SKEW_SECONDS": "0"}, cwd=tmp_path)
+    assert s.max_clock_skew.total_seconds() == 0

@@ -25,12 +25,12 @@ def test_status_says_what_needs_a_person(writer: AtomicWriter, catalog: Catalog,
     assert run_cli("verify").exit_code == 0
     ok = run_cli("status")
     assert ok.exit_code == 0 and "Nothing needs a person." in ok.stdout
-    with freeze_time(datetime.now(timezone.utc) - timedelta(days=40)):
-        old = writer.write_json("health", "old", {})
+    old = writer.write_json("health", "old", {})  # 14 days: past expiry 40 days on
     gone = writer.write_json("explain", "gone", {})
     (base_dir / gone.path).unlink()
-    reconcile(catalog, fix=True, grace=0)
-    result = json.loads(run_cli("status", "--format", "json").stdout)
+    with freeze_time(datetime.now(timezone.utc) + timedelta(days=40)):
+        reconcile(catalog, fix=True, grace=0)
+        result = json.loads(run_cli("status", "--format", "json").stdout)
     assert result["needs_attention"] and result["past_expiry"] == 1 and result["findings_outstanding"] == 1
     assert any("past expiry" in a for a in result["attention"]) and any("missing" in a for a in result["attention"])
     assert old.path  # the old artifact is what is past expiry

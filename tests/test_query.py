@@ -99,6 +99,25 @@ def test_keyset_pagination_visits_every_row_once(populated: Catalog, writer, sor
     assert pages == everything and len(set(pages)) == 13
 
 
+@pytest.mark.parametrize("sort", ["oldest", "newest"])
+def test_keyset_pages_compare_times_as_the_column_stores_them(
+    populated: Catalog, sort: str, request: pytest.FixtureRequest
+) -> None:
+    """Whole-second times (no microseconds), compared under a frozen clock, and on PostgreSQL in a session whose
+    time zone is not UTC: each page continues exactly after the last row (once bound untyped, a time compared as
+    text of another form, and a page repeated forever)."""
+    if not populated.db.is_sqlite:
+        admin, name = request.getfixturevalue("pg_admin"), populated.db.engine.url.database
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET timezone TO \'America/New_York\'')
+        populated.db.engine.dispose()
+        populated.db.read_engine.dispose()
+    everything = [r.path for r in iter_artifacts(populated, ArtifactQuery(sort=sort))]
+    with freeze_time("2031-01-01"):
+        paged = [r.path for r in iter_artifacts(populated, ArtifactQuery(sort=sort, limit=20), batch=1)]
+    assert paged == everything and len(set(paged)) == 6
+
+
 def test_ls_after_through_the_cli(run_cli, populated: Catalog) -> None:
     first = json.loads(run_cli("ls", "--limit", "4", "--format", "json").stdout)
     assert first["count"] == 4 and first["next_after"] == first["artifacts"][-1]["path"]

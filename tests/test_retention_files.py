@@ -6,7 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -43,16 +43,21 @@ def test_the_same_name_archived_twice_keeps_both(catalog: Catalog, writer: Atomi
     """Case 14 (a): the second file used to be unlinked before anything was linked, its row left active."""
     first = ledger(writer, {"v": 1})
     assert apply(catalog).archived == [(first.path, archive_path(first))]
-    second = ledger(writer, {"v": 2, "more": "bytes"})  # the name is free again in ledger/
-    report = apply(catalog)
+    now = datetime.now(timezone.utc)
+    # The same name again (explicit created_at), recorded now: it expires 90 days after the log recorded it.
+    second = writer.write_json("ledger", "portfolio", {"v": 2, "more": "bytes"}, created_at=OLD)
     second_home = f"ledger/archived/2024-01/2/{Path(first.path).name}"
-    assert report.archived == [(second.path, second_home)] and report.failed == [] and report.missing == []
-    assert json.loads((catalog.base_dir / archive_path(first)).read_text()) == {"v": 1}
-    assert json.loads((catalog.base_dir / second_home).read_text()) == {"v": 2, "more": "bytes"}
-    assert {r.path for r in all_records(catalog)} == {archive_path(first), second_home}
-    assert_store_is_sound(catalog)
-    third = ledger(writer, {"v": 3})
-    assert apply(catalog).archived == [(third.path, f"ledger/archived/2024-01/3/{Path(first.path).name}")]
+    with freeze_time(now + timedelta(days=91)):
+        report = apply(catalog)
+        assert report.archived == [(second.path, second_home)] and report.failed == [] and report.missing == []
+        assert json.loads((catalog.base_dir / archive_path(first)).read_text()) == {"v": 1}
+        assert json.loads((catalog.base_dir / second_home).read_text()) == {"v": 2, "more": "bytes"}
+        assert {r.path for r in all_records(catalog)} == {archive_path(first), second_home}
+        assert_store_is_sound(catalog)
+    with freeze_time(now + timedelta(days=92)):
+        third = writer.write_json("ledger", "portfolio", {"v": 3}, created_at=OLD)
+    with freeze_time(now + timedelta(days=183)):
+        assert apply(catalog).archived == [(third.path, f"ledger/archived/2024-01/3/{Path(first.path).name}")]
 
 
 def test_a_foreign_file_at_the_archive_name_is_left_alone(catalog: Catalog, writer: AtomicWriter) -> None:

@@ -204,7 +204,7 @@ def test_verify_runs_write_their_events(catalog: Catalog, writer: AtomicWriter) 
 
 def test_events_append_writes_one_event(catalog: Catalog, record: ArtifactRecord) -> None:
     seq, _ = _head(catalog)
-    at = datetime(2024, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    at = record.recorded_at + timedelta(minutes=1, microseconds=123)  # after its predecessor: kept as given
     with catalog.change(actor="someone@else:1") as tx:
         assert tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
                                 details={"op": "delete"}, at=at) == seq + 1  # fmt: skip
@@ -330,9 +330,10 @@ def _transactions(catalog: Catalog) -> Iterator[list[dict[str, Any]]]:
 
 def _lock_statement(catalog: Catalog) -> str:
     if catalog.db.is_sqlite:
-        return "SELECT chain_head.seq, chain_head.hash FROM chain_head WHERE chain_head.id = ?"
-    return ("SELECT chain_head.seq, chain_head.hash FROM chain_head WHERE chain_head.id = %(id_1)s::INTEGER "
-            "FOR UPDATE")  # fmt: skip
+        return ("SELECT chain_head.seq, chain_head.hash, (SELECT events.at FROM events WHERE events.seq = "
+                "chain_head.seq) AS at FROM chain_head WHERE chain_head.id = ?")  # fmt: skip
+    return ("SELECT chain_head.seq, chain_head.hash, (SELECT events.at FROM events WHERE events.seq = chain_head.seq) "
+            "AS at FROM chain_head WHERE chain_head.id = %(id_1)s::INTEGER FOR UPDATE OF chain_head")  # fmt: skip
 
 
 def _check_lock_first(catalog: Catalog, transactions: list[dict[str, Any]]) -> int:

@@ -72,9 +72,11 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
     """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints.
 
     It checks the log and the catalog's rows, not the files' bytes: `catalog
-    verify` re-reads the files against their recorded SHA-256. Exit 0 when
-    the log is intact, 1 when anything is broken (the first broken sequence
-    number is named), 2 on error.
+    verify` re-reads the files against their recorded SHA-256. Events dated
+    in the future, or before the event they follow, by more than
+    audit.max_clock_skew_seconds are clock findings. Exit 0 when the log is
+    intact and its times sound, 1 when anything is broken (the first broken
+    sequence number is named) or a time is wrong, 2 on error.
 
     \b
     Example:
@@ -87,20 +89,27 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
         report = catalog.audit_verify(load_checkpoints(catalog, [Path(p) for p in checkpoints]))
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
-    elif report.ok:
+    elif report.intact:
         extra = f" and extends {report.checkpoints} checkpoint(s)" if report.checkpoints else ""
         click.echo(f"The log is intact: {report.count} events chain from the first to the head (seq {report.head_seq}), "
                    f"all {report.artifacts} artifact rows agree with their events{extra}.")  # fmt: skip
+        for problem in report.clock[:20]:
+            click.echo(f"CLOCK at seq {problem.seq}: {problem.message}")
+        if len(report.clock) > 20:
+            click.echo(f"  … and {len(report.clock) - 20} more (see --format json)")
+        if report.clock:
+            click.echo("The chain is sound, but these times are wrong: check the writers' clocks (NTP); the log "
+                       "keeps what they said.")  # fmt: skip
         click.echo("This checks the log and the rows, not the files' bytes: `catalog verify` re-reads the files.")
     else:
         first = report.first
-        assert first is not None  # not ok: there is a problem
+        assert first is not None  # not intact: there is a problem
         where = f"at seq {first.seq}" if first.seq is not None else "in the artifact rows"
         click.echo(f"BROKEN {where}: {first.kind}: {first.message}")
-        for problem in report.problems[1:20]:
+        for problem in [*report.problems[1:], *report.clock][:19]:
             click.echo(f"  also: seq {problem.seq}: {problem.kind}: {problem.message}")
-        if len(report.problems) > 20:
-            click.echo(f"  … and {len(report.problems) - 20} more (see --format json)")
+        if len(report.problems) + len(report.clock) > 20:
+            click.echo(f"  … and {len(report.problems) + len(report.clock) - 20} more (see --format json)")
         click.echo("Keep this catalog as it is (it is evidence) and compare it with your backups and checkpoints.")
     if not report.ok:
         sys.exit(1)

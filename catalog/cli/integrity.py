@@ -139,8 +139,9 @@ def findings() -> None:
     """What checks found wrong, open until re-checked and passed, or resolved by a person with a reason.
 
     A verify failure closes when a later verify of the same artifact passes; a
-    missing or quarantined artifact when its row changes back. `status` exits 1
-    while any finding is open.
+    missing or quarantined artifact when its row changes back; a clock finding
+    (a writer whose clock was behind the log's) only when a person resolves it,
+    after fixing that host's clock. `status` exits 1 while any is open.
 
     \b
     Example:
@@ -183,4 +184,4 @@ def findings_resolve(state: State, finding_id: int, reason: str) -> None:
 
     with state.catalog() as catalog:
         done = resolve(catalog, finding_id, reason)
-    click.echo(f"Finding {done.id} ({done.kind}, {done.path}) resolved.")
+    click.echo(f"Finding {done.id} ({done.kind}{'' if done.path is None else ', ' + done.path}) resolved.")

@@ -24,7 +24,7 @@ import re
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +102,22 @@ def row_details(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # Built once: every write runs these.
-_LOCK_HEAD = select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash).where(CHAIN_HEAD.c.id == 1).with_for_update()
+_HEAD_AT = select(EVENTS.c.at).where(EVENTS.c.seq == CHAIN_HEAD.c.seq).scalar_subquery()
+_LOCK_HEAD = (
+    select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash, _HEAD_AT.label("at"))
+    .where(CHAIN_HEAD.c.id == 1)
+    .with_for_update(of=CHAIN_HEAD)
+)
 
 
-def lock_head(conn: Connection) -> tuple[int, str]:
-    """Lock the chain head row for this transaction (PostgreSQL: FOR UPDATE) and return its (seq, hash).
+def lock_head(conn: Connection) -> tuple[int, str, datetime | None]:
+    """Lock the chain head row for this transaction (PostgreSQL: FOR UPDATE) and return its (seq, hash, at).
 
+    ``at`` is the last event's time (aware UTC; None before the first event).
     Only the unit of work calls this, first thing in every write transaction.
     """
     head = conn.execute(_LOCK_HEAD).one()
-    return head.seq, head.hash
+    return head.seq, head.hash, head.at
 
 
 def next_link(prev_hash: str, seq: int, at: datetime, action: str, artifact_id: int | None, path: str | None,
@@ -186,7 +192,7 @@ class Problem:
     """One break found by :func:`verify`: where (seq, if any), what kind, and the story."""
 
     seq: int | None
-    kind: str  # edited | missing | reordered | row/event mismatch | rewritten
+    kind: str  # edited | missing | reordered | row/event mismatch | rewritten | clock
     message: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,7 +202,11 @@ class Problem:
 
 @dataclass
 class AuditReport:
-    """What walking the log found. ``ok`` only if nothing is wrong."""
+    """What walking the log found: ``problems`` break it, ``clock`` findings are times a clock got wrong.
+
+    ``intact`` if nothing breaks the chain or the rows; ``ok`` only if, besides,
+    no event is dated in the future or before its predecessor beyond the skew.
+    """
 
     count: int = 0
     artifacts: int = 0
@@ -204,11 +214,17 @@ class AuditReport:
     head_hash: str = GENESIS_HASH
     checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
+    clock: list[Problem] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        """True if the chain, the rows and the checkpoints agree (times aside)."""
+        return not self.problems
 
     @property
     def ok(self) -> bool:
-        """True if the walk found no problem."""
-        return not self.problems
+        """True if the walk found no problem and no clock finding."""
+        return not self.problems and not self.clock
 
     @property
     def first_bad_seq(self) -> int | None:
@@ -224,22 +240,58 @@ class AuditReport:
         return min(self.problems, key=lambda p: (p.seq is None, p.seq or 0))
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data: ok, event and artifact counts, head seq and 64-hex hash, checkpoints, first bad seq, problems."""
+        """Plain data: ok, intact, event and artifact counts, head seq and hash, checkpoints, first bad seq, problems
+        and clock findings."""
         return {
-            "ok": self.ok, "events": self.count, "artifacts": self.artifacts, "head_seq": self.head_seq,
+            "ok": self.ok, "intact": self.intact, "events": self.count, "artifacts": self.artifacts, "head_seq": self.head_seq,
             "head_hash": self.head_hash, "checkpoints": self.checkpoints, "first_bad_seq": self.first_bad_seq,
-            "problems": [p.to_dict() for p in self.problems],
+            "problems": [p.to_dict() for p in self.problems], "clock": [p.to_dict() for p in self.clock],
         }  # fmt: skip
 
 
-def _check_chain(read: Any, report: AuditReport, keep: set[int]) -> dict[int, str]:
-    """Walk every event: gapless, hashes chain, columns agree with the text.
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 2 * 86400:
+        return f"{seconds // 86400} days"
+    return f"{seconds // 3600} hours" if seconds >= 7200 else f"{seconds // 60} minutes"
+
+
+class _ClockCheck:
+    """Times in the log: none before its predecessor, none in the future, each beyond ``skew``."""
+
+    def __init__(self, report: AuditReport, now: datetime, skew: timedelta) -> None:
+        self.report, self.now, self.skew = report, now, skew
+        self.prev: Any = None
+        self.future: list[Any] = []
+
+    def see(self, event: Any) -> None:
+        prev = self.prev
+        if prev is not None and prev.at - event.at > self.skew:
+            message = (f"dated {iso_utc(event.at)}, {_span(prev.at - event.at)} before event {prev.seq} "
+                       f"({iso_utc(prev.at)}): the clock of its writer ({event.actor}) was behind, or that of "
+                       f"event {prev.seq}'s was ahead")  # fmt: skip
+            self.report.clock.append(Problem(event.seq, "clock", message))
+        if event.at - self.now > self.skew:
+            self.future.append((event.seq, event.at))
+        self.prev = event
+
+    def done(self) -> None:
+        if self.future:
+            (seq, at), latest = self.future[0], max(at for _, at in self.future)
+            message = (f"{len(self.future)} events are dated in the future (from {iso_utc(at)}, up to "
+                       f"{iso_utc(latest)}; now is {iso_utc(self.now)}): a writer's clock was ahead")  # fmt: skip
+            self.report.clock.append(Problem(seq, "clock", message))
+
+
+def _check_chain(read: Any, report: AuditReport, keep: set[int], clock: _ClockCheck) -> dict[int, str]:
+    """Walk every event: gapless, hashes chain, columns agree with the text, times in order.
 
     Returns the hashes of the events whose seq is in ``keep`` (the checkpoints').
     """
     prev, expected, hashes = GENESIS_HASH, 1, {}
     for event in iter_events(read):
         report.count += 1
+        clock.see(event)
         if event.seq != expected:
             report.problems.append(Problem(expected, "missing", f"events {expected}..{event.seq - 1} are missing"))
             expected = event.seq
@@ -261,6 +313,7 @@ def _check_chain(read: Any, report: AuditReport, keep: set[int]) -> dict[int, st
             hashes[event.seq] = event.hash
         prev = event.hash
         expected += 1
+    clock.done()
     with read() as conn:
         head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash).where(CHAIN_HEAD.c.id == 1)).one()
     report.head_seq, report.head_hash = head.seq, head.hash
@@ -358,15 +411,19 @@ def _check_checkpoint(checkpoint: Checkpoint, hashes: Mapping[int, str], report:
         report.problems.append(Problem(checkpoint.seq, "rewritten", message))
 
 
-def verify(read: Any, checkpoints: list[Checkpoint] = ()) -> AuditReport:  # type: ignore[assignment]
-    """Recompute the chain, check every row against its events, and each checkpoint against the chain.
+def verify(read: Any, checkpoints: list[Checkpoint] = (), *, now: datetime | None = None,  # type: ignore[assignment]
+           skew: timedelta = timedelta(minutes=5)) -> AuditReport:  # fmt: skip
+    """Recompute the chain, check every row against its events, each checkpoint against the chain, and the times.
 
     ``read`` is ``Database.read``: every batch runs in its own short transaction.
-    Returns an :class:`AuditReport` with the problems in seq order; a broken
-    log is reported, never raised.
+    An event dated more than ``skew`` before its predecessor, or after ``now``
+    (default: the real clock, UTC), is a clock finding. Returns an
+    :class:`AuditReport` with the problems in seq order; a broken log is
+    reported, never raised.
     """
     report = AuditReport()
-    hashes = _check_chain(read, report, {c.seq for c in checkpoints})
+    clock = _ClockCheck(report, now or datetime.now(timezone.utc), skew)
+    hashes = _check_chain(read, report, {c.seq for c in checkpoints}, clock)
     _check_rows(read, report)
     for checkpoint in checkpoints:
         _check_checkpoint(checkpoint, hashes, report)

@@ -10,11 +10,12 @@ out frozen records (:mod:`catalog.core.records`). Only the unit of work
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    ColumnElement,
     DateTime,
     Float,
     ForeignKey,
@@ -25,6 +26,8 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    literal,
+    tuple_,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -201,3 +204,17 @@ FLOORS = cast(Table, PolicyFloor.__table__)
 FOLDER_USAGE = cast(Table, FolderUsage.__table__)
 VERIFY_RUNS = cast(Table, VerifyRun.__table__)
 VERIFY_RESULTS = cast(Table, VerifyResult.__table__)
+
+
+def keyset_after(
+    columns: tuple[ColumnElement[Any], ...], values: tuple[Any, ...], *, descending: bool = False
+) -> ColumnElement[bool]:
+    """``(columns) > (values)`` (``<`` when ``descending``): the row-value condition of keyset paging.
+
+    Each value is bound with its column's type, so a time goes through
+    :class:`UTCDateTime` like any other (a bare tuple would bind it untyped,
+    and compare text with text of another form on SQLite).
+    """
+    keys = tuple_(*columns)
+    bound = tuple_(*(literal(value, column.type) for column, value in zip(columns, values, strict=True)))
+    return keys < bound if descending else keys > bound

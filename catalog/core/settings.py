@@ -29,6 +29,7 @@ FOREVER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
 SYNCHRONOUS = ("full", "normal")
 GIB = 1024**3
 MAX_RETENTION_DAYS = 36_600  # a century: expiry dates stay far inside what every backend stores
+MAX_CLOCK_SKEW_SECONDS = 86_400
 
 DEFAULTS: dict[str, Any] = {
     "environment": "development",
@@ -43,11 +44,12 @@ DEFAULTS: dict[str, Any] = {
     "formats": {"json_indent": 2, "csv_precision": 6},
     "limits": {"max_files_per_dir": 10_000, "max_dir_bytes": 10 * GIB, "max_store_bytes": 10 * GIB},
     "sqlite": {"synchronous": "full", "busy_timeout_ms": 30_000},
-    "audit": {"checkpoint_dir": None},
+    "audit": {"checkpoint_dir": None, "max_clock_skew_seconds": 300},
 }
 
 ENV_VARS: dict[str, str] = {
     "CRYPTORUN_CHECKPOINT_DIR": "audit.checkpoint_dir",
+    "CRYPTORUN_MAX_CLOCK_SKEW_SECONDS": "audit.max_clock_skew_seconds",
     "CRYPTORUN_ENV": "environment",
     "CRYPTORUN_ARTIFACTS_DIR": "base_dir",
     "CRYPTORUN_CATALOG_URL": "catalog_url",
@@ -91,6 +93,7 @@ class Settings:
     sqlite_synchronous: str
     sqlite_busy_timeout_ms: int
     checkpoint_dir: Path | None = None
+    max_clock_skew: timedelta = timedelta(minutes=5)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -108,6 +111,7 @@ class Settings:
             "sqlite.synchronous": self.sqlite_synchronous,
             "sqlite.busy_timeout_ms": self.sqlite_busy_timeout_ms,
             "audit.checkpoint_dir": None if self.checkpoint_dir is None else str(self.checkpoint_dir),
+            "audit.max_clock_skew_seconds": int(self.max_clock_skew.total_seconds()),
         }
         for name, policy in self.retention.items():
             flat[f"retention.{name}.days"] = policy.days
@@ -262,6 +266,12 @@ def _check(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, str) or value.lower() not in SYNCHRONOUS:
             raise fail("one of " + ", ".join(SYNCHRONOUS))
         return value.lower()
+    if key == "audit.max_clock_skew_seconds":
+        if isinstance(value, str) and where.startswith("env:") and re.fullmatch(r"[0-9]{1,6}", value.strip()):
+            value = int(value.strip())
+        if type(value) is not int or not 0 <= value <= MAX_CLOCK_SKEW_SECONDS:
+            raise fail(f"a whole number of seconds from 0 to {MAX_CLOCK_SKEW_SECONDS}")
+        return value
     if key == "sqlite.busy_timeout_ms":
         if type(value) is not int or not 0 <= value <= 3_600_000:
             raise fail("a whole number of milliseconds from 0 to 3600000")
@@ -370,6 +380,7 @@ def load_settings(
         sqlite_synchronous=values["sqlite.synchronous"],
         sqlite_busy_timeout_ms=values["sqlite.busy_timeout_ms"],
         checkpoint_dir=checkpoints,
+        max_clock_skew=timedelta(seconds=values["audit.max_clock_skew_seconds"]),
         config_file=path,
         sources=sources,
     )

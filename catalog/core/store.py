@@ -220,6 +220,7 @@ class Catalog:
         return (EventRecord.from_row(row) for row in chain.iter_events(self.db.read))
 
     def audit_verify(self, checkpoints: Sequence[chain.Checkpoint] = ()) -> chain.AuditReport:
-        """Recompute the chain and check every row against its events (see :func:`catalog.core.chain.verify`)."""
-        return chain.verify(self.db.read, list(checkpoints))
+        """Recompute the chain, check every row against its events and the times against the real clock, with
+        ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`)."""
+        return chain.verify(self.db.read, list(checkpoints), skew=self.settings.max_clock_skew)
 

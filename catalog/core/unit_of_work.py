@@ -14,7 +14,12 @@ catalog. A unit of work
    (start, add_results, finish) and ``tx.events`` (append, for events that
    change no row);
 3. keeps ``folder_usage`` in step with every artifact change;
-4. moves the chain head and commits on exit (or rolls everything back if the
+4. dates every event and ``recorded_at`` by the log's clock (:meth:`UnitOfWork.clock`):
+   this host's time, never earlier than the last event's, so seq order is time
+   order and a writer whose clock is behind cannot backdate what decides
+   retention; such a writer's own clock is kept in each event's details
+   (``writer_clock``) and its transaction records a ``clock_behind`` event;
+5. moves the chain head and commits on exit (or rolls everything back if the
    block raises); limits crossed by the change are logged after the commit.
 
 Reads inside the transaction go through :meth:`UnitOfWork.read`, which refuses
@@ -23,7 +28,9 @@ anything but a SELECT.
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -72,8 +79,9 @@ class UnitOfWork:
         self._conn = conn
         self.actor = actor
         self.settings = settings
-        self._seq, self._hash = chain.lock_head(conn)  # the lock first, before any other statement
+        self._seq, self._hash, self._last_at = chain.lock_head(conn)  # the lock first, before any other statement
         self._first_seq = self._seq
+        self._behind: tuple[datetime, datetime] | None = None  # (this host's clock, the log's) when behind by > skew
         self._delta: dict[str, tuple[int, int]] = {}  # folder -> net files, bytes this change added (may be < 0)
         self.events = Events(self)
         self.artifacts = Artifacts(self)
@@ -86,6 +94,20 @@ class UnitOfWork:
         if not getattr(statement, "is_select", False):
             raise TypeError("UnitOfWork.read runs SELECT statements only; change rows through tx.artifacts and friends")
         return self._conn.execute(statement, params)
+
+    def clock(self) -> datetime:
+        """The log's clock (aware UTC): this host's time, or the last event's time if that is later.
+
+        When this host is behind the log by more than ``audit.max_clock_skew_seconds``,
+        the events of this change carry ``writer_clock`` and the change records a
+        ``clock_behind`` event on commit.
+        """
+        host, last = datetime.now(timezone.utc), self._last_at
+        if last is None or host >= last:
+            return host
+        if last - host > self.settings.max_clock_skew and self._behind is None:
+            self._behind = (host, last)
+        return last
 
     @property
     def head(self) -> tuple[int, str]:
@@ -108,14 +130,33 @@ class UnitOfWork:
         if action not in ACTIONS:
             raise ValidationError(f"unknown action {action!r}; choose one of: {', '.join(ACTIONS)}", value=action)
         seq = self._seq + 1
-        link = chain.next_link(self._hash, seq, at or datetime.now(timezone.utc), action, artifact_id, path, status,
-                               self.actor, dict(details or {}))  # fmt: skip
+        moment = self.clock() if at is None else max(at, self._last_at or at)  # never before its predecessor
+        details = dict(details or {})
+        if self._behind is not None:
+            details["writer_clock"] = chain.iso_utc(self._behind[0])
+        link = chain.next_link(self._hash, seq, moment, action, artifact_id, path, status, self.actor, details)
         self._write(_INSERT_EVENT, link)
-        self._seq, self._hash = seq, link["hash"]
+        self._seq, self._hash, self._last_at = seq, link["hash"], moment
         return seq
+
+    def _note_clock_behind(self) -> None:
+        """Record one ``clock_behind`` event, unless this host already has an unresolved one (one finding per host)."""
+        assert self._behind is not None
+        host_clock, log_clock = self._behind
+        host = socket.gethostname()
+        e = EVENTS.c
+        resolved = {json.loads(r.details)["finding"] for r in self.read(select(e.details).where(e.action == "finding_resolve"))}
+        for row in self.read(select(e.seq, e.details).where(e.action == "clock_behind")):
+            if row.seq not in resolved and json.loads(row.details).get("host") == host:
+                return
+        self._append("clock_behind", artifact_id=None, path=None, status=None, at=None, details={
+            "host": host, "log_clock": chain.iso_utc(log_clock),
+            "behind_seconds": int((log_clock - host_clock).total_seconds())})  # fmt: skip
 
     def _close(self) -> Crossings:
         """Move the chain head to the last event; read back the usage of the folders this change grew."""
+        if self._behind is not None and self._seq != self._first_seq:
+            self._note_clock_behind()
         if self._seq != self._first_seq:
             self._write(_MOVE_HEAD, {"b_seq": self._seq, "b_hash": self._hash})
         if not any(files > 0 or size > 0 for files, size in self._delta.values()):
@@ -158,7 +199,7 @@ class Artifacts:
         and ValidationError if ``retain_until`` would pass year 9999.
         """
         tx = self._tx
-        recorded_at = datetime.now(timezone.utc)
+        recorded_at = tx.clock()
         retain_until = tx.settings.retain_until(item.type, item.created_at, recorded_at, self.floor(item.type))
         values: dict[str, Any] = dict(
             path=item.path, original_path=item.path, folder=folder_of(item.path), type=item.type, prefix=item.prefix,
@@ -168,7 +209,7 @@ class Artifacts:
         tx._count(values["folder"], 1, item.size)
         new_id = tx._write(_INSERT_ARTIFACT, values).scalar_one()
         tx._append(item.action, artifact_id=new_id, path=item.path, status="active",
-                   details={**item.details, **chain.row_details(values)}, at=None)  # fmt: skip
+                   details={**item.details, **chain.row_details(values)}, at=recorded_at)  # fmt: skip
         return ArtifactRecord(id=new_id, **{k: v for k, v in values.items() if k != "folder"})
 
     def set_status(self, artifact_id: int, *, action: str, status: str, path: str | None = None,
@@ -212,7 +253,8 @@ class Holds:
 
     def place(self, kind: str, selector: str, *, since: datetime | None, until: datetime | None, reason: str) -> Any:
         """Insert a hold and its ``hold_place`` event; returns the new row."""
-        tx, now = self._tx, datetime.now(timezone.utc)
+        tx = self._tx
+        now = tx.clock()
         hold_id = tx._write(
             HOLDS.insert().values(selector_kind=kind, selector=selector, since=since, until=until, reason=reason,
                                   placed_at=now, placed_by=tx.actor).returning(HOLDS.c.id)
@@ -233,7 +275,7 @@ class Holds:
             raise NotFoundError(f"no hold with id {hold_id}")
         if row.released_at is not None:
             raise ValidationError(f"hold {hold_id} was already released ({chain.iso_utc(row.released_at)})")
-        now = datetime.now(timezone.utc)
+        now = tx.clock()
         tx._write(HOLDS.update().where(HOLDS.c.id == hold_id).values(
             released_at=now, released_by=tx.actor, release_reason=reason))  # fmt: skip
         tx._append("hold_release", artifact_id=None, path=None, status=None, at=now,
@@ -305,10 +347,11 @@ class VerifyRuns:
                scope: Mapping[str, Any]) -> None:  # fmt: skip
         """Close the run with its counts and append its ``verify_run`` event."""
         tx = self._tx
+        finished_at = tx.clock()
         tx._write(VERIFY_RUNS.update().where(VERIFY_RUNS.c.id == run_id).values(
-            finished_at=datetime.now(timezone.utc), checked=checked, ok=ok, failed=failed, missing=missing,
+            finished_at=finished_at, checked=checked, ok=ok, failed=failed, missing=missing,
             duration_s=duration_s))  # fmt: skip
-        tx._append("verify_run", artifact_id=None, path=None, status=None, at=None, details={
+        tx._append("verify_run", artifact_id=None, path=None, status=None, at=finished_at, details={
             "run_id": run_id, "scope": dict(scope), "checked": checked, "ok": ok, "failed": failed,
             "missing": missing})  # fmt: skip
 

@@ -72,6 +72,7 @@ ACTIONS: dict[str, str] = {
     "backup": "a backup of the catalog written",
     "schema_upgrade": "the catalog's schema migrated",
     "finding_resolve": "a finding closed by a person, with the reason",
+    "clock_behind": "a writer whose clock was behind the log's (its events were dated by the log's clock)",
 }
 
 #: Deployment environments and the base folder each one implies.

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import fs
@@ -45,10 +44,10 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Check
         raise ValidationError(f"folder {target.parent} for the checkpoint does not exist")
     if target is not None and target.exists():
         raise ValidationError(f"{target} already exists; a checkpoint never overwrites one")
-    at = datetime.now(timezone.utc)
     data = b""
     try:
         with catalog.change() as tx:
+            at = tx.clock()  # the log's time: the checkpoint's event is dated the same
             tx.events.append("checkpoint", at=at, details={"file": str(target or folder or "(printed)")})
             checkpoint = Checkpoint(*tx.head, at)
             data = (json.dumps(checkpoint.to_dict(), indent=2) + "\n").encode()

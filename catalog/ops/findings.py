@@ -11,6 +11,10 @@ close it behind the log's back:
 - ``missing`` / ``quarantined``: the artifact's row has that status (reconcile
   or retention set it). It closes when the row changes again (restored,
   adopted back) — or is resolved.
+- ``clock``: a writer's clock was behind the log's by more than
+  ``audit.max_clock_skew_seconds`` (a ``clock_behind`` event: the log dated its
+  events by its own clock, and kept the writer's). Only a person closes it,
+  once the host's clock is fixed; until then that host raises no new one.
 
 A finding's id is the seq of the event that raised it. Resolving one appends a
 ``finding_resolve`` event that names it, with the person's reason: the record
@@ -39,9 +43,9 @@ class Finding:
     """One open finding: ``id`` is the seq of the event that raised it; ``at`` its UTC time."""
 
     id: int
-    kind: str  # verify_failure | missing | quarantined
-    artifact_id: int
-    path: str
+    kind: str  # verify_failure | missing | quarantined | clock
+    artifact_id: int | None  # None for a clock finding
+    path: str | None
     at: datetime
     detail: str
 
@@ -85,12 +89,19 @@ def open_findings(catalog: Catalog) -> list[Finding]:
             .where(a.status.in_(("missing", "quarantined")))
             .order_by(e.seq)
         ).all()  # fmt: skip
+        clocks = conn.execute(select(e.seq, e.at, e.actor, e.details).where(e.action == "clock_behind")).all()
     for st in statuses:
         if st.seq in resolved:
             continue
         details = json.loads(st.details)
         why = details.get("reason") or details.get("note") or f"by {details.get('by', 'retention')}"
         found.append(Finding(st.seq, st.status, st.artifact_id, st.path, st.at, str(why)))
+    for clock in clocks:
+        if clock.seq not in resolved:
+            details = json.loads(clock.details)
+            found.append(Finding(clock.seq, "clock", None, None, clock.at,
+                                 f"{clock.actor}: clock {details['behind_seconds']} s behind the log (it said "
+                                 f"{details.get('writer_clock')}, the log {details['log_clock']})"))  # fmt: skip
     return sorted(found, key=lambda f: f.id)
 
 
@@ -107,7 +118,7 @@ def resolve(catalog: Catalog, finding_id: int, reason: str) -> Finding:
         raise NotFoundError(f"no open finding {finding_id} (see the open ones with their ids)", value=finding_id)
     e = EVENTS.c
     with catalog.change() as tx:  # under the chain lock: two people resolving the same finding record it once
-        for row in tx.read(select(e.details).where(e.action == "finding_resolve", e.artifact_id == match.artifact_id)):
+        for row in tx.read(select(e.details).where(e.action == "finding_resolve")):
             if json.loads(row.details)["finding"] == match.id:
                 raise ValidationError(f"finding {match.id} was resolved meanwhile", value=finding_id)
         tx.events.append("finding_resolve", artifact_id=match.artifact_id, path=match.path,

@@ -24,8 +24,6 @@ from .retention import open_intents, plan
 
 #: A verify run older than this needs a person.
 VERIFY_STALE = timedelta(days=7)
-#: How far ahead of this host's clock a recorded time may be before it counts as dated in the future.
-CLOCK_SKEW = timedelta(minutes=5)
 #: Artifacts more than this past their expiry need a person (retention is not running).
 EXPIRY_SLACK = timedelta(days=1)
 
@@ -62,6 +60,7 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
     Returns a :class:`Status`; ages are in hours, ``now`` defaults to the real clock (UTC).
     """
     now = now or datetime.now(timezone.utc)
+    skew = catalog.settings.max_clock_skew  # how far ahead of this host's clock a time may be before it is "future"
     result = Status()
     need = result.attention.append
     verify_run = _last(catalog, "verify_run")
@@ -73,14 +72,14 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
         age = now - verify_run.at
         result.facts["last_verify"] = {"at": format_time(verify_run.at), "age_hours": round(age.total_seconds() / 3600, 1),
                                        "failed": details["failed"], "missing": details["missing"]}  # fmt: skip
-        if age < -CLOCK_SKEW:  # a verify dated in the future is no evidence of a recent check
+        if age < -skew:  # a verify dated in the future is no evidence of a recent check
             need(Attention(f"the last verify run is dated {format_time(verify_run.at)}, in the future: a clock was "
                            "wrong, so it does not count as recent", Remedy.VERIFY))  # fmt: skip
         elif age > VERIFY_STALE:
             need(Attention(f"the last verify run is {age.days} days old", Remedy.VERIFY))
     with catalog.read() as conn:
         latest = conn.execute(select(func.max(EVENTS.c.at))).scalar()
-    if latest is not None and latest - now > CLOCK_SKEW:
+    if latest is not None and latest - now > skew:
         need(Attention(f"the audit log has events dated up to {format_time(latest)}, in the future: a writer's "
                        "clock was wrong; a person should look"))  # fmt: skip
     checkpoint = _last(catalog, "checkpoint")

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import and_, func, select
 
 from ..core.chain import iter_events
 from ..core.errors import NotFoundError, Param, ValidationError
 from ..core.fs import CHUNK
 from ..core.records import ArtifactRecord, EventRecord
-from ..core.schema import ARTIFACTS, EVENTS
+from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.store import Catalog
 from ..core.vocabulary import ACTIONS, ON_DISK, SORTS, STATUSES, TYPES
 
@@ -142,7 +142,7 @@ def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), bat
         where = list(base)
         if cursor is not None:
             # a row-value comparison: both backends walk the (key, id) index from here
-            where.append(tuple_(key, ident) < tuple_(*cursor) if descending else tuple_(key, ident) > tuple_(*cursor))
+            where.append(keyset_after((key, ident), cursor, descending=descending))
         size = batch if remaining is None else min(batch, remaining)
         with catalog.read() as conn:
             rows = conn.execute(select(source).where(*where).order_by(*order).limit(size)).all()

@@ -31,13 +31,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sqlalchemy import and_, exists, select, tuple_
+from sqlalchemy import and_, exists, select
 
 from ..core import fs
 from ..core.errors import Param, StoreError, ValidationError, translate
 from ..core.formats import format_time
 from ..core.records import ArtifactRecord
-from ..core.schema import ARTIFACTS, EVENTS
+from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE, TYPES
@@ -111,7 +111,7 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
                 rows = conn.execute(
                     select(ARTIFACTS)
                     .where(c.type == artifact_type, c.created_at <= cutoff, c.recorded_at <= cutoff,
-                           c.status.in_(statuses), tuple_(c.created_at, c.id) > tuple_(*last))
+                           c.status.in_(statuses), keyset_after((c.created_at, c.id), last))
                     .order_by(c.created_at, c.id).limit(batch)
                 ).all()  # fmt: skip
             if not rows:
