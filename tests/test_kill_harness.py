@@ -34,6 +34,12 @@ from helpers import all_records, catalog_env, store_files
 
 KILLS = int(os.environ.get("CATALOG_KILLS", "30"))  # per operation; five operations per backend
 
+#: Run before the work: the imports every work needs, then a line that says start-up is over.
+READY = """
+import catalog.cryptorun.demo, catalog.cryptorun.writer, catalog.ops.reconcile, catalog.ops.retention, catalog.ops.verify
+print("ready", flush=True)
+"""
+
 WORK = {
     "writes": """
 import hashlib, itertools, os
@@ -143,9 +149,10 @@ def kill_loop(
     invariants = Invariants(catalog, base, damaged)
     done = 0
     for _ in range(kills):
-        proc = subprocess.Popen([sys.executable, "-c", WORK[operation]], env=env, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen([sys.executable, "-c", READY + WORK[operation]], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)  # fmt: skip
-        time.sleep(rng.uniform(0.35, 0.9))  # past interpreter start-up, somewhere in the work
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n", proc.stderr
+        time.sleep(rng.uniform(0.05, 0.6))  # past start-up however loaded the machine is, somewhere in the work
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == -9, err.decode()[-2000:]
