@@ -1,6 +1,9 @@
 """Artifact names: ``YYYYMMDD-HHMMSS-{prefix}-{type}.{ext}``, built and parsed.
 
-The time in a name is UTC to the second and equals the row's ``created_at``.
+The time in a name is UTC to the second and equals the row's ``created_at``;
+it lies between :data:`EARLIEST` (so the date always has eight digits and the
+name parses back) and year 9999, and a writer refuses one more than
+:data:`FUTURE_SLACK` after its own clock.
 Temp files live beside their final name as
 ``.~{final name}~{host}~{pid}~{random}.tmp`` so that reconcile can tell which
 host and process wrote them (``~`` never occurs in a prefix or a host name).
@@ -13,12 +16,17 @@ import re
 import secrets
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from .errors import ValidationError
 from .vocabulary import EXTRA_EXTS, STANDARD_EXTS, TYPES
 
 MAX_PREFIX = 64
+#: The earliest time an artifact may carry: the Unix epoch. Earlier times are no report's (Go's zero time,
+#: 0001-01-01T00:00:00Z, means "never set"), and would not fit a name's eight-digit date.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+#: How far after the writer's clock an artifact's time may be: an artifact records what already happened.
+FUTURE_SLACK = timedelta(days=1)
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _NAME_RE = re.compile(
     r"(?P<date>\d{8})-(?P<time>\d{6})-(?P<prefix>.+)-(?P<type>" + "|".join(TYPES) + r")\.(?P<ext>[a-z0-9]+)"
@@ -38,7 +46,8 @@ class ArtifactName:
     @property
     def filename(self) -> str:
         """``YYYYMMDD-HHMMSS-{prefix}-{type}.{ext}`` at ``created_at`` (UTC when made by :func:`build_name`)."""
-        return f"{self.created_at:%Y%m%d-%H%M%S}-{self.prefix}-{self.type}.{self.ext}"
+        t = self.created_at
+        return f"{t.year:04d}{t.month:02d}{t.day:02d}-{t.hour:02d}{t.minute:02d}{t.second:02d}-{self.prefix}-{self.type}.{self.ext}"
 
 
 def _show(value: str, limit: int = 40) -> str:
@@ -103,10 +112,25 @@ def utc_second(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc).replace(microsecond=0)
 
 
+def check_time(moment: datetime, now: datetime | None = None) -> datetime:
+    """``moment`` in UTC to the second, if it may date an artifact: not before :data:`EARLIEST` and, given the
+    writer's clock ``now``, at most :data:`FUTURE_SLACK` after it. Raises ValidationError otherwise."""
+    moment = utc_second(moment)
+    shown = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if moment < EARLIEST:
+        raise ValidationError(f"time {shown} is before 1970-01-01, so it is no report's time (Go's zero time "
+                              "0001-01-01T00:00:00Z means it was never set)")  # fmt: skip
+    if now is not None and moment > now + FUTURE_SLACK:
+        raise ValidationError(f"time {shown} is more than a day after this host's clock "
+                              f"({now:%Y-%m-%dT%H:%M:%SZ}): an artifact records what already happened")  # fmt: skip
+    return moment
+
+
 def build_name(created_at: datetime, prefix: str, artifact_type: str, ext: str) -> ArtifactName:
-    """Validate the parts and return the artifact's name (time in UTC, to the second); raises ValidationError."""
+    """Validate the parts and return the artifact's name (time in UTC, to the second); raises ValidationError
+    (see :func:`check_time` for the times a name may carry)."""
     return ArtifactName(
-        created_at=utc_second(created_at),
+        created_at=check_time(created_at),
         prefix=validate_prefix(prefix),
         type=validate_type(artifact_type),
         ext=validate_ext(artifact_type, ext, allow_extra=True),
@@ -120,6 +144,7 @@ def parse_name(filename: str) -> ArtifactName | None:
         return None
     try:
         created = datetime.strptime(match["date"] + match["time"], "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        check_time(created)
         validate_prefix(match["prefix"])
         validate_ext(match["type"], match["ext"], allow_extra=True)
     except (ValueError, ValidationError):
@@ -169,6 +194,7 @@ def legacy_name(filename: str) -> tuple[datetime, str, str, bool] | None:
     try:
         stamp = match["date"] + (match["time"] or "000000")
         created = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+        check_time(created)
         validate_prefix(match["prefix"])
     except (ValueError, ValidationError):
         return None

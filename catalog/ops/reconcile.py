@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 
 from ..core import fs
 from ..core.errors import Param, ValidationError
-from ..core.names import legacy_name, parse_name, parse_temp_name, writer_gone
+from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, writer_gone
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
@@ -196,6 +196,9 @@ class Reconciler(Repairer):
                 return
             created, prefix, ext, _ = legacy
             orphan = Orphan(entry, folder, prefix, ext, created, True)
+        if orphan.created_at.timestamp() > self.now + FUTURE_SLACK.total_seconds():  # no writer makes one
+            self.loose.append((entry, f"an artifact name dated {orphan.created_at:%Y-%m-%d}, in the future: not adopted"))
+            return
         if young:
             self._add("in_flight", entry.path, "a complete file younger than the grace period: its writer may be committing")
             return

@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from ..core import chain, fs
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, StoreError, ValidationError
 from ..core.formats import check_content, csv_bytes, json_bytes
-from ..core.names import ArtifactName, build_name, utc_second, validate_ext
+from ..core.names import ArtifactName, build_name, check_time, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
 
@@ -173,7 +173,8 @@ class Writer:
         artifact_type: str, prefix: str, ext: str, created_at: datetime | None, *, allow_extra: bool = False
     ) -> ArtifactName:
         """The artifact's name at ``created_at`` (default: now), truncated to the second; raises ValidationError."""
-        moment = utc_second(created_at) if created_at is not None else datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        moment = now if created_at is None else check_time(created_at, now)
         name = build_name(moment, prefix, artifact_type, ext)
         validate_ext(name.type, name.ext, allow_extra=allow_extra)
         return name
