@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -52,3 +53,20 @@ def test_non_editable_install_works_from_another_folder(tmp_path: Path) -> None:
     demo = run("demo")
     assert demo.returncode == 0, demo.stderr
     assert b"verifies" in demo.stdout
+
+
+@pytest.mark.skipif(BACKEND != "sqlite", reason="the README's examples use the embedded default")
+def test_the_readme_python_examples_run_as_written(tmp_path: Path) -> None:
+    """Issue 14, case 14: the README's example raised CollisionError as written."""
+    blocks = re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) == 2
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTORUN_")}
+    init = subprocess.run([sys.executable, "-m", "catalog", "init"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    assert init.returncode == 0, init.stderr
+    ran = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path, env=env, capture_output=True,
+                         text=True)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    verified = subprocess.run([sys.executable, "-m", "catalog", "audit", "verify"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)  # fmt: skip
+    assert verified.returncode == 0, verified.stdout

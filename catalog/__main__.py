@@ -1,0 +1,5 @@
+"""``python -m catalog``: the same as the ``catalog`` command."""
+
+from catalog.cli import main
+
+main()
