@@ -150,3 +150,29 @@ def representative_workload(catalog: Any, writer: Any, out_dir: Path) -> None:
     checkpoints.take_checkpoint(catalog, out_dir / "checkpoint.json")
     if catalog.db.is_sqlite:
         operations.backup(catalog, out_dir / "backup.sqlite")
+
+
+def runnable_cells(data: bytes | str) -> list[str]:
+    """The cells of a CSV that a spreadsheet would run as a formula (OWASP, "CSV Injection"), as it parses them.
+
+    A cell runs when its first character, or first after white space, is = + - @ tab or CR (NFKC:
+    full-width and small forms too), unless it starts with ``'`` or is a plain number. A bare
+    (unquoted) CR ends a row here as it does in a spreadsheet.
+    """
+    import csv
+    import io
+    import unicodedata
+
+    text = data.decode("utf-8") if isinstance(data, bytes) else data
+
+    def runs(cell: str) -> bool:
+        if cell.startswith("'"):
+            return False
+        try:
+            float(cell)
+            return False
+        except ValueError:
+            pass
+        return any(unicodedata.normalize("NFKC", c)[:1] in ("=", "+", "-", "@", "\t", "\r") for c in (cell[:1], cell.lstrip()[:1]))
+
+    return [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row if runs(cell)]

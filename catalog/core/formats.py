@@ -2,8 +2,23 @@
 
 JSON: UTF-8, the configured indent, NaN/Infinity refused, aware datetimes as
 ISO-8601 with ``Z`` (naive ones refused: every time is UTC, said explicitly).
-CSV: a header row then data rows; floats with ``csv_precision`` decimals,
-booleans ``true``/``false``, standard quoting, ``\\n`` line ends.
+
+CSV (every CSV the product generates: written artifacts, derived explain CSVs,
+``--format csv`` listings) follows two rules, each with one home here:
+
+- **Numbers are exact.** A cell read back gives the number that was written:
+  whole numbers as all their digits, floats and Decimals in positional notation
+  with at least ``csv_precision`` decimals and as many more as reading back the
+  same value needs (:func:`csv_number`): ``85.450000``, ``0.00000001``,
+  ``0.30000000000000004``, ``18446744073709551615``. Nothing is rounded away.
+- **Text never runs in a spreadsheet** (OWASP, "CSV Injection"): a text cell
+  that a spreadsheet would read as a formula gets a leading ``'``
+  (:func:`csv_text`); :func:`csv_records` takes it off again, so the product
+  reads back exactly the text it wrote. Numbers the product formats itself are
+  not text and are never changed, so ``-0.5`` stays a number.
+
+Then standard quoting (RFC 4180: a cell with a comma, quote or line break is
+quoted), booleans ``true``/``false``, ``\\n`` line ends, UTF-8.
 """
 
 from __future__ import annotations
@@ -12,14 +27,23 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Sequence
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from .errors import ValidationError
 
 MAX_DEPTH = 200
+#: Most digits a written number may have (Python's own default limit for printing a whole number).
+MAX_DIGITS = 4300
+#: A decimal number as text, as a spreadsheet and the product's CSV readers accept it: ``-0.5``, ``+3``, ``1e-8``.
+NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+#: What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection"); a cell's first
+#: character is compared after NFKC, so the full-width (＝＋－＠) and small (﹦﹢﹣﹫) forms count too.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def format_time(moment: datetime, where: str = "$") -> str:
@@ -63,8 +87,13 @@ def jsonable(data: Any) -> Any:
     def convert(value: Any, where: str, depth: int) -> Any:
         if depth > MAX_DEPTH:
             raise ValidationError(f"data is nested deeper than {MAX_DEPTH} levels at {where}")
-        if value is None or isinstance(value, (str, bool, int)):
+        if value is None or isinstance(value, bool):
             return value
+        if isinstance(value, int):
+            _whole_text(value, f"data has a whole number of more than {MAX_DIGITS} digits at {where}")
+            return value
+        if isinstance(value, str):
+            return check_unicode(value, f"data has text at {where}")
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise ValidationError(f"data has a non-finite number ({value}) at {where}")
@@ -82,7 +111,8 @@ def jsonable(data: Any) -> Any:
             for key, item in value.items():
                 if not isinstance(key, (str, int)) or isinstance(key, bool):
                     raise ValidationError(f"data has a key of type {type(key).__name__} at {where}; keys must be text")
-                out[str(key)] = convert(item, f"{where}.{key}", depth + 1)
+                text = _whole_text(key, f"data has a key of more than {MAX_DIGITS} digits at {where}") if isinstance(key, int) else key
+                out[check_unicode(text, f"data has a key at {where}")] = convert(item, f"{where}.{key}", depth + 1)
             return out
         if isinstance(value, (list, tuple)):
             return [convert(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
@@ -100,38 +130,137 @@ def json_bytes(data: Any, indent: int = 2) -> bytes:
     return (json.dumps(clean, indent=indent or None, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
 
 
-def csv_cell(value: Any, precision: int, where: str) -> str:
-    """One CSV cell as text: floats with ``precision`` decimals, booleans ``true``/``false``, times UTC ISO-8601.
+def _whole_text(value: int, problem: str) -> str:
+    """A whole number's digits; ValidationError(``problem``) beyond :data:`MAX_DIGITS` digits."""
+    try:
+        text = str(value)
+    except ValueError:  # Python itself refuses to print it (sys.get_int_max_str_digits)
+        raise ValidationError(problem) from None
+    if len(text) - (value < 0) > MAX_DIGITS:
+        raise ValidationError(problem)
+    return text
 
-    None is an empty cell. Raises ValidationError (at ``where``) for a
-    non-finite number or a value of another type.
+
+def check_unicode(text: str, problem: str) -> str:
+    """``text`` unchanged if it can be written as UTF-8; a lone surrogate raises ValidationError(``problem`` with where)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"{problem} with a lone surrogate at character {exc.start + 1} (not valid Unicode)") from None
+    return text
+
+
+def keep_exact(value: float) -> float:
+    """A number for a float field, never rounded: a whole number a float holds exactly becomes that float;
+    a larger one (beyond 2**53, such as 18446744073709551615) stays the int it is. Floats are returned unchanged.
+
+    Raises OverflowError for an int beyond the float range (about 1.8e308).
+    """
+    if type(value) is not int:
+        return value
+    as_float = float(value)
+    return as_float if as_float == value else value
+
+
+def csv_number(value: float | Decimal, precision: int) -> str:
+    """A finite float or Decimal as an exact CSV cell: positional notation, at least ``precision`` decimals,
+    more if the value needs them (a float: the shortest digits that read back as the same float).
+
+    ``0.00000001`` -> ``0.00000001``; ``85.45`` -> ``85.450000``; ``0.1 + 0.2`` ->
+    ``0.30000000000000004``; ``-0.0`` -> ``-0.000000``. No exponent, which every
+    spreadsheet and :func:`float` read as the same number. The caller checks finiteness.
+    """
+    if isinstance(value, float):
+        shortest = float.__repr__(value)  # the fewest digits that read back as this float
+        exact = Decimal(shortest.removesuffix(".0"))  # 2.0 -> 2, so precision 0 writes "2"
+    else:
+        exact = value
+    text = format(exact, "f")
+    return text if len(text.partition(".")[2]) >= precision else format(exact, f".{precision}f")
+
+
+def csv_text(text: str) -> str:
+    """``text`` as a CSV cell that a spreadsheet shows and never runs (OWASP, "CSV Injection").
+
+    A cell whose first character, or first after leading white space, is one of
+    :data:`FORMULA_STARTS` (= + - @ tab CR, compared after NFKC so full-width and
+    small forms count) gets a leading ``'``: ``=1+1`` -> ``'=1+1``, ``-X`` -> ``'-X``.
+    So does a cell that already starts with ``'``, so :func:`csv_records` can take
+    exactly one off. Text that is just a decimal number (``-0.5``, ``+3``) is left
+    alone: a spreadsheet reads it as that number and nothing runs; so the numbers
+    the product formats itself (:func:`csv_cell`) pass unchanged.
+    """
+    first = text[:1]
+    if first == "'":
+        return "'" + text
+    starts = {unicodedata.normalize("NFKC", char)[:1] for char in (first, text.lstrip()[:1])}
+    if starts.intersection(FORMULA_STARTS) and not NUMBER.fullmatch(text.strip()):
+        return "'" + text
+    return text
+
+
+def csv_cell(value: Any, precision: int, where: str) -> str:
+    """One CSV cell as text (before :func:`csv_text`, which :class:`CsvWriter` applies): numbers exact
+    (:func:`csv_number`), booleans ``true``/``false``, times UTC ISO-8601, text as it is; None is an empty cell.
+
+    Raises ValidationError (at ``where``) for a non-finite number, a number of more than
+    :data:`MAX_DIGITS` digits, text that is not valid Unicode, or a value of another type.
     """
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
-        return str(value)
+        return _whole_text(value, f"rows have a whole number of more than {MAX_DIGITS} digits at {where}")
     if isinstance(value, (float, Decimal)):
-        if not math.isfinite(value):
+        if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
             raise ValidationError(f"rows have a non-finite number ({value}) at {where}")
-        return f"{value:.{precision}f}"
+        if isinstance(value, Decimal):
+            digits, exponent = len(value.as_tuple().digits), int(value.as_tuple().exponent)
+            width = digits + exponent if exponent >= 0 else max(digits, -exponent)
+            if width > MAX_DIGITS:
+                raise ValidationError(f"rows have a number of more than {MAX_DIGITS} digits at {where}")
+        return csv_number(value, precision)
     if isinstance(value, datetime):
         return format_time(value, where)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, str):
-        return value
+        return check_unicode(value, f"rows have text at {where}")
     raise ValidationError(f"rows have a value of type {type(value).__name__} at {where}; use text or numbers")
 
 
+class CsvWriter:
+    """Writes rows of text cells to ``out`` as every CSV the product generates: each cell through
+    :func:`csv_text`, RFC 4180 quoting, ``\\n`` line ends.
+
+    A cell holding a comma, a quote, a line feed *or a carriage return* is quoted
+    (Python's writer, left to itself with ``\\n`` line ends, would leave a bare CR
+    unquoted, and every reader, a spreadsheet's too, starts a new row there).
+    """
+
+    class _LineEnds:
+        def __init__(self, out: IO[str]) -> None:
+            self.out = out
+
+        def write(self, line: str) -> int:  # one call per row, ending in the "\r\n" set below
+            return self.out.write(line[:-2] + "\n")
+
+    def __init__(self, out: IO[str]) -> None:
+        self._writer = csv.writer(self._LineEnds(out), lineterminator="\r\n")
+
+    def writerow(self, cells: Iterable[str]) -> None:
+        """Write one row."""
+        self._writer.writerow([csv_text(cell) for cell in cells])
+
+
 def csv_bytes(rows: Iterable[Sequence[Any]], precision: int = 6) -> bytes:
-    """Serialise rows (the first one the header) as CSV: UTF-8 bytes, ``\\n`` line ends, see :func:`csv_cell`.
+    """Serialise rows (the first one the header) as CSV: UTF-8 bytes, see :func:`csv_cell` and :class:`CsvWriter`.
 
     Raises ValidationError for no rows at all, a row that is not a list of cells, or a bad cell.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = CsvWriter(buffer)
     count = 0
     for number, row in enumerate(rows, start=1):
         if isinstance(row, (str, bytes)) or not isinstance(row, Sequence):
@@ -141,6 +270,42 @@ def csv_bytes(rows: Iterable[Sequence[Any]], precision: int = 6) -> bytes:
     if count == 0:
         raise ValidationError("rows are empty: a CSV needs at least its header row")
     return buffer.getvalue().encode("utf-8")
+
+
+def _csv_lines(data: bytes, what: str) -> Iterator[list[str]]:
+    """The rows of CSV bytes, parsed strictly (UTF-8, no NUL, well-formed quoting); ValidationError otherwise."""
+    text = _decode(data, what)
+    if "\x00" in text:
+        raise ValidationError(f"{what} is not valid CSV: it contains a NUL byte")
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""), strict=True)
+    except csv.Error as exc:
+        raise ValidationError(f"{what} is not valid CSV: {exc}") from None
+
+
+def csv_records(data: bytes, what: str = "input") -> list[dict[str, str]]:
+    """A CSV the product wrote, read back: one dict per data row, keyed by the header, each cell's text
+    exactly as it was given (the ``'`` that :func:`csv_text` added is taken off; numbers stay text).
+
+    Raises ValidationError for bytes that are not strict CSV, an empty file, or a row
+    whose cell count differs from the header's.
+    """
+    lines = _csv_lines(data, what)
+    header = next(lines, None)
+    if header is None:
+        raise ValidationError(f"{what} is empty: a CSV needs at least its header row")
+    names = [_from_csv_text(name) for name in header]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if len(line) != len(names):
+            raise ValidationError(f"{what} row {number} has {len(line)} cells; the header has {len(names)}")
+        records.append(dict(zip(names, map(_from_csv_text, line))))
+    return records
+
+
+def _from_csv_text(cell: str) -> str:
+    """The text :func:`csv_text` was given for ``cell``."""
+    return cell[1:] if cell[:1] == "'" else cell
 
 
 def _reject_constant(name: str) -> None:
@@ -188,11 +353,5 @@ def check_content(ext: str, data: bytes) -> None:
         for number, line in enumerate(lines, start=1):
             _load_json(line, f"input line {number}")
     elif ext == "csv":
-        text = _decode(data, "input")
-        if "\x00" in text:
-            raise ValidationError("input is not valid CSV: it contains a NUL byte")
-        try:
-            for _ in csv.reader(io.StringIO(text, newline=""), strict=True):
-                pass
-        except csv.Error as exc:
-            raise ValidationError(f"input is not valid CSV: {exc}") from None
+        for _ in _csv_lines(data, "input"):
+            pass

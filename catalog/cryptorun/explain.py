@@ -28,13 +28,14 @@ as alphabetical ranks, are reported, not hidden.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from ..core.errors import ValidationError
-from ..core.formats import format_time
+from ..core.formats import format_time, keep_exact
 from .json_reader import Reader, texts
 
 GATES = ("entry_gate", "freshness_gate", "fatigue_gate", "late_fill_gate", "micro_gate")
@@ -57,16 +58,26 @@ def _sorted(mapping: Mapping[str, Any]) -> dict[str, Any]:
 # -- the model --------------------------------------------------------------------------
 
 
+def _exact(value: Any) -> Any:
+    try:
+        return keep_exact(value)
+    except OverflowError:  # beyond any float: the finite-numbers rule reports it
+        return math.inf
+
+
 class _Floats:
-    """Stores whole numbers given for ``float`` fields as floats, so JSON always writes ``70.0``."""
+    """Stores whole numbers given for ``float`` fields as floats, so JSON always writes ``70.0``.
+
+    A whole number a float would round (beyond 2**53) stays the exact int (:func:`catalog.core.formats.keep_exact`).
+    """
 
     def __post_init__(self) -> None:
         for f in fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
             if f.type == "float" and type(value) is int:
-                object.__setattr__(self, f.name, float(value))
+                object.__setattr__(self, f.name, _exact(value))
             elif f.type == "Mapping[str, float]" and any(type(v) is int for v in value.values()):
-                object.__setattr__(self, f.name, {k: float(v) if type(v) is int else v for k, v in value.items()})
+                object.__setattr__(self, f.name, {k: _exact(v) if type(v) is int else v for k, v in value.items()})
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Literal, overload
 
 from ..core.errors import ValidationError
-from ..core.formats import parse_time
+from ..core.formats import check_unicode, keep_exact, parse_time
 
 
 class Reader:
@@ -33,14 +33,14 @@ class Reader:
         return Reader(self._get(key), f"{self.where}.{key}", self.lenient, self.notes)
 
     def text(self, key: str) -> str:
-        """The text under ``key``; ValidationError naming the place otherwise."""
+        """The text under ``key`` (valid Unicode: no lone surrogate); ValidationError naming the place otherwise."""
         value = self._get(key)
         if not isinstance(value, str):
             raise ValidationError(f"{self.where}.{key} must be text, not {kind(value)}")
-        return value
+        return check_unicode(value, f"{self.where}.{key} is text")
 
     def number(self, key: str) -> float:
-        """The finite number under ``key`` as a float; ValidationError otherwise."""
+        """The finite number under ``key`` as a float (exact: see :func:`finite`); ValidationError otherwise."""
         return finite(self._get(key), f"{self.where}.{key}")
 
     def integer(self, key: str) -> int:
@@ -108,12 +108,20 @@ def generic_where(where: str) -> str:
 
 
 def finite(value: Any, where: str) -> float:
-    """``value`` as a float; ValidationError naming ``where`` unless it is a finite number (not a boolean)."""
+    """``value`` as a float, never rounded (a whole number beyond 2**53 stays that int: keep_exact).
+
+    Raises ValidationError naming ``where`` unless it is a finite number (not a
+    boolean) within the float range.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(f"{where} must be a number, not {kind(value)}")
-    if not math.isfinite(value):
+    try:
+        number = keep_exact(value)
+    except OverflowError:
+        raise ValidationError(f"{where} is out of range: a whole number of {len(str(abs(value)))} digits") from None
+    if not math.isfinite(number):
         raise ValidationError(f"{where} is not a finite number ({value})")
-    return float(value)
+    return number
 
 
 def texts(values: list[Any], where: str) -> tuple[str, ...]:
@@ -121,4 +129,5 @@ def texts(values: list[Any], where: str) -> tuple[str, ...]:
     for n, value in enumerate(values):
         if not isinstance(value, str):
             raise ValidationError(f"{where}[{n}] must be text, not {kind(value)}")
+        check_unicode(value, f"{where}[{n}] is text")
     return tuple(values)

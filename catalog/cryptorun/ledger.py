@@ -5,14 +5,18 @@ A model checks itself when it is constructed, so one that exists is valid.
 and names the place of the first problem, e.g. ``portfolio position 2
 (ETH-USD): price -3.0 is negative`` or ``execution row 7 (order ord-00007):
 unknown side 'hold'; use buy or sell``. Times must be aware and are kept in
-UTC; ints are accepted where floats go and stored as float; bools, NaN and
-infinities are refused.
+UTC; ints are accepted where floats go and stored as float, except a whole
+number a float would round (beyond 2**53), which stays exact
+(:func:`catalog.core.formats.keep_exact`); bools, NaN and infinities are refused.
+
+An execution log written by :func:`executions_rows` reads back with
+:func:`read_executions` as the same trades: numbers exactly, and text that
+the CSV writer neutralised for spreadsheets (a symbol ``=1+1``) as it was.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -20,14 +24,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..core.errors import ValidationError
-from ..core.formats import format_time, parse_time
+from ..core.formats import NUMBER, csv_records, format_time, keep_exact, parse_time
 
 POSITION_FIELDS = ("symbol", "quantity", "price", "market_value")
 PORTFOLIO_FIELDS = ("timestamp", "positions", "cash", "pnl")
 EXECUTION_COLUMNS = ("time", "symbol", "side", "quantity", "price", "fee", "order_id")
 SIDES = ("buy", "sell")
-
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 # -- checks shared by the typed families (catalog.cryptorun.health imports them) ------
@@ -54,11 +56,11 @@ def _text(value: Any, where: str, name: str) -> str:
 
 
 def _number(value: Any, where: str, name: str) -> float:
-    """A finite int or float, as float; bools are not numbers."""
+    """A finite int or float, as float (an int a float would round stays exact: keep_exact); bools are not numbers."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValidationError(f"{where}: {name} must be a number, not {type(value).__name__}")
     try:
-        number = float(value)
+        number = keep_exact(value)
     except OverflowError:  # an int too large for a float
         number = math.inf
     if not math.isfinite(number):
@@ -100,12 +102,16 @@ def _time_text(value: Any, where: str, name: str) -> Any:
 
 
 def _number_text(value: Any, where: str, name: str) -> Any:
-    """A decimal number written as text (as read from CSV) to float; other values unchanged."""
+    """A decimal number written as text (as read from CSV) to a number, exactly: whole numbers as int; other values unchanged."""
     if not isinstance(value, str):
         return value
-    if not _DECIMAL.fullmatch(value.strip()):
+    text = value.strip()
+    if not NUMBER.fullmatch(text):
         raise ValidationError(f"{where}: {name} {_show(value)} is not a number")
-    return float(value)
+    try:
+        return int(text)
+    except ValueError:  # a fraction or exponent (or digits beyond Python's limit: a float, then out of range)
+        return float(text)
 
 
 def _values(data: Any, names: Sequence[str], where: str) -> list[Any]:
@@ -298,3 +304,12 @@ def validate_trades(trades: Iterable[Trade | Mapping[str, Any]]) -> list[Trade]:
 def executions_rows(trades: Iterable[Trade | Mapping[str, Any]]) -> list[list[Any]]:
     """The header and a row per checked trade (:func:`validate_trades`), for :func:`catalog.core.formats.csv_bytes`."""
     return [list(EXECUTION_COLUMNS), *(trade.to_row() for trade in validate_trades(trades))]
+
+
+def read_executions(data: bytes) -> list[Trade]:
+    """An execution log's CSV bytes (as :func:`executions_rows` and ``csv_bytes`` wrote them) as checked trades.
+
+    Raises ValidationError for bytes that are not strict CSV, a header that is not
+    EXECUTION_COLUMNS, or a bad trade (naming its row, as :func:`validate_trades` does).
+    """
+    return validate_trades(csv_records(data, "execution log"))
