@@ -8,7 +8,9 @@ recorded as a row in a SQL catalog, with a hash-chained audit event.
     ...     record = writer.write_json("ledger", "portfolio", {"cash": 100.0})
 
 Heavy modules (SQLAlchemy) load on first use of a name below, so importing the
-package (and starting the CLI) stays fast.
+package (and starting the CLI) stays fast. ``catalog.merkle`` (check the
+catalog's Merkle proofs yourself, RFC 9162) and ``catalog.errors`` load
+nothing heavy either.
 
 The package is laid out in layers, each depending only on those below it
 (checked by import-linter): ``catalog.cli`` (the command line) →
@@ -45,6 +47,7 @@ _EXPORTS = {
     "CollisionError": "catalog.core.errors",
     "CommitError": "catalog.core.errors",
     "IntegrityError": "catalog.core.errors",
+    "ProofError": "catalog.core.errors",
     "NotFoundError": "catalog.core.errors",
     "SchemaError": "catalog.core.errors",
 }
@@ -59,6 +62,7 @@ if TYPE_CHECKING:  # pragma: no cover
         ConfigError,
         IntegrityError,
         NotFoundError,
+        ProofError,
         SchemaError,
         ValidationError,
     )

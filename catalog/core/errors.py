@@ -10,7 +10,9 @@
     ├── CatalogDatabaseError     the catalog database cannot be used
     │   ├── SchemaError          catalog missing, behind or ahead of this code
     │   └── CommitError          published a file but could not record it
-    └── IntegrityError           bytes on disk no longer match the catalog
+    ├── IntegrityError           bytes on disk no longer match the catalog
+    │                            (a finding: exit code 1)
+    └── ProofError               a Merkle proof does not check out
                                  (a finding: exit code 1)
 
 An error speaks the API's language. Its message is built from text and
@@ -130,6 +132,17 @@ class CommitError(CatalogDatabaseError):
 
 class IntegrityError(CatalogError):
     """An artifact's bytes no longer match its recorded size or SHA-256."""
+
+    exit_code = 1
+
+
+class ProofError(CatalogError):
+    """A Merkle inclusion or consistency proof does not check out (RFC 9162 §2.1).
+
+    Raised by :mod:`catalog.merkle`'s verifiers for a proof that leads to
+    another root and for malformed evidence alike (a hash that is not 32
+    bytes, an index beyond the tree, a proof of the wrong length).
+    """
 
     exit_code = 1
 
