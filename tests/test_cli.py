@@ -485,7 +485,7 @@ def test_the_progress_bar_fits_the_terminal(monkeypatch, columns: int) -> None: 
     """Issue 14, case 13: the verify/reconcile bar was wider than an 80-column screen, so each redraw wrapped."""
     import re
 
-    from catalog.cli.root import progress
+    from catalog.cli.progress import progress
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

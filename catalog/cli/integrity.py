@@ -8,8 +8,9 @@ from typing import Any
 import click
 
 from ..core.vocabulary import TYPES
+from .progress import progress
 from .render import echo, show_dicts, show_rows
-from .root import State, UTCTime, Whole, cli, exit_after, format_option, pass_state, progress
+from .root import State, UTCTime, Whole, cli, exit_after, format_option, pass_state
 
 
 @cli.command()
