@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
+import shlex
+import subprocess
+import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -13,7 +19,9 @@ from catalog.core.names import parse_name
 from catalog.core.store import Catalog
 from catalog.core.vocabulary import HEAD_REVISION
 
-from helpers import all_records, store_files, write_events
+from helpers import all_records, catalog_env, store_files, write_events
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 @pytest.fixture
@@ -288,3 +296,208 @@ def test_bad_catalog_urls(run_cli, base_dir: Path, url: str, fragment: str) -> N
     assert not base_dir.exists()  # init reached nothing, so it created nothing
     base_dir.mkdir()
     one_error(run_cli("ls", global_args=global_args), fragment)
+
+
+# -- issue 14: a hostile world (pipes, terminals, traps) -----------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SAME = "5" * 64  # the SHA-256 every bulk row claims
+
+
+def _rows_without_files(catalog: Catalog, count: int) -> None:
+    """``count`` ledger rows (no files, no events) with long paths and one shared SHA-256: output by the 100 KiB."""
+    from datetime import timedelta, timezone
+
+    from catalog.core.schema import ARTIFACTS
+
+    t0 = datetime(2024, 1, 15, tzinfo=timezone.utc)
+    rows = []
+    for n in range(count):
+        when = t0 + timedelta(seconds=n)
+        path = f"ledger/{when:%Y%m%d-%H%M%S}-{'p' * 58}{n:04d}-ledger.json"
+        rows.append({"path": path, "original_path": path, "folder": "ledger", "type": "ledger", "prefix": path[23:85],
+                     "ext": "json", "created_at": when, "recorded_at": when, "size": n, "sha256": SAME,
+                     "status": "active", "retain_until": None})  # fmt: skip
+    with catalog.db.write() as conn:
+        conn.execute(ARTIFACTS.insert(), rows)
+
+
+def _piped(base_dir: Path, catalog_url: str | None, args: str, reader: str) -> subprocess.CompletedProcess[str]:
+    env = {**catalog_env(base_dir, catalog_url), "PYTHONPATH": str(ROOT)}
+    command = f"{shlex.quote(sys.executable)} -c 'from catalog.cli import main; main()' {args}"
+    return subprocess.run(["bash", "-c", f"set -o pipefail; {command} | {reader} > /dev/null"], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+PIPELINES = [
+    ("ls --format ndjson", "head -1"),
+    ("ls", "head -2"),
+    ("ls --format csv", "head -1"),
+    ("find --sha256 " + SAME, "head -3"),
+    ("get {big}", "head -c 10"),
+]
+
+
+def test_a_reader_that_closes_the_pipe_early_is_not_an_error(catalog: Catalog, writer, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, case 5: `catalog ls --format ndjson | head -1` said "Error: Broken pipe" (or exited 1): pipefail broke.
+
+    Each output is far larger than a pipe holds, so the reader is gone while
+    the command still writes. The answer is the command's own: 0, or 1 when
+    it found a problem before the reader left (verify, with every file missing).
+    """
+    big = writer.write_bytes("health", "big", b"x" * 2_000_000, "txt")
+    _rows_without_files(catalog, 600)
+    for args, reader in PIPELINES:
+        result = _piped(base_dir, catalog_url, args.format(big=big.path), reader)
+        assert (result.returncode, result.stderr) == (0, ""), (args, result.returncode, result.stderr)
+    found = _piped(base_dir, catalog_url, "verify --format ndjson", "head -1")
+    assert (found.returncode, found.stderr) == (1, ""), found.stderr  # the missing files, not a quiet 0
+
+
+def test_no_command_shows_the_help(run_cli) -> None:
+    """Issue 14, case 14: `catalog` alone exited 2 with "Error: Usage: …"."""
+    for args in ([], ["hold"], ["policy", "floor"]):
+        result = run_cli(*args, global_args=[])
+        assert result.exit_code == 0 and result.stderr == "", result.output
+        assert result.stdout.startswith("Usage: ") and "Commands:" in result.stdout
+
+
+def _complete(run_cli, words: str):  # type: ignore[no-untyped-def]
+    env = {"_CATALOG_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    result = run_cli.runner.invoke(cli, [], env=env, prog_name="catalog", catch_exceptions=False)
+    return [tuple(line.split(",", 1)) for line in result.stdout.splitlines() if line]
+
+
+def test_shell_completion_keeps_file_names_and_completes_catalog_paths(run_cli, catalog: Catalog, writer) -> None:
+    """Issue 14, case 14: bash completion replaced bash's own file names (and knew no catalog path)."""
+    source = run_cli.runner.invoke(cli, [], env={"_CATALOG_COMPLETE": "bash_source"}, prog_name="catalog").stdout
+    assert "complete -o nosort -o default -F _catalog_completion catalog" in source  # nothing offered: file names
+    ledger = writer.write_json("ledger", "portfolio", {"cash": 1})
+    writer.write_json("health", "metrics", {"n": 1})
+    where = " ".join(run_cli.base_args)
+    assert _complete(run_cli, f"catalog {where} get led") == [("plain", ledger.path)]
+    assert _complete(run_cli, f"catalog {where} show ledger/") == [("plain", ledger.path)]
+    assert _complete(run_cli, f"catalog {where} put rep") == [("file", "rep")]
+    assert _complete(run_cli, f"catalog {where} explain show led") == [("file", "led"), ("plain", ledger.path)]
+    assert _complete(run_cli, f"catalog {where} get -o ou") == [("file", "ou")]
+    assert _complete(run_cli, "catalog --base-dir /nonexistent/store get led") == []  # quietly nothing
+
+
+def test_inside_a_store_the_error_says_so_instead_of_suggesting_a_second_store(run_cli, catalog: Catalog, base_dir: Path, monkeypatch, catalog_url) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, case 14: `cd` into a store, `catalog ls`: "run `catalog init`", which made an empty store inside."""
+    monkeypatch.chdir(base_dir / "explain")
+    url = ["--catalog-url", catalog_url] if catalog_url else []
+    for verb in (["ls"], ["init"]):
+        one_error(run_cli(*verb, global_args=url), f"lies inside the store {base_dir} (a store never holds another): "
+                  f"to use that store, give --base-dir {base_dir}, or run from outside it")  # fmt: skip
+    assert not (base_dir / "explain" / "artifacts").exists()
+    one_error(run_cli("init", global_args=["--base-dir", str(base_dir / "ledger" / "new"), *url]), "lies inside the store")
+    assert run_cli("init").exit_code == 0  # the store itself: still fine
+
+
+def test_get_accepts_an_archived_artifacts_original_path_as_show_does(run_cli, catalog: Catalog, writer, base_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, case 14: `get` of an archived artifact by its original path failed while `show` accepted it."""
+    from dataclasses import replace
+
+    from catalog.core.settings import RetentionPolicy
+    from catalog.ops.retention import apply
+
+    with freeze_time("2020-01-01"):
+        record = writer.write_json("ledger", "portfolio", {"cash": 1})
+    catalog.settings = replace(catalog.settings, retention=dict(catalog.settings.retention, ledger=RetentionPolicy(1, "archive")))
+    assert apply(catalog).archived
+    (archived,) = all_records(catalog)
+    assert archived.status == "archived" and archived.path != record.path
+    for path in (record.path, archived.path):
+        got = run_cli("get", path)
+        assert got.exit_code == 0 and got.stdout_bytes == (base_dir / archived.path).read_bytes(), got.stderr
+        shown = json.loads(run_cli("show", path, "--format", "json").stdout)
+        assert shown["artifact"]["path"] == archived.path
+    assert run_cli("hold", "add", record.path, "--reason", "audit").exit_code == 0  # every PATH lookup agrees
+
+
+def test_explain_show_of_the_csv_half_shows_its_report(run_cli, catalog: Catalog, writer, tmp_path: Path) -> None:
+    """Issue 14, case 14: `explain show` of a pair's CSV failed ("not valid JSON") instead of following the pair."""
+    from catalog.cryptorun.demo import make_report
+
+    json_record, csv_record = writer.write_explain_report(make_report(3, seed=1), "pair")
+    expected = run_cli("explain", "show", json_record.path)
+    assert expected.exit_code == 0 and "Explain report" in expected.stdout
+    assert run_cli("explain", "show", csv_record.path).stdout == expected.stdout
+    lone = tmp_path / "lone.csv"
+    lone.write_bytes((catalog.base_dir / csv_record.path).read_bytes())
+    alone = run_cli("put", str(lone), "--type", "explain", "--prefix", "lone", "--format", "json")
+    one_error(run_cli("explain", "show", json.loads(alone.stdout)["artifacts"][0]["path"]),
+              "is a CSV without the JSON report it was derived from")  # fmt: skip
+
+
+def test_retention_apply_asks_only_when_something_is_due_and_no_is_not_an_error(run_cli, catalog: Catalog, writer, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, case 14: nothing due still asked "Delete or archive these 0 artifacts?"; `n` was "Error: aborted", exit 2."""
+    from types import SimpleNamespace
+
+    from catalog.cli import lifecycle
+    from catalog.ops.policy import add_hold, release_hold
+
+    monkeypatch.setattr(lifecycle, "sys", SimpleNamespace(stdin=SimpleNamespace(isatty=lambda: True)))  # a terminal
+    with freeze_time("2020-01-01"):
+        old = writer.write_json("health", "old", {"n": 1})
+    placed = add_hold(catalog, path=old.path, reason="inquiry")
+    nothing = run_cli("retention", "apply")  # expired, but held: nothing is due
+    assert nothing.exit_code == 0 and "Delete or archive" not in nothing.output, nothing.output
+    assert nothing.stdout.startswith("Retention applied: 0 deleted, 0 archived, 1 protected")
+    release_hold(catalog, placed.id, "closed")
+    declined = run_cli("retention", "apply", input="n\n")
+    assert declined.exit_code == 0 and "Delete or archive these 1 artifacts?" in declined.stderr, declined.output
+    assert declined.stdout.splitlines()[-1] == "Nothing deleted or archived." and "Error" not in declined.output
+    assert [r.status for r in all_records(catalog)] == ["active"] and (catalog.base_dir / old.path).exists()
+
+
+def test_backup_help_gives_the_whole_restore_procedure(run_cli) -> None:
+    """Issue 14, case 14: the restore steps said `reconcile --deep`, which repairs nothing and skips the newest files."""
+    text = " ".join(run_cli("backup", "--help", global_args=[]).stdout.split())
+    assert "catalog reconcile --deep --fix --grace 0" in text and "remove any -wal/-shm" in text
+
+
+def test_human_output_shows_control_characters_escaped(run_cli, catalog: Catalog, base_dir: Path, tmp_path: Path) -> None:
+    """Issue 14, case 19: an OSC title change and a newline in a file name were printed raw (a forged line)."""
+    hostile = "evil\x1b]0;pwned\x07\nmissing: all"
+    (base_dir / "explain" / f"{hostile}.json").write_bytes(b"{}")
+    result = run_cli("reconcile")
+    assert result.exit_code == 0 and "\x1b" not in result.stdout, result.stdout  # a foreign file is not drift
+    table = result.stdout.splitlines()
+    assert len(table) == 2 and table[1].split()[:2] == ["foreign", "explain/evil\\x1b]0;pwned\\x07\\nmissing:"]
+    rows = list(csv.reader(io.StringIO(run_cli("reconcile", "--format", "csv").stdout)))
+    assert rows[1][1] == f"explain/{hostile}.json"  # CSV stays data: the newline quoted, not escaped
+    one_error(run_cli("show", f"explain/{hostile}.json"), "no artifact at explain/evil\\x1b]0;pwned\\x07\\nmissing: all")
+    report = json.loads((GOLDEN / "go-explain-1-asset.json").read_text())
+    report["universe"][0]["symbol"] = "BTC\x1b[2J-USD"
+    report["universe"][0]["gate_results"]["entry_gate"]["reason"] = "low\nSkipped ETH-USD: forged"
+    source = tmp_path / "hostile-report.json"
+    source.write_text(json.dumps(report))
+    shown = run_cli("explain", "show", str(source), global_args=[])
+    assert shown.exit_code == 0 and "\x1b" not in shown.stdout, shown.output
+    assert "BTC\\x1b[2J-USD" in shown.stdout and "low\\nSkipped ETH-USD: forged" in shown.stdout
+    assert not any(line.startswith("Skipped ETH-USD") for line in shown.stdout.splitlines())
+
+
+@pytest.mark.parametrize("columns", [120, 80, 60, 40])
+def test_the_progress_bar_fits_the_terminal(monkeypatch, columns: int) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, case 13: the verify/reconcile bar was wider than an 80-column screen, so each redraw wrapped."""
+    import re
+
+    from catalog.cli.progress import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with progress("reconcile", 12_000, 30 * 1024**3, True) as step:
+        assert step is not None
+        for _ in range(300):
+            step(40, 100 * 1024**2)
+    drawn = re.sub(r"\x1b\[\?25[lh]", "", screen.getvalue()).replace("\n", "\r").split("\r")
+    assert max(map(len, drawn)) < columns, max(drawn, key=len)
+    assert columns < 60 or "12000/12000 files" in screen.getvalue()  # on a narrow one the counts go first

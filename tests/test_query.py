@@ -13,6 +13,7 @@ from freezegun import freeze_time
 
 from catalog.cli import render as cli_module
 from catalog.core import vocabulary as models
+from catalog.core.errors import ValidationError
 from catalog.core.store import Catalog
 from catalog.ops import query
 from catalog.ops.query import ArtifactQuery, iter_artifacts
@@ -179,6 +180,27 @@ def test_find_by_full_hash_and_unique_prefix(run_cli, populated: Catalog, writer
     assert both["count"] == 2 and {m["artifact"]["path"] for m in both["matches"]} == {record.path, twin.path}
 
 
+def test_find_without_a_match_is_an_empty_answer_in_every_format(run_cli, populated: Catalog) -> None:
+    """Issue 14, case 14: no match exited 2 and printed nothing in JSON."""
+    missing = "0" * 64
+    result = run_cli("find", "--sha256", missing, "--format", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == {"matches": [], "count": 0}, result.output
+    table = run_cli("find", "--sha256", missing[:8])
+    assert table.exit_code == 0 and table.stdout == "No artifact has a SHA-256 starting with 00000000.\n"
+    assert query.find_sha256(populated, missing) == []
+
+
+def test_ls_by_extension(run_cli, populated: Catalog, writer) -> None:
+    """Issue 14, case 14: `ls` had no --ext."""
+    writer.write_csv("ledger", "trades", [["a"], [1]], created_at=T0 + timedelta(hours=3))
+    assert prefixes(run_cli, "--ext", "csv") == ["trades"]
+    assert prefixes(run_cli, "--ext", "csv", "--ext", "json", "--type", "ledger") == ["momentum_x", "trades", "portfolio"]
+    assert prefixes(run_cli, "--ext", "jsonl") == []
+    assert [r.prefix for r in iter_artifacts(populated, ArtifactQuery(exts=("csv",)))] == ["trades"]
+    with pytest.raises(ValidationError, match="unknown extension 'exe'"):
+        ArtifactQuery(exts=("exe",))
+
+
 def test_find_refuses_an_ambiguous_prefix(run_cli, populated: Catalog, monkeypatch) -> None:
     hashes = sorted(r.sha256 for r in all_records(populated))
     # the shortest prefix shared by two different hashes, if 4 digits are not already unique
@@ -227,6 +249,7 @@ def test_cli_choices_come_from_the_vocabulary() -> None:
     assert tuple(ls["sort"].type.choices) == tuple(query.SORTS)
     assert tuple(ls["types"].type.choices) == models.TYPES
     assert tuple(ls["fmt"].type.choices) == models.FORMATS
+    assert tuple(ls["exts"].type.choices) == models.EXTS
 
 
 class CountingSink(io.TextIOBase):

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from ..core.vocabulary import HEAD_REVISION
-from .render import show_rows
-from .root import State, cli, format_option, pass_state, remedy_text
+from .render import echo, show_rows
+from .root import State, cli, complete_files, exit_after, format_option, pass_state, remedy_text
 
 
 @cli.command()
@@ -27,7 +26,7 @@ def init(state: State) -> None:
     catalog, before, after = Catalog.init(state.settings, actor=state.actor)
     catalog.close()
     verb = "already at" if before == after else "created at" if before is None else f"upgraded from {before} to"
-    click.echo(f"Store {state.settings.base_dir} ready; catalog {catalog.db.location} {verb} schema {after}.")
+    echo(f"Store {state.settings.base_dir} ready; catalog {catalog.db.location} {verb} schema {after}.")
 
 
 @cli.group()
@@ -52,7 +51,7 @@ def db_upgrade(state: State) -> None:
     """
     with state.catalog(check=False) as catalog:
         before, after = catalog.upgrade(existing=True)
-    click.echo(f"Catalog {catalog.db.location}: " + (f"already at {after}." if before == after else f"{before} -> {after}."))
+    echo(f"Catalog {catalog.db.location}: " + (f"already at {after}." if before == after else f"{before} -> {after}."))
 
 
 @db.command("current")
@@ -68,7 +67,7 @@ def db_current(state: State) -> None:
 
     current = schema_revision(state.settings)
     status = "(head)" if current == HEAD_REVISION else f"(this version needs {HEAD_REVISION})"
-    click.echo(f"{current or 'none'} {status}")
+    echo(f"{current or 'none'} {status}")
 
 
 @cli.group("config")
@@ -99,7 +98,7 @@ def config_show(state: State, fmt: str) -> None:
 
 
 @cli.command("status")
-@format_option(("table", "json"), "table for people, json for dashboards.")
+@format_option(("table", "json"), "table for people, json for dashboards.", tables=False)
 @pass_state
 def status_cmd(state: State, fmt: str) -> None:
     """For schedulers and dashboards: is anything waiting for a person? Exit 1 if so.
@@ -118,28 +117,30 @@ def status_cmd(state: State, fmt: str) -> None:
     with state.catalog() as catalog:
         result = status(catalog)
     attention = [remedy_text(a.message, a.remedy) for a in result.attention]
+    exit_after(1 if result.attention else 0)
     if fmt == "json":
         click.echo(json.dumps({**result.to_dict(), "attention": attention}, indent=2))
     else:
         for key, value in result.facts.items():
-            click.echo(f"{key + ':':<27}{json.dumps(value) if isinstance(value, (dict, list)) else value}")
-        click.echo("")
-        click.echo("Needs a person:" if attention else "Nothing needs a person.")
+            echo(f"{key + ':':<27}{json.dumps(value) if isinstance(value, (dict, list)) else value}")
+        echo("")
+        echo("Needs a person:" if attention else "Nothing needs a person.")
         for line in attention:
-            click.echo(f"  - {line}")
-    if result.attention:
-        sys.exit(1)
+            echo(f"  - {line}")
 
 
 @cli.command("backup")
-@click.argument("output", metavar="OUT")
+@click.argument("output", metavar="OUT", shell_complete=complete_files)
 @pass_state
 def backup_cmd(state: State, output: str) -> None:
     """Copy the SQLite catalog online (writers may go on) and record the chain head it captured.
 
-    Restore: put the copy back as <base_dir>/catalog.sqlite, run `catalog
-    reconcile --deep` (files written since the backup are adopted), then
-    `catalog audit verify --checkpoint` with a checkpoint taken before.
+    Restore: stop the writers; put the copy back as <base_dir>/catalog.sqlite
+    (remove any -wal/-shm beside it); run `catalog reconcile --deep --fix
+    --grace 0` (it adopts the files written since the backup: --fix repairs,
+    --grace 0 takes in the newest files too, as no writer runs); then `catalog
+    audit verify --checkpoint FILE` with a checkpoint taken at or before the
+    backup.
     PostgreSQL: use pg_dump (the error says how).
 
     \b
@@ -150,4 +151,4 @@ def backup_cmd(state: State, output: str) -> None:
 
     with state.catalog() as catalog:
         done = backup(catalog, Path(output))
-    click.echo(f"Backup written to {done.file} (chain head seq {done.head_seq}).")
+    echo(f"Backup written to {done.file} (chain head seq {done.head_seq}).")

@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from ..core.vocabulary import EXTRA_EXTS, SORTS, STATUSES, TYPES
-from .render import show_dicts, show_records, show_rows
-from .root import State, UTCTime, cli, format_option, pass_state, read_input
+from ..core.vocabulary import EXTRA_EXTS, EXTS, READABLE, SORTS, STATUSES, TYPES
+from .render import echo, show_dicts, show_records, show_rows
+from .root import State, UTCTime, cli, complete_files, complete_paths, format_option, pass_state, read_input
 
 
 @cli.command()
-@click.argument("source", metavar="FILE|-")
+@click.argument("source", metavar="FILE|-", shell_complete=complete_files)
 @click.option("--type", "artifact_type", required=True, type=click.Choice(TYPES), help="Artifact type.")
 @click.option("--prefix", required=True, help="Name part: 1-64 of A-Z a-z 0-9 _ . and inner -.")
 @click.option("--ext", help=f"Extension (default: the file's). Standard: json, csv, jsonl; also {', '.join(EXTRA_EXTS)}.")
@@ -36,22 +36,25 @@ def put(state: State, source: str, artifact_type: str, prefix: str, ext: str | N
     from ..ops.write import Writer, choose_ext
 
     validate_prefix(prefix)
+    data = None if source == "-" else read_input(source)  # a file that cannot be read is named as such first
     ext = choose_ext(artifact_type, None if source == "-" else source, ext)
-    data = read_input(source)
+    data = read_input(source) if data is None else data
     with state.catalog() as catalog:
         record = Writer(catalog=catalog).write_bytes(artifact_type, prefix, data, ext)
     show_records([record], fmt)
 
 
 @cli.command()
-@click.argument("path")
-@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.")
+@click.argument("path", shell_complete=complete_paths(READABLE))
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.",
+              shell_complete=complete_files)  # fmt: skip
 @pass_state
 def get(state: State, path: str, output: str | None) -> None:
     """Print an artifact's bytes, refused if they no longer match the catalog.
 
-    PATH is the catalog path (as `catalog ls` shows it) or a path inside the
-    store. Nothing is written unless the SHA-256 matched.
+    PATH is the catalog path (as `catalog ls` shows it), the original path
+    of an archived one, or a path inside the store. Nothing is written
+    unless the SHA-256 matched.
 
     \b
     Example:
@@ -67,6 +70,7 @@ def get(state: State, path: str, output: str | None) -> None:
 @click.option("--type", "types", multiple=True, type=click.Choice(TYPES), help="Only this type (repeatable).")
 @click.option("--prefix", help="Only this prefix; * and ? match any characters / one character.")
 @click.option("--status", "statuses", multiple=True, type=click.Choice(STATUSES), help="Only this status (repeatable).")
+@click.option("--ext", "exts", multiple=True, type=click.Choice(EXTS), help="Only files with this extension (repeatable).")
 @click.option("--since", type=UTCTime(), help="Created at or after TIME (ISO-8601; no zone means UTC).")
 @click.option("--until", type=UTCTime(), help="Created before TIME (ISO-8601; no zone means UTC).")
 @click.option("--sort", type=click.Choice(list(SORTS)), default="newest", show_default=True, help="Order of the rows.")
@@ -76,8 +80,8 @@ def get(state: State, path: str, output: str | None) -> None:
 @format_option()
 @pass_state
 def ls(
-    state: State, types: tuple[str, ...], prefix: str | None, statuses: tuple[str, ...], since: Any, until: Any,
-    sort: str, limit: int | None, after: str | None, as_of: Any, fmt: str,
+    state: State, types: tuple[str, ...], prefix: str | None, statuses: tuple[str, ...], exts: tuple[str, ...],
+    since: Any, until: Any, sort: str, limit: int | None, after: str | None, as_of: Any, fmt: str,
 ) -> None:  # fmt: skip
     """List catalogued artifacts (newest first by default).
 
@@ -90,14 +94,14 @@ def ls(
 
     \b
     Example:
-      catalog ls --type explain --since 2024-01-01 --limit 20
+      catalog ls --type explain --ext json --since 2024-01-01 --limit 20
       catalog ls --as-of 2024-03-31T23:59:59Z --type ledger
       catalog ls --prefix 'momentum*' --status active --format json | jq '.artifacts[].path'
       catalog ls --limit 100 --after explain/20240115-103000-momentum_scan-explain.json
     """
     from ..ops.query import ArtifactQuery, Listing
 
-    query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit, as_of)
+    query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit, as_of, exts)
     with state.catalog() as catalog:
         listing = Listing(catalog, query)
         show_records(listing, fmt, trailer=lambda: {"next_after": listing.next_after})
@@ -110,15 +114,15 @@ def _show_stories(stories: list[Any], fmt: str) -> None:
         return
     for number, story in enumerate(stories):
         if number:
-            click.echo()
+            echo()
         data = story.to_dict()
         for key, value in data["artifact"].items():
-            click.echo(f"{key + ':':<15}{'' if value is None else value}")
+            echo(f"{key + ':':<15}{'' if value is None else value}")
         file = data["file"]
         state = ("missing" if not file["present"] else "matches the catalog" if file["matches"]
                  else f"DIFFERS from the catalog (size {file['size']}, SHA-256 {file['sha256']})")  # fmt: skip
-        click.echo(f"{'file:':<15}{state}")
-        click.echo("events:")
+        echo(f"{'file:':<15}{state}")
+        echo("events:")
         show_rows(
             ({"seq": e["seq"], "at": e["at"], "action": e["action"], "actor": e["actor"],
               "details": json.dumps(e["details"], sort_keys=True)} for e in data["events"]),
@@ -127,7 +131,7 @@ def _show_stories(stories: list[Any], fmt: str) -> None:
 
 
 @cli.command()
-@click.argument("path")
+@click.argument("path", shell_complete=complete_paths())
 @format_option(("table", "json"))
 @pass_state
 def show(state: State, path: str, fmt: str) -> None:
@@ -153,7 +157,8 @@ def show(state: State, path: str, fmt: str) -> None:
 def find(state: State, digest: str, fmt: str) -> None:
     """Find artifacts by content: the rows whose SHA-256 is HASH.
 
-    Identical bytes written under several names are all shown.
+    Identical bytes written under several names are all shown. No match is
+    an empty answer, exit 0 (JSON: "matches": [], "count": 0).
 
     \b
     Example:
@@ -163,7 +168,13 @@ def find(state: State, digest: str, fmt: str) -> None:
     from ..ops.query import find_sha256
 
     with state.catalog() as catalog:
-        _show_stories(find_sha256(catalog, digest), fmt)
+        stories = find_sha256(catalog, digest)
+    if stories:
+        _show_stories(stories, fmt)
+    elif fmt == "json":
+        click.echo(json.dumps({"matches": [], "count": 0}, indent=2))
+    else:
+        echo(f"No artifact has a SHA-256 starting with {digest.strip().lower()}.")
 
 
 @cli.command()

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from ..core.vocabulary import ACTIONS
-from .render import show_rows
-from .root import State, UTCTime, cli, format_option, pass_state
+from .render import echo, show_rows
+from .root import State, UTCTime, cli, complete_files, exit_after, format_option, pass_state
 
 
 @cli.group()
@@ -64,9 +64,9 @@ def audit_log(
 
 
 @audit.command("verify")
-@click.option("--checkpoint", "checkpoints", multiple=True, metavar="FILE",
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="FILE", shell_complete=complete_files,
               help="A checkpoint the log must still extend (repeatable); those in audit.checkpoint_dir are added.")  # fmt: skip
-@format_option(("table", "json"))
+@format_option(("table", "json"), tables=False)
 @pass_state
 def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
     """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints.
@@ -87,36 +87,36 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
 
     with state.catalog() as catalog:
         report = catalog.audit_verify(load_checkpoints(catalog, [Path(p) for p in checkpoints]))
+    exit_after(0 if report.ok else 1)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif report.intact:
         extra = f" and extends {report.checkpoints} checkpoint(s)" if report.checkpoints else ""
-        click.echo(f"The log is intact: {report.count} events chain from the first to the head (seq {report.head_seq}), "
-                   f"all {report.artifacts} artifact rows agree with their events{extra}.")  # fmt: skip
+        echo(f"The log is intact: {report.count} events chain from the first to the head (seq {report.head_seq}), "
+             f"all {report.artifacts} artifact rows agree with their events{extra}.")  # fmt: skip
         for problem in report.clock[:20]:
-            click.echo(f"CLOCK at seq {problem.seq}: {problem.message}")
+            echo(f"CLOCK at seq {problem.seq}: {problem.message}")
         if len(report.clock) > 20:
-            click.echo(f"  … and {len(report.clock) - 20} more (see --format json)")
+            echo(f"  … and {len(report.clock) - 20} more (see --format json)")
         if report.clock:
-            click.echo("The chain is sound, but these times are wrong: check the writers' clocks (NTP); the log "
-                       "keeps what they said.")  # fmt: skip
-        click.echo("This checks the log and the rows, not the files' bytes: `catalog verify` re-reads the files.")
+            echo("The chain is sound, but these times are wrong: check the writers' clocks (NTP); the log "
+                 "keeps what they said.")  # fmt: skip
+        echo("This checks the log and the rows, not the files' bytes: `catalog verify` re-reads the files.")
     else:
         first = report.first
         assert first is not None  # not intact: there is a problem
         where = f"at seq {first.seq}" if first.seq is not None else "in the artifact rows"
-        click.echo(f"BROKEN {where}: {first.kind}: {first.message}")
+        echo(f"BROKEN {where}: {first.kind}: {first.message}")
         for problem in [*report.problems[1:], *report.clock][:19]:
-            click.echo(f"  also: seq {problem.seq}: {problem.kind}: {problem.message}")
+            echo(f"  also: seq {problem.seq}: {problem.kind}: {problem.message}")
         if len(report.problems) + len(report.clock) > 20:
-            click.echo(f"  … and {len(report.problems) + len(report.clock) - 20} more (see --format json)")
-        click.echo("Keep this catalog as it is (it is evidence) and compare it with your backups and checkpoints.")
-    if not report.ok:
-        sys.exit(1)
+            echo(f"  … and {len(report.problems) + len(report.clock) - 20} more (see --format json)")
+        echo("Keep this catalog as it is (it is evidence) and compare it with your backups and checkpoints.")
 
 
 @audit.command("checkpoint")
-@click.option("-o", "--output", metavar="FILE", help="Write the checkpoint to FILE (outside the store).")
+@click.option("-o", "--output", metavar="FILE", help="Write the checkpoint to FILE (outside the store).",
+              shell_complete=complete_files)  # fmt: skip
 @pass_state
 def audit_checkpoint(state: State, output: str | None) -> None:
     """Record the chain head (seq, hash, time) to keep outside the store.
@@ -137,11 +137,11 @@ def audit_checkpoint(state: State, output: str | None) -> None:
     if written is None:
         sys.stdout.write(data.decode())
     else:
-        click.echo(f"Checkpoint at seq {checkpoint.seq} written to {written}.")
+        echo(f"Checkpoint at seq {checkpoint.seq} written to {written}.")
 
 
 @audit.command("export")
-@click.argument("output", metavar="OUT.zip")
+@click.argument("output", metavar="OUT.zip", shell_complete=complete_files)
 @click.option("--since", type=UTCTime(), help="Events recorded at or after TIME.")
 @click.option("--until", type=UTCTime(), help="Events recorded before TIME.")
 @click.option("--include-files", is_flag=True, help="Put the artifact files themselves in the bundle too.")
@@ -163,15 +163,15 @@ def audit_export(state: State, output: str, since: Any, until: Any, include_file
     with state.catalog() as catalog:
         summary = export_bundle(catalog, Path(output), since, until, include_files)
     span = f"events {summary.first_seq}..{summary.last_seq}" if summary.events else "no events"
-    click.echo(f"Wrote {summary.path}: {span} ({summary.events}), {summary.artifacts} artifact rows, "
-               f"{summary.files} files.")  # fmt: skip
+    echo(f"Wrote {summary.path}: {span} ({summary.events}), {summary.artifacts} artifact rows, "
+         f"{summary.files} files.")  # fmt: skip
     for path in summary.skipped_files:
-        click.echo(f"  not included (missing or no longer matching the catalog): {path}")
+        echo(f"  not included (missing or no longer matching the catalog): {path}")
 
 
 @audit.command("verify-bundle")
-@click.argument("bundle", metavar="BUNDLE.zip")
-@format_option(("table", "json"))
+@click.argument("bundle", metavar="BUNDLE.zip", shell_complete=complete_files)
+@format_option(("table", "json"), tables=False)
 def audit_verify_bundle(bundle: str, fmt: str) -> None:
     """Check an evidence bundle on any machine, without the catalog.
 
@@ -184,15 +184,14 @@ def audit_verify_bundle(bundle: str, fmt: str) -> None:
     from ..ops.bundles import verify_bundle
 
     report = verify_bundle(Path(bundle))
+    exit_after(0 if report.ok else 1)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif report.ok:
         span = f"events {report.first_seq}..{report.last_seq}" if report.events else "no events"
-        click.echo(f"Bundle verifies: {span} chain intact, {report.artifacts} artifact rows and {report.files} "
-                   "files match their records.")  # fmt: skip
+        echo(f"Bundle verifies: {span} chain intact, {report.artifacts} artifact rows and {report.files} "
+             "files match their records.")  # fmt: skip
     else:
-        click.echo(f"Bundle does NOT verify: {report.problems[0]}")
+        echo(f"Bundle does NOT verify: {report.problems[0]}")
         for problem in report.problems[1:20]:
-            click.echo(f"  also: {problem}")
-    if not report.ok:
-        sys.exit(1)
+            echo(f"  also: {problem}")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .render import show_records, show_rows
-from .root import State, cli, format_option, pass_state, read_input
+from .render import echo, show_records, show_rows
+from .root import State, cli, complete_files, complete_paths, format_option, pass_state, read_input
 
 
 @cli.group("explain")
@@ -23,15 +23,16 @@ def explain_group() -> None:
 
 
 @explain_group.command("show")
-@click.argument("source", metavar="PATH|FILE")
+@click.argument("source", metavar="PATH|FILE", shell_complete=complete_paths(files=True))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="table: the console view; json: the report as loaded, with the rules it breaks.")  # fmt: skip
 @pass_state
 def explain_show(state: State, source: str, fmt: str) -> None:
     """Render an explain report: the ranked table, the gates that failed and why, the top reasons.
 
-    SOURCE is a catalogued artifact (its bytes are verified first) or any
-    report file, such as one written by the original Go scanner.
+    SOURCE is a catalogued artifact (its bytes are verified first; the CSV
+    of a pair shows the report it was derived from) or any report file, such
+    as one written by the original Go scanner.
 
     \b
     Example:
@@ -49,7 +50,7 @@ def explain_show(state: State, source: str, fmt: str) -> None:
 
 
 @explain_group.command("import")
-@click.argument("source", metavar="FILE")
+@click.argument("source", metavar="FILE", shell_complete=complete_files)
 @click.option("--prefix", required=True, help="Name part: 1-64 of A-Z a-z 0-9 _ . and inner -.")
 @format_option()
 @pass_state
@@ -75,7 +76,7 @@ def explain_import(state: State, source: str, prefix: str, fmt: str) -> None:
     show_records(records, fmt)
     if fmt == "table":
         for rule in broken:
-            click.echo(f"  breaks: {rule}")
+            echo(f"  breaks: {rule}")
 
 
 @cli.command("snapshot-config")
@@ -123,11 +124,11 @@ def demo(state: State, assets: int, seed: int | None) -> None:
     from ..cryptorun.demo import demo as run
 
     done = run(state.settings, assets=assets, seed=seed, actor=state.actor)
-    click.echo(f"Wrote {len(done.records)} artifacts into {done.base_dir}:")
+    echo(f"Wrote {len(done.records)} artifacts into {done.base_dir}:")
     show_rows(
         ({"path": r.path, "type": r.type, "size": r.size, "sha256": r.sha256} for r in done.records),
         ("path", "type", "size", "sha256"), "table", "artifacts",
     )  # fmt: skip
     report = done.audit
-    click.echo(f"Catalog: {done.artifacts} artifacts; audit log of {report.count} events "
-               + ("verifies." if report.ok else "is BROKEN: " + "; ".join(p.message for p in report.problems[:3])))  # fmt: skip
+    echo(f"Catalog: {done.artifacts} artifacts; audit log of {report.count} events "
+         + ("verifies." if report.ok else "is BROKEN: " + "; ".join(p.message for p in report.problems[:3])))  # fmt: skip

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 
 from ..core.vocabulary import TYPES
-from .render import show_dicts, show_rows
-from .root import State, UTCTime, Whole, cli, format_option, pass_state, progress
+from .progress import progress
+from .render import echo, show_dicts, show_rows
+from .root import State, UTCTime, Whole, cli, exit_after, format_option, pass_state
 
 
 @cli.command()
@@ -42,19 +42,18 @@ def reconcile(state: State, types: tuple[str, ...], deep: bool, fix: bool, grace
         files, size = expected_work(catalog, types)
         with progress("reconcile", files, size if deep else 0, fmt == "table") as step:
             report = run_reconcile(catalog, deep=deep, fix=fix, grace=grace, types=types, progress=step)
+    exit_after(1 if report.drift else 0)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     elif fmt == "table" and not report.findings:
-        click.echo(f"Clean: {report.files} files and {report.rows} catalogued artifacts agree"
-                   + (" (sizes and SHA-256)." if deep else " (sizes; --deep also compares SHA-256)."))  # fmt: skip
+        echo(f"Clean: {report.files} files and {report.rows} catalogued artifacts agree"
+             + (" (sizes and SHA-256)." if deep else " (sizes; --deep also compares SHA-256)."))  # fmt: skip
     else:
         rows = ({"class": f.cls, "path": f.path, "reason": f.reason, "fixed": f.fixed or ""} for f in report.findings)
         show_rows(rows, ("class", "path", "reason", "fixed"), fmt, "findings")
         if fmt == "table" and report.drift:
             counts = ", ".join(f"{n} {c}" for c, n in report.counts().items() if n and c not in ("foreign", "in_flight"))
-            click.echo(f"Drift: {counts}." + ("" if fix else " Run `catalog reconcile --deep --fix` to repair the catalog."))
-    if report.drift:
-        sys.exit(1)
+            echo(f"Drift: {counts}." + ("" if fix else " Run `catalog reconcile --deep --fix` to repair the catalog."))
 
 
 @cli.group(invoke_without_command=True)
@@ -94,6 +93,7 @@ def verify(
         files, size = expected_work(catalog, types)
         with progress("verify", files, size, fmt == "table") as step:
             report = run_verify(catalog, scope, workers=workers, progress=step)
+    exit_after(0 if report.clean else 1)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
@@ -103,15 +103,13 @@ def verify(
         if fmt == "table":
             if report.clean:
                 matched = report.checked - len(report.skipped)
-                click.echo(f"Verified: all {matched} files checked match the catalog (run {report.run_id}).")
-            if report.skipped:
-                click.echo(f"  {len(report.skipped)} skipped: deleted or archived by retention while verify ran.")
+                echo(f"Verified: all {matched} files checked match the catalog (run {report.run_id}).")
             else:
-                click.echo(f"Verify run {report.run_id}: {len(report.failed)} failed, {len(report.missing)} missing of "
-                           f"{report.checked} checked. Next: `catalog reconcile --deep` to classify them, then "
-                           "`--fix` to quarantine and record.")  # fmt: skip
-    if not report.clean:
-        sys.exit(1)
+                echo(f"Verify run {report.run_id}: {len(report.failed)} failed, {len(report.missing)} missing of "
+                     f"{report.checked} checked. Next: `catalog reconcile --deep` to classify them, then "
+                     "`--fix` to quarantine and record.")  # fmt: skip
+            if report.skipped:
+                echo(f"  {len(report.skipped)} skipped: deleted or archived by retention while verify ran.")
 
 
 @verify.command("history")
@@ -184,4 +182,4 @@ def findings_resolve(state: State, finding_id: int, reason: str) -> None:
 
     with state.catalog() as catalog:
         done = resolve(catalog, finding_id, reason)
-    click.echo(f"Finding {done.id} ({done.kind}{'' if done.path is None else ', ' + done.path}) resolved.")
+    echo(f"Finding {done.id} ({done.kind}{'' if done.path is None else ', ' + done.path}) resolved.")

@@ -9,8 +9,8 @@ from typing import Any
 import click
 
 from ..core.vocabulary import TYPES
-from .render import show_dicts, show_rows
-from .root import State, UTCTime, Whole, cli, format_option, pass_state
+from .render import echo, show_dicts, show_rows
+from .root import State, UTCTime, Whole, cli, exit_after, format_option, pass_state
 
 PLAN_COLUMNS = ("path", "type", "action", "reason", "age_days", "expires_at", "size", "status")
 
@@ -56,10 +56,11 @@ def retention_apply(state: State, yes: bool, fmt: str) -> None:
     """Delete and archive exactly what the plan says for the real current time.
 
     Crash-safe by intents: a run killed at any point and run again finishes
-    the job, with nothing done twice. Asks for confirmation on a terminal;
-    scripts pass --yes. One summary event per run. Exit 1 when a file was
-    missing or could not be removed (each is listed; the next run retries a
-    failed one first, and it holds up nothing else).
+    the job, with nothing done twice. Asks for confirmation on a terminal
+    (not when nothing is due; answering no changes nothing, exit 0); scripts
+    pass --yes. One summary event per run. Exit 1 when a file was missing or
+    could not be removed (each is listed; the next run retries a failed one
+    first, and it holds up nothing else).
 
     \b
     Example:
@@ -69,26 +70,27 @@ def retention_apply(state: State, yes: bool, fmt: str) -> None:
     from ..core.errors import ValidationError
     from ..ops.retention import apply, plan
 
+    if not yes and not sys.stdin.isatty():  # even with nothing due today: a script must not work only today
+        raise ValidationError("retention apply needs --yes when not run from a terminal")
     with state.catalog() as catalog:
         rows = [row for row in plan(catalog) if row.action in ("delete", "archive")]
-        if not yes:
-            if not sys.stdin.isatty():
-                raise ValidationError("retention apply needs --yes when not run from a terminal")
+        if not yes and rows:
             show_rows((row.to_dict() for row in rows), PLAN_COLUMNS, "table", "plan")
-            click.confirm(f"Delete or archive these {len(rows)} artifacts?", abort=True, err=True)
+            if not click.confirm(f"Delete or archive these {len(rows)} artifacts?", err=True):
+                echo("Nothing deleted or archived.")
+                return
         report = apply(catalog, rows)
+    exit_after(1 if report.missing or report.failed else 0)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        click.echo(f"Retention applied: {len(report.deleted)} deleted, {len(report.archived)} archived"
-                   + (f", {len(report.resumed)} finished from an interrupted run" if report.resumed else "")
-                   + (f", {report.protected} protected" if report.protected else "") + ".")  # fmt: skip
+        echo(f"Retention applied: {len(report.deleted)} deleted, {len(report.archived)} archived"
+             + (f", {len(report.resumed)} finished from an interrupted run" if report.resumed else "")
+             + (f", {report.protected} protected" if report.protected else "") + ".")  # fmt: skip
         for path in report.missing:
-            click.echo(f"  missing (reported, not deleted by retention): {path}")
+            echo(f"  missing (reported, not deleted by retention): {path}")
         for path, why in report.failed:
-            click.echo(f"  failed (retried by the next run): {path}: {why}")
-    if report.missing or report.failed:
-        sys.exit(1)
+            echo(f"  failed (retried by the next run): {path}: {why}")
 
 
 @cli.group()
@@ -132,7 +134,7 @@ def hold_add(state: State, path: str | None, prefix: str | None, artifact_type: 
     show_rows([placed.to_dict()], HOLD_COLUMNS, fmt, "holds")
     if fmt == "table":
         later = "" if placed.kind == "path" else f", and any {placed.kind} match written later"
-        click.echo(f"Hold {placed.id} covers {placed.covers_now} artifact(s) on disk now{later}.")
+        echo(f"Hold {placed.id} covers {placed.covers_now} artifact(s) on disk now{later}.")
 
 
 HOLD_COLUMNS = ("id", "kind", "selector", "since", "until", "reason", "covers_now", "placed_at", "placed_by",
@@ -154,7 +156,7 @@ def hold_release(state: State, hold_id: int, reason: str) -> None:
 
     with state.catalog() as catalog:
         release_hold(catalog, hold_id, reason)
-    click.echo(f"Hold {hold_id} released.")
+    echo(f"Hold {hold_id} released.")
 
 
 @hold.command("ls")
@@ -211,7 +213,7 @@ def policy_floor_set(state: State, artifact_type: str, days: int, reason: str) -
 
     with state.catalog() as catalog:
         before = set_floor(catalog, artifact_type, days, reason)
-    click.echo(f"{artifact_type} floor: {before if before is not None else 'none'} -> {days} days.")
+    echo(f"{artifact_type} floor: {before if before is not None else 'none'} -> {days} days.")
 
 
 @policy_floor.command("show")
@@ -264,8 +266,8 @@ def retain_extend(state: State, path: str | None, prefix: str | None, artifact_t
     with state.catalog() as catalog:
         changed, covered = extend_selected(catalog, path=path, prefix=prefix, artifact_type=artifact_type,
                                            until=until, reason=reason)  # fmt: skip
-    click.echo(f"Extended {len(changed)} of {covered} artifacts to {until:%Y-%m-%dT%H:%M:%SZ} "
-               "(those already kept longer are unchanged).")  # fmt: skip
+    echo(f"Extended {len(changed)} of {covered} artifacts to {until:%Y-%m-%dT%H:%M:%SZ} "
+         "(those already kept longer are unchanged).")  # fmt: skip
 
 
 @cli.command("limits")
@@ -285,6 +287,5 @@ def limits_cmd(state: State, fmt: str) -> None:
 
     with state.catalog() as catalog:
         rows = limits(catalog)
+    exit_after(1 if any(row.level == "over" for row in rows) else 0)
     show_dicts(rows, ("scope", "name", "files", "max_files", "bytes", "max_bytes", "level"), fmt, "limits")
-    if any(row.level == "over" for row in rows):
-        sys.exit(1)

@@ -8,8 +8,13 @@
   formula (``=1+1``, ``@SUM(..)``, ``-X``) gets a leading ``'``, numbers stay
   numbers (:class:`catalog.core.formats.CsvWriter`, the writer of every CSV
   the product generates).
-- ``table``: aligned columns for people; sizes human-readable; cut to the
-  terminal's width on a terminal, plain when piped.
+- ``table``: aligned columns for people; sizes human-readable; control
+  characters in any cell shown escaped (:func:`catalog.core.text.printable`);
+  widths in terminal cells (CJK and emoji take two). On a terminal it fits
+  the width: each listing's identity columns (the path above all) are never
+  cut or dropped, the other columns drop from the least important (see
+  :data:`LAYOUTS`), and free text is cut with ``…`` to fill what is left;
+  ``--wide`` (and any pipe) shows every column whole.
 Machine formats carry exact values (bytes, full hashes, ISO-8601 UTC times).
 """
 
@@ -19,15 +24,53 @@ import json
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain, islice
 from typing import IO, TYPE_CHECKING, Any
 
+import click
+
 from ..core.formats import CsvWriter
+from ..core.text import fit, pad, printable, width
 
 if TYPE_CHECKING:
     from ..core.records import ArtifactRecord
 
 TABLE_SAMPLE = 1000  # rows read before column widths are fixed
+WIDE = "catalog.wide"  # key in ctx.meta: --wide was given (every table column, uncut)
+MIN_CUT = 12  # a free-text column is cut no narrower than this (cells, with the "…")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a listing's table gives way on a narrow terminal.
+
+    ``keep``: the identity columns, never cut or dropped; ``order``: the other
+    columns from most to least important (the last ones drop first; columns
+    not named come after them, in display order).
+    """
+
+    keep: tuple[str, ...]
+    order: tuple[str, ...] = ()
+
+
+#: Each listing's layout, by the key its rows go under in JSON (see :func:`show_rows`).
+LAYOUTS: dict[str, Layout] = {
+    "artifacts": Layout(("path",), ("status", "size", "sha256", "created_at", "type", "prefix")),
+    "events": Layout(("seq", "path"), ("action", "at", "status", "actor", "details")),
+    "holds": Layout(("id", "selector"), ("kind", "reason", "covers_now", "since", "until", "placed_at")),
+    "plan": Layout(("path",), ("action", "reason", "expires_at", "age_days", "size", "status", "type")),
+    "findings": Layout(("id", "path"), ("class", "kind", "reason", "detail", "fixed", "at")),
+    "failures": Layout(("path",), ("outcome", "reason")),
+    "limits": Layout(("name",), ("level", "files", "max_files", "bytes", "max_bytes", "scope")),
+    "stats": Layout(("name",), ("count", "bytes", "group")),
+    "settings": Layout(("key", "value"), ("source",)),
+    "runs": Layout(("run_id",), ("started_at", "checked", "ok", "failed", "missing", "duration_s", "scope")),
+    "floors": Layout(("type",)),
+}
+
+#: Free-text columns: on a terminal these may be cut (with "…") rather than dropped.
+CUTTABLE = frozenset({"reason", "details", "detail", "actor", "placed_by", "scope", "source", "fixed"})
 
 
 def human_size(size: int) -> str:
@@ -38,6 +81,15 @@ def human_size(size: int) -> str:
             return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def echo(message: str = "", err: bool = False) -> None:
+    """One line of text for people (standard output, or standard error with ``err``), control characters escaped.
+
+    A path or a reason can carry an escape sequence or a newline (a forged
+    line); shown through :func:`catalog.core.text.printable`, it stays text.
+    """
+    click.echo(printable(message), err=err)
 
 
 def _cell(value: Any) -> str:
@@ -58,8 +110,13 @@ def render(
     table_cells: Mapping[str, Callable[[Any], str]] | None = None,
     is_terminal: bool = False,
     trailer: Callable[[], Mapping[str, Any]] | None = None,
+    wide: bool = False,
 ) -> int:
-    """Write ``rows`` (only ``columns``) to ``out`` in ``fmt``; returns the count."""
+    """Write ``rows`` (only ``columns``) to ``out`` in ``fmt``; returns the count.
+
+    A table on a terminal (``is_terminal``, unless ``wide``) fits its width by
+    the listing's :data:`LAYOUTS` entry (by ``key``).
+    """
     count = 0
     if fmt == "json":
         out.write('{"' + key + '": [')
@@ -80,30 +137,56 @@ def render(
             count += 1
     elif fmt == "table":
         cells = table_cells or {}
-        count = _write_table(columns, ([cells.get(c, _cell)(row.get(c)) for c in columns] for row in rows), out, is_terminal)
+        lines = ([printable(cells.get(c, _cell)(row.get(c))) for c in columns] for row in rows)
+        budget = shutil.get_terminal_size().columns if is_terminal and not wide else None
+        count = _write_table(columns, lines, out, budget, LAYOUTS.get(key))
     else:
         raise ValueError(f"unknown format {fmt!r}")
     return count
 
 
-def _write_table(columns: Sequence[str], lines: Iterator[list[str]], out: IO[str], is_terminal: bool) -> int:
-    """Column widths come from the first rows; the rest streams in those widths."""
+def _fit_columns(columns: Sequence[str], widths: list[int], budget: int, layout: Layout | None) -> dict[int, int]:
+    """Which columns a ``budget``-cell line shows, and how wide: {column index: cells}.
+
+    The identity columns always, whole; then the others by importance while
+    they fit; a free-text one that does not fit whole is cut to fill the rest.
+    """
+    keep = [c for c in (layout.keep if layout else ()) if c in columns] or [columns[0]]
+    named = [c for c in (layout.order if layout else ()) if c in columns and c not in keep]
+    ranked = named + [c for c in columns if c not in keep and c not in named]
+    shown = {columns.index(c): widths[columns.index(c)] for c in keep}
+    used = sum(shown.values()) + 2 * (len(shown) - 1)
+    for name in ranked:
+        i = columns.index(name)
+        if used + 2 + widths[i] <= budget:
+            shown[i] = widths[i]
+        elif name in CUTTABLE and budget - used - 2 >= min(MIN_CUT, widths[i]):
+            shown[i] = budget - used - 2
+        else:
+            continue
+        used += 2 + shown[i]
+    return shown
+
+
+def _write_table(
+    columns: Sequence[str], lines: Iterator[list[str]], out: IO[str], budget: int | None, layout: Layout | None
+) -> int:
+    """Column widths come from the first rows; the rest streams in those widths.
+
+    With a ``budget`` (a terminal's width) the columns are chosen and cut by
+    :func:`_fit_columns`; without one every column is shown whole.
+    """
     head = list(islice(lines, TABLE_SAMPLE))
     if not head:
         out.write("(no rows)\n")
         return 0
-    widths = [max(len(col), *(len(line[i]) for line in head)) for i, col in enumerate(columns)]
-    if is_terminal:
-        budget = shutil.get_terminal_size().columns
-        while sum(widths) + 2 * (len(widths) - 1) > budget and max(widths) > 8:
-            widths[widths.index(max(widths))] -= 1
-
-    def fit(text: str, width: int) -> str:
-        return text if len(text) <= width or not is_terminal else text[: width - 1] + "…"
-
+    widths = [max(width(col), *(width(line[i]) for line in head)) for i, col in enumerate(columns)]
+    shown = dict(enumerate(widths)) if budget is None else _fit_columns(columns, widths, budget, layout)
+    order = sorted(shown)
     count = 0
     for line in chain([list(columns)], head, lines):
-        out.write("  ".join(fit(text, w).ljust(w) for text, w in zip(line, widths)).rstrip() + "\n")
+        cells = (line[i] if budget is None or columns[i] not in CUTTABLE else fit(line[i], shown[i]) for i in order)
+        out.write("  ".join(pad(text, shown[i]) for text, i in zip(cells, order)).rstrip() + "\n")
         count += 1
     return count - 1
 
@@ -130,7 +213,10 @@ def show_rows(
 ) -> int:  # fmt: skip
     """Render any listing to standard output (or ``out``) through the one renderer; returns the row count."""
     out = out or sys.stdout
-    return render(rows, columns, fmt, out, key=key, table_cells=TABLE_CELLS, is_terminal=out.isatty(), trailer=trailer)
+    context = click.get_current_context(silent=True)
+    wide = bool(context is not None and context.meta.get(WIDE))
+    return render(rows, columns, fmt, out, key=key, table_cells=TABLE_CELLS, is_terminal=out.isatty(), trailer=trailer,
+                  wide=wide)  # fmt: skip
 
 
 def show_records(

@@ -4,26 +4,32 @@ Every command parses its options, makes one API call and renders the result.
 Errors become one ``Error:`` line here, once: an API error is shown with this
 command line's own flag names in place of the API's parameter names, and with
 the command that helps (its :class:`~catalog.core.errors.Remedy`) appended.
-Exit codes: 0 ok, 1 findings, 2 every error. Click's standalone handling
-(Ctrl-C, a closed pipe) is kept. Heavy modules (SQLAlchemy, alembic) are
-imported inside the commands that need them, so ``catalog --help`` starts fast.
+Exit codes: 0 ok, 1 findings, 2 every error; ``catalog`` (or a group) without
+a command shows its help, exit 0. Messages are shown with control characters
+escaped (:func:`catalog.core.text.printable`). A reader that closes the pipe
+early (``catalog ls | head -1``) is not an error: the output stops, nothing is
+said, and the exit code is the command's own (0, or 1 when it had already found
+a problem: see :func:`exit_after`), so ``set -o pipefail`` scripts go on.
+Standard tools die of SIGPIPE instead (status 141), which such scripts count
+as a failure. Heavy modules (SQLAlchemy, alembic) are imported inside the
+commands that need them, so ``catalog --help`` starts fast.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.shell_completion import BashComplete, CompletionItem, add_completion_class
 
 from .. import __version__
 from ..core.errors import CatalogError, Remedy, translate
+from ..core.text import printable
 from ..core.vocabulary import ENVIRONMENTS, FORMATS, HEAD_REVISION
-from .render import human_size
+from .render import WIDE
 
 if TYPE_CHECKING:
     from ..core.settings import Settings
@@ -48,12 +54,17 @@ REMEDIES: dict[Remedy, str] = {
 #: The global flags that override settings, and how ``config show`` labels their values.
 FLAG_SOURCES = {"environment": "flag:--env", "base_dir": "flag:--base-dir", "catalog_url": "flag:--catalog-url"}
 _LEAF = "catalog.leaf"  # key in ctx.meta: the context of the command being run
+_EXIT = "catalog.exit"  # key in ctx.meta: the exit code the command ends with (see exit_after)
 
 
 class CLIError(click.ClickException):
-    """An error shown as one ``Error:`` line, exit code 2."""
+    """An error shown as one ``Error:`` line (control characters escaped), exit code 2."""
 
     exit_code = 2
+
+    def format_message(self) -> str:
+        """The message as one line of text a terminal shows but does not act on."""
+        return printable(self.message)
 
 
 class CLIFinding(CLIError):
@@ -113,8 +124,28 @@ class CatalogGroup(click.Group):
     group_class = type  # subgroups are CatalogGroups too
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the group and its command; any error becomes one ``Error:`` line (re-raised with ``--debug``)."""
+        """Run the group and its command; any error becomes one ``Error:`` line (re-raised with ``--debug``).
+
+        The root group also ends the run: standard output flushed, then the
+        exit code the command set with :func:`exit_after`; a closed pipe ends
+        it quietly with that code.
+        """
         ctx.meta[_LEAF] = ctx
+        if ctx.parent is not None:
+            return self._invoke(ctx)
+        try:
+            try:
+                result = self._invoke(ctx)
+            finally:
+                sys.stdout.flush()  # here, where a closed pipe is still caught
+        except BrokenPipeError:
+            _discard_output()
+            raise click.exceptions.Exit(ctx.meta.get(_EXIT, 0)) from None
+        if ctx.meta.get(_EXIT):
+            raise click.exceptions.Exit(ctx.meta[_EXIT])
+        return result
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:
@@ -134,11 +165,38 @@ class CatalogGroup(click.Group):
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:  # fmt: skip
-        """Parse the arguments into a context; a usage error becomes one line pointing at ``--help``."""
+        """Parse the arguments into a context; a usage error becomes one line pointing at ``--help``.
+
+        No command at all is a request for help: it is shown on standard output, exit 0.
+        """
         try:
             return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help())
+            raise click.exceptions.Exit(0) from None
         except click.UsageError as exc:
             raise _usage(exc) from None
+
+
+def exit_after(code: int) -> None:
+    """End the running command with exit ``code`` (1: it found a problem) once its output is written.
+
+    Set before the output, so that a reader closing the pipe early (``catalog
+    verify | head -1``) still gets the command's answer as its exit code.
+    """
+    click.get_current_context().meta[_EXIT] = code
+
+
+def _discard_output() -> None:
+    """Point standard output at /dev/null: the reader has gone, and what is still buffered goes nowhere."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # not a real file (an in-process test runner): nothing is buffered there
+        pass
 
 
 def _usage(exc: click.UsageError) -> CLIError:
@@ -181,12 +239,25 @@ class State:
 pass_state = click.make_pass_decorator(State)
 
 
-def format_option(choices: tuple[str, ...] = FORMATS, help: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The ``--format`` option: every listing's four formats, or ``choices`` (default table) with ``help``."""
+def format_option(
+    choices: tuple[str, ...] = FORMATS, help: str | None = None, tables: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The ``--format`` option: every listing's four formats, or ``choices`` (default table) with ``help``.
+
+    With ``tables`` (the command shows a table) also ``--wide``.
+    """
     if help is None:
         help = ("Output format: table for people; json, csv, ndjson for programs." if choices == FORMATS
                 else "table for people, json for programs.")  # fmt: skip
-    return click.option("--format", "fmt", type=click.Choice(choices), default="table", show_default=True, help=help)
+    fmt = click.option("--format", "fmt", type=click.Choice(choices), default="table", show_default=True, help=help)
+
+    def remember(ctx: click.Context, _: click.Parameter, value: bool) -> None:
+        if value:
+            ctx.meta[WIDE] = True
+
+    wide = click.option("--wide", is_flag=True, expose_value=False, callback=remember,
+                        help="Tables: every column, uncut (on a terminal, columns drop to fit its width).")  # fmt: skip
+    return (lambda command: fmt(wide(command))) if tables else fmt
 
 
 class Whole(click.ParamType):
@@ -241,34 +312,56 @@ def read_input(source: str) -> bytes:
     return data
 
 
-@contextmanager
-def progress(label: str, files: int, size: int, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar (files and bytes, rate, ETA) on a terminal's stderr; nothing in pipes."""
-    if not enabled or not sys.stderr.isatty():
-        yield None
-        return
-    seen = {"files": 0, "bytes": 0}
-    start = time.monotonic()
+# -- shell completion ------------------------------------------------------------------
 
-    def describe_step(_: Any) -> str:
-        rate = seen["bytes"] / max(time.monotonic() - start, 1e-6)
-        return f"{seen['files']}/{files} files, {human_size(seen['bytes'])}, {human_size(int(rate))}/s"
 
-    with click.progressbar(length=max(size, 1) if size else max(files, 1), label=label, file=sys.stderr,
-                           show_eta=True, item_show_func=describe_step) as bar:  # fmt: skip
+class _Bash(BashComplete):
+    """Bash completion that falls back to the shell's own file names where the CLI offers nothing.
 
-        def step(n_files: int, n_bytes: int) -> None:
-            seen["files"] += n_files
-            seen["bytes"] += n_bytes
-            bar.update(n_bytes if size else n_files)
+    Registered as "bash": `eval "$(_CATALOG_COMPLETE=bash_source catalog)"`
+    installs it (click's own registers without ``-o default``, so a file name
+    would not complete anywhere).
+    """
 
-        yield step
+    source_template = BashComplete.source_template.replace("complete -o nosort -F", "complete -o nosort -o default -F")
+
+
+add_completion_class(_Bash)
+
+
+def complete_files(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion of a file name (the shell's own)."""
+    return [CompletionItem(incomplete, type="file")]
+
+
+def complete_paths(statuses: tuple[str, ...] = (), files: bool = False) -> Callable[..., list[CompletionItem]]:
+    """Shell completion of catalogued paths (with one of ``statuses`` if given; and file names with ``files``).
+
+    The store is the one the command line names (global options, environment,
+    config); if it cannot be opened, nothing is offered and nothing is said.
+    """
+
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+        from ..ops.query import paths_starting
+
+        root = ctx.find_root().params
+        flags = {name: root.get(name) for name in FLAG_SOURCES}
+        try:
+            with State(flags, root.get("config_file"), False, None).catalog() as catalog:
+                paths = paths_starting(catalog, incomplete, statuses)
+        except Exception:  # completing must never print an error into the user's command line
+            paths = []
+        return [CompletionItem(incomplete, type="file")] * files + [CompletionItem(path) for path in paths]
+
+    return complete
 
 
 @click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--base-dir", metavar="DIR", help="Store folder (overrides CRYPTORUN_ARTIFACTS_DIR and the config).")
+@click.option("--base-dir", metavar="DIR", help="Store folder (overrides CRYPTORUN_ARTIFACTS_DIR and the config).",
+              shell_complete=lambda ctx, param, incomplete: [CompletionItem(incomplete, type="dir")])  # fmt: skip
 @click.option("--catalog-url", metavar="URL", help="Catalog database URL (default: SQLite in the base folder).")
-@click.option("--config", "config_file", metavar="FILE", help="Settings file (default: ./config/artifacts.yaml if present).")
+@click.option("--config", "config_file", metavar="FILE", shell_complete=complete_files,
+              help="Settings file (default: ./config/artifacts.yaml if present).")  # fmt: skip
 @click.option("--env", "environment", type=click.Choice(list(ENVIRONMENTS)), help="Environment (picks the base folder).")
 @click.option("--actor", metavar="NAME", envvar="CRYPTORUN_ACTOR",
               help="A name to record beside your OS user in audit events (also CRYPTORUN_ACTOR).")  # fmt: skip
@@ -298,8 +391,12 @@ def main() -> None:
     """Console-script entry point: warnings to stderr as ``Warning: …``, then click's standalone main."""
     import logging
 
+    class Plain(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return printable(super().format(record))
+
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("Warning: %(message)s"))
+    handler.setFormatter(Plain("Warning: %(message)s"))
     logger = logging.getLogger("catalog")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)

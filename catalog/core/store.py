@@ -18,7 +18,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from . import chain
 from .db import Database, refuse_network_filesystem
-from .errors import NotFoundError, Remedy, SchemaError, StoreError, ValidationError
+from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
 from .records import ArtifactRecord, EventRecord
 from .schema import ARTIFACTS
 from .settings import Settings, load_settings
@@ -26,6 +26,21 @@ from .unit_of_work import UnitOfWork
 from .vocabulary import TYPES
 
 _PATH_TAKEN = select(ARTIFACTS.c.id).where(ARTIFACTS.c.path == bindparam("b_path")).limit(1)
+
+
+def _is_store(folder: Path) -> bool:
+    return (folder / "catalog.sqlite").is_file() or all((folder / name).is_dir() for name in TYPES)
+
+
+def enclosing_store(base: Path) -> Path | None:
+    """The store folder ``base`` lies inside, or None: the nearest ancestor holding a SQLite catalog or every
+    type's folder. A store never holds another (its reconcile would see the inner store as foreign files)."""
+    return next((parent for parent in base.parents if _is_store(parent)), None)
+
+
+def _inside_store(base: Path, store: Path) -> StoreError:
+    return StoreError(f"base folder {base} lies inside the store {store} (a store never holds another): to use "
+                      "that store, give ", Param("base_dir"), f" {store}, or run from outside it")  # fmt: skip
 
 
 class Catalog:
@@ -105,6 +120,9 @@ class Catalog:
         if self.base_dir.exists() and not self.base_dir.is_dir():
             raise StoreError(f"base folder {self.base_dir} is a file, not a folder")
         if not self.base_dir.is_dir():
+            store = enclosing_store(self.base_dir)
+            if store is not None:  # run from inside a store: `catalog init` would make a second one in it
+                raise _inside_store(self.base_dir, store)
             raise StoreError(f"base folder {self.base_dir} does not exist", remedy=Remedy.INIT)
 
     @property
@@ -118,12 +136,16 @@ class Catalog:
 
         Returns the open catalog and the schema revision before (None: new)
         and after. A migration is recorded as a ``schema_upgrade`` event,
-        appended after it. Raises StoreError (base folder a file, folders that
-        cannot be made, SQLite on a network file system) and CatalogDatabaseError.
+        appended after it. Raises StoreError (base folder a file or inside
+        another store, folders that cannot be made, SQLite on a network file
+        system) and CatalogDatabaseError.
         """
         base = settings.base_dir
         if base.exists() and not base.is_dir():
             raise StoreError(f"base folder {base} is a file, not a folder")
+        store = None if _is_store(base) else enclosing_store(base)
+        if store is not None:
+            raise _inside_store(base, store)
         catalog = cls(settings, check=False, actor=actor)
         try:
             if catalog.db.sqlite_path is not None:
@@ -209,11 +231,17 @@ class Catalog:
         return ArtifactRecord.from_row(row)
 
     def require_path(self, path: str | Path) -> ArtifactRecord:
-        """The artifact whose current path is ``path``; :class:`NotFoundError` naming it if there is none."""
+        """The artifact whose current path is ``path``, else the one first written there (its original path,
+        such as an archived ledger's); :class:`NotFoundError` naming it if there is none."""
         record = self.find_path(path)
-        if record is None:
-            raise NotFoundError(f"no artifact at {self.relative(path)} in the catalog")
-        return record
+        if record is not None:
+            return record
+        rel = self.relative(path)
+        with self.db.read() as conn:
+            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.original_path == rel).order_by(ARTIFACTS.c.id)).first()
+        if row is None:
+            raise NotFoundError(f"no artifact at {rel} in the catalog")
+        return ArtifactRecord.from_row(row)
 
     def events(self) -> Iterator[EventRecord]:
         """Every audit event, in chain order (streamed in keyset batches)."""

@@ -22,6 +22,9 @@ STANDARD_EXTS: dict[str, tuple[str, ...]] = {
 #: stored as opaque bytes (no parse check).
 EXTRA_EXTS: tuple[str, ...] = ("txt", "log", "pdf", "parquet", "gz", "zip")
 
+#: Every extension an artifact can have (listings filter on them).
+EXTS: tuple[str, ...] = tuple(sorted({ext for exts in STANDARD_EXTS.values() for ext in exts} | set(EXTRA_EXTS)))
+
 #: Extensions whose content is parsed before it is stored.
 PARSED_EXTS: tuple[str, ...] = ("json", "jsonl", "csv")
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..core.errors import ValidationError
 from ..core.formats import format_time, jsonable
+from ..core.text import pad, printable, width
 from .explain import CONTRIBUTIONS, CSV_COLUMNS, GATES, MAX_REASONS, REPORT_TYPE, ExplainReport
 
 # -- the rules ----------------------------------------------------------------------------
@@ -134,42 +135,47 @@ def csv_rows(report: ExplainReport) -> list[list[Any]]:
 
 
 def render(report: ExplainReport, violations: Sequence[Violation] = ()) -> str:
-    """The report for a terminal: ranked table, failed gates and why, top reasons."""
-    meta, lines = report.meta, []
-    lines.append(f"Explain report {format_time(meta.timestamp)}  version {meta.version}  "
-                 f"regime {report.config.current_regime}")  # fmt: skip
+    """The report for a terminal: ranked table, failed gates and why, top reasons.
+
+    Every text from the report is shown with control characters escaped
+    (:func:`~catalog.core.text.printable`): a report cannot move the cursor
+    or forge a line. Columns align in terminal cells (CJK and emoji are two).
+    """
+    p, meta, lines = printable, report.meta, []
+    lines.append(f"Explain report {format_time(meta.timestamp)}  version {p(str(meta.version))}  "
+                 f"regime {p(str(report.config.current_regime))}")  # fmt: skip
     lines.append(f"{meta.assets_count} assets: {meta.included_count} included, {meta.excluded_count} excluded"
-                 + (f", {len(meta.skipped)} skipped" if meta.skipped else "") + f"   input_hash {meta.input_hash}")
+                 + (f", {len(meta.skipped)} skipped" if meta.skipped else "") + f"   input_hash {p(str(meta.input_hash))}")
     if not report.universe:
         lines.append("")
         lines.append("(the universe is empty)")
     else:
         header = ("rank", "symbol", "decision", "score", "failed gates", "top reason")
         table = [header] + [
-            (str(a.rank), a.symbol, a.decision, f"{a.score:.2f}",
-             ",".join(n.removesuffix("_gate") for n, _ in a.gate_results.failed()) or "-", a.top_reason)
+            tuple(map(p, (str(a.rank), a.symbol, a.decision, f"{a.score:.2f}",
+                          ",".join(n.removesuffix("_gate") for n, _ in a.gate_results.failed()) or "-", a.top_reason)))
             for a in report.universe
         ]  # fmt: skip
-        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+        widths = [max(width(row[i]) for row in table) for i in range(len(header))]
         lines.append("")
         for row in table:
-            cells = [c.rjust(w) if i in (0, 3) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
-            lines.append("  ".join(cells).rstrip())
+            lines.append("  ".join(pad(c, w, right=i in (0, 3)) for i, (c, w) in enumerate(zip(row, widths))).rstrip())
         failures = [(a, name, gate) for a in report.universe for name, gate in a.gate_results.failed()]
         if failures:
             lines.append("")
             lines.append("Failed gates:")
             for a, name, gate in failures:
-                lines.append(f"  {a.symbol:<12} {name:<15} {gate.value:g} vs threshold {gate.threshold:g} ({gate.reason})")
+                lines.append(f"  {pad(p(a.symbol), 12)} {p(name):<15} {gate.value:g} vs threshold {gate.threshold:g} "
+                             f"({p(gate.reason)})")  # fmt: skip
         reasons = Counter(r for a in report.universe for r in a.attribution.top_inclusion_reasons + a.attribution.top_exclusion_reasons)
         if reasons:
             lines.append("")
-            lines.append("Top reasons: " + ", ".join(f"{reason} ×{n}" for reason, n in reasons.most_common(6)))
+            lines.append("Top reasons: " + ", ".join(f"{p(reason)} ×{n}" for reason, n in reasons.most_common(6)))
     for skipped in meta.skipped:
-        lines.append(f"Skipped {skipped.symbol}: {skipped.reason}")
+        lines.append(f"Skipped {p(skipped.symbol)}: {p(skipped.reason)}")
     if report.load_notes or violations:
         lines.append("")
         lines.append("Rules this report breaks (as written):")
-        lines += [f"  - {note}" for note in report.load_notes]
-        lines += [f"  - {v} [rule: {v.rule}]" for v in violations]
+        lines += [f"  - {p(note)}" for note in report.load_notes]
+        lines += [f"  - {p(str(v))} [rule: {v.rule}]" for v in violations]
     return "\n".join(lines) + "\n"

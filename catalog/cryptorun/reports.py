@@ -10,6 +10,7 @@ from ..core.errors import InputError, NotFoundError
 from ..core.fs import is_inside, read_file
 from ..core.settings import Settings
 from ..core.store import Catalog
+from ..ops.query import pair_partner
 from ..ops.read import copy_verified
 from .explain import ExplainReport
 from .explain_rules import Violation, check_report
@@ -18,9 +19,11 @@ from .explain_rules import Violation, check_report
 def read_report(settings: Settings, source: str, *, actor: str | None = None) -> tuple[bytes, str]:
     """A report's bytes and where they came from: a file outside the store, or a catalogued artifact.
 
-    A catalogued artifact's bytes are verified against its SHA-256 first
-    (:class:`~catalog.core.errors.IntegrityError` if they no longer match).
-    Raises :class:`InputError` if ``source`` is neither.
+    The CSV half of a catalogued pair stands for its report: the JSON it was
+    derived from is read. A catalogued artifact's bytes are verified against
+    its SHA-256 first (:class:`~catalog.core.errors.IntegrityError` if they no
+    longer match; NotFoundError if they are not served, e.g. deleted). Raises
+    :class:`InputError` if ``source`` is neither, or a CSV without its JSON.
     """
     path = Path(source)
     if path.is_file() and not is_inside(path, settings.base_dir):
@@ -28,15 +31,22 @@ def read_report(settings: Settings, source: str, *, actor: str | None = None) ->
         if not data:
             raise InputError(f"input file {source} is empty")
         return data, source
-    try:
-        with Catalog(settings, actor=actor) as catalog:
-            buffer = io.BytesIO()
-            record = copy_verified(catalog, source, buffer)
-            return buffer.getvalue(), record.path
-    except NotFoundError:
-        if path.exists() and not path.is_file():
-            raise InputError(f"{source} is a folder, not a report") from None
-        raise InputError(f"{source} is neither a report file nor an artifact in the catalog") from None
+    with Catalog(settings, actor=actor) as catalog:
+        try:
+            record = catalog.require_path(source)
+        except NotFoundError:
+            if path.exists() and not path.is_file():
+                raise InputError(f"{source} is a folder, not a report") from None
+            raise InputError(f"{source} is neither a report file nor an artifact in the catalog") from None
+        if record.ext == "csv":
+            report = pair_partner(catalog, record)
+            if report is None:
+                raise InputError(f"{record.path} is a CSV without the JSON report it was derived from; "
+                                 "explain show reads the report")  # fmt: skip
+            record = report
+        buffer = io.BytesIO()
+        copy_verified(catalog, record.path, buffer)
+        return buffer.getvalue(), record.path
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from ..core.fs import CHUNK
 from ..core.records import ArtifactRecord, EventRecord
 from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.store import Catalog
-from ..core.vocabulary import ACTIONS, ON_DISK, SORTS, STATUSES, TYPES
+from ..core.vocabulary import ACTIONS, EXTS, ON_DISK, SORTS, STATUSES, TYPES
 
 _GLOB_CHARS = re.compile(r"[*?]")
 
@@ -36,8 +36,9 @@ class ArtifactQuery:
     """Which artifacts a listing wants. Times are aware UTC; ``since`` inclusive, ``until`` exclusive.
 
     ``after`` continues a listing after that path (keyset pagination); ``as_of``
-    answers from the events: what existed then, where, with what status.
-    Raises ValidationError for an unknown type, status or sort, a bad limit or window.
+    answers from the events: what existed then, where, with what status;
+    ``exts``: only files with these extensions (``json``, no dot).
+    Raises ValidationError for an unknown type, status, extension or sort, a bad limit or window.
     """
 
     types: tuple[str, ...] = ()
@@ -49,11 +50,15 @@ class ArtifactQuery:
     after: str | None = None  # path of the last row already seen
     limit: int | None = None
     as_of: datetime | None = None  # answer from the events: what existed then, where
+    exts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for t in self.types:
             if t not in TYPES:
                 raise ValidationError(f"unknown artifact type {t!r}; choose one of: {', '.join(TYPES)}")
+        for e in self.exts:
+            if e not in EXTS:
+                raise ValidationError(f"unknown extension {e[:40]!r}; choose one of: {', '.join(EXTS)}", value=e)
         for s in self.statuses:
             if s not in STATUSES:
                 raise ValidationError(f"unknown status {s!r}; choose one of: {', '.join(STATUSES)}")
@@ -67,9 +72,12 @@ class ArtifactQuery:
             raise ValidationError(Param("prefix"), " pattern must be 1-256 characters without NUL", value=self.prefix)
 
 
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _like_pattern(glob: str) -> str:
-    escaped = glob.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped.replace("*", "%").replace("?", "_")
+    return _like_literal(glob).replace("*", "%").replace("?", "_")
 
 
 def _as_of_view(as_of: datetime) -> Any:
@@ -103,6 +111,8 @@ def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
         where.append(c.type.in_(query.types))
     if query.statuses:
         where.append(c.status.in_(query.statuses))
+    if query.exts:
+        where.append(c.ext.in_(query.exts))
     if query.since is not None:
         where.append(c.created_at >= query.since)
     if query.until is not None:
@@ -261,15 +271,28 @@ def story(catalog: Catalog, record: ArtifactRecord) -> ArtifactStory:
 
 def show(catalog: Catalog, path: str) -> ArtifactStory:
     """One artifact's story, by its current or original path; NotFoundError if no artifact has that path."""
-    record = catalog.find_path(path)
-    if record is None:
-        rel = catalog.relative(path)
-        with catalog.read() as conn:
-            row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.original_path == rel)).first()
-        if row is None:
-            raise NotFoundError(f"no artifact at {rel} in the catalog")
-        record = ArtifactRecord.from_row(row)
-    return story(catalog, record)
+    return story(catalog, catalog.require_path(path))
+
+
+def pair_partner(catalog: Catalog, record: ArtifactRecord) -> ArtifactRecord | None:
+    """The other half of ``record``'s linked pair (same ``pair_id``), or None if it is not in a pair."""
+    if record.pair_id is None:
+        return None
+    c = ARTIFACTS.c
+    with catalog.read() as conn:
+        row = conn.execute(select(ARTIFACTS).where(c.pair_id == record.pair_id, c.id != record.id).order_by(c.id)).first()
+    return ArtifactRecord.from_row(row) if row is not None else None
+
+
+def paths_starting(catalog: Catalog, start: str, statuses: tuple[str, ...] = (), limit: int = 200) -> list[str]:
+    """Current paths that start with ``start`` (exactly: case and every character count), in path order, at
+    most ``limit``; only those with one of ``statuses`` if given. For shell completion."""
+    c = ARTIFACTS.c
+    query = select(c.path).where(c.path.like(_like_literal(start) + "%", escape="\\")).order_by(c.path).limit(limit)
+    if statuses:
+        query = query.where(c.status.in_(statuses))
+    with catalog.read() as conn:
+        return [path for path in conn.execute(query).scalars() if path.startswith(start)]
 
 
 _HEX = re.compile(r"[0-9a-f]{4,64}")
@@ -278,8 +301,8 @@ _HEX = re.compile(r"[0-9a-f]{4,64}")
 def find_sha256(catalog: Catalog, digest: str) -> list[ArtifactStory]:
     """The stories of the artifacts whose SHA-256 is ``digest`` or starts with it (at most 1001, by id).
 
-    Raises ValidationError unless ``digest`` is 4-64 hex digits that start
-    only one SHA-256 in the catalog, and NotFoundError if none matches.
+    None matching is an empty list. Raises ValidationError unless ``digest``
+    is 4-64 hex digits that start at most one SHA-256 in the catalog.
     """
     wanted = digest.strip().lower()
     if not _HEX.fullmatch(wanted):
@@ -288,8 +311,6 @@ def find_sha256(catalog: Catalog, digest: str) -> list[ArtifactStory]:
     match = c.sha256 == wanted if len(wanted) == 64 else and_(c.sha256 >= wanted, c.sha256 < wanted + "g")
     with catalog.read() as conn:
         rows = conn.execute(select(ARTIFACTS).where(match).order_by(c.id).limit(1001)).all()
-    if not rows:
-        raise NotFoundError(f"no artifact has a SHA-256 starting with {wanted}")
     hashes = {row.sha256 for row in rows}
     if len(hashes) > 1:
         raise ValidationError(f"{wanted} is ambiguous: it starts {len(hashes)} different SHA-256 values; give more digits")
