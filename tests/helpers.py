@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +151,31 @@ def representative_workload(catalog: Any, writer: Any, out_dir: Path) -> None:
     checkpoints.take_checkpoint(catalog, out_dir / "checkpoint.json")
     if catalog.db.is_sqlite:
         operations.backup(catalog, out_dir / "backup.sqlite")
+
+
+NOBODY = 65534
+
+
+def as_nobody(work: Callable[[], str], groups: tuple[int, ...] = ()) -> str:
+    """The text ``work()`` returns in a forked child that dropped root for nobody (and ``groups``).
+
+    The interpreter lives where nobody may not read: ``work`` must import nothing new.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            os.setgroups(list(groups))
+            os.setgid(groups[0] if groups else NOBODY)
+            os.setuid(NOBODY)
+            os.write(writer, work().encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        shown = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, shown
+    return shown
