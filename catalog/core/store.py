@@ -49,7 +49,6 @@ class Catalog:
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
             allow_filesystems=settings.sqlite_allow_filesystems,
         )
-        self._links_checked = False
         if check:
             try:
                 self._check_base_dir()
@@ -106,17 +105,12 @@ class Catalog:
         crossings.warn()
 
     def require_writable(self, incoming: int = 0) -> None:
-        """Raise now if a write by this process could publish a file it then cannot record; else do nothing.
+        """Raise CatalogDatabaseError now if a write by this process could publish a file it then cannot record.
 
         Checked by a writer before it publishes ``incoming`` bytes: the catalog
-        must take a commit (:meth:`catalog.core.db.Database.check_writable`:
-        CatalogDatabaseError) and the store's file system must have hard links
-        (probed once per handle: StoreError).
+        must take a commit and have room for it (:meth:`catalog.core.db.Database.check_writable`).
         """
         self.db.check_writable(incoming, self.base_dir)
-        if not self._links_checked:
-            self._require_hard_links(self.base_dir)
-            self._links_checked = True
 
     @staticmethod
     def _require_hard_links(folder: Path) -> None:
