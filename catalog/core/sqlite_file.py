@@ -96,7 +96,7 @@ def reader_uri(path: Path) -> str:
     ``immutable=1`` (no locks, no -shm). Such a reader assumes no writer is
     active; :class:`catalog.core.db.Database` replaces its connection once a -wal appears.
     """
-    uri = path.as_uri()
+    uri = Path(os.path.abspath(path)).as_uri()  # percent-encoded: a ? or # in a folder name stays a name
     if os.access(path, os.W_OK) and os.access(path.parent, os.W_OK):
         return f"{uri}?mode=rw"
     wal, shm = _beside(path, "wal"), _beside(path, "shm")
