@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,3 +177,31 @@ def runnable_cells(data: bytes | str) -> list[str]:
         return any(unicodedata.normalize("NFKC", c)[:1] in ("=", "+", "-", "@", "\t", "\r") for c in (cell[:1], cell.lstrip()[:1]))
 
     return [cell for row in csv.reader(io.StringIO(text, newline="")) for cell in row if runs(cell)]
+
+
+NOBODY = 65534
+
+
+def as_nobody(work: Callable[[], str], groups: tuple[int, ...] = ()) -> str:
+    """The text ``work()`` returns in a forked child that dropped root for nobody (and ``groups``).
+
+    The interpreter lives where nobody may not read: ``work`` must import nothing new.
+    """
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            os.setgroups(list(groups))
+            os.setgid(groups[0] if groups else NOBODY)
+            os.setuid(NOBODY)
+            os.write(writer, work().encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        shown = pipe.read().decode()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, shown
+    return shown

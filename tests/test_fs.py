@@ -15,6 +15,8 @@ import pytest
 from catalog.core import fs
 from catalog.core.errors import CollisionError, InputError, ValidationError
 
+from helpers import as_nobody
+
 
 def _listing(folder: Path) -> list[str]:
     return sorted(os.listdir(folder))
@@ -255,29 +257,15 @@ def test_read_file_socket(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _read_as_nobody(path: Path) -> str:
     """read_file's message in a forked child that dropped root for nobody (root reads anything)."""
-    reader, writer = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        code = 1
+
+    def read() -> str:
         try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            try:
-                fs.read_file(path, "input file", InputError)
-                message = "read it"
-            except InputError as exc:
-                message = str(exc)
-            os.write(writer, message.encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(writer)
-    with os.fdopen(reader, "rb") as pipe:
-        shown = pipe.read().decode()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, shown
-    return shown
+            fs.read_file(path, "input file", InputError)
+            return "read it"
+        except InputError as exc:
+            return str(exc)
+
+    return as_nobody(read)
 
 
 def test_read_file_permission_denied() -> None:

@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import text
 
 from catalog.core import vocabulary as migrations
-from catalog.core.db import Database, filesystem_type, migrations_dir, refuse_network_filesystem
+from catalog.core.db import Database, migrations_dir
 from catalog.core.errors import Remedy, SchemaError, StoreError
 from catalog.core.schema import Base
 from catalog.core.settings import Settings, load_settings
+from catalog.core.sqlite_file import filesystem_type, require_local_filesystem
 from catalog.core.store import Catalog
 
 from helpers import BACKEND, all_records
@@ -257,17 +258,17 @@ def test_filesystem_type_picks_the_deepest_mount(tmp_path: Path) -> None:
     assert filesystem_type(Path("/mnt/share/store"), str(info)) == "nfs4"
     assert filesystem_type(Path("/mnt/share/local disk/store"), str(info)) == "ext4"
     assert filesystem_type(Path("/mnt/shared"), str(info)) == "ext4"  # a prefix of the name is not a mount
-    with pytest.raises(StoreError, match="network file system \\(nfs4\\).*PostgreSQL"):
-        refuse_network_filesystem(Path("/mnt/share/store"), str(info))
-    refuse_network_filesystem(Path("/srv/store"), str(info))
+    with pytest.raises(StoreError, match="on a nfs4 file system, not one known to be local.*PostgreSQL"):
+        require_local_filesystem(Path("/mnt/share/store"), mountinfo=str(info))
+    require_local_filesystem(Path("/srv/store"), mountinfo=str(info))
 
 
 @sqlite_only
 def test_init_refuses_sqlite_on_a_network_filesystem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli) -> None:
-    monkeypatch.setattr("catalog.core.db.filesystem_type", lambda path, mountinfo=None: "nfs")
+    monkeypatch.setattr("catalog.core.sqlite_file.filesystem_type", lambda path, mountinfo=None: "nfs")
     result = run_cli("init")
     assert result.exit_code == 2
-    assert "network file system (nfs)" in result.stderr and "postgresql" in result.stderr.lower()
+    assert "on a nfs file system, not one known to be local" in result.stderr and "postgresql" in result.stderr.lower()
 
 
 def test_postgresql_url_without_driver_is_normalised(tmp_path: Path) -> None:

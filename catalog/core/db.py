@@ -6,7 +6,9 @@ for speed) and ``BEGIN IMMEDIATE`` for every write transaction, so writers queue
 for the lock up front instead of failing on upgrade. PostgreSQL runs the same
 code; writers serialise on the ``chain_head`` row (``SELECT … FOR UPDATE``).
 Read scopes are read-only in the database itself (SQLite ``PRAGMA query_only``,
-PostgreSQL ``BEGIN READ ONLY``): the unit of work is the only way to write.
+PostgreSQL ``BEGIN READ ONLY``): the unit of work is the only way to write. A
+user who may only read a SQLite catalog, or a catalog on read-only media, can
+still run every verb that only reads (:func:`catalog.core.sqlite_file.reader_uri`).
 
 Checking the schema reads ``alembic_version`` with plain SQL: only the verbs that
 migrate import alembic.
@@ -26,21 +28,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 
-from .errors import CatalogDatabaseError, Param, Remedy, SchemaError, StoreError
+from . import sqlite_file
+from .errors import CatalogDatabaseError, Remedy, SchemaError
 from .settings import Settings, redact_url
 from .vocabulary import HEAD_REVISION, KNOWN_REVISIONS
 
-#: File systems on which SQLite's WAL (shared memory on one host) is unsafe.
-NETWORK_FILESYSTEMS = frozenset(
-    {
-        "nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p", "ceph",
-        "glusterfs", "lustre", "gpfs", "ocfs2", "gfs2", "beegfs", "orangefs",
-        "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse",
-        "davfs", "fuse.davfs2", "fuse.cephfs",
-    }
-)  # fmt: skip
 _PG_MIGRATION_LOCK = 7_305_215_001  # advisory lock id held while migrating
 #: Named locks held across transactions (:meth:`Database.exclusive`), with their PostgreSQL advisory lock ids.
 EXCLUSIVE_LOCKS: dict[str, int] = {"lifecycle": 7_305_215_002}
@@ -51,50 +52,22 @@ def migrations_dir() -> str:
     return str(resources.files("catalog.migrations"))
 
 
-def _unescape_mount(field: str) -> str:
-    return field.encode().decode("unicode_escape") if "\\" in field else field
-
-
-def filesystem_type(path: Path, mountinfo: str = "/proc/self/mountinfo") -> str | None:
-    """The type of the file system holding ``path`` (``ext4``, ``nfs4``…, from Linux's mountinfo), else None."""
-    try:
-        lines = Path(mountinfo).read_text().splitlines()
-    except OSError:
-        return None
-    target = os.path.realpath(path)
-    best, best_type = "", None
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        fields = left.split()
-        if not sep or len(fields) < 5 or not right.split():
-            continue
-        mount_point = _unescape_mount(fields[4])
-        inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-        if inside and len(mount_point) >= len(best):
-            best, best_type = mount_point, right.split()[0]
-    return best_type
-
-
-def refuse_network_filesystem(path: Path, mountinfo: str = "/proc/self/mountinfo") -> None:
-    """Raise StoreError if ``path`` is on a network file system (:data:`NETWORK_FILESYSTEMS`): unsafe for SQLite."""
-    fstype = filesystem_type(path, mountinfo)
-    if fstype in NETWORK_FILESYSTEMS:
-        raise StoreError(
-            f"the SQLite catalog {path} would be on a network file system ({fstype}); SQLite's WAL needs "
-            "one host's shared memory. Use PostgreSQL for a shared store: ", Param("catalog_url"),
-            " postgresql+psycopg://…", value=fstype,
-        )  # fmt: skip
-
-
 class Database:
     """Engines for one catalog URL, with the settings every connection needs.
 
     Raises CatalogDatabaseError for a URL that is malformed or names a driver
     that is not installed. ``busy_timeout_ms`` (milliseconds) bounds how long
-    a writer waits for the lock.
+    a writer waits for the lock; ``allow_filesystems`` are file system types
+    accepted for SQLite beside :data:`~catalog.core.sqlite_file.LOCAL_FILESYSTEMS`.
+
+    SQLite reads go through connections opened as :func:`~catalog.core.sqlite_file.reader_uri` says;
+    one opened immutable is replaced when a -wal appears (a writer started).
     """
 
-    def __init__(self, url: str, *, synchronous: str = "full", busy_timeout_ms: int = 30_000) -> None:
+    def __init__(
+        self, url: str, *, synchronous: str = "full", busy_timeout_ms: int = 30_000,
+        allow_filesystems: frozenset[str] = frozenset(),
+    ) -> None:  # fmt: skip
         try:
             self.url = make_url(url)
             self.url.port  # noqa: B018 - parses the port now, not at the first connection
@@ -103,6 +76,7 @@ class Database:
             raise CatalogDatabaseError(f"catalog URL {shown!r} is not a valid database URL") from None
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self.busy_timeout_ms = busy_timeout_ms
+        self.allow_filesystems = allow_filesystems
         self._turn = threading.Lock()
         self._lock_fd: tuple[int, int] | None = None  # (pid, fd) of the writers' lock file
         self.sqlite_path = Path(self.url.database) if self.is_sqlite and self.url.database else None
@@ -114,6 +88,7 @@ class Database:
                 self._configure_sqlite(self.engine, synchronous, busy_timeout_ms, read_only=False)
                 self.read_engine = create_engine(self.url, connect_args={"timeout": busy_timeout_ms / 1000})
                 self._configure_sqlite(self.read_engine, synchronous, busy_timeout_ms, read_only=True)
+                self._open_read_only(self.read_engine)
             else:
                 # A writer waits for the chain head lock as long as a SQLite writer would for its lock, then
                 # fails clearly; an unreachable server fails within seconds (the URL may set its own).
@@ -162,11 +137,32 @@ class Database:
             immediate = conn.get_execution_options().get("catalog_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
+    def _open_read_only(self, engine: Engine) -> None:
+        path = self.sqlite_path
+        assert path is not None
+
+        def immutable() -> bool:
+            return sqlite_file.reader_uri(path).endswith("immutable=1")
+
+        @event.listens_for(engine, "do_connect")
+        def read_only(_dialect: Any, record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+            cargs[0], cparams["uri"] = sqlite_file.reader_uri(path), True
+            record.info["immutable"] = cargs[0].endswith("immutable=1")
+
+        @event.listens_for(engine, "checkout")
+        def not_stale(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if record.info.get("immutable") and not immutable():
+                raise DisconnectionError("a writer started: reopen without immutable")  # the pool reconnects
+
     def dispose(self) -> None:
-        """Close every pooled connection and this process's lock file descriptor."""
-        self.engine.dispose()
+        """Close every pooled connection and this process's lock file descriptor.
+
+        The readers close first: the last connection to close checkpoints the
+        WAL and removes the -wal and -shm files, which only a writable one may do.
+        """
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+        self.engine.dispose()
         if self._lock_fd is not None and self._lock_fd[0] == os.getpid():
             os.close(self._lock_fd[1])
         self._lock_fd = None
@@ -185,6 +181,8 @@ class Database:
         Driver errors become CatalogDatabaseError (a lock still held after the
         busy timeout included); a violated constraint stays SQLAlchemy's IntegrityError.
         """
+        if self.sqlite_path is not None:  # a read-only user or medium: say so, not "attempt to write a readonly database"
+            sqlite_file.check_writable(self.sqlite_path)
         with self._errors(), self._write_turn(), self.write_engine.begin() as conn:
             yield conn
 
@@ -233,7 +231,7 @@ class Database:
 
     def _open_lock_file(self) -> int | None:
         try:
-            return os.open(f"{self.sqlite_path}-lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            return sqlite_file.open_lock_file(Path(f"{self.sqlite_path}-lock"))
         except OSError:
             return None
 
@@ -283,7 +281,7 @@ class Database:
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
         busy = CatalogDatabaseError(f"{what} is already running on catalog {self.location}; this one did nothing")
         if self.sqlite_path is not None:
-            fd = os.open(f"{self.sqlite_path}-{name}", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = sqlite_file.open_lock_file(Path(f"{self.sqlite_path}-{name}"))
             try:
                 while True:
                     try:
@@ -311,6 +309,12 @@ class Database:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
 
+    def check_writable(self, incoming: int | None = None, store: Path | None = None) -> None:
+        """SQLite: raise CatalogDatabaseError now if this process could not commit (see
+        :func:`catalog.core.sqlite_file.check_writable`). PostgreSQL: nothing to check here."""
+        if self.sqlite_path is not None:
+            sqlite_file.check_writable(self.sqlite_path, incoming, store)
+
     def _locked(self) -> CatalogDatabaseError:
         return CatalogDatabaseError(f"catalog {self.location} stayed locked by another process past the busy timeout")
 
@@ -326,6 +330,13 @@ class Database:
     def _explain(self, exc: DBAPIError) -> CatalogDatabaseError:
         lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
         message = lines[0] if lines else type(exc.orig or exc).__name__
+        if self.sqlite_path is not None and getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF in sqlite_file.DISK_ERRORS:
+            full = sqlite_file.no_space(self.sqlite_path)
+            if full is not None:
+                return full
+        if self.sqlite_path is not None and "unable to open database file" in message:
+            why = sqlite_file.why_not_open(self.sqlite_path)
+            return CatalogDatabaseError(f"catalog {self.location} cannot be opened: {why}")
         if self.is_sqlite and "file is not a database" in message:
             return SchemaError(f"catalog {self.location} is not a SQLite database")
         if (self.is_sqlite and "database is locked" in message) or "lock timeout" in message:
@@ -372,17 +383,19 @@ class Database:
     def upgrade(self, target: str = "head") -> tuple[str | None, str]:
         """Migrate to ``target`` (default: head; idempotent); returns the revisions (before, after), before None if new.
 
-        Raises StoreError for SQLite on a network file system, SchemaError for
+        Raises StoreError for SQLite on a file system not known to be local, SchemaError for
         a catalog newer than this code, CatalogDatabaseError if migrating fails.
         """
         from alembic import command
         from alembic.config import Config
 
         if self.sqlite_path is not None:
-            refuse_network_filesystem(self.sqlite_path.parent)
+            sqlite_file.require_local_filesystem(self.sqlite_path.parent, self.allow_filesystems)
         before = self.revision()
         if before is not None and before not in KNOWN_REVISIONS:
             self.check_schema()  # raises: newer than this code
+        if self.sqlite_path is not None:
+            sqlite_file.create_database_file(self.sqlite_path)  # its mode follows the umask (SQLite would make 0644)
         config = Config()
         config.set_main_option("script_location", migrations_dir())
         try:

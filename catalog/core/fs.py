@@ -6,11 +6,14 @@ them at a named point through one hook (:data:`FAULT_HOOK`).
 
 Published files are read-only (0444). A name is never overwritten: publishing
 hard-links a fully written temp file to its final name, which fails if the name
-exists (POSIX ``link(2)``).
+exists (POSIX ``link(2)``). The store needs hard links (:func:`check_hard_links`);
+files written outside it (checkpoints, bundles, backups) may land on a USB stick
+formatted vfat or exFAT, which has none: :func:`place_exclusive` works there too.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import Callable
@@ -86,7 +89,7 @@ def publish(folder: Path, filename: str, data: bytes) -> str:
     return digest.hexdigest()
 
 
-def _publish(folder: Path, filename: str, data: bytes) -> None:
+def _publish(folder: Path, filename: str, data: bytes, place: Callable[[Path, Path], None] | None = None) -> None:
     final = folder / filename
     tmp = folder / temp_name(filename, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
@@ -98,7 +101,7 @@ def _publish(folder: Path, filename: str, data: bytes) -> None:
             os.fchmod(handle.fileno(), 0o444)
         fault("temp_written")
         try:
-            os.link(tmp, final)
+            (place or hard_link)(tmp, final)
         except FileExistsError:
             raise CollisionError(f"{final.parent.name}/{filename} already exists; nothing was overwritten") from None
     finally:
@@ -110,13 +113,108 @@ def _publish(folder: Path, filename: str, data: bytes) -> None:
     fault("published")
 
 
+def create_exclusive(folder: Path, filename: str, data: bytes) -> str:
+    """:func:`publish` for a file outside the store: also where the file system has no hard links (vfat, exFAT).
+
+    Complete or absent under its final name, read-only (0444), durable, never
+    clobbering (see :func:`place_exclusive`). Returns the SHA-256 (64 hex digits)
+    of ``data``. Raises :class:`CollisionError` if the name exists, OSError on I/O failure.
+    """
+    _publish(folder, filename, data, place_exclusive)
+    return hashlib.sha256(data).hexdigest()
+
+
+#: What link(2) fails with where the file system has no hard links (vfat, exFAT, some FUSE mounts), or the
+#: kernel refuses one (``fs.protected_hardlinks``: a file another user owns).
+_NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+
+
+_NO_LINKS = "the file system does not support hard links (vfat, exFAT and some FUSE mounts have none)"
+
+
+def hard_link(source: Path, target: Path) -> None:
+    """POSIX link(2): ``target`` becomes a second name of ``source``; an existing ``target`` raises FileExistsError.
+
+    Where the link is refused (EPERM…), a fresh file in the target's folder is
+    linked to learn why, and the OSError (errno kept) says it in words when it
+    can: the file system has no hard links (vfat, exFAT, some FUSE mounts), or
+    the kernel does not let this user link a file another user owns (Linux
+    ``fs.protected_hardlinks``). Otherwise (an immutable file…) it is link(2)'s own.
+    """
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in _NO_LINK_ERRNOS:
+            raise
+        try:
+            check_hard_links(target.parent)
+        except OSError as probe:
+            if probe.strerror == _NO_LINKS:
+                raise OSError(exc.errno, _NO_LINKS, str(target)) from None
+            raise exc from None
+        try:  # root is exempt from protected_hardlinks
+            foreign = os.geteuid() != 0 and os.lstat(source).st_uid != os.geteuid()
+        except OSError:
+            foreign = False
+        if foreign and exc.errno == errno.EPERM:
+            reason = "the kernel does not let this user hard-link a file another user owns (fs.protected_hardlinks)"
+            raise OSError(exc.errno, reason, str(source)) from None
+        raise
+
+
+def check_hard_links(folder: Path) -> None:
+    """Raise OSError (its message says why) unless a new file in ``folder`` can be hard-linked.
+
+    The store publishes and moves files by hard-linking them, so a store folder
+    must allow it. The probe files are named like temp files (reconcile knows them) and removed.
+    """
+    probe, second = (folder / temp_name(f"hard-link-probe{n}", os.getpid()) for n in (1, 2))
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+    try:
+        try:
+            os.link(probe, second)
+        except OSError as exc:
+            if exc.errno in _NO_LINK_ERRNOS:
+                raise OSError(exc.errno, _NO_LINKS, str(folder)) from None
+            raise
+        os.unlink(second)
+    finally:
+        os.unlink(probe)
+
+
+def place_exclusive(source: Path, target: Path) -> None:
+    """Move the complete, fsynced file ``source`` to the new name ``target``, never clobbering; fsync the folder.
+
+    For files written outside the store (checkpoints, bundles, backups), which
+    may go to a vfat or exFAT stick: a hard link where the file system has them
+    (``target`` appears complete or not at all), else an exclusive create that
+    reserves the name (``O_CREAT | O_EXCL | O_NOFOLLOW``) and a rename over it,
+    so a crash leaves at worst an empty file under ``target``, never a partial one.
+    Both in the same folder. Raises FileExistsError if ``target`` exists (nothing
+    replaced) and OSError on I/O failure.
+    """
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in _NO_LINK_ERRNOS:
+            raise
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        os.replace(source, target)
+    else:
+        os.unlink(source)
+    fsync_dir(target.parent)
+
+
 def link_durably(source: Path, target: Path) -> None:
     """Hard-link ``source`` to ``target`` and fsync the target's folder (made if needed). Raises OSError.
 
-    POSIX link(2) never replaces a name: an existing ``target`` raises FileExistsError.
+    POSIX link(2) never replaces a name: an existing ``target`` raises FileExistsError
+    (:func:`hard_link` says in words why a file system refuses the link).
     """
     ensure_folder(target.parent)
-    os.link(source, target)
+    hard_link(source, target)
     fault("linked")
     fsync_dir(target.parent)
 

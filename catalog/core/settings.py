@@ -43,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "formats": {"json_indent": 2, "csv_precision": 6},
     "limits": {"max_files_per_dir": 10_000, "max_dir_bytes": 10 * GIB, "max_store_bytes": 10 * GIB},
-    "sqlite": {"synchronous": "full", "busy_timeout_ms": 30_000},
+    "sqlite": {"synchronous": "full", "busy_timeout_ms": 30_000, "allow_filesystems": []},
     "audit": {"checkpoint_dir": None, "max_clock_skew_seconds": 300},
 }
 
@@ -56,6 +56,7 @@ ENV_VARS: dict[str, str] = {
     "CRYPTORUN_EXPLAIN_RETENTION_DAYS": "retention.explain.days",
     "CRYPTORUN_LEDGER_RETENTION_DAYS": "retention.ledger.days",
     "CRYPTORUN_HEALTH_RETENTION_DAYS": "retention.health.days",
+    "CRYPTORUN_SQLITE_ALLOW_FILESYSTEMS": "sqlite.allow_filesystems",
 }
 
 #: Keys a caller may override directly (the CLI's global flags, a Python caller's arguments).
@@ -92,6 +93,8 @@ class Settings:
     limits: Limits
     sqlite_synchronous: str
     sqlite_busy_timeout_ms: int
+    #: File system types (as Linux's mountinfo names them) accepted for the SQLite catalog beside the local ones.
+    sqlite_allow_filesystems: frozenset[str] = frozenset()
     checkpoint_dir: Path | None = None
     max_clock_skew: timedelta = timedelta(minutes=5)
     config_file: Path | None = None
@@ -110,6 +113,7 @@ class Settings:
             "limits.max_store_bytes": self.limits.max_store_bytes,
             "sqlite.synchronous": self.sqlite_synchronous,
             "sqlite.busy_timeout_ms": self.sqlite_busy_timeout_ms,
+            "sqlite.allow_filesystems": sorted(self.sqlite_allow_filesystems),
             "audit.checkpoint_dir": None if self.checkpoint_dir is None else str(self.checkpoint_dir),
             "audit.max_clock_skew_seconds": int(self.max_clock_skew.total_seconds()),
         }
@@ -151,6 +155,7 @@ _DEFAULT_FLAT = _flatten(DEFAULTS)
 _SECTIONS = {key.rsplit(".", n)[0] for key in _DEFAULT_FLAT for n in range(1, key.count(".") + 1)}
 _SHORT_REPR = reprlib.Repr()
 _SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxdict, _SHORT_REPR.maxstring, _SHORT_REPR.maxother = 2, 3, 3, 60, 60
+_FSTYPE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
@@ -272,6 +277,12 @@ def _check(key: str, value: Any, where: str) -> Any:
         if type(value) is not int or not 0 <= value <= MAX_CLOCK_SKEW_SECONDS:
             raise fail(f"a whole number of seconds from 0 to {MAX_CLOCK_SKEW_SECONDS}")
         return value
+    if key == "sqlite.allow_filesystems":
+        if isinstance(value, str) and where.startswith("env:"):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) and _FSTYPE_RE.fullmatch(v) for v in value):
+            raise fail("a list of file system types such as [vboxsf]" + (", comma-separated" if where.startswith("env:") else ""))
+        return frozenset(value)
     if key == "sqlite.busy_timeout_ms":
         if type(value) is not int or not 0 <= value <= 3_600_000:
             raise fail("a whole number of milliseconds from 0 to 3600000")
@@ -379,6 +390,7 @@ def load_settings(
         ),
         sqlite_synchronous=values["sqlite.synchronous"],
         sqlite_busy_timeout_ms=values["sqlite.busy_timeout_ms"],
+        sqlite_allow_filesystems=frozenset(values["sqlite.allow_filesystems"]),
         checkpoint_dir=checkpoints,
         max_clock_skew=timedelta(seconds=values["audit.max_clock_skew_seconds"]),
         config_file=path,

@@ -8,6 +8,7 @@ queries and :meth:`Catalog.change` — the unit of work — for every change.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,12 +17,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from . import chain
-from .db import Database, refuse_network_filesystem
+from . import chain, fs
+from .db import Database
 from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
 from .records import ArtifactRecord, EventRecord
 from .schema import ARTIFACTS
 from .settings import Settings, load_settings
+from .sqlite_file import require_local_filesystem
 from .unit_of_work import UnitOfWork
 from .vocabulary import TYPES
 
@@ -60,12 +62,13 @@ class Catalog:
             settings.catalog_url,
             synchronous=settings.sqlite_synchronous,
             busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+            allow_filesystems=settings.sqlite_allow_filesystems,
         )
         if check:
             try:
                 self._check_base_dir()
                 if self.db.sqlite_path is not None:
-                    refuse_network_filesystem(self.db.sqlite_path.parent)
+                    require_local_filesystem(self.db.sqlite_path.parent, settings.sqlite_allow_filesystems)
                 self.db.check_schema()
             except BaseException:
                 self.db.dispose()
@@ -116,6 +119,25 @@ class Catalog:
             crossings = tx._close()
         crossings.warn()
 
+    def require_writable(self, incoming: int = 0) -> None:
+        """Raise CatalogDatabaseError now if a write by this process could publish a file it then cannot record.
+
+        Checked by a writer before it publishes ``incoming`` bytes: the catalog
+        must take a commit and have room for it (:meth:`catalog.core.db.Database.check_writable`).
+        """
+        self.db.check_writable(incoming, self.base_dir)
+
+    @staticmethod
+    def _require_hard_links(folder: Path) -> None:
+        try:
+            fs.check_hard_links(folder)
+        except OSError as exc:
+            hint = "" if exc.errno in (errno.EACCES, errno.EROFS) else (
+                ". The store publishes and moves files by hard-linking them: keep it on a file system such as "
+                "ext4, xfs or btrfs"
+            )  # fmt: skip
+            raise StoreError(f"cannot write to the store {folder}: {exc.strerror or exc}{hint}") from None
+
     def _check_base_dir(self) -> None:
         if self.base_dir.exists() and not self.base_dir.is_dir():
             raise StoreError(f"base folder {self.base_dir} is a file, not a folder")
@@ -137,8 +159,9 @@ class Catalog:
         Returns the open catalog and the schema revision before (None: new)
         and after. A migration is recorded as a ``schema_upgrade`` event,
         appended after it. Raises StoreError (base folder a file or inside
-        another store, folders that cannot be made, SQLite on a network file
-        system) and CatalogDatabaseError.
+        another store, folders that cannot be made, a file system without hard
+        links, SQLite on a file system not known to be local) and
+        CatalogDatabaseError.
         """
         base = settings.base_dir
         if base.exists() and not base.is_dir():
@@ -152,7 +175,7 @@ class Catalog:
                 parent = catalog.db.sqlite_path.parent
                 if parent != base and not parent.is_dir():
                     raise StoreError(f"folder {parent} for the SQLite catalog does not exist")
-                refuse_network_filesystem(parent if parent.exists() else base.parent)
+                require_local_filesystem(parent if parent.exists() else base.parent, settings.sqlite_allow_filesystems)
             else:
                 catalog.db.revision()  # reach the server before creating any folder
         except BaseException:
@@ -162,8 +185,10 @@ class Catalog:
             for name in TYPES:
                 (base / name).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            catalog.close()
             raise StoreError(f"cannot create the store folders in {base}: {exc.strerror}") from None
         try:
+            cls._require_hard_links(base)
             before, after = catalog.upgrade()
         except BaseException:
             catalog.close()

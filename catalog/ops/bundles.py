@@ -176,7 +176,7 @@ def export_bundle(
             archive.comment = b"\0" * _SEAL_LENGTH
         _seal(tmp)
         try:
-            os.link(tmp, output)
+            fs.place_exclusive(tmp, output)  # also on a stick without hard links
         except FileExistsError:
             raise ValidationError(f"{output} already exists; choose a new name") from None
     finally:

@@ -55,7 +55,7 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Check
                 target = folder / f"checkpoint-{checkpoint.seq:012d}-{at:%Y%m%dT%H%M%SZ}.json"
             if target is not None:
                 fs.ensure_folder(target.parent)
-                fs.publish(target.parent, target.name, data)  # durable before the event that names it commits
+                fs.create_exclusive(target.parent, target.name, data)  # durable before the event naming it commits
     except BaseException:
         # The event was not committed: a file of ours claiming that head must not stay (never someone else's).
         if target is not None and data and target.is_file() and target.read_bytes() == data:

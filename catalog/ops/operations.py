@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from ..core.errors import Remedy, StoreError, ValidationError
 from ..core.formats import format_time
-from ..core.fs import outside_store
+from ..core.fs import outside_store, place_exclusive
 from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 from ..core.store import Catalog
 from .findings import open_findings
@@ -155,7 +155,7 @@ def backup(catalog: Catalog, output: Path) -> BackupRecord:
         source.close()
     with open(tmp, "rb+") as handle:
         os.fsync(handle.fileno())
-    os.replace(tmp, output)
+    place_exclusive(tmp, output)  # never replaces a file that appeared meanwhile; works without hard links
     with catalog.change() as tx:
         tx.events.append("backup", details={"file": str(output), "head_seq": head[0], "head_hash": head[1]})
     return BackupRecord(output, head[0], head[1])

@@ -186,8 +186,10 @@ class Writer:
         and CSV), given a fresh ``pair_id``. Returns the records in order.
         Raises :class:`CollisionError` for a name already on disk or in the
         catalog (before any byte is written), :class:`ValidationError` for a
-        retention date past year 9999, :class:`StoreError` for I/O and
-        :class:`CommitError` for files published but not recorded.
+        retention date past year 9999, :class:`StoreError` for I/O (and a
+        store without hard links), :class:`CatalogDatabaseError` for a catalog
+        this process cannot write or a full disk (before any byte is written),
+        and :class:`CommitError` for files published but not recorded.
         """
         pair_id = secrets.token_hex(16) if pair else None
         actor = None if self._claim is None else chain.current_actor(self._claim)
@@ -197,6 +199,7 @@ class Writer:
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
             if (base / item.rel_path).exists() or self.catalog.path_taken(item.rel_path):
                 raise CollisionError(f"{item.rel_path} already exists; nothing was overwritten")
+        self.catalog.require_writable(sum(len(item.data) for item in items))  # a file never lands without its row
         published: list[PublishedFile] = []
         try:
             for item in items:
