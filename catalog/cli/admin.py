@@ -140,7 +140,9 @@ def backup_cmd(state: State, output: str) -> None:
     Restore: put the copy back as <base_dir>/catalog.sqlite, run `catalog
     reconcile --deep` (files written since the backup are adopted), then
     `catalog audit verify --checkpoint` with a checkpoint taken before.
-    PostgreSQL: use pg_dump (the error says how).
+    PostgreSQL: use pg_dump (the error says how). OUT must not exist: a
+    backup never overwrites, and of two backups racing for one OUT the
+    second is refused. OUT gets the mode the umask gives.
 
     \b
     Example:

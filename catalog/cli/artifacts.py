@@ -51,7 +51,9 @@ def get(state: State, path: str, output: str | None) -> None:
     """Print an artifact's bytes, refused if they no longer match the catalog.
 
     PATH is the catalog path (as `catalog ls` shows it) or a path inside the
-    store. Nothing is written unless the SHA-256 matched.
+    store. Nothing is written unless the SHA-256 matched; a symlink, FIFO or
+    anything but a regular file at its path is refused like changed bytes
+    (exit 1). FILE is replaced if it exists.
 
     \b
     Example:
@@ -114,9 +116,11 @@ def _show_stories(stories: list[Any], fmt: str) -> None:
         data = story.to_dict()
         for key, value in data["artifact"].items():
             click.echo(f"{key + ':':<15}{'' if value is None else value}")
-        file = data["file"]
+        file, recorded = data["file"], data["artifact"]
         state = ("missing" if not file["present"] else "matches the catalog" if file["matches"]
-                 else f"DIFFERS from the catalog (size {file['size']}, SHA-256 {file['sha256']})")  # fmt: skip
+                 else f"DIFFERS from the catalog: {file['problem']}" if file["problem"]
+                 else f"DIFFERS from the catalog (size {file['size']} bytes, recorded {recorded['size']})"
+                 if file["size"] != recorded["size"] else f"DIFFERS from the catalog (SHA-256 {file['sha256']})")  # fmt: skip
         click.echo(f"{'file:':<15}{state}")
         click.echo("events:")
         show_rows(
