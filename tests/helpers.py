@@ -6,6 +6,7 @@ Import them as ``from helpers import …``: pytest puts this folder on the path.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -43,6 +44,54 @@ class Cli:
 
         argv = (self.base_args if global_args is None else global_args) + list(args)
         return self.runner.invoke(cli, argv, input=input, catch_exceptions=False)
+
+
+#: What may stand at a catalogued path instead of its file, and the one verdict every verb gives it (issue 14).
+NOT_REGULAR = {
+    "symlink-to-identical-copy": "not a regular file (symlink)",
+    "symlink-to-dev-zero": "not a regular file (symlink)",
+    "fifo": "not a regular file (FIFO)",
+    "folder": "not a regular file (folder)",
+    "socket": "not a regular file (socket)",
+    "linked-type-folder": "explain/ is a symlink, not a folder",
+}
+
+
+def plant(path: Path, what: str, outside: Path) -> None:
+    """Put ``what`` (a key of NOT_REGULAR) where the store file ``path`` was.
+
+    ``outside`` (a folder beyond the store) first gets an identical copy of the
+    file; for ``linked-type-folder`` it gets the whole folder, which becomes a
+    symlink to it.
+    """
+    copy = outside / path.name
+    copy.write_bytes(path.read_bytes())
+    path.chmod(0o644)
+    if what == "linked-type-folder":
+        for name in os.listdir(path.parent):
+            os.replace(path.parent / name, outside / name)
+        path.parent.rmdir()
+        path.parent.symlink_to(outside)
+        return
+    path.unlink()
+    if what == "symlink-to-identical-copy":
+        path.symlink_to(copy)
+    elif what == "symlink-to-dev-zero":
+        path.symlink_to("/dev/zero")
+    elif what == "fifo":
+        os.mkfifo(path)
+    elif what == "folder":
+        path.mkdir()
+    elif what == "socket":
+        here = os.getcwd()
+        os.chdir(path.parent)  # a socket's path is limited to 108 bytes: bind the bare name
+        try:
+            with socket.socket(socket.AF_UNIX) as server:
+                server.bind(path.name)
+        finally:
+            os.chdir(here)
+    else:
+        raise ValueError(what)
 
 
 def catalog_env(base_dir: Path, catalog_url: str | None) -> dict[str, str]:

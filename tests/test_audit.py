@@ -412,6 +412,76 @@ def test_a_tampered_file_is_left_out_of_the_bundle(five, catalog: Catalog, run_c
     assert store_files(base_dir) == sorted(r.path for r in five)  # export wrote nothing into the store
 
 
+YEAR_2200 = datetime(2200, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize("mtime", [0, YEAR_2200, 315532800 - 1], ids=["epoch", "year-2200", "a-second-before-1980"])
+def test_a_bundle_never_depends_on_file_times(five, catalog: Catalog, run_cli, tmp_path: Path, base_dir: Path,
+                                              mtime: float) -> None:  # fmt: skip
+    """Issue 14, case 4: `touch -d @0` on a catalogued file: internal error (ZIP does not support timestamps before 1980)."""
+    import zipfile
+
+    for record in five:
+        os.utime(base_dir / record.path, (mtime, mtime))
+    bundle = tmp_path / "b.zip"
+    result = run_cli("audit", "export", str(bundle), "--include-files")
+    assert result.exit_code == 0, result.output
+    assert "5 files" in result.stdout
+    check = run_cli("audit", "verify-bundle", str(bundle), global_args=[])
+    assert check.exit_code == 0, check.stdout
+    with zipfile.ZipFile(bundle) as archive:
+        dates = {info.filename: info.date_time for info in archive.infolist()}
+    for record in five:  # each file is dated by its catalogued created_at (ZIP keeps even seconds), whatever its mtime
+        created = record.created_at.replace(second=record.created_at.second // 2 * 2)
+        assert dates[f"files/{record.path}"] == created.timetuple()[:6]
+
+
+def test_a_bundle_member_dated_outside_zip_range_is_clamped(writer: AtomicWriter, catalog: Catalog, run_cli,
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    import zipfile
+
+    with freeze_time("2150-06-01"):
+        late = writer.write_json("ledger", "late", {})
+    bundle = tmp_path / "b.zip"
+    with freeze_time("2150-06-02"):  # the log's clock never runs backwards
+        result = run_cli("audit", "export", str(bundle), "--include-files")
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(bundle) as archive:
+        assert archive.getinfo(f"files/{late.path}").date_time == (2107, 12, 31, 23, 59, 58)
+        assert archive.getinfo("bundle.json").date_time == (2107, 12, 31, 23, 59, 58)
+    assert run_cli("audit", "verify-bundle", str(bundle), global_args=[]).exit_code == 0
+
+
+def test_a_bundle_follows_the_umask(five, catalog: Catalog, run_cli, tmp_path: Path) -> None:
+    """Issue 14, case 10: the bundle was always 0600, so a compliance group could not read it."""
+    old = os.umask(0o027)
+    try:
+        assert run_cli("audit", "export", str(tmp_path / "b.zip")).exit_code == 0
+    finally:
+        os.umask(old)
+    assert (tmp_path / "b.zip").stat().st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(tmp_path)) == ["b.zip", "cwd", "store"]  # no temp file left beside it
+
+
+def test_a_bundle_output_that_appears_meanwhile_is_not_overwritten(five, catalog: Catalog, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from catalog.core.errors import CollisionError
+    from catalog.ops import bundles
+
+    out = tmp_path / "b.zip"
+    real_seal = bundles._seal
+
+    def seal_then_lose_the_race(path: Path) -> None:
+        real_seal(path)
+        out.write_bytes(b"another export, finished first")
+
+    monkeypatch.setattr(bundles, "_seal", seal_then_lose_the_race)
+    with pytest.raises(CollisionError, match=f"^{out} already exists; nothing was overwritten$"):
+        bundles.export_bundle(catalog, out, None, None, include_files=True)
+    assert out.read_bytes() == b"another export, finished first"
+    assert sorted(os.listdir(tmp_path)) == ["b.zip", "cwd", "store"]
+
+
 def test_schema_upgrade_is_recorded_after_the_migration(settings, run_cli) -> None:  # type: ignore[no-untyped-def]
     from catalog.core import vocabulary as migrations
     from catalog.core.db import Database

@@ -15,7 +15,7 @@ import pytest
 from catalog.core import fs
 from catalog.core.errors import CollisionError, InputError, ValidationError
 
-from helpers import as_nobody
+from helpers import NOT_REGULAR, as_nobody, plant
 
 
 def _listing(folder: Path) -> list[str]:
@@ -153,12 +153,184 @@ def test_sha256_file_gives_hash_and_size(tmp_path: Path, size: int) -> None:
     data = os.urandom(size)
     path = tmp_path / "f"
     path.write_bytes(data)
-    assert fs.sha256_file(path) == (hashlib.sha256(data).hexdigest(), size)
+    assert fs.sha256_file(tmp_path, "f") == (hashlib.sha256(data).hexdigest(), size)
+    assert fs.sha256_file(tmp_path, "f", size) == (hashlib.sha256(data).hexdigest(), size)
 
 
 def test_sha256_file_of_a_missing_file_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        fs.sha256_file(tmp_path / "nope")
+        fs.sha256_file(tmp_path, "nope")
+
+
+# -- reading an artifact: no symlink followed, regular files only, bounded ---------------------
+
+
+@pytest.fixture
+def typed_store(tmp_path: Path) -> Path:
+    """A store with explain/a.json; tmp_path/outside is a folder beyond it."""
+    base = tmp_path / "store"
+    (base / "explain").mkdir(parents=True)
+    (base / "explain" / "a.json").write_bytes(b'{"a": 1}\n')
+    (tmp_path / "outside").mkdir()
+    return base
+
+
+def test_open_artifact_reads_a_regular_file(typed_store: Path) -> None:
+    with fs.open_artifact(typed_store, "explain/a.json") as handle:
+        assert handle.read() == b'{"a": 1}\n'
+    assert fs.read_artifact(typed_store, "explain/a.json") == b'{"a": 1}\n'
+
+
+@pytest.mark.parametrize("what", list(NOT_REGULAR))
+def test_open_artifact_refuses_anything_but_a_regular_file_reached_without_links(typed_store: Path, what: str) -> None:
+    """Issue 14, cases 11 and 16: a FIFO hung every reader; a symlink was followed (even to /dev/zero)."""
+    plant(typed_store / "explain" / "a.json", what, typed_store.parent / "outside")
+    for read in (lambda: fs.open_artifact(typed_store, "explain/a.json"),
+                 lambda: fs.sha256_file(typed_store, "explain/a.json", 9)):  # fmt: skip
+        with pytest.raises(fs.UnsafePath) as caught:
+            read()
+        assert caught.value.reason == NOT_REGULAR[what] and caught.value.strerror == NOT_REGULAR[what]
+        assert isinstance(caught.value, OSError)  # every OSError handler still sees it
+
+
+@pytest.mark.parametrize("rel", ["../copy.json", "/etc/passwd", "explain/../../copy.json", ""])
+def test_open_artifact_refuses_a_path_that_leaves_the_store(typed_store: Path, rel: str) -> None:
+    with pytest.raises(fs.UnsafePath, match="not a path inside the store"):
+        fs.open_artifact(typed_store, rel)
+
+
+def test_a_missing_artifact_or_folder_is_file_not_found(typed_store: Path) -> None:
+    for rel in ("explain/nope.json", "ledger/a.json"):
+        with pytest.raises(FileNotFoundError):
+            fs.open_artifact(typed_store, rel)
+
+
+class Endless:
+    """A stream that never ends (like /dev/zero), counting what was read."""
+
+    def __init__(self) -> None:
+        self.read_so_far = 0
+
+    def read(self, size: int = -1) -> bytes:
+        assert size > 0, "an unbounded read"
+        self.read_so_far += size
+        return b"\0" * size
+
+
+@pytest.mark.parametrize("size", [0, 5, fs.CHUNK, 3 * fs.CHUNK + 1])
+def test_reads_stop_one_byte_past_the_recorded_size(size: int) -> None:
+    """Issue 14, case 16: `get -o` of a link to /dev/zero wrote a 3 GB temp file in 10 s."""
+    stream = Endless()
+    assert sum(len(chunk) for chunk in fs.read_limited(stream, size)) == size + 1  # type: ignore[arg-type]
+    assert stream.read_so_far == size + 1
+
+
+def test_a_file_of_another_size_is_not_hashed(typed_store: Path) -> None:
+    assert fs.sha256_file(typed_store, "explain/a.json", 3) == (None, 9)
+    digest = hashlib.sha256(b'{"a": 1}\n').hexdigest()
+    assert fs.sha256_file(typed_store, "explain/a.json", 9) == (digest, 9)
+
+
+# -- writing into the store: never through a symlinked folder ------------------------------------
+
+
+def test_writers_refuse_a_symlinked_type_folder(typed_store: Path, tmp_path: Path) -> None:
+    """Issue 14, case 16: a type folder replaced by a link to a folder outside was written through silently."""
+    outside = tmp_path / "outside"
+    plant(typed_store / "explain" / "a.json", "linked-type-folder", outside)
+    before = sorted(os.listdir(outside))
+    folder = typed_store / "explain"
+    with pytest.raises(fs.UnsafePath, match="^.*explain/ is a symlink, not a folder"):
+        fs.ensure_folder(folder, typed_store)
+    with pytest.raises(fs.UnsafePath, match="explain/ is a symlink, not a folder"):
+        fs.publish(folder, "b.json", b"{}", base=typed_store)
+    source = tmp_path / "source.json"
+    source.write_bytes(b"{}")
+    with pytest.raises(fs.UnsafePath, match="explain/ is a symlink, not a folder"):
+        fs.link_durably(source, folder / "archived" / "c.json", typed_store)
+    assert sorted(os.listdir(outside)) == before  # nothing was written through the link
+
+
+def test_ensure_folder_in_the_store_refuses_a_symlink_at_any_depth(typed_store: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (typed_store / "explain" / "archived").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(fs.UnsafePath, match="explain/archived/ is a symlink, not a folder"):
+        fs.ensure_folder(typed_store / "explain" / "archived" / "2024-01", typed_store)
+    assert os.listdir(tmp_path / "elsewhere") == []
+    fs.ensure_folder(typed_store / "ledger" / "archived" / "2024-01", typed_store)  # real folders are made
+    assert (typed_store / "ledger" / "archived" / "2024-01").is_dir()
+
+
+def test_link_durably_moves_a_symlink_as_the_link_itself(tmp_path: Path) -> None:
+    """Quarantining a planted link must not hard-link the file it points at into the store."""
+    target = tmp_path / "victim.json"
+    target.write_bytes(b"not ours")
+    link = tmp_path / "a.json"
+    link.symlink_to(target)
+    fs.move_durably(link, tmp_path / "quarantine" / "a.json")
+    moved = tmp_path / "quarantine" / "a.json"
+    assert moved.is_symlink() and os.readlink(moved) == str(target)
+    assert target.stat().st_nlink == 1
+
+
+# -- files outside the store: a private temp, the umask's mode, never clobbering ---------------
+
+
+@pytest.fixture
+def outdir(tmp_path: Path) -> Path:
+    made = tmp_path / "out"
+    made.mkdir()
+    return made
+
+
+def test_new_file_beside_follows_the_umask_and_fsyncs_the_folder(outdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[Path] = []
+    real = fs.fsync_dir
+    monkeypatch.setattr(fs, "fsync_dir", lambda folder: (synced.append(folder), real(folder)))
+    target = outdir / "out.bin"
+    old = os.umask(0o027)
+    try:
+        with fs.new_file_beside(target) as tmp:
+            tmp.write_bytes(b"data")
+    finally:
+        os.umask(old)
+    assert target.read_bytes() == b"data" and stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert synced == [outdir] and _listing(outdir) == ["out.bin"]
+
+
+def test_new_file_beside_never_writes_through_a_planted_link(outdir: Path) -> None:
+    """Issue 14, case 17: a link at backup's fixed temp name overwrote another store's catalog."""
+    victim = outdir / "victim.sqlite"
+    victim.write_bytes(b"another store's catalog")
+    for guess in (".out.bin.tmp", ".out.bin.tmp-journal"):
+        (outdir / guess).symlink_to(victim)
+    target = outdir / "out.bin"
+    with fs.new_file_beside(target) as tmp:
+        tmp.write_bytes(b"ours")
+    assert victim.read_bytes() == b"another store's catalog" and target.read_bytes() == b"ours"
+    assert _listing(outdir) == [".out.bin.tmp", ".out.bin.tmp-journal", "out.bin", "victim.sqlite"]
+
+
+def test_new_file_beside_never_clobbers_and_cleans_up(outdir: Path) -> None:
+    target = outdir / "out.bin"
+    with pytest.raises(CollisionError) as caught:
+        with fs.new_file_beside(target) as tmp:
+            tmp.write_bytes(b"the loser")
+            target.write_bytes(b"the winner")  # another writer got there first
+    assert str(caught.value) == f"{target} already exists; nothing was overwritten"
+    assert target.read_bytes() == b"the winner" and _listing(outdir) == ["out.bin"]
+    with pytest.raises(RuntimeError):
+        with fs.new_file_beside(outdir / "other.bin") as tmp:
+            raise RuntimeError("the writer failed")
+    assert _listing(outdir) == ["out.bin"]  # no half-written output, no temp folder
+
+
+def test_new_file_beside_may_replace_when_asked(outdir: Path) -> None:
+    target = outdir / "out.bin"
+    target.write_bytes(b"old")
+    with fs.new_file_beside(target, replace=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new" and _listing(outdir) == ["out.bin"]
 
 
 # -- inside or outside the store -------------------------------------------------------------

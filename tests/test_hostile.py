@@ -31,6 +31,7 @@ import hashlib
 import json
 import os
 import resource
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ import pytest
 from sqlalchemy import text
 
 from catalog.core.db import Database
+
+from helpers import NOT_REGULAR, plant
 
 SQLITE_ONLY = pytest.mark.skipif(conftest.BACKEND != "sqlite", reason="only meaningful for the SQLite catalog")
 
@@ -802,3 +805,127 @@ def test_formulas_in_data_never_run_in_a_csv_and_stored_bytes_stay_as_given(
     (stored,) = json.loads(put.stdout)["artifacts"]
     assert (base_dir / stored["path"]).read_text() == given  # what a user puts is stored unchanged
     assert run_cli("get", stored["path"]).stdout == given
+
+
+# -- a hostile world: what stands at a catalogued path ----------------------------------
+#
+# Issue 14, cases 11 and 16. A catalogued file replaced by a symlink (even to an identical copy), a FIFO, a
+# link to /dev/zero, a folder, or its type folder replaced by a link to a folder outside the store: every verb
+# gives the same verdict, none follows the link, none hangs (the open is O_NONBLOCK) or reads past the
+# recorded size + 1. (Before: verify said "all files match" and get served a symlinked file; reconcile called
+# it foreign, show said it differed; a FIFO hung get, verify and export.)
+
+WORLD = {what: verdict for what, verdict in NOT_REGULAR.items() if what != "socket"}
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    made = tmp_path / "outside"
+    made.mkdir()
+    return made
+
+
+@pytest.mark.parametrize("what", list(WORLD))
+def test_one_verdict_everywhere_for_a_path_that_is_not_a_regular_file(
+    what: str, writer: Any, catalog: Any, base_dir: Path, tmp_path: Path, outside: Path, run_cli
+) -> None:  # fmt: skip
+    record = writer.write_json("explain", "scan", {"score": 81.5})
+    healthy = writer.write_json("ledger", "trades", {"qty": 0.5})
+    plant(base_dir / record.path, what, outside)
+    reason = WORLD[what]
+
+    verified = run_cli("verify", "--format", "json")
+    assert verified.exit_code == 1, verified.output
+    report = json.loads(verified.stdout)
+    assert report["failed"] == [{"path": record.path, "reason": reason}] and report["missing"] == []
+    assert report["ok"] == 1  # the healthy artifact is still checked
+
+    got = run_cli("get", record.path)
+    assert got.exit_code == 1 and got.stdout == ""
+    assert got.stderr.strip().startswith(f"Error: refused: {record.path}: {reason}")
+    copy = tmp_path / "copy.json"
+    got_to_file = run_cli("get", record.path, "-o", str(copy))
+    assert got_to_file.exit_code == 1 and reason in got_to_file.stderr
+    assert sorted(os.listdir(tmp_path)) == ["cwd", "outside", "store"]  # no output, no temp file
+    assert run_cli("get", healthy.path).exit_code == 0
+
+    shown = json.loads(run_cli("show", record.path, "--format", "json").stdout)["file"]
+    assert shown["present"] and not shown["matches"] and shown["problem"] == reason
+    assert f"DIFFERS from the catalog: {reason}" in run_cli("show", record.path).stdout
+
+    for deep in ((), ("--deep",)):
+        found = run_cli("reconcile", *deep, "--format", "json")
+        assert found.exit_code == 1
+        findings = [(f["class"], f["path"]) for f in json.loads(found.stdout)["findings"]]
+        if what == "linked-type-folder":
+            assert findings == [("linked_folder", "explain")]  # its rows are not called missing
+        else:
+            assert findings == [("modified", record.path)]
+            assert json.loads(found.stdout)["findings"][0]["reason"] == reason
+
+    exported = run_cli("audit", "export", str(tmp_path / "b.zip"), "--include-files")
+    assert exported.exit_code == 0, exported.output
+    assert "1 files" in exported.stdout and record.path in exported.stdout  # listed as not included
+    assert run_cli("audit", "verify-bundle", str(tmp_path / "b.zip"), global_args=[]).exit_code == 0
+
+
+@pytest.mark.parametrize("what", ["symlink-to-identical-copy", "symlink-to-dev-zero", "fifo"])
+def test_reconcile_fix_quarantines_the_link_itself_and_never_its_target(
+    what: str, writer: Any, catalog: Any, base_dir: Path, outside: Path, run_cli
+) -> None:  # fmt: skip
+    record = writer.write_json("explain", "scan", {"score": 81.5})
+    plant(base_dir / record.path, what, outside)
+    before = {name: (outside / name).read_bytes() for name in os.listdir(outside)}
+    fixed = run_cli("reconcile", "--fix", "--format", "json")
+    (finding,) = json.loads(fixed.stdout)["findings"]
+    assert finding["class"] == "modified" and finding["fixed"].startswith("moved to quarantine/")
+    quarantined = base_dir / finding["fixed"].removeprefix("moved to ")
+    kind = os.lstat(quarantined).st_mode
+    assert stat.S_ISLNK(kind) if what.startswith("symlink") else stat.S_ISFIFO(kind)
+    assert {name: (outside / name).read_bytes() for name in os.listdir(outside)} == before
+    assert (outside / Path(record.path).name).stat().st_nlink == 1  # never hard-linked into the store
+    assert run_cli("reconcile", "--deep").exit_code == 0  # quarantine keeps it as evidence: no further drift
+
+
+def test_a_folder_at_a_catalogued_path_is_reported_but_not_moved(writer: Any, catalog: Any, base_dir: Path,
+                                                                 outside: Path, run_cli) -> None:  # fmt: skip
+    record = writer.write_json("explain", "scan", {"score": 81.5})
+    plant(base_dir / record.path, "folder", outside)
+    (finding,) = json.loads(run_cli("reconcile", "--fix", "--format", "json").stdout)["findings"]
+    assert (finding["class"], finding["fixed"]) == ("modified", "not fixed: a folder cannot be moved to quarantine "
+                                                    "(left for a person)")  # fmt: skip
+    assert (base_dir / record.path).is_dir() and catalog.find_path(record.path).status == "active"
+
+
+def test_writers_refuse_a_symlinked_type_folder_and_reconcile_never_fixes_it(
+    writer: Any, catalog: Any, base_dir: Path, outside: Path, run_cli
+) -> None:  # fmt: skip
+    record = writer.write_json("explain", "scan", {"score": 81.5})
+    plant(base_dir / record.path, "linked-type-folder", outside)
+    listing = sorted(os.listdir(outside))
+    (outside.parent / "report.json").write_text('{"ok": true}')
+    put = run_cli("put", str(outside.parent / "report.json"), "--type", "explain", "--prefix", "p")
+    assert_one_error_line(put.exit_code, put.stdout, put.stderr, "explain/ is a symlink, not a folder")
+    assert put.stderr.startswith("Error: cannot write explain/")
+    fixed = run_cli("reconcile", "--fix", "--deep", "--format", "json")
+    (finding,) = json.loads(fixed.stdout)["findings"]
+    assert (finding["class"], finding["path"], finding["fixed"]) == ("linked_folder", "explain", None)
+    assert sorted(os.listdir(outside)) == listing  # nothing written through the link, nothing taken from it
+    assert catalog.find_path(record.path).status == "active"  # not called missing
+    assert "A linked_folder needs a person" in run_cli("reconcile").stdout
+
+
+def test_retention_never_archives_through_a_symlinked_folder(writer: Any, catalog: Any, base_dir: Path,
+                                                            outside: Path, run_cli) -> None:  # fmt: skip
+    from freezegun import freeze_time
+
+    with freeze_time("2024-01-15 08:00:00"):
+        old = writer.write_json("ledger", "portfolio", {"v": 1})
+    (base_dir / "ledger" / "archived").symlink_to(outside)
+    result = run_cli("retention", "apply", "--yes", "--format", "json")
+    assert result.exit_code == 1, result.output
+    (failed,) = json.loads(result.stdout)["failed"]
+    assert failed["path"] == old.path and "ledger/archived/ is a symlink, not a folder" in failed["reason"]
+    assert os.listdir(outside) == [] and catalog.find_path(old.path).status == "active"
+    assert ("linked_folder", "ledger/archived") in [
+        (f["class"], f["path"]) for f in json.loads(run_cli("reconcile", "--format", "json").stdout)["findings"]]

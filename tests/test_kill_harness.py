@@ -127,7 +127,7 @@ class Invariants:
         for record in all_records(self.catalog):
             key = (record.id, record.path)
             if record.status == "active" and record.path not in self.damaged and key not in self.matched:
-                assert sha256_file(self.base / record.path) == (record.sha256, record.size), record.path
+                assert sha256_file(self.base, record.path) == (record.sha256, record.size), record.path
                 self.matched.add(key)
         reconcile(self.catalog, deep=full, fix=True, grace=0)
         report = reconcile(self.catalog, deep=full, grace=0)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -68,6 +70,96 @@ def test_backup_refuses_bad_targets(catalog: Catalog, base_dir: Path, tmp_path: 
         assert result.exit_code == 2 and message in result.stderr
     (tmp_path / "taken").write_text("x")
     assert "never overwrites" in run_cli("backup", str(tmp_path / "taken")).stderr
+
+
+SQLITE_ONLY = pytest.mark.skipif(BACKEND != "sqlite", reason="backup copies the embedded SQLite catalog")
+
+
+@SQLITE_ONLY
+def test_backup_never_writes_through_a_link_planted_at_its_temp_name(writer: AtomicWriter, catalog: Catalog,
+                                                                      tmp_path: Path, run_cli) -> None:  # fmt: skip
+    """Issue 14, case 17: a link at `.OUT.tmp` to another store's catalog.sqlite: backup exited 0 and overwrote it."""
+    import sqlite3
+
+    writer.write_json("ledger", "p", {})
+    other = tmp_path / "other-store" / "catalog.sqlite"
+    other.parent.mkdir()
+    victim = sqlite3.connect(other)
+    victim.execute("CREATE TABLE precious (x)")
+    victim.commit()
+    victim.close()
+    precious = other.read_bytes()
+    out = tmp_path / "out"
+    out.mkdir()
+    for planted in (".catalog.sqlite.tmp", ".catalog.sqlite.tmp-journal"):
+        (out / planted).symlink_to(other)
+    result = run_cli("backup", str(out / "catalog.sqlite"))
+    assert result.exit_code == 0, result.stderr
+    assert other.read_bytes() == precious
+    assert sorted(os.listdir(out)) == [".catalog.sqlite.tmp", ".catalog.sqlite.tmp-journal", "catalog.sqlite"]
+    assert (out / "catalog.sqlite").read_bytes().startswith(b"SQLite format 3")
+
+
+@SQLITE_ONLY
+def test_backup_follows_the_umask_and_is_durable_before_its_event(catalog: Catalog, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Issue 14, case 10: the file was fsynced but not its folder before the event naming it committed."""
+    from catalog.core import fs
+    from catalog.ops.operations import backup
+
+    steps: list[str] = []
+    real_fsync_dir, real_change = fs.fsync_dir, catalog.change
+    monkeypatch.setattr(fs, "fsync_dir", lambda folder: (steps.append(f"fsync {folder.name}"), real_fsync_dir(folder)))
+    monkeypatch.setattr(catalog, "change", lambda *a, **k: (steps.append("commit"), real_change(*a, **k))[1])
+    (tmp_path / "out").mkdir()
+    old = os.umask(0o027)
+    try:
+        done = backup(catalog, tmp_path / "out" / "b.sqlite")
+    finally:
+        os.umask(old)
+    assert steps == ["fsync out", "commit"]
+    assert stat.S_IMODE(done.file.stat().st_mode) == 0o640
+
+
+@SQLITE_ONLY
+def test_the_loser_of_two_backups_to_one_file_is_told_so(writer: AtomicWriter, catalog: Catalog, tmp_path: Path,
+                                                         run_cli, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Issue 14, case 10: the second backup replaced the first, or failed with an error blaming the live catalog."""
+    import sqlite3
+
+    writer.write_json("ledger", "p", {})
+    out = tmp_path / "b.sqlite"
+    real_connect = sqlite3.connect
+
+    def connect(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(str(path)).name == out.name and Path(str(path)) != out and not out.exists():
+            out.write_bytes(b"the other backup, finished first")
+        return real_connect(path, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    events = len(list(catalog.events()))
+    result = run_cli("backup", str(out))
+    monkeypatch.undo()
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {out} already exists; nothing was overwritten"
+    assert out.read_bytes() == b"the other backup, finished first"
+    assert sorted(os.listdir(tmp_path)) == ["b.sqlite", "cwd", "store"]  # no temp left
+    assert len(list(catalog.events())) == events  # no backup event for a file it did not write
+
+
+def test_get_to_a_file_follows_the_umask_and_leaves_no_temp(writer: AtomicWriter, catalog: Catalog, tmp_path: Path,
+                                                            run_cli) -> None:  # fmt: skip
+    """The neighbour of issue 14, case 10: `get -o` wrote 0600 whatever the umask (a temp file renamed into place)."""
+    record = writer.write_json("ledger", "p", {"qty": 1})
+    out = tmp_path / "out"
+    out.mkdir()
+    old = os.umask(0o027)
+    try:
+        assert run_cli("get", record.path, "-o", str(out / "copy.json")).exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((out / "copy.json").stat().st_mode) == 0o640
+    assert os.listdir(out) == ["copy.json"]
 
 
 DISK_FULL = """

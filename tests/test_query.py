@@ -151,7 +151,7 @@ def test_show_tells_the_whole_story(run_cli, populated: Catalog) -> None:
     story = json.loads(result.stdout)
     assert story["artifact"]["sha256"] == record.sha256
     assert story["file"] == {"present": True, "size": record.size, "sha256": record.sha256, "mode": "-r--r--r--",
-                             "matches": True}  # fmt: skip
+                             "matches": True, "problem": None}  # fmt: skip
     assert [(e["action"], e["status"]) for e in story["events"]] == [("write", "active")]
     table = run_cli("show", str(populated.base_dir / record.path)).stdout
     assert "matches the catalog" in table and "write" in table

@@ -152,10 +152,10 @@ def test_kept_forever_is_a_promise_a_later_policy_keeps(catalog: Catalog, writer
 def _fill_the_disk_on_the_csv(monkeypatch: pytest.MonkeyPatch) -> None:
     real_publish = fs.publish
 
-    def publish(folder: Path, filename: str, data: bytes) -> str:
+    def publish(folder: Path, filename: str, data: bytes, **kw: object) -> str:
         if filename.endswith("-explain.csv"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_publish(folder, filename, data)
+        return real_publish(folder, filename, data, **kw)
 
     monkeypatch.setattr(fs, "publish", publish)
 

@@ -142,6 +142,8 @@ def backup_cmd(state: State, output: str) -> None:
     audit verify --checkpoint FILE` with a checkpoint taken at or before the
     backup.
     PostgreSQL: use pg_dump (the error says how).
+    OUT must not exist: a backup never overwrites, and of two backups racing
+    for one OUT the second is refused. OUT gets the mode the umask gives.
 
     \b
     Example:

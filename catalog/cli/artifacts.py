@@ -54,7 +54,9 @@ def get(state: State, path: str, output: str | None) -> None:
 
     PATH is the catalog path (as `catalog ls` shows it), the original path
     of an archived one, or a path inside the store. Nothing is written
-    unless the SHA-256 matched.
+    unless the SHA-256 matched; a symlink, FIFO or anything but a regular
+    file at its path is refused like changed bytes (exit 1). FILE is
+    replaced if it exists.
 
     \b
     Example:
@@ -118,9 +120,11 @@ def _show_stories(stories: list[Any], fmt: str) -> None:
         data = story.to_dict()
         for key, value in data["artifact"].items():
             echo(f"{key + ':':<15}{'' if value is None else value}")
-        file = data["file"]
+        file, recorded = data["file"], data["artifact"]
         state = ("missing" if not file["present"] else "matches the catalog" if file["matches"]
-                 else f"DIFFERS from the catalog (size {file['size']}, SHA-256 {file['sha256']})")  # fmt: skip
+                 else f"DIFFERS from the catalog: {file['problem']}" if file["problem"]
+                 else f"DIFFERS from the catalog (size {file['size']} bytes, recorded {recorded['size']})"
+                 if file["size"] != recorded["size"] else f"DIFFERS from the catalog (SHA-256 {file['sha256']})")  # fmt: skip
         echo(f"{'file:':<15}{state}")
         echo("events:")
         show_rows(

@@ -151,8 +151,10 @@ def audit_export(state: State, output: str, since: Any, until: Any, include_file
 
     The bundle holds the events of the window (a contiguous run of the
     chain), the artifact rows they touch, a manifest of the files with their
-    checksums, the checkpoints, and with --include-files the files. It is
-    sealed: changing any byte of it is detected.
+    checksums, the checkpoints, and with --include-files the files (a file
+    that no longer matches, or is a symlink or not a regular file, is left
+    out and listed). It is sealed: changing any byte of it is detected.
+    OUT.zip must not exist; it gets the mode the umask gives.
 
     \b
     Example:
@@ -166,7 +168,7 @@ def audit_export(state: State, output: str, since: Any, until: Any, include_file
     echo(f"Wrote {summary.path}: {span} ({summary.events}), {summary.artifacts} artifact rows, "
          f"{summary.files} files.")  # fmt: skip
     for path in summary.skipped_files:
-        echo(f"  not included (missing or no longer matching the catalog): {path}")
+        echo(f"  not included (missing, not a regular file or no longer matching the catalog): {path}")
 
 
 @audit.command("verify-bundle")

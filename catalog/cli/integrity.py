@@ -24,11 +24,14 @@ from .root import State, UTCTime, Whole, cli, exit_after, format_option, pass_st
 def reconcile(state: State, types: tuple[str, ...], deep: bool, fix: bool, grace: float, fmt: str) -> None:
     """Find every disagreement between the store's files and the catalog; --fix repairs the catalog.
 
-    Classes: orphan, missing, moved, modified, half_pair, stale_temp, restored
-    (drift: exit 1, also after fixing, so schedulers notice), foreign and
-    in_flight (listed, never touched, not drift). Nothing is ever deleted
-    except stale temp files whose writer is gone; modified files move to
-    quarantine/.
+    Classes: orphan, missing, moved, modified, half_pair, stale_temp, restored,
+    linked_folder (drift: exit 1, also after fixing, so schedulers notice),
+    foreign and in_flight (listed, never touched, not drift). Nothing is ever
+    deleted except stale temp files whose writer is gone; modified files move
+    to quarantine/. A catalogued path holding a symlink, FIFO or other
+    non-regular file is modified; a folder of the store that is a symlink is
+    a linked_folder: nothing is read or written through it, and no fix
+    touches it (a person puts the real folder back).
 
     \b
     Example:
@@ -53,7 +56,10 @@ def reconcile(state: State, types: tuple[str, ...], deep: bool, fix: bool, grace
         show_rows(rows, ("class", "path", "reason", "fixed"), fmt, "findings")
         if fmt == "table" and report.drift:
             counts = ", ".join(f"{n} {c}" for c, n in report.counts().items() if n and c not in ("foreign", "in_flight"))
-            echo(f"Drift: {counts}." + ("" if fix else " Run `catalog reconcile --deep --fix` to repair the catalog."))
+            hint = "" if fix else " Run `catalog reconcile --deep --fix` to repair the catalog."
+            if report.counts()["linked_folder"]:
+                hint += " A linked_folder needs a person: put the real folder back in place of the symlink."
+            echo(f"Drift: {counts}." + hint)
 
 
 @cli.group(invoke_without_command=True)

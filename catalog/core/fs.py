@@ -9,6 +9,15 @@ hard-links a fully written temp file to its final name, which fails if the name
 exists (POSIX ``link(2)``). The store needs hard links (:func:`check_hard_links`);
 files written outside it (checkpoints, bundles, backups) may land on a USB stick
 formatted vfat or exFAT, which has none: :func:`place_exclusive` works there too.
+
+Nothing below the store's base folder is reached through a symbolic link: a
+store path is opened one component at a time from the base folder with
+``O_NOFOLLOW`` (``openat(2)``), so a type folder replaced by a link is refused
+(:class:`UnsafePath`) by readers and writers alike. An artifact is read only
+if it is a regular file (``fstat(2)`` after the open, which ``O_NONBLOCK``
+keeps from hanging on a FIFO), and never further than its recorded size + 1.
+Files written outside the store (backups, bundles, checkpoints) get a fresh
+name of their own and reach their final name without clobbering, durably.
 """
 
 from __future__ import annotations
@@ -16,9 +25,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from collections.abc import Callable
+import stat
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from .errors import CatalogError, CollisionError, ValidationError
 from .names import temp_name
@@ -52,8 +65,92 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def ensure_folder(folder: Path) -> None:
-    """Create ``folder`` (and its parents) if needed, durably. Raises OSError."""
+class UnsafePath(OSError):
+    """A store path the store will not read or write: not a regular file, or reached through a symlink.
+
+    ``reason`` (also ``strerror``) says which, in words such as
+    ``not a regular file (symlink)`` or ``explain/ is a symlink, not a folder``;
+    ``filename`` is the path.
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(errno.ELOOP, reason, str(path))
+
+    @property
+    def reason(self) -> str:
+        """Why the path is refused, in words."""
+        return str(self.strerror)
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (from ``st_mode``)."""
+    kinds = ((stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "unknown kind")
+
+
+def _parts(rel: str | PurePosixPath) -> tuple[str, ...]:
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or any(p in (".", "..") for p in parts):
+        raise UnsafePath(rel, "not a path inside the store")
+    return parts
+
+
+def _refuse_link(base: Path, parts: Sequence[str], exc: OSError, dir_fd: int) -> None:
+    """Raise :class:`UnsafePath` if the last of ``parts`` (seen from ``dir_fd``) is a symlink or not a regular file."""
+    try:
+        info = os.lstat(parts[-1], dir_fd=dir_fd)
+    except OSError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafePath(base / Path(*parts), f"{'/'.join(parts)}/ is a symlink, not a folder") from exc
+
+
+def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -> int:
+    """A file descriptor of the store folder ``base/rel``, reached without following any symlink below ``base``.
+
+    ``rel`` is a relative POSIX path ("" or "." for ``base`` itself). With
+    ``create``, missing folders are made (mode 0777 less the umask) and each
+    made durable in its parent. The caller closes the descriptor. Raises
+    :class:`UnsafePath` if a component is a symlink (or ``rel`` leaves the
+    store), FileNotFoundError / NotADirectoryError if it is missing or a file.
+    """
+    parts = () if str(rel) in ("", ".") else _parts(rel)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for depth, part in enumerate(parts, 1):
+            if create:
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                    os.fsync(fd)
+                except FileExistsError:
+                    pass
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as exc:
+                _refuse_link(base, parts[:depth], exc, fd)
+                raise
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _store_rel(folder: Path, base: Path) -> str:
+    return os.path.relpath(os.path.abspath(folder), os.path.abspath(base))
+
+
+def ensure_folder(folder: Path, base: Path | None = None) -> None:
+    """Create ``folder`` (and its parents) if needed, durably. Raises OSError.
+
+    With ``base`` (the store), ``folder`` lies inside it and no folder from
+    ``base`` down may be a symlink (:class:`UnsafePath`).
+    """
+    if base is not None:
+        os.close(open_folder(base, _store_rel(folder, base), create=True))
+        return
     if folder.is_dir():
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -68,31 +165,37 @@ def _hash_pool() -> ThreadPoolExecutor:
     return _hasher[1]
 
 
-def publish(folder: Path, filename: str, data: bytes) -> str:
+def publish(folder: Path, filename: str, data: bytes, *, base: Path | None = None) -> str:
     """Write ``data`` as ``folder/filename`` atomically, durably, read-only (0444), never clobbering.
 
     The bytes go to a temp file beside it, which is fsynced, then hard-linked
     to the final name (POSIX link(2) never replaces an existing name); then
-    the folder is fsynced. Returns the SHA-256 (64 hex digits) of ``data``. Raises
-    :class:`CollisionError` if the name exists (nothing is overwritten) and
-    OSError on I/O failure (no partial file is left under the final name).
+    the folder is fsynced. With ``base`` (the store), ``folder`` is reached
+    from it without following a symlink (:class:`UnsafePath`). Returns the
+    SHA-256 (64 hex digits) of ``data``. Raises :class:`CollisionError` if the
+    name exists (nothing is overwritten) and OSError on I/O failure (no
+    partial file is left under the final name).
     """
-    if len(data) < HASH_BESIDE:
-        _publish(folder, filename, data)
-        return hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256()
-    hashing = _hash_pool().submit(digest.update, data)
+    dir_fd = open_folder(base, _store_rel(folder, base)) if base is not None else os.open(
+        folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
     try:
-        _publish(folder, filename, data)
+        if len(data) < HASH_BESIDE:
+            _publish(dir_fd, folder.name, filename, data)
+            return hashlib.sha256(data).hexdigest()
+        digest = hashlib.sha256()
+        hashing = _hash_pool().submit(digest.update, data)
+        try:
+            _publish(dir_fd, folder.name, filename, data)
+        finally:
+            hashing.result()
+        return digest.hexdigest()
     finally:
-        hashing.result()
-    return digest.hexdigest()
+        os.close(dir_fd)
 
 
-def _publish(folder: Path, filename: str, data: bytes, place: Callable[[Path, Path], None] | None = None) -> None:
-    final = folder / filename
-    tmp = folder / temp_name(filename, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+def _publish(dir_fd: int, label: str, filename: str, data: bytes) -> None:
+    tmp = temp_name(filename, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -101,15 +204,19 @@ def _publish(folder: Path, filename: str, data: bytes, place: Callable[[Path, Pa
             os.fchmod(handle.fileno(), 0o444)
         fault("temp_written")
         try:
-            (place or hard_link)(tmp, final)
+            os.link(tmp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
         except FileExistsError:
-            raise CollisionError(f"{final.parent.name}/{filename} already exists; nothing was overwritten") from None
+            raise CollisionError(f"{label}/{filename} already exists; nothing was overwritten") from None
+        except OSError as exc:
+            if exc.errno in _NO_LINK_ERRNOS:
+                raise OSError(exc.errno, _NO_LINKS, f"{label}/{filename}") from None
+            raise
     finally:
         try:
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=dir_fd)
         except FileNotFoundError:
             pass
-    fsync_dir(folder)
+    os.fsync(dir_fd)
     fault("published")
 
 
@@ -120,7 +227,25 @@ def create_exclusive(folder: Path, filename: str, data: bytes) -> str:
     clobbering (see :func:`place_exclusive`). Returns the SHA-256 (64 hex digits)
     of ``data``. Raises :class:`CollisionError` if the name exists, OSError on I/O failure.
     """
-    _publish(folder, filename, data, place_exclusive)
+    tmp = folder / temp_name(filename, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+            os.fchmod(handle.fileno(), 0o444)
+        fault("temp_written")
+        try:
+            place_exclusive(tmp, folder / filename)
+        except FileExistsError:
+            raise CollisionError(f"{folder / filename} already exists; nothing was overwritten") from None
+        fault("published")
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
     return hashlib.sha256(data).hexdigest()
 
 
@@ -142,7 +267,7 @@ def hard_link(source: Path, target: Path) -> None:
     ``fs.protected_hardlinks``). Otherwise (an immutable file…) it is link(2)'s own.
     """
     try:
-        os.link(source, target)
+        os.link(source, target, follow_symlinks=False)
     except OSError as exc:
         if exc.errno not in _NO_LINK_ERRNOS:
             raise
@@ -207,13 +332,15 @@ def place_exclusive(source: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
-def link_durably(source: Path, target: Path) -> None:
+def link_durably(source: Path, target: Path, base: Path | None = None) -> None:
     """Hard-link ``source`` to ``target`` and fsync the target's folder (made if needed). Raises OSError.
 
-    POSIX link(2) never replaces a name: an existing ``target`` raises FileExistsError
-    (:func:`hard_link` says in words why a file system refuses the link).
+    POSIX link(2) never replaces a name: an existing ``target`` raises
+    FileExistsError. A ``source`` that is a symlink is linked as the link
+    itself, never its target. With ``base`` (the store), the target's folder
+    is made and reached without following a symlink (:class:`UnsafePath`).
     """
-    ensure_folder(target.parent)
+    ensure_folder(target.parent, base)
     hard_link(source, target)
     fault("linked")
     fsync_dir(target.parent)
@@ -231,17 +358,130 @@ def unlink_durably(path: Path) -> bool:
     return gone
 
 
-def move_durably(source: Path, target: Path) -> None:
-    """Move a file by link then unlink, each durable: a crash leaves it under one name or both, never none."""
-    link_durably(source, target)
+def move_durably(source: Path, target: Path, base: Path | None = None) -> None:
+    """Move a file by link then unlink, each durable: a crash leaves it under one name or both, never none.
+
+    ``base`` as for :func:`link_durably`.
+    """
+    link_durably(source, target, base)
     unlink_durably(source)
 
 
-def sha256_file(path: Path) -> tuple[str, int]:
-    """SHA-256 (64 hex digits) and size in bytes of a file, read into one reused buffer. Raises OSError."""
-    with open(path, "rb") as handle:
-        digest = hashlib.file_digest(handle, "sha256")
-        return digest.hexdigest(), handle.tell()
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def open_artifact(base: Path, rel: str | PurePosixPath) -> BinaryIO:
+    """Open the store file ``base/rel`` for reading: the ONE way an artifact's bytes are read.
+
+    No symlink below ``base`` is followed (each folder and the file itself are
+    opened with ``O_NOFOLLOW``), the open cannot hang on a FIFO
+    (``O_NONBLOCK``), and what was opened must be a regular file (``fstat``).
+    Returns a binary file the caller closes. Raises :class:`UnsafePath`
+    (``not a regular file (symlink)``, ``(FIFO)``, ``(folder)``… or a
+    symlinked folder), FileNotFoundError / NotADirectoryError if it is gone,
+    and OSError on I/O failure.
+    """
+    *folders, name = _parts(rel)
+    dir_fd = open_folder(base, "/".join(folders))
+    try:
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            try:
+                info = os.lstat(name, dir_fd=dir_fd)
+            except OSError:
+                raise exc from None
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafePath(base / rel, f"not a regular file ({file_kind(info.st_mode)})") from None
+            raise
+    finally:
+        os.close(dir_fd)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UnsafePath(base / rel, f"not a regular file ({file_kind(mode)})")
+    return os.fdopen(fd, "rb")
+
+
+def read_limited(handle: BinaryIO, size: int | None) -> Iterator[bytes]:
+    """The chunks of ``handle`` (at most :data:`CHUNK` bytes each), no more than ``size`` + 1 bytes in all (None: all).
+
+    One byte past the expected size is enough to prove a file longer than
+    recorded, so a file that grows without end (or a huge one) is never read whole.
+    """
+    left = None if size is None else size + 1
+    while left is None or left > 0:
+        chunk = handle.read(CHUNK if left is None else min(CHUNK, left))
+        if not chunk:
+            return
+        if left is not None:
+            left -= len(chunk)
+        yield chunk
+
+
+def sha256_file(base: Path, rel: str | PurePosixPath, size: int | None = None) -> tuple[str | None, int]:
+    """SHA-256 (64 hex digits) and size in bytes of the store file ``base/rel``, opened by :func:`open_artifact`.
+
+    With ``size`` (the recorded size), a file of another size is not hashed:
+    the SHA-256 is None and the size is the one on disk (or, for a file
+    still growing, the bytes read: at most ``size`` + 1). Raises what
+    :func:`open_artifact` raises.
+    """
+    with open_artifact(base, rel) as handle:
+        on_disk = os.fstat(handle.fileno()).st_size
+        if size is not None and on_disk != size:
+            return None, on_disk
+        digest, read = hashlib.sha256(), 0
+        for chunk in read_limited(handle, size):
+            digest.update(chunk)
+            read += len(chunk)
+        if size is not None and read != size:
+            return None, read
+        return digest.hexdigest(), read
+
+
+def read_artifact(base: Path, rel: str | PurePosixPath, size: int | None = None) -> bytes:
+    """The bytes of the store file ``base/rel`` (at most ``size`` + 1 of them), opened by :func:`open_artifact`."""
+    with open_artifact(base, rel) as handle:
+        return b"".join(read_limited(handle, size))
+
+
+@contextmanager
+def new_file_beside(target: Path, *, replace: bool = False) -> Iterator[Path]:
+    """A fresh empty file to fill, that becomes ``target`` (outside the store) when the block ends without error.
+
+    The file lies in a private folder made beside ``target`` (mode 0700, an
+    unpredictable name: ``mkdtemp``), so nothing planted beside the target,
+    such as a symlink at a guessable temp name, is ever written through. Its
+    mode is 0666 less the umask, as for any new file. On success it is
+    fsynced, hard-linked to ``target`` (never clobbering; with ``replace``,
+    renamed over it), and ``target``'s folder is fsynced, so ``target`` is
+    durable before the caller records an event naming it. The private folder
+    is always removed. Raises :class:`CollisionError` if ``target`` appeared
+    meanwhile (nothing is overwritten) and OSError on I/O failure.
+    """
+    private = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    path = private / target.name
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666))
+        yield path
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if replace:
+            os.replace(path, target)
+            fsync_dir(target.parent)
+        else:
+            try:
+                place_exclusive(path, target)  # fsyncs the folder; also on a stick without hard links
+            except FileExistsError:
+                raise CollisionError(f"{target} already exists; nothing was overwritten") from None
+    finally:
+        for leftover in os.listdir(private):
+            os.unlink(private / leftover)
+        os.rmdir(private)
 
 
 def is_inside(path: Path, folder: Path) -> bool:

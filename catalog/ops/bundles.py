@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,12 +26,13 @@ from typing import Any
 from sqlalchemy import select
 
 from ..core import chain, fs
-from ..core.errors import Param, ValidationError
+from ..core.errors import CatalogError, IntegrityError, Param, ValidationError
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE
 from .checkpoints import configured_checkpoints
+from .read import copy_verified
 
 BUNDLE_FORMAT = "catalog-bundle/1"
 _SEAL_PREFIX = b"catalog-bundle sha256:"
@@ -54,8 +54,32 @@ def _seal(path: Path) -> None:
             digest.update(chunk)
             remaining -= len(chunk)
         handle.write(_SEAL_PREFIX + digest.hexdigest().encode())
-        handle.flush()
-        os.fsync(handle.fileno())
+
+
+#: The range of times a ZIP member header can hold (MS-DOS date and time: 1980-2107, even seconds).
+_ZIP_EARLIEST = datetime(1980, 1, 1, tzinfo=timezone.utc)
+_ZIP_LATEST = datetime(2107, 12, 31, 23, 59, 58, tzinfo=timezone.utc)
+
+
+def _member(name: str, when: datetime) -> zipfile.ZipInfo:
+    """A compressed, read-only member dated ``when`` (UTC), clamped into the range ZIP can record."""
+    info = zipfile.ZipInfo(name, min(max(when, _ZIP_EARLIEST), _ZIP_LATEST).timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o444 << 16
+    return info
+
+
+def _file_note(catalog: Catalog, record: ArtifactRecord) -> str | None:
+    """Why an artifact's file cannot go into a bundle, or None if it holds the recorded bytes."""
+    try:
+        found = fs.sha256_file(catalog.base_dir, record.path, record.size)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except fs.UnsafePath as exc:
+        return f"{exc.reason}: not included"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc}): not included"
+    return None if found == (record.sha256, record.size) else "bytes no longer match the catalog: not included"
 
 
 def _ndjson(rows: Sequence[Mapping[str, Any]]) -> bytes:
@@ -82,12 +106,19 @@ def export_bundle(
 
     ``include_files`` adds each active or archived artifact's bytes if they
     still match the catalog (others are listed in ``skipped_files``).
-    Returns an :class:`ExportSummary`. Raises ValidationError for an output
-    inside the store, already there or in a missing folder, or ``since`` not
-    before ``until``.
+    Returns an :class:`ExportSummary`. Files are read as
+    :func:`catalog.ops.read.copy_verified` reads them (no symlink followed,
+    regular files only); members are dated by the export (files by their
+    ``created_at``), never by file times. The bundle is written beside
+    ``output`` with the mode the umask gives and linked to it durably
+    (:func:`catalog.core.fs.new_file_beside`). Raises ValidationError for an
+    output inside the store, already there (CollisionError if it appears
+    meanwhile) or in a missing folder, or ``since`` not before ``until``;
+    IntegrityError if an included file changed while it was copied (no
+    bundle is written).
     """
     output = fs.outside_store(catalog.base_dir, output, "bundle")
-    if output.exists():
+    if os.path.lexists(output):
         raise ValidationError(f"{output} already exists; choose a new name")
     if not output.parent.is_dir():
         raise ValidationError(f"folder {output.parent} for the bundle does not exist")
@@ -122,67 +153,57 @@ def export_bundle(
             chunk = artifact_ids[start : start + 500]
             rows += [ArtifactRecord.from_row(r) for r in conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id.in_(chunk)))]
 
-    members: dict[str, bytes | Path] = {
+    members: dict[str, bytes] = {
         "events.ndjson": _ndjson(events),
         "artifacts.ndjson": _ndjson([r.to_dict() for r in rows]),
     }
-    manifest, skipped = [], []
+    manifest, skipped, included = [], [], []
     for record in rows:
         entry = {"path": record.path, "size": record.size, "sha256": record.sha256, "status": record.status,
                  "included": False}  # fmt: skip
-        file_path = catalog.base_dir / record.path
         if include_files and record.status in READABLE:
-            try:
-                actual, size = fs.sha256_file(file_path)
-            except OSError:
-                actual, size = None, None
-            if (actual, size) == (record.sha256, record.size):
-                members[f"files/{record.path}"] = file_path
+            note = _file_note(catalog, record)
+            if note is None:
+                included.append(record)
                 entry["included"] = True
             else:
                 skipped.append(record.path)
-                entry["note"] = "missing" if actual is None else "bytes no longer match the catalog: not included"
+                entry["note"] = note
         manifest.append(entry)
     members["manifest.json"] = json.dumps(manifest, indent=2).encode()
     checkpoints = [c.to_dict() for c in configured_checkpoints(catalog)]
-    checkpoints.append({**chain.Checkpoint(head.seq, head.hash, datetime.now(timezone.utc)).to_dict(),
+    exported_at = datetime.now(timezone.utc)
+    checkpoints.append({**chain.Checkpoint(head.seq, head.hash, exported_at).to_dict(),
                         "note": "chain head at export"})  # fmt: skip
     members["checkpoints.json"] = json.dumps(checkpoints, indent=2).encode()
 
-    digests = {}
-    for name, content in members.items():
-        if isinstance(content, Path):
-            digests[name] = hashlib.sha256(content.read_bytes()).hexdigest()
-        else:
-            digests[name] = hashlib.sha256(content).hexdigest()
+    digests = {name: hashlib.sha256(content).hexdigest() for name, content in members.items()}
+    digests.update({f"files/{record.path}": record.sha256 for record in included})  # checked again as they are copied
     bundle = {
-        "format": BUNDLE_FORMAT, "exported_at": chain.iso_utc(datetime.now(timezone.utc)),
+        "format": BUNDLE_FORMAT, "exported_at": chain.iso_utc(exported_at),
         "exported_by": catalog.actor, "catalog": catalog.db.location,
         "since": chain.iso_utc(since) if since else None, "until": chain.iso_utc(until) if until else None,
         "first_seq": first_seq, "last_seq": last_seq, "prev_hash": prev_hash, "members": digests,
     }  # fmt: skip
 
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("bundle.json", json.dumps(bundle, indent=2))
+    # A bundle never depends on file times: every member is dated by the export (files by their created_at),
+    # clamped into what ZIP can record. The file is written beside the output and linked to it, never clobbering.
+    with fs.new_file_beside(output) as tmp:
+        with zipfile.ZipFile(tmp, "w") as archive:
+            archive.writestr(_member("bundle.json", exported_at), json.dumps(bundle, indent=2))
             for name, content in members.items():
-                if isinstance(content, Path):
-                    archive.write(content, name)
-                else:
-                    archive.writestr(name, content)
+                archive.writestr(_member(name, exported_at), content)
+            for record in included:
+                info = _member(f"files/{record.path}", record.created_at)
+                info.file_size = record.size  # so a large file gets ZIP64 sizes
+                with archive.open(info, "w") as out:
+                    try:
+                        copy_verified(catalog, record.path, out)
+                    except CatalogError as exc:
+                        raise IntegrityError(f"no bundle was written: {exc}", remedy=exc.remedy) from None
             archive.comment = b"\0" * _SEAL_LENGTH
         _seal(tmp)
-        try:
-            fs.place_exclusive(tmp, output)  # also on a stick without hard links
-        except FileExistsError:
-            raise ValidationError(f"{output} already exists; choose a new name") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    return ExportSummary(output, first_seq, last_seq, len(events), len(rows),
-                         sum(1 for n in members if n.startswith("files/")), skipped)  # fmt: skip
+    return ExportSummary(output, first_seq, last_seq, len(events), len(rows), len(included), skipped)
 
 
 # -- bundles: verify ------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 from ..core import fs
@@ -42,7 +43,7 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Check
     folder = checkpoint_dir(catalog) if target is None else None
     if target is not None and not target.parent.is_dir():
         raise ValidationError(f"folder {target.parent} for the checkpoint does not exist")
-    if target is not None and target.exists():
+    if target is not None and os.path.lexists(target):
         raise ValidationError(f"{target} already exists; a checkpoint never overwrites one")
     data = b""
     try:
@@ -58,7 +59,7 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Check
                 fs.create_exclusive(target.parent, target.name, data)  # durable before the event naming it commits
     except BaseException:
         # The event was not committed: a file of ours claiming that head must not stay (never someone else's).
-        if target is not None and data and target.is_file() and target.read_bytes() == data:
+        if target is not None and data and not target.is_symlink() and target.is_file() and target.read_bytes() == data:
             fs.unlink_durably(target)
         raise
     return checkpoint, data, target

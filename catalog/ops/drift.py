@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-CLASSES = ("orphan", "missing", "moved", "modified", "half_pair", "stale_temp", "restored", "foreign", "in_flight")
+#: Finding classes, in report order (see :mod:`catalog.ops.reconcile` for what each means). ``linked_folder``:
+#: a folder of the store that is a symlink; nothing is read or written through it, so it is drift a person settles.
+CLASSES = ("orphan", "missing", "moved", "modified", "half_pair", "stale_temp", "restored", "linked_folder", "foreign",
+           "in_flight")
 NOT_DRIFT = ("foreign", "in_flight")
 
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal", "catalog.sqlite-lock",

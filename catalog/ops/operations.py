@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..core import fs
 from ..core.errors import Remedy, StoreError, ValidationError
 from ..core.formats import format_time
-from ..core.fs import outside_store, place_exclusive
 from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 from ..core.store import Catalog
 from .findings import open_findings
@@ -128,34 +128,34 @@ class BackupRecord:
 def backup(catalog: Catalog, output: Path) -> BackupRecord:
     """An online, consistent copy of the SQLite catalog (writers may go on), and the chain head (seq, hash) it holds.
 
-    Recorded as a ``backup`` event. Raises ValidationError for PostgreSQL
-    (remedy: its own tools), an output inside the store, existing, or in a
-    missing folder; StoreError if SQLite's backup fails.
+    The copy is written in a private folder beside ``output`` and linked to
+    it without clobbering (:func:`catalog.core.fs.new_file_beside`: mode 0666
+    less the umask, the file and its folder fsynced), then recorded as a
+    ``backup`` event. Raises ValidationError for PostgreSQL (remedy: its own
+    tools), an output inside the store, existing, or in a missing folder;
+    CollisionError (a ValidationError) if another backup took ``output``
+    meanwhile; StoreError if SQLite's backup fails.
     """
     if not catalog.db.is_sqlite or catalog.db.sqlite_path is None:
         raise ValidationError("backup copies the embedded SQLite catalog", remedy=Remedy.PG_DUMP)
-    output = outside_store(catalog.base_dir, output, "backup")
-    if output.exists():
+    output = fs.outside_store(catalog.base_dir, output, "backup")
+    if os.path.lexists(output):
         raise ValidationError(f"{output} already exists; a backup never overwrites")
     if not output.parent.is_dir():
         raise ValidationError(f"folder {output.parent} for the backup does not exist")
-    tmp = output.with_name(f".{output.name}.tmp")
-    source = sqlite3.connect(catalog.db.sqlite_path)
-    try:
-        target = sqlite3.connect(tmp)
+    with fs.new_file_beside(output) as tmp:  # durable under its final name before the event that names it
+        source = sqlite3.connect(catalog.db.sqlite_path)
         try:
-            source.backup(target)  # SQLite's online backup: a consistent snapshot while writers go on
-            head = target.execute("SELECT seq, hash FROM chain_head").fetchone()
+            target = sqlite3.connect(tmp)
+            try:
+                source.backup(target)  # SQLite's online backup: a consistent snapshot while writers go on
+                head = target.execute("SELECT seq, hash FROM chain_head").fetchone()
+            finally:
+                target.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"backup of {catalog.db.location} to {output} failed: {exc}") from None
         finally:
-            target.close()
-    except sqlite3.Error as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"backup of {catalog.db.location} failed: {exc}") from None
-    finally:
-        source.close()
-    with open(tmp, "rb+") as handle:
-        os.fsync(handle.fileno())
-    place_exclusive(tmp, output)  # never replaces a file that appeared meanwhile; works without hard links
+            source.close()
     with catalog.change() as tx:
         tx.events.append("backup", details={"file": str(output), "head_seq": head[0], "head_hash": head[1]})
     return BackupRecord(output, head[0], head[1])

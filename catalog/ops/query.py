@@ -9,7 +9,6 @@ checkpoints).
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import os
 import re
 import stat
@@ -22,7 +21,7 @@ from sqlalchemy import and_, func, select
 
 from ..core.chain import iter_events
 from ..core.errors import NotFoundError, Param, ValidationError
-from ..core.fs import CHUNK
+from ..core.fs import UnsafePath, sha256_file
 from ..core.records import ArtifactRecord, EventRecord
 from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.store import Catalog
@@ -203,9 +202,11 @@ class Listing:
 class FileState:
     """What is on disk at an artifact's current path right now.
 
-    ``size`` in bytes, ``sha256`` 64 hex digits (regular files only), ``mode``
-    as :func:`stat.filemode` gives it (``-r--r--r--``), ``matches`` if size
-    and hash are the recorded ones.
+    ``size`` in bytes, ``sha256`` 64 hex digits (regular files of the
+    recorded size only), ``mode`` as :func:`stat.filemode` gives it
+    (``-r--r--r--``), ``matches`` if size and hash are the recorded ones,
+    ``problem`` why the path is not read at all (``not a regular file
+    (symlink)``, a symlinked folder…; see :class:`catalog.core.fs.UnsafePath`).
     """
 
     present: bool
@@ -213,11 +214,12 @@ class FileState:
     sha256: str | None = None
     mode: str | None = None
     matches: bool = False
+    problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data."""
         return {"present": self.present, "size": self.size, "sha256": self.sha256, "mode": self.mode,
-                "matches": self.matches}  # fmt: skip
+                "matches": self.matches, "problem": self.problem}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -238,23 +240,23 @@ class ArtifactStory:
 
 
 def file_state(catalog: Catalog, record: ArtifactRecord) -> FileState:
-    """Stat and hash the file at the artifact's current path (a symlink there is reported, never followed)."""
+    """Stat and hash the file at the artifact's current path, read as verify and get read it.
+
+    The file is opened by :func:`catalog.core.fs.open_artifact`: a symlink
+    (there or in a folder on the way) or anything but a regular file is
+    reported in ``problem``, never followed or read; a file of another size
+    than recorded is not hashed.
+    """
     path = catalog.base_dir / record.path
     try:
-        info = os.lstat(path)
-    except FileNotFoundError:
+        mode = stat.filemode(os.lstat(path).st_mode)
+        sha, size = sha256_file(catalog.base_dir, record.path, record.size)
+    except (FileNotFoundError, NotADirectoryError):
         return FileState(present=False)
-    if not stat.S_ISREG(info.st_mode):
-        return FileState(present=True, size=info.st_size, mode=stat.filemode(info.st_mode))
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    sha = digest.hexdigest()
-    return FileState(
-        present=True, size=info.st_size, sha256=sha, mode=stat.filemode(info.st_mode),
-        matches=info.st_size == record.size and sha == record.sha256,
-    )  # fmt: skip
+    except UnsafePath as exc:
+        return FileState(present=True, mode=mode, problem=exc.reason)
+    return FileState(present=True, size=size, sha256=sha, mode=mode,
+                     matches=size == record.size and sha == record.sha256)  # fmt: skip
 
 
 def artifact_events(catalog: Catalog, artifact_id: int) -> list[EventRecord]:

@@ -9,18 +9,18 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from ..core import fs
 from ..core.errors import IntegrityError, NotFoundError, Remedy, ValidationError
-from ..core.fs import CHUNK, is_inside
 from ..core.records import ArtifactRecord
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE
 
 
-def _readable(catalog: Catalog, path: str | Path) -> tuple[ArtifactRecord, Path]:
+def _readable(catalog: Catalog, path: str | Path) -> ArtifactRecord:
     record = catalog.require_path(path)
     if record.status not in READABLE:
         raise NotFoundError(f"artifact {record.path} is {record.status}; its bytes are not served")
-    return record, catalog.base_dir / record.path
+    return record
 
 
 def copy_verified(catalog: Catalog, path: str | Path, out: IO[bytes]) -> ArtifactRecord:
@@ -28,21 +28,29 @@ def copy_verified(catalog: Catalog, path: str | Path, out: IO[bytes]) -> Artifac
 
     Returns the artifact's record. Raises :class:`NotFoundError` for no
     artifact at ``path`` or one whose bytes are not served (deleted, missing,
-    quarantined). The caller discards ``out`` when this raises: nothing
-    unverified is kept.
+    quarantined). The file is opened by :func:`catalog.core.fs.open_artifact`
+    (no symlink followed, a regular file only: anything else is an
+    IntegrityError) and read no further than its recorded size + 1. The
+    caller discards ``out`` when this raises: nothing unverified is kept.
     """
-    record, file_path = _readable(catalog, path)
+    record = _readable(catalog, path)
     digest, size = hashlib.sha256(), 0
     try:
-        with open(file_path, "rb") as handle:
-            while chunk := handle.read(CHUNK):
+        with fs.open_artifact(catalog.base_dir, record.path) as handle:
+            on_disk = os.fstat(handle.fileno()).st_size
+            if on_disk != record.size:
+                raise IntegrityError(f"refused: {record.path} no longer matches the catalog (size {on_disk} bytes, "
+                                     f"recorded {record.size})", remedy=Remedy.RECONCILE)  # fmt: skip
+            for chunk in fs.read_limited(handle, record.size):
                 digest.update(chunk)
                 size += len(chunk)
                 out.write(chunk)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise IntegrityError(
             f"artifact {record.path} is in the catalog but its file is gone", remedy=Remedy.RECONCILE
         ) from None
+    except fs.UnsafePath as exc:
+        raise IntegrityError(f"refused: {record.path}: {exc.reason}", remedy=Remedy.RECONCILE) from None
     if size != record.size or digest.hexdigest() != record.sha256:
         raise IntegrityError(
             f"refused: {record.path} no longer matches the catalog (size {size} vs {record.size}, "
@@ -55,7 +63,9 @@ def export(catalog: Catalog, path: str | Path, destination: Path | None, stdout:
     """Write an artifact's verified bytes to ``destination`` (or ``stdout``); returns its record.
 
     Bytes go to a temp file first and reach the destination only once their
-    hash matched, so a tampered artifact leaves nothing behind. Raises
+    hash matched, so a tampered artifact leaves nothing behind; the copy
+    replaces an existing ``destination``, durably, with the mode the umask
+    gives (:func:`catalog.core.fs.new_file_beside`). Raises
     :class:`ValidationError` for a destination that is a folder, inside the
     store or in a missing folder, and NotFoundError and IntegrityError as
     :func:`copy_verified` does.
@@ -64,24 +74,17 @@ def export(catalog: Catalog, path: str | Path, destination: Path | None, stdout:
         destination = Path(os.path.abspath(destination))
         if destination.is_dir():
             raise ValidationError(f"output {destination} is a folder")
-        if is_inside(destination, catalog.base_dir):
+        if fs.is_inside(destination, catalog.base_dir):
             raise ValidationError(f"output {destination} is inside the store; choose a path outside it")
-        try:
-            handle = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".catalog-get-", delete=False)
-        except FileNotFoundError:
-            raise ValidationError(f"output folder {destination.parent} does not exist") from None
-        try:
-            with handle:
-                record = copy_verified(catalog, path, handle)
-            os.replace(handle.name, destination)
-        finally:
-            if os.path.exists(handle.name):
-                os.unlink(handle.name)
+        if not destination.parent.is_dir():
+            raise ValidationError(f"output folder {destination.parent} does not exist")
+        with fs.new_file_beside(destination, replace=True) as tmp, open(tmp, "wb") as handle:
+            record = copy_verified(catalog, path, handle)
         return record
     assert stdout is not None
     with tempfile.TemporaryFile() as spool:
         record = copy_verified(catalog, path, spool)
         spool.seek(0)
-        shutil.copyfileobj(spool, stdout, CHUNK)
+        shutil.copyfileobj(spool, stdout, fs.CHUNK)
         stdout.flush()
     return record

@@ -12,8 +12,14 @@ reason:
     half_pair   one file of a linked explain pair without its twin
     stale_temp  a writer's leftover temp file
     restored    a row marked missing whose file is back, unchanged
+    linked_folder  a folder of the store that is a symlink: never read or written through; left for a person
     foreign     not an artifact: listed, never touched, not drift
     in_flight   an orphan or temp younger than the grace period: a live writer's; not drift
+
+A catalogued path that holds a symlink, a FIFO, a folder or any other
+non-regular file is ``modified`` ("not a regular file (symlink)"), as verify
+calls it ``failed`` and ``get`` refuses it: no verb follows a symlink below
+the store's base folder (see :func:`catalog.core.fs.open_artifact`).
 
 ``fix`` repairs the catalog without destroying evidence (see
 :mod:`catalog.ops.repair`); modified files move to ``quarantine/``, never deleted.
@@ -56,6 +62,7 @@ class Reconciler(Repairer):
         self.orphans: list[Orphan] = []
         self.missing: list[Any] = []  # rows
         self.loose: list[tuple[Entry, str]] = []  # not artifacts where they are: foreign, unless a missing row's file
+        self.linked: set[str] = set()  # linked_folder findings made
 
     # -- the walk -------------------------------------------------------------
 
@@ -89,8 +96,25 @@ class Reconciler(Repairer):
         if not self.types:
             with os.scandir(self.base) as it:
                 for entry in it:
-                    if not entry.is_dir(follow_symlinks=False) and entry.name not in CATALOG_FILES:
+                    if entry.name in (*TYPES, QUARANTINE) and entry.is_symlink():
+                        self._linked_folder(entry.name)
+                    elif not entry.is_dir(follow_symlinks=False) and entry.name not in CATALOG_FILES:
                         self._add("foreign", entry.name, "not an artifact: a file at the top of the store")
+
+    def _linked_folder(self, folder: str) -> None:
+        """Report the first folder of ``folder``'s path that is a symlink (once): the store does not look through it."""
+        parts = folder.split("/")
+        linked = next((p for p in ("/".join(parts[:n]) for n in range(1, len(parts) + 1))
+                       if os.path.islink(self.base / p)), folder)  # fmt: skip
+        if linked in self.linked:
+            return
+        self.linked.add(linked)
+        try:
+            target = os.readlink(self.base / linked)
+        except OSError:
+            target = "?"
+        self._add("linked_folder", linked, f"a symlink to {target}, not a folder: nothing is read or written through "
+                  "it (its catalogued files go unchecked); left for a person")  # fmt: skip
 
     def walk(self) -> None:
         """Every folder under the type folders (each read once), then those only the catalog names."""
@@ -119,12 +143,17 @@ class Reconciler(Repairer):
         self.report.rows += sum(status in ON_DISK for _, status in light.values())
         pop, healthy, quick = light.pop, ("active", "archived"), not self.deep
         odd: list[tuple[str, int, float, bool]] = []  # (name, size, mtime, has a row)
-        subfolders, others, files = [], [], 0
+        subfolders, files = [], 0
+        others: list[tuple[str, str, bool]] = []  # not regular files: (name, what it is, a symlink to a folder)
         complete = True  # nothing is concluded missing from a listing that broke off
         try:
-            listing = os.scandir(self.base / folder)
+            fd: int | None = fs.open_folder(self.base, folder)  # through no symlink below the base folder
+        except fs.UnsafePath:
+            self._linked_folder(folder)
+            return []  # its rows are neither missing nor checked: the store does not look through a link
         except (FileNotFoundError, NotADirectoryError):
-            listing = None  # the folder is gone: its rows' files are gone with it
+            fd = None  # the folder is gone: its rows' files are gone with it
+        listing = os.scandir(fd) if fd is not None else None
         if listing is not None:
             with listing:
                 try:
@@ -141,18 +170,24 @@ class Reconciler(Repairer):
                                 odd.append((entry.name, info.st_size, info.st_mtime, row is not None))
                             elif entry.is_dir(follow_symlinks=False):
                                 subfolders.append(f"{folder}/{entry.name}")
+                                if entry.name in light:
+                                    others.append((entry.name, "folder", False))
                             else:
-                                others.append(f"{folder}/{entry.name}")
+                                kind = fs.file_kind(entry.stat(follow_symlinks=False).st_mode)
+                                others.append((entry.name, kind, entry.is_symlink() and entry.is_dir()))
                         except FileNotFoundError:
                             continue  # gone between the listing and its stat (a writer's temp file): it skips itself only
                 except OSError:
                     complete = False
+        if fd is not None:
+            os.close(fd)
         self.report.files += files
         if quick:
             self.progress(files, 0)
-        for path in sorted(others):
-            self._add("foreign", path, "not a regular file")
-        full = self._full_rows(folder) if light or any(has_row for *_, has_row in odd) else {}
+        full = self._full_rows(folder) if light or any(has_row for *_, has_row in odd) or others else {}
+        for name, kind, to_folder in sorted(others):
+            self._not_regular(f"{folder}/{name}", kind, to_folder, full.get(f"{folder}/{name}"))
+            pop(name, None)
         for name, size, mtime, has_row in sorted(odd):
             path = f"{folder}/{name}"
             if not quick:
@@ -204,6 +239,17 @@ class Reconciler(Repairer):
             return
         self.orphans.append(orphan)
 
+    def _not_regular(self, path: str, kind: str, to_folder: bool, row: Any) -> None:
+        """A symlink, FIFO, socket, device (or a folder at a catalogued path) found by the walk."""
+        reason = f"not a regular file ({kind})"
+        if row is None or row.status == "deleted":
+            if to_folder:
+                self._linked_folder(path)
+            else:
+                self._add("foreign", path, reason)
+        elif row.status != "quarantined":  # not its bytes; (what was quarantined is kept as evidence, whatever it is)
+            self._modified(Entry(path, 0, 0.0), row, reason, movable=kind != "folder")
+
     def _check_row_file(self, entry: Entry, row: Any) -> None:
         if row.status == "deleted":
             self._add("foreign", entry.path, "a file at the path of a deleted artifact (restored by hand?)")
@@ -214,7 +260,14 @@ class Reconciler(Repairer):
             self._modified(entry, row, f"size {entry.size} bytes, the catalog recorded {row.size}")
             return
         if self.deep or row.status == "missing":
-            digest, _ = fs.sha256_file(self.base / entry.path)
+            try:
+                digest, size = fs.sha256_file(self.base, entry.path, row.size)
+            except fs.UnsafePath as exc:  # replaced since the listing
+                self._modified(entry, row, exc.reason)
+                return
+            if digest is None:
+                self._modified(entry, row, f"size {size} bytes, the catalog recorded {row.size}")
+                return
             if digest != row.sha256:
                 self._modified(entry, row, f"SHA-256 {digest[:12]}…, the catalog recorded {row.sha256[:12]}…")
                 return
@@ -224,9 +277,11 @@ class Reconciler(Repairer):
                 self.catalog.change_status(row.id, action="restore", status="active", details={"by": "reconcile"})
                 finding.fixed = "row active again"
 
-    def _modified(self, entry: Entry, row: Any, reason: str) -> None:
+    def _modified(self, entry: Entry, row: Any, reason: str, movable: bool = True) -> None:
         finding = self._add("modified", entry.path, reason)
-        if self.fix:
+        if self.fix and not movable:
+            finding.fixed = "not fixed: a folder cannot be moved to quarantine (left for a person)"
+        elif self.fix:
             target = self._quarantine(entry.path)
             self.catalog.change_status(row.id, action="quarantine", status="quarantined", path=target,
                                        details={"reason": reason, "by": "reconcile"})  # fmt: skip

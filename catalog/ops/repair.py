@@ -11,6 +11,7 @@ work.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -50,10 +51,14 @@ class Repairer:
     def _quarantine(self, rel: str) -> str:
         """Move a file into quarantine/ (never delete it); returns its new store path."""
         target = f"{QUARANTINE}/{rel}"
-        if (self.base / target).exists():
+        if os.path.lexists(self.base / target):
             target = f"{QUARANTINE}/{rel}.{secrets.token_hex(4)}"
-        fs.move_durably(self.base / rel, self.base / target)
+        fs.move_durably(self.base / rel, self.base / target, self.base)
         return target
+
+    def _sha256(self, entry: Entry) -> str:
+        """The SHA-256 of a file the walk found (a regular file then; read as every artifact is read)."""
+        return fs.sha256_file(self.base, entry.path)[0] or ""
 
     # -- after the walk: matching and fixing ------------------------------------------
 
@@ -61,7 +66,7 @@ class Repairer:
         """Pair missing rows with orphans (moved), recognise half pairs, then fix."""
         self.orphans.sort(key=lambda o: o.entry.path)  # the walk's order is the file system's
         self.loose.sort(key=lambda pair: pair[0].path)
-        hashed = {id(o): fs.sha256_file(self.base / o.entry.path)[0] for o in self.orphans}
+        hashed = {id(o): self._sha256(o.entry) for o in self.orphans}
         by_sha: dict[str, list[Orphan]] = {}
         for orphan in self.orphans:
             by_sha.setdefault(hashed[id(orphan)], []).append(orphan)
@@ -69,7 +74,7 @@ class Repairer:
         for entry, _ in self.loose:  # a missing row's file may have been moved (or renamed) anywhere
             if entry.size in sizes:
                 loose = Orphan(entry, "", "", "", datetime.now(timezone.utc), True)
-                by_sha.setdefault(fs.sha256_file(self.base / entry.path)[0], []).append(loose)
+                by_sha.setdefault(self._sha256(entry), []).append(loose)
         moved: set[str] = set()
         still_missing = []
         for row in self.missing:
@@ -122,10 +127,10 @@ class Repairer:
 
     def _regenerate(self, rule: PairRule, row: Any, primary_path: str) -> str:
         """Rebuild a lost derived file from its primary, if that gives the recorded bytes."""
-        data = rule.derive((self.base / primary_path).read_bytes(), self.catalog.settings.csv_precision)
+        data = rule.derive(fs.read_artifact(self.base, primary_path), self.catalog.settings.csv_precision)
         if hashlib.sha256(data).hexdigest() == row.sha256:
             path = self.base / row.path
-            fs.publish(path.parent, path.name, data)
+            fs.publish(path.parent, path.name, data, base=self.base)
             self.catalog.change_status(row.id, action="regenerate", status=row.status,
                                        details={"from": primary_path, "by": "reconcile"})  # fmt: skip
             return f"{rule.derived_ext.upper()} regenerated from its {rule.primary_ext.upper()} (same bytes as recorded)"
@@ -182,12 +187,12 @@ class Repairer:
 
     def _adopt_half_pair(self, rule: PairRule, orphan: Orphan, hashed: dict[int, str], twin: str) -> str:
         try:
-            data = rule.derive((self.base / orphan.entry.path).read_bytes(), self.catalog.settings.csv_precision)
+            data = rule.derive(fs.read_artifact(self.base, orphan.entry.path), self.catalog.settings.csv_precision)
         except CatalogError:
             self._adopt([orphan], hashed)
             return f"adopted alone (not a readable {rule.type} report, so no {rule.derived_ext.upper()})"
         target = self.base / twin
-        fs.publish(target.parent, target.name, data)
+        fs.publish(target.parent, target.name, data, base=self.base)
         derived = Orphan(Entry(twin, len(data), self.now), rule.type, orphan.prefix, rule.derived_ext,
                           orphan.created_at, False)  # fmt: skip
         hashed[id(derived)] = hashlib.sha256(data).hexdigest()
@@ -245,13 +250,17 @@ class Repairer:
                 finding.fixed = self._complete_pair(rule, row, twin)
 
     def _complete_pair(self, rule: PairRule, row: Any, twin: str) -> str:
-        data = rule.derive((self.base / row.path).read_bytes(), self.catalog.settings.csv_precision)
+        data = rule.derive(fs.read_artifact(self.base, row.path), self.catalog.settings.csv_precision)
         target = self.base / twin
-        if target.exists():
-            if fs.sha256_file(target)[0] != hashlib.sha256(data).hexdigest():
+        if os.path.lexists(target):
+            try:
+                same = fs.sha256_file(self.base, twin, len(data))[0] == hashlib.sha256(data).hexdigest()
+            except fs.UnsafePath:
+                same = False
+            if not same:
                 return f"not fixed: {twin} holds other bytes (left for a person)"
         else:
-            fs.publish(target.parent, target.name, data)
+            fs.publish(target.parent, target.name, data, base=self.base)
         record(self.catalog, [PublishedFile(
             path=twin, type=row.type, prefix=row.prefix, ext=rule.derived_ext, created_at=row.created_at,
             size=len(data), sha256=hashlib.sha256(data).hexdigest(), pair_id=row.pair_id, action="adopt",

@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from sqlalchemy import and_, exists, select
@@ -204,11 +204,11 @@ def _finish_delete(catalog: Catalog, record: ArtifactRecord, seq: int, reason: s
     catalog.change_status(record.id, action="delete", status="deleted", details={"reason": reason, "intent": seq})
 
 
-def _holds_bytes(path: Path, record: ArtifactRecord) -> bool:
-    """Whether the file at ``path`` is the artifact's recorded bytes (size and SHA-256)."""
+def _holds_bytes(catalog: Catalog, path: str, record: ArtifactRecord) -> bool:
+    """Whether the store file at ``path`` is the artifact's recorded bytes (size and SHA-256; a symlink never is)."""
     try:
-        return fs.sha256_file(path) == (record.sha256, record.size)
-    except FileNotFoundError:
+        return fs.sha256_file(catalog.base_dir, path, record.size) == (record.sha256, record.size)
+    except (FileNotFoundError, fs.UnsafePath):
         return False
 
 
@@ -241,14 +241,14 @@ def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: 
     src, dst = base / record.path, base / target
     owner = catalog.find_path(target)
     same = src.exists() and dst.exists() and os.path.samefile(src, dst)
-    if (owner is not None and owner.id != record.id) or (dst.exists() and not same and not _holds_bytes(dst, record)):
+    if (owner is not None and owner.id != record.id) or (dst.exists() and not same and not _holds_bytes(catalog, target, record)):
         target = _free_archive_path(catalog, record, target)
         dst = base / target
     if src.exists() and not dst.exists():
-        fs.link_durably(src, dst)
+        fs.link_durably(src, dst, base)
     if not dst.exists():
         return None
-    if src.exists() and not os.path.samefile(src, dst) and not _holds_bytes(dst, record):
+    if src.exists() and not os.path.samefile(src, dst) and not _holds_bytes(catalog, target, record):
         raise StoreError(f"the archive copy {target} does not hold the recorded bytes")  # never unlink the original
     fs.unlink_durably(src)
     catalog.change_status(record.id, action="archive", status="archived", path=target,

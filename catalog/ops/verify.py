@@ -30,7 +30,7 @@ from sqlalchemy import select
 from ..core.chain import iso_utc
 from ..core.errors import Param, ValidationError
 from ..core.formats import format_time
-from ..core.fs import sha256_file
+from ..core.fs import UnsafePath, sha256_file
 from ..core.schema import ARTIFACTS, VERIFY_RUNS
 from ..core.store import Catalog
 from ..core.unit_of_work import Outcome
@@ -121,11 +121,14 @@ class VerifyReport:
                 "clean": self.clean}  # fmt: skip
 
 
-def _hash(path: Any) -> tuple[str, int] | None:
+def _hash(catalog: Catalog, row: Any) -> tuple[str | None, int] | str | None:
+    """(SHA-256, size) of an artifact's file; None if it is gone; why it is refused (:class:`UnsafePath`), in words."""
     try:
-        return sha256_file(path)
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return sha256_file(catalog.base_dir, row.path, row.size)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except UnsafePath as exc:
+        return exc.reason
 
 
 def _rows(catalog: Catalog, scope: Scope) -> Iterator[Sequence[Any]]:
@@ -171,7 +174,7 @@ def verify(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for rows in _rows(catalog, scope):
             chosen = [row for row in rows if scope.picks(row.id, seed or 0)]
-            results = pool.map(lambda row: _hash(catalog.base_dir / row.path), chosen)
+            results = pool.map(lambda row: _hash(catalog, row), chosen)
             outcomes = []
             for row, found in zip(chosen, results):
                 report.checked += 1
@@ -184,9 +187,13 @@ def verify(
                 elif found is None:
                     outcome, detail = "missing", "the file is gone"
                     report.missing.append({"path": row.path, "reason": detail})
+                elif isinstance(found, str):  # a symlink, a FIFO…: never read, so never matching
+                    outcome, detail = "failed", found
+                    report.failed.append({"path": row.path, "reason": detail})
                 elif found != (row.sha256, row.size):
                     outcome = "failed"
-                    detail = f"size {found[1]} (recorded {row.size}), SHA-256 {found[0][:12]}… (recorded {row.sha256[:12]}…)"
+                    detail = (f"size {found[1]} (recorded {row.size})" if found[0] is None else
+                              f"SHA-256 {found[0][:12]}… (recorded {row.sha256[:12]}…)")  # fmt: skip
                     report.failed.append({"path": row.path, "reason": detail})
                 else:
                     outcome, detail = "ok", None

@@ -17,6 +17,7 @@ under a final name, never an overwritten one.
 
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -186,10 +187,11 @@ class Writer:
         and CSV), given a fresh ``pair_id``. Returns the records in order.
         Raises :class:`CollisionError` for a name already on disk or in the
         catalog (before any byte is written), :class:`ValidationError` for a
-        retention date past year 9999, :class:`StoreError` for I/O (and a
-        store without hard links), :class:`CatalogDatabaseError` for a catalog
-        this process cannot write or a full disk (before any byte is written),
-        and :class:`CommitError` for files published but not recorded.
+        retention date past year 9999, :class:`StoreError` for I/O (and for a
+        store without hard links, or a folder of the store that is a symlink:
+        nothing is written through one), :class:`CatalogDatabaseError` for a
+        catalog this process cannot write or a full disk (before any byte is
+        written), and :class:`CommitError` for files published but not recorded.
         """
         pair_id = secrets.token_hex(16) if pair else None
         actor = None if self._claim is None else chain.current_actor(self._claim)
@@ -197,7 +199,7 @@ class Writer:
         now = datetime.now(timezone.utc)
         for item in items:
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            if (base / item.rel_path).exists() or self.catalog.path_taken(item.rel_path):
+            if os.path.lexists(base / item.rel_path) or self.catalog.path_taken(item.rel_path):
                 raise CollisionError(f"{item.rel_path} already exists; nothing was overwritten")
         self.catalog.require_writable(sum(len(item.data) for item in items))  # a file never lands without its row
         published: list[PublishedFile] = []
@@ -205,8 +207,8 @@ class Writer:
             for item in items:
                 folder = base / item.name.type
                 try:
-                    fs.ensure_folder(folder)
-                    digest = fs.publish(folder, item.name.filename, item.data)
+                    fs.ensure_folder(folder, base)  # a type folder that is a symlink is refused (UnsafePath)
+                    digest = fs.publish(folder, item.name.filename, item.data, base=base)
                 except OSError as exc:
                     raise StoreError(f"cannot write {item.rel_path}: {exc.strerror or exc}") from None
                 published.append(
