@@ -288,3 +288,22 @@ def test_bad_catalog_urls(run_cli, base_dir: Path, url: str, fragment: str) -> N
     assert not base_dir.exists()  # init reached nothing, so it created nothing
     base_dir.mkdir()
     one_error(run_cli("ls", global_args=global_args), fragment)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "ndjson"])
+def test_config_show_hides_the_catalog_password(run_cli, base_dir: Path, fmt: str) -> None:
+    url = "postgresql+psycopg://catalog:se/cret@127.0.0.1:1/catalog"
+    result = run_cli("config", "show", "--format", fmt, global_args=["--base-dir", str(base_dir), "--catalog-url", url])
+    assert result.exit_code == 0, result.stderr
+    assert "cret" not in result.stdout and "catalog:***@127.0.0.1:1/catalog" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://catalog:se/cret@127.0.0.1:1/catalog",
+                                 "postgresql+psycopg://catalog:se@cret@127.0.0.1:1/catalog",
+                                 "postgresql+psycopg://catalog:se/cret@127.0.0.1:notaport/catalog"],
+                         ids=["unreachable", "unescaped-at", "bad-port"])  # fmt: skip
+def test_catalog_errors_hide_the_password(run_cli, base_dir: Path, url: str) -> None:
+    base_dir.mkdir()
+    result = run_cli("ls", global_args=["--base-dir", str(base_dir), "--catalog-url", url])
+    one_error(result, "catalog")
+    assert "cret" not in result.stderr and "***@" in result.stderr

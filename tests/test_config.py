@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from catalog.core.errors import ConfigError
-from catalog.core.settings import DEFAULTS, load_settings
+from catalog.core.settings import DEFAULTS, load_settings, redact_url
 
 
 def write(path: Path, text: str) -> Path:
@@ -171,6 +172,54 @@ def test_a_url_password_never_reaches_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(env={"CRYPTORUN_CATALOG_URL": "mysql://user:s3cret@db/x"}, cwd=tmp_path)
     assert "s3cret" not in str(caught.value) and "user:***@" in str(caught.value)
+
+
+#: Passwords a URL may carry (unescaped, as people write them), and the URLs that carry them.
+SECRETS = ["se/cret", "se@cret", "se:cret", "se?cr#et", "s%2Fcret"]
+
+
+def _url(password: str, query: str = "") -> str:
+    return f"postgresql+psycopg://catalog:{password}@db.internal:5432/catalog{query}"
+
+
+@pytest.mark.parametrize("password", SECRETS)
+def test_a_url_password_is_hidden_however_it_is_written(password: str) -> None:
+    shown = redact_url(_url(password))
+    assert "cret" not in shown and "***" in shown
+    assert shown.endswith("@db.internal:5432/catalog")
+    assert redact_url(_url("x", f"?sslmode=require&password={password}")).count("cret") == 0
+
+
+def test_a_url_without_password_is_shown_as_it_is() -> None:
+    assert redact_url("postgresql+psycopg://catalog@db/catalog") == "postgresql+psycopg://catalog@db/catalog"
+    assert redact_url("sqlite:////srv/store/catalog.sqlite") == "sqlite:////srv/store/catalog.sqlite"
+
+
+@pytest.mark.parametrize("password", [p for p in SECRETS if "@" not in p])
+def test_settings_values_never_carry_the_password(tmp_path: Path, password: str) -> None:
+    settings = load_settings(env={"CRYPTORUN_CATALOG_URL": _url(password)}, cwd=tmp_path)
+    assert settings.catalog_url == _url(password)  # the real one, for the driver
+    assert "cret" not in json.dumps(settings.values())
+
+
+@pytest.mark.parametrize("password", SECRETS)
+def test_config_errors_never_carry_the_password(tmp_path: Path, password: str) -> None:
+    mysql = _url(password).replace("postgresql+psycopg", "mysql")
+    long_mysql = mysql.replace("db.internal", "h" * 99)  # shortened for the message: the password goes first
+    yaml_list = write(tmp_path / "url.yaml", f"catalog_url: [{_url(password)!r}]\n")
+    for env, file in (({"CRYPTORUN_CATALOG_URL": mysql}, None), ({"CRYPTORUN_CATALOG_URL": long_mysql}, None),
+                      ({}, yaml_list)):  # fmt: skip
+        with pytest.raises(ConfigError) as caught:
+            load_settings(file, env=env, cwd=tmp_path)
+        assert "cret" not in str(caught.value) and "catalog_url" in str(caught.value)
+
+
+def test_an_unescaped_at_sign_in_a_password_is_refused_without_showing_it(tmp_path: Path) -> None:
+    # SQLAlchemy would read "se" as the password and "cret@db.internal" as the host, which the driver then echoes.
+    with pytest.raises(ConfigError, match="write '@' as %40") as caught:
+        load_settings(env={"CRYPTORUN_CATALOG_URL": _url("se@cret")}, cwd=tmp_path)
+    assert "cret" not in str(caught.value)
+    assert load_settings(env={"CRYPTORUN_CATALOG_URL": _url("se%40cret")}, cwd=tmp_path).catalog_url == _url("se%40cret")
 
 
 def test_empty_config_file_means_defaults(tmp_path: Path) -> None:

@@ -256,3 +256,13 @@ def test_every_write_appends_exactly_one_event(writer: AtomicWriter, catalog: Ca
         last = events[-1]
         assert (last.action, last.artifact_id, last.path, last.status) == ("write", record.id, record.path, "active")
         assert last.details["sha256"] == record.sha256 and last.details["size"] == record.size
+
+
+@pytest.mark.parametrize("password", ["se/cret", "se@cret", "s%2Fcret"])
+def test_a_config_snapshot_never_holds_the_catalog_password(writer: AtomicWriter, base_dir: Path, password: str) -> None:
+    from dataclasses import replace
+
+    writer.settings = replace(writer.settings, catalog_url=f"postgresql+psycopg://catalog:{password}@db/catalog")
+    record = writer.snapshot_config()
+    stored = (base_dir / record.path).read_text()
+    assert "cret" not in stored and "***@db/catalog" in stored

@@ -98,11 +98,15 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def values(self) -> dict[str, Any]:
-        """Every effective value by dotted key (``limits.max_dir_bytes``…), sorted, as plain data; sizes in bytes."""
+        """Every effective value by dotted key (``limits.max_dir_bytes``…), sorted, as plain data; sizes in bytes.
+
+        These are the values shown (``config show``) and snapshotted: the catalog
+        URL comes with its password hidden (:func:`redact_url`).
+        """
         flat = {
             "environment": self.environment,
             "base_dir": str(self.base_dir),
-            "catalog_url": self.catalog_url,
+            "catalog_url": redact_url(self.catalog_url),
             "formats.json_indent": self.json_indent,
             "formats.csv_precision": self.csv_precision,
             "limits.max_files_per_dir": self.limits.max_files_per_dir,
@@ -202,8 +206,23 @@ def _flatten_file(data: Mapping[Any, Any], path: Path) -> dict[str, Any]:
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """A database URL as it may be shown: rendered by SQLAlchemy with the password hidden (``***``).
+
+    A ``password=`` query argument (libpq reads one) is hidden too. Text that does
+    not parse as a URL, or whose host would still hold an ``@`` (a password with
+    an unescaped ``@``), has everything from ``://`` to its last ``@`` hidden.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        shown = None if "@" in (parsed.host or "") else parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):
+        shown = None
+    if shown is None:
+        return re.sub(r"://.*@", "://***@", url, flags=re.DOTALL)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)
 
 
 def _kind(value: Any) -> str:
@@ -215,8 +234,8 @@ def _check(key: str, value: Any, where: str) -> Any:
 
     def fail(expected: str) -> ConfigError:
         shown = _SHORT_REPR.repr(value)  # bounded: never expands a YAML alias bomb
-        if key == "catalog_url":
-            shown = redact_url(shown)
+        if key == "catalog_url":  # the password goes before the text is shortened; anything else is not shown
+            shown = _SHORT_REPR.repr(redact_url(value)) if isinstance(value, str) else f"a {_kind(value)}"
         return ConfigError(f"{where}: key '{key}' must be {expected}, got {shown}")
 
     if key == "environment":
@@ -290,6 +309,19 @@ def _check_url(url: str, fail: Any) -> None:
             raise fail("a SQLite URL without query arguments (SQLite settings go in the sqlite: section)")
     elif scheme not in ("postgresql", "postgresql+psycopg"):
         raise fail("a sqlite:/// or postgresql+psycopg:// URL")
+    elif "@" in _url_host(url):
+        raise fail("a URL whose user and password write '@' as %40 (the host would be read as the text after it)")
+
+
+def _url_host(url: str) -> str:
+    """The host SQLAlchemy reads in ``url`` ('' if none, or if the URL does not parse: the driver says why)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).host or ""
+    except (ArgumentError, ValueError):
+        return ""
 
 
 def default_catalog_url(base_dir: Path) -> str:
