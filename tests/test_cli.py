@@ -182,8 +182,10 @@ def test_bad_input_gets_one_error_line_and_writes_nothing(run_cli, catalog: Cata
         ("retention: [unclosed\n", "malformed YAML"),
         ("colour: blue\n", "unknown key 'colour'"),
         ("retention:\n  explain:\n    days: -5\n", "key 'retention.explain.days'"),
+        ("environment: [development]\n", "key 'environment' must be one of"),
+        ("retention:\n  explain:\n    days: 3\n    days: 5\n", "key 'days' at line 4, column 5 is given twice"),
     ],
-    ids=["malformed", "unknown-key", "negative-retention"],
+    ids=["malformed", "unknown-key", "negative-retention", "list-environment", "duplicate-key"],
 )
 def test_bad_config_files_are_one_error_line(run_cli, catalog: Catalog, report: Path, tmp_path: Path, base_dir: Path, config_text, fragment) -> None:
     config = tmp_path / "bad.yaml"

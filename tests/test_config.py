@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from catalog.core.errors import ConfigError
-from catalog.core.settings import DEFAULTS, load_settings, redact_url
+from catalog.core.settings import _DEFAULT_FLAT, DEFAULTS, load_settings, redact_url
 
 
 def write(path: Path, text: str) -> Path:
@@ -135,6 +135,12 @@ BAD_FILES = {
     "skew-huge": ("audit:\n  max_clock_skew_seconds: 86401\n", "from 0 to 86400"),
     "sync-bad": ("sqlite:\n  synchronous: off\n", "key 'sqlite.synchronous'"),
     "int-key": ("1: a\n", "key '1'"),
+    "duplicate-key": ("retention:\n  explain:\n    days: 3\n    days: 5\n",
+                      "key 'days' at line 4, column 5 is given twice (first at line 3, column 5)"),
+    "duplicate-top-key": ("environment: staging\nbase_dir: /x\nenvironment: production\n",
+                          "key 'environment' at line 3, column 1 is given twice (first at line 1, column 1)"),
+    "duplicate-flow-key": ("formats: {json_indent: 1, json_indent: 2}\n", "key 'json_indent' at line 1, column 27"),
+    "duplicate-section": ("retention:\n  explain: {days: 1}\nretention:\n  ledger: {days: 2}\n", "key 'retention' at line 3"),
     "anchor-bomb": (
         'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
         "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
@@ -222,6 +228,12 @@ def test_an_unescaped_at_sign_in_a_password_is_refused_without_showing_it(tmp_pa
     assert load_settings(env={"CRYPTORUN_CATALOG_URL": _url("se%40cret")}, cwd=tmp_path).catalog_url == _url("se%40cret")
 
 
+def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
+    text = "retention:\n  explain: &keep {days: 7, action: archive}\n  ledger:\n    <<: *keep\n    days: 9\n"
+    s = load_settings(write(tmp_path / "merge.yaml", text), env={}, cwd=tmp_path)
+    assert s.retention["ledger"] == s.retention["explain"].__class__(9, "archive")
+
+
 def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path / "empty.yaml", ""), env={}, cwd=tmp_path)
     assert s.retention["explain"].days == 30
@@ -253,3 +265,20 @@ def test_env_days_accept_whole_numbers(tmp_path: Path) -> None:
     assert s.retention["ledger"].days == 0 and s.sources["retention.ledger.days"] == "env:CRYPTORUN_LEDGER_RETENTION_DAYS"
     s = load_settings(env={"CRYPTORUN_MAX_CLOCK_SKEW_SECONDS": "0"}, cwd=tmp_path)
     assert s.max_clock_skew.total_seconds() == 0
+
+
+#: A value of every kind YAML gives, for every key: each is accepted or refused with a ConfigError, never a crash.
+YAML_KINDS = ["[development]", "{a: 1}", "1.5", "true", "null", "-1", "''", "'x'", "2024-01-01", "!!binary aGk=",
+              "[[a]]", "{[a]: 1}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", sorted(_DEFAULT_FLAT))
+def test_every_key_takes_a_value_of_any_kind_without_crashing(tmp_path: Path, key: str) -> None:
+    *sections, leaf = key.split(".")
+    for kind in YAML_KINDS:
+        text = "".join(f"{'  ' * depth}{name}:\n" for depth, name in enumerate(sections))
+        path = write(tmp_path / "kinds.yaml", text + f"{'  ' * len(sections)}{leaf}: {kind}\n")
+        try:
+            load_settings(path, env={}, cwd=tmp_path)
+        except ConfigError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc), (key, kind)

@@ -160,6 +160,36 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10*
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
 
 
+def _unique_key_loader(path: Path) -> type:
+    """A SafeLoader that refuses a key given twice in one mapping (YAML 1.2 §3.2.1.1: keys are unique).
+
+    PyYAML would keep the last value silently. Raises :class:`ConfigError` naming
+    ``path``, the key and both lines. Merged keys (``<<: *anchor``) may still be overridden.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:
+                    continue  # an unhashable key: the base class refuses it
+                if first is not key_node.start_mark:
+                    where = key_node.start_mark
+                    raise ConfigError(
+                        f"config file {path}: key {_SHORT_REPR.repr(key)} at line {where.line + 1}, column "
+                        f"{where.column + 1} is given twice (first at line {first.line + 1}, column {first.column + 1}); keep one"
+                    )
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -168,7 +198,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_unique_key_loader(path))  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -239,7 +269,7 @@ def _check(key: str, value: Any, where: str) -> Any:
         return ConfigError(f"{where}: key '{key}' must be {expected}, got {shown}")
 
     if key == "environment":
-        if value not in ENVIRONMENTS:
+        if not isinstance(value, str) or value not in ENVIRONMENTS:
             raise fail("one of " + ", ".join(ENVIRONMENTS))
         return value
     if key in ("base_dir", "catalog_url", "audit.checkpoint_dir"):
@@ -259,7 +289,7 @@ def _check(key: str, value: Any, where: str) -> Any:
             raise fail(f"a whole number of days from 0 to {MAX_RETENTION_DAYS}" + ("" if where.startswith("env:") else " (or null: kept forever)"))
         return value
     if key.endswith(".action"):
-        if value not in RETENTION_ACTIONS:
+        if not isinstance(value, str) or value not in RETENTION_ACTIONS:
             raise fail("one of " + ", ".join(RETENTION_ACTIONS))
         return value
     if key == "formats.json_indent":
