@@ -309,3 +309,64 @@ def test_catalog_errors_hide_the_password(run_cli, base_dir: Path, url: str) -> 
     result = run_cli("ls", global_args=["--base-dir", str(base_dir), "--catalog-url", url])
     one_error(result, "catalog")
     assert "cret" not in result.stderr and "***@" in result.stderr
+
+
+#: The address space a `put` below may take, and the size of what it imports: more than that.
+PUT_LIMIT, PUT_SIZE = 128 * 2**20, 144 * 2**20
+BLOCKS = {
+    "csv": b"x,y,z\n" + b"1.5,abc,2024-01-01T00:00:00Z\n" * 36_000,
+    "jsonl": b'{"symbol": "BTC", "note": "' + b"n" * 4000 + b'"}\n',
+}
+
+
+@pytest.mark.parametrize("kind", ["file-parquet", "stdin-csv", pytest.param("stdin-jsonl", marks=pytest.mark.slow)])
+def test_put_streams_in_memory_that_does_not_grow_with_the_input(catalog: Catalog, base_dir: Path, tmp_path: Path, kind: str) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    from helpers import catalog_env
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (PUT_LIMIT, PUT_LIMIT))
+
+    source, ext = kind.split("-")
+    digest, size = hashlib.sha256(), 0
+    argv = [sys.executable, "-c", "from catalog.cli import main; main()", "put"]
+    if source == "file":  # a sparse file: zeros, as many as the limit and more
+        big = tmp_path / "big.parquet"
+        with open(big, "wb") as handle:
+            handle.truncate(PUT_SIZE)
+        zeros = bytes(2**20)
+        for _ in range(PUT_SIZE // len(zeros)):
+            digest.update(zeros)
+        size = PUT_SIZE
+        argv += [str(big)]
+    else:
+        argv += ["-", "--ext", ext]
+    argv += ["--type", "health" if ext == "jsonl" else "ledger", "--prefix", "big", "--format", "json"]
+    env = catalog_env(base_dir, None if catalog.db.is_sqlite else catalog.settings.catalog_url)
+    with subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          preexec_fn=limited) as child:  # fmt: skip
+        assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+        if source == "stdin":
+            block = BLOCKS[ext]
+            while size < PUT_SIZE:
+                child.stdin.write(block)
+                digest.update(block)
+                size += len(block)
+        child.stdin.close()
+        out, err = child.stdout.read(), child.stderr.read()
+    assert child.returncode == 0, err.decode()
+    row = json.loads(out)["artifacts"][0]
+    assert (row["size"], row["sha256"]) == (size, digest.hexdigest())
+    stored = base_dir / row["path"]
+    assert stored.stat().st_size == size
+    stored.unlink()  # a quarter of a GiB each: not kept in tmp
+
+
+def test_put_help_states_the_bound_of_a_json_document(run_cli) -> None:
+    from catalog.core.formats import MAX_JSON_BYTES
+
+    help_text = " ".join(run_cli("put", "--help", global_args=[]).stdout.split())
+    assert f"checked whole: at most {MAX_JSON_BYTES // 2**20} MiB" in help_text

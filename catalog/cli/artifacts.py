@@ -11,7 +11,7 @@ import click
 
 from ..core.vocabulary import EXTRA_EXTS, SORTS, STATUSES, TYPES
 from .render import show_dicts, show_records, show_rows
-from .root import State, UTCTime, cli, format_option, pass_state, read_input
+from .root import State, UTCTime, cli, format_option, open_input, pass_state
 
 
 @cli.command()
@@ -25,7 +25,10 @@ def put(state: State, source: str, artifact_type: str, prefix: str, ext: str | N
     """Import FILE (or - for standard input) into the store and catalog it.
 
     The bytes are stored unchanged under TYPE/YYYYMMDD-HHMMSS-PREFIX-TYPE.EXT
-    (UTC now). JSON, JSONL and CSV must parse first (JSON without NaN).
+    (UTC now). JSON, JSONL and CSV must parse (JSON without NaN); they are
+    checked as they are copied, so a file of any size streams through in
+    little memory, except that one JSON document (a .json file, a line of a
+    .jsonl) is checked whole: at most 64 MiB.
 
     \b
     Example:
@@ -37,9 +40,8 @@ def put(state: State, source: str, artifact_type: str, prefix: str, ext: str | N
 
     validate_prefix(prefix)
     ext = choose_ext(artifact_type, None if source == "-" else source, ext)
-    data = read_input(source)
-    with state.catalog() as catalog:
-        record = Writer(catalog=catalog).write_bytes(artifact_type, prefix, data, ext)
+    with open_input(source) as stream, state.catalog() as catalog:
+        record = Writer(catalog=catalog).write_stream(artifact_type, prefix, stream, ext)
     show_records([record], fmt)
 
 

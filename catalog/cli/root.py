@@ -11,11 +11,12 @@ imported inside the commands that need them, so ``catalog --help`` starts fast.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -239,6 +240,23 @@ def read_input(source: str) -> bytes:
     if not data:
         raise InputError(f"input file {source} is empty")
     return data
+
+
+@contextmanager
+def open_input(source: str) -> Iterator[Iterator[bytes]]:
+    """The bytes of an input file, or of standard input for ``-``, as they are read (in chunks).
+
+    InputError if the file cannot be opened, or the input is empty.
+    """
+    from ..core.errors import InputError
+    from ..core.fs import open_file, read_chunks
+
+    with nullcontext(sys.stdin.buffer) if source == "-" else open_file(source, "input file", InputError) as stream:
+        chunks = read_chunks(stream)
+        first = next(chunks, b"")
+        if not first:
+            raise InputError("standard input is empty" if source == "-" else f"input file {source} is empty")
+        yield itertools.chain([first], chunks)
 
 
 @contextmanager

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import CatalogError, CollisionError, ValidationError
 from .names import temp_name
@@ -75,24 +78,62 @@ def publish(folder: Path, filename: str, data: bytes) -> str:
     OSError on I/O failure (no partial file is left under the final name).
     """
     if len(data) < HASH_BESIDE:
-        _publish(folder, filename, data)
+        _publish(folder, filename, lambda handle: handle.write(data))
         return hashlib.sha256(data).hexdigest()
     digest = hashlib.sha256()
     hashing = _hash_pool().submit(digest.update, data)
     try:
-        _publish(folder, filename, data)
+        _publish(folder, filename, lambda handle: handle.write(data))
     finally:
         hashing.result()
     return digest.hexdigest()
 
 
-def _publish(folder: Path, filename: str, data: bytes) -> None:
+def publish_stream(
+    folder: Path, filename: str, chunks: Iterable[bytes], check: Callable[[Iterator[bytes]], None] | None = None
+) -> tuple[str, int]:
+    """Publish the bytes ``chunks`` yield, in order, as :func:`publish` does; see :func:`read_chunks` for a file.
+
+    Each piece is hashed and written to the temp file as it comes, so memory
+    does not grow with the size. ``check``, if given, is handed the same pieces
+    as they are copied (it should read them all) and raises to refuse them: then
+    the temp file is removed and nothing is published. Returns the SHA-256 (64 hex
+    digits) and the size in bytes. Raises what ``check`` raises, CollisionError and OSError.
+    """
+    digest, size = hashlib.sha256(), 0
+
+    def copy(handle: BinaryIO) -> None:
+        def pieces() -> Iterator[bytes]:
+            nonlocal size
+            for chunk in chunks:
+                digest.update(chunk)
+                handle.write(chunk)
+                size += len(chunk)
+                yield chunk
+
+        stream = pieces()
+        if check is not None:
+            check(stream)
+        for _ in stream:  # what the check did not read
+            pass
+
+    _publish(folder, filename, copy)
+    return digest.hexdigest(), size
+
+
+def read_chunks(source: BinaryIO) -> Iterator[bytes]:
+    """The bytes of a binary file or stream, read to its end in pieces of at most :data:`CHUNK` bytes."""
+    return iter(partial(source.read, CHUNK), b"")
+
+
+def _publish(folder: Path, filename: str, fill: Callable[[BinaryIO], object]) -> None:
+    """The protocol: ``fill`` writes the temp file, which is fsynced, made read-only, linked, removed; folder fsynced."""
     final = folder / filename
     tmp = folder / temp_name(filename, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
             os.fchmod(handle.fileno(), 0o444)
@@ -161,8 +202,20 @@ def outside_store(base_dir: Path, path: Path, what: str) -> Path:
 
 def read_file(path: object, what: str, error: type[CatalogError]) -> bytes:
     """A file's bytes, or ``error`` with one line saying why not (``what`` names the file's role)."""
-    try:
+    with _reading(path, what, error):
         return Path(path).read_bytes()  # type: ignore[arg-type]
+
+
+def open_file(path: object, what: str, error: type[CatalogError]) -> BinaryIO:
+    """A file opened for reading its bytes as a stream, or ``error`` as :func:`read_file` says it."""
+    with _reading(path, what, error):
+        return open(path, "rb")  # type: ignore[call-overload]
+
+
+@contextmanager
+def _reading(path: object, what: str, error: type[CatalogError]) -> Iterator[None]:
+    try:
+        yield
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
     except IsADirectoryError:
