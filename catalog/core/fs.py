@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from .errors import CatalogError, CollisionError, ValidationError
 from .names import temp_name
@@ -121,7 +121,7 @@ def publish_stream(
     return digest.hexdigest(), size
 
 
-def read_chunks(source: BinaryIO) -> Iterator[bytes]:
+def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
     """The bytes of a binary file or stream, read to its end in pieces of at most :data:`CHUNK` bytes."""
     return iter(partial(source.read, CHUNK), b"")
 
