@@ -370,3 +370,43 @@ def test_put_help_states_the_bound_of_a_json_document(run_cli) -> None:
 
     help_text = " ".join(run_cli("put", "--help", global_args=[]).stdout.split())
     assert f"checked whole: at most {MAX_JSON_BYTES // 2**20} MiB" in help_text
+
+
+#: The `catalog` console script, with Ctrl-C pressed (SIGINT to itself) the moment a given module starts to load.
+INTERRUPTED_SCRIPT = """
+import os, signal, sys
+from importlib.abc import MetaPathFinder
+
+class PressCtrlC(MetaPathFinder):
+    module = sys.argv[1]
+
+    def find_spec(self, name, path, target=None):
+        if name == self.module:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, PressCtrlC())
+sys.argv = [os.path.join(os.path.dirname(sys.executable), "catalog"), *sys.argv[2:]]  # as the console script sets it
+from catalog.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    "module,while_",
+    [("catalog.ops.families", "importing the package"), ("click", "importing the command line"),
+     ("catalog.cli.admin", "importing the commands"), ("sqlalchemy", "running the command")],
+)  # fmt: skip
+def test_ctrl_c_at_any_moment_never_shows_a_traceback(base_dir: Path, module: str, while_: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    base_dir.mkdir()
+    argv = [sys.executable, "-c", INTERRUPTED_SCRIPT, module, "--base-dir", str(base_dir), "ls"]
+    child = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in child.stderr, child.stderr
+    if while_ == "running the command":  # click's own handling
+        assert (child.returncode, child.stderr.split()) == (1, ["Aborted!"]), child.stderr
+    else:  # ended by the signal, as before Python starts
+        assert (child.returncode, child.stderr) == (-signal.SIGINT, ""), child.stderr

@@ -313,12 +313,25 @@ def cli(
 
 
 def main() -> None:
-    """Console-script entry point: warnings to stderr as ``Warning: …``, then click's standalone main."""
+    """Console-script entry point: warnings to stderr as ``Warning: …``, then click's standalone main.
+
+    Ctrl-C is click's to handle ("Aborted!", exit 1) only while the command runs:
+    before (while Python imports the package) and after (while it shuts down) it
+    ends the process by the signal, quietly (see :mod:`catalog`).
+    """
     import logging
+    import signal
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("Warning: %(message)s"))
     logger = logging.getLogger("catalog")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
-    cli.main(prog_name="catalog")
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        cli.main(prog_name="catalog")
+    except KeyboardInterrupt:  # in the instant before or after click's own handling
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
