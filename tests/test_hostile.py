@@ -68,6 +68,9 @@ CONFIGS: dict[str, str] = {
     "zero-files-limit.yaml": "limits:\n  max_files_per_dir: 0\n",
     "unit-limit.yaml": "limits:\n  max_store_bytes: '10 XB'\n",
     "negative-limit.yaml": "limits:\n  max_dir_bytes: -5\n",
+    "list-environment.yaml": "environment: [development]\n",
+    "mapping-action.yaml": "retention:\n  explain:\n    action: {delete: true}\n",
+    "duplicate-key.yaml": "retention:\n  explain:\n    days: 3\n    days: 30\n",
 }
 
 
@@ -210,6 +213,12 @@ CASES = [
          "'sqlite.synchronous' must be one of full, normal", globals=cfg("off-synchronous.yaml")),
     case("config-show-yaml-deeply-nested", ["config", "show"], "config file {cfg}/deep.yaml: YAML nested too deeply",
          globals=cfg("deep.yaml")),
+    case("config-show-yaml-list-environment", ["config", "show"], "list-environment.yaml: key 'environment' must be "
+         "one of development, staging, production, got ['development']", globals=cfg("list-environment.yaml")),
+    case("ls-yaml-mapping-action", ["ls"], "mapping-action.yaml: key 'retention.explain.action' must be one of",
+         globals=cfg("mapping-action.yaml")),
+    case("config-show-yaml-duplicate-key", ["config", "show"], "duplicate-key.yaml: key 'days' at line 4, column 5 "
+         "is given twice (first at line 3, column 5); keep one", globals=cfg("duplicate-key.yaml")),
     case("config-show-file-missing", ["config", "show"], "config file {cfg}/missing.yaml does not exist",
          globals=cfg("missing.yaml")),
     case("config-show-file-is-folder", ["config", "show"], "config file {cfg} is a folder, not a file",
