@@ -21,6 +21,16 @@ the audit chain and the unit of work).
 
 from __future__ import annotations
 
+import os as _os
+import signal as _signal
+import sys as _sys
+
+if _os.path.basename((getattr(_sys, "argv", None) or [""])[0]) == "catalog":
+    # Started as the `catalog` command. Until its entry point hands Ctrl-C to click (which says "Aborted!"),
+    # Ctrl-C ends the process as it does before Python has started: by the signal, quietly, instead of with
+    # a traceback of half-done imports. A program that imports catalog keeps its own handler.
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 

@@ -190,8 +190,10 @@ def test_bad_input_gets_one_error_line_and_writes_nothing(run_cli, catalog: Cata
         ("retention: [unclosed\n", "malformed YAML"),
         ("colour: blue\n", "unknown key 'colour'"),
         ("retention:\n  explain:\n    days: -5\n", "key 'retention.explain.days'"),
+        ("environment: [development]\n", "key 'environment' must be one of"),
+        ("retention:\n  explain:\n    days: 3\n    days: 5\n", "key 'days' at line 4, column 5 is given twice"),
     ],
-    ids=["malformed", "unknown-key", "negative-retention"],
+    ids=["malformed", "unknown-key", "negative-retention", "list-environment", "duplicate-key"],
 )
 def test_bad_config_files_are_one_error_line(run_cli, catalog: Catalog, report: Path, tmp_path: Path, base_dir: Path, config_text, fragment) -> None:
     config = tmp_path / "bad.yaml"
@@ -501,3 +503,123 @@ def test_the_progress_bar_fits_the_terminal(monkeypatch, columns: int) -> None: 
     drawn = re.sub(r"\x1b\[\?25[lh]", "", screen.getvalue()).replace("\n", "\r").split("\r")
     assert max(map(len, drawn)) < columns, max(drawn, key=len)
     assert columns < 60 or "12000/12000 files" in screen.getvalue()  # on a narrow one the counts go first
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "ndjson"])
+def test_config_show_hides_the_catalog_password(run_cli, base_dir: Path, fmt: str) -> None:
+    url = "postgresql+psycopg://catalog:se/cret@127.0.0.1:1/catalog"
+    result = run_cli("config", "show", "--format", fmt, global_args=["--base-dir", str(base_dir), "--catalog-url", url])
+    assert result.exit_code == 0, result.stderr
+    assert "cret" not in result.stdout and "catalog:***@127.0.0.1:1/catalog" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://catalog:se/cret@127.0.0.1:1/catalog",
+                                 "postgresql+psycopg://catalog:se@cret@127.0.0.1:1/catalog",
+                                 "postgresql+psycopg://catalog:se/cret@127.0.0.1:notaport/catalog"],
+                         ids=["unreachable", "unescaped-at", "bad-port"])  # fmt: skip
+def test_catalog_errors_hide_the_password(run_cli, base_dir: Path, url: str) -> None:
+    base_dir.mkdir()
+    result = run_cli("ls", global_args=["--base-dir", str(base_dir), "--catalog-url", url])
+    one_error(result, "catalog")
+    assert "cret" not in result.stderr and "***@" in result.stderr
+
+
+#: The address space a `put` below may take, and the size of what it imports: more than that.
+PUT_LIMIT, PUT_SIZE = 128 * 2**20, 144 * 2**20
+BLOCKS = {
+    "csv": b"x,y,z\n" + b"1.5,abc,2024-01-01T00:00:00Z\n" * 36_000,
+    "jsonl": b'{"symbol": "BTC", "note": "' + b"n" * 4000 + b'"}\n',
+}
+
+
+@pytest.mark.parametrize("kind", ["file-parquet", "stdin-csv", pytest.param("stdin-jsonl", marks=pytest.mark.slow)])
+def test_put_streams_in_memory_that_does_not_grow_with_the_input(catalog: Catalog, base_dir: Path, tmp_path: Path, kind: str) -> None:
+    import resource
+    import subprocess
+    import sys
+
+    from helpers import catalog_env
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (PUT_LIMIT, PUT_LIMIT))
+
+    source, ext = kind.split("-")
+    digest, size = hashlib.sha256(), 0
+    argv = [sys.executable, "-c", "from catalog.cli import main; main()", "put"]
+    if source == "file":  # a sparse file: zeros, as many as the limit and more
+        big = tmp_path / "big.parquet"
+        with open(big, "wb") as handle:
+            handle.truncate(PUT_SIZE)
+        zeros = bytes(2**20)
+        for _ in range(PUT_SIZE // len(zeros)):
+            digest.update(zeros)
+        size = PUT_SIZE
+        argv += [str(big)]
+    else:
+        argv += ["-", "--ext", ext]
+    argv += ["--type", "health" if ext == "jsonl" else "ledger", "--prefix", "big", "--format", "json"]
+    env = catalog_env(base_dir, None if catalog.db.is_sqlite else catalog.settings.catalog_url)
+    with subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          preexec_fn=limited) as child:  # fmt: skip
+        assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+        if source == "stdin":
+            block = BLOCKS[ext]
+            while size < PUT_SIZE:
+                child.stdin.write(block)
+                digest.update(block)
+                size += len(block)
+        child.stdin.close()
+        out, err = child.stdout.read(), child.stderr.read()
+    assert child.returncode == 0, err.decode()
+    row = json.loads(out)["artifacts"][0]
+    assert (row["size"], row["sha256"]) == (size, digest.hexdigest())
+    stored = base_dir / row["path"]
+    assert stored.stat().st_size == size
+    stored.unlink()  # a quarter of a GiB each: not kept in tmp
+
+
+def test_put_help_states_the_bound_of_a_json_document(run_cli) -> None:
+    from catalog.core.formats import MAX_JSON_BYTES
+
+    help_text = " ".join(run_cli("put", "--help", global_args=[]).stdout.split())
+    assert f"checked whole: at most {MAX_JSON_BYTES // 2**20} MiB" in help_text
+
+
+#: The `catalog` console script, with Ctrl-C pressed (SIGINT to itself) the moment a given module starts to load.
+INTERRUPTED_SCRIPT = """
+import os, signal, sys
+from importlib.abc import MetaPathFinder
+
+class PressCtrlC(MetaPathFinder):
+    module = sys.argv[1]
+
+    def find_spec(self, name, path, target=None):
+        if name == self.module:
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+
+sys.meta_path.insert(0, PressCtrlC())
+sys.argv = [os.path.join(os.path.dirname(sys.executable), "catalog"), *sys.argv[2:]]  # as the console script sets it
+from catalog.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize(
+    "module,while_",
+    [("catalog.ops.families", "importing the package"), ("click", "importing the command line"),
+     ("catalog.cli.admin", "importing the commands"), ("sqlalchemy", "running the command")],
+)  # fmt: skip
+def test_ctrl_c_at_any_moment_never_shows_a_traceback(base_dir: Path, module: str, while_: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    base_dir.mkdir()
+    argv = [sys.executable, "-c", INTERRUPTED_SCRIPT, module, "--base-dir", str(base_dir), "ls"]
+    child = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in child.stderr, child.stderr
+    if while_ == "running the command":  # click's own handling
+        assert (child.returncode, child.stderr.split()) == (1, ["Aborted!"]), child.stderr
+    else:  # ended by the signal, as before Python starts
+        assert (child.returncode, child.stderr) == (-signal.SIGINT, ""), child.stderr

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from catalog.core.errors import ConfigError
-from catalog.core.settings import DEFAULTS, load_settings
+from catalog.core.settings import _DEFAULT_FLAT, DEFAULTS, load_settings, redact_url
 
 
 def write(path: Path, text: str) -> Path:
@@ -134,6 +135,12 @@ BAD_FILES = {
     "skew-huge": ("audit:\n  max_clock_skew_seconds: 86401\n", "from 0 to 86400"),
     "sync-bad": ("sqlite:\n  synchronous: off\n", "key 'sqlite.synchronous'"),
     "int-key": ("1: a\n", "key '1'"),
+    "duplicate-key": ("retention:\n  explain:\n    days: 3\n    days: 5\n",
+                      "key 'days' at line 4, column 5 is given twice (first at line 3, column 5)"),
+    "duplicate-top-key": ("environment: staging\nbase_dir: /x\nenvironment: production\n",
+                          "key 'environment' at line 3, column 1 is given twice (first at line 1, column 1)"),
+    "duplicate-flow-key": ("formats: {json_indent: 1, json_indent: 2}\n", "key 'json_indent' at line 1, column 27"),
+    "duplicate-section": ("retention:\n  explain: {days: 1}\nretention:\n  ledger: {days: 2}\n", "key 'retention' at line 3"),
     "anchor-bomb": (
         'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n'
         "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n",
@@ -173,6 +180,60 @@ def test_a_url_password_never_reaches_an_error(tmp_path: Path) -> None:
     assert "s3cret" not in str(caught.value) and "user:***@" in str(caught.value)
 
 
+#: Passwords a URL may carry (unescaped, as people write them), and the URLs that carry them.
+SECRETS = ["se/cret", "se@cret", "se:cret", "se?cr#et", "s%2Fcret"]
+
+
+def _url(password: str, query: str = "") -> str:
+    return f"postgresql+psycopg://catalog:{password}@db.internal:5432/catalog{query}"
+
+
+@pytest.mark.parametrize("password", SECRETS)
+def test_a_url_password_is_hidden_however_it_is_written(password: str) -> None:
+    shown = redact_url(_url(password))
+    assert "cret" not in shown and "***" in shown
+    assert shown.endswith("@db.internal:5432/catalog")
+    assert redact_url(_url("x", f"?sslmode=require&password={password}")).count("cret") == 0
+
+
+def test_a_url_without_password_is_shown_as_it_is() -> None:
+    assert redact_url("postgresql+psycopg://catalog@db/catalog") == "postgresql+psycopg://catalog@db/catalog"
+    assert redact_url("sqlite:////srv/store/catalog.sqlite") == "sqlite:////srv/store/catalog.sqlite"
+
+
+@pytest.mark.parametrize("password", [p for p in SECRETS if "@" not in p])
+def test_settings_values_never_carry_the_password(tmp_path: Path, password: str) -> None:
+    settings = load_settings(env={"CRYPTORUN_CATALOG_URL": _url(password)}, cwd=tmp_path)
+    assert settings.catalog_url == _url(password)  # the real one, for the driver
+    assert "cret" not in json.dumps(settings.values())
+
+
+@pytest.mark.parametrize("password", SECRETS)
+def test_config_errors_never_carry_the_password(tmp_path: Path, password: str) -> None:
+    mysql = _url(password).replace("postgresql+psycopg", "mysql")
+    long_mysql = mysql.replace("db.internal", "h" * 99)  # shortened for the message: the password goes first
+    yaml_list = write(tmp_path / "url.yaml", f"catalog_url: [{_url(password)!r}]\n")
+    for env, file in (({"CRYPTORUN_CATALOG_URL": mysql}, None), ({"CRYPTORUN_CATALOG_URL": long_mysql}, None),
+                      ({}, yaml_list)):  # fmt: skip
+        with pytest.raises(ConfigError) as caught:
+            load_settings(file, env=env, cwd=tmp_path)
+        assert "cret" not in str(caught.value) and "catalog_url" in str(caught.value)
+
+
+def test_an_unescaped_at_sign_in_a_password_is_refused_without_showing_it(tmp_path: Path) -> None:
+    # SQLAlchemy would read "se" as the password and "cret@db.internal" as the host, which the driver then echoes.
+    with pytest.raises(ConfigError, match="write '@' as %40") as caught:
+        load_settings(env={"CRYPTORUN_CATALOG_URL": _url("se@cret")}, cwd=tmp_path)
+    assert "cret" not in str(caught.value)
+    assert load_settings(env={"CRYPTORUN_CATALOG_URL": _url("se%40cret")}, cwd=tmp_path).catalog_url == _url("se%40cret")
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
+    text = "retention:\n  explain: &keep {days: 7, action: archive}\n  ledger:\n    <<: *keep\n    days: 9\n"
+    s = load_settings(write(tmp_path / "merge.yaml", text), env={}, cwd=tmp_path)
+    assert s.retention["ledger"] == s.retention["explain"].__class__(9, "archive")
+
+
 def test_empty_config_file_means_defaults(tmp_path: Path) -> None:
     s = load_settings(write(tmp_path / "empty.yaml", ""), env={}, cwd=tmp_path)
     assert s.retention["explain"].days == 30
@@ -204,3 +265,20 @@ def test_env_days_accept_whole_numbers(tmp_path: Path) -> None:
     assert s.retention["ledger"].days == 0 and s.sources["retention.ledger.days"] == "env:CRYPTORUN_LEDGER_RETENTION_DAYS"
     s = load_settings(env={"CRYPTORUN_MAX_CLOCK_SKEW_SECONDS": "0"}, cwd=tmp_path)
     assert s.max_clock_skew.total_seconds() == 0
+
+
+#: A value of every kind YAML gives, for every key: each is accepted or refused with a ConfigError, never a crash.
+YAML_KINDS = ["[development]", "{a: 1}", "1.5", "true", "null", "-1", "''", "'x'", "2024-01-01", "!!binary aGk=",
+              "[[a]]", "{[a]: 1}"]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", sorted(_DEFAULT_FLAT))
+def test_every_key_takes_a_value_of_any_kind_without_crashing(tmp_path: Path, key: str) -> None:
+    *sections, leaf = key.split(".")
+    for kind in YAML_KINDS:
+        text = "".join(f"{'  ' * depth}{name}:\n" for depth, name in enumerate(sections))
+        path = write(tmp_path / "kinds.yaml", text + f"{'  ' * len(sections)}{leaf}: {kind}\n")
+        try:
+            load_settings(path, env={}, cwd=tmp_path)
+        except ConfigError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc), (key, kind)

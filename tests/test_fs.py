@@ -66,6 +66,34 @@ def test_publish_never_clobbers(folder: Path, size: int) -> None:
     assert _listing(folder) == ["a.json"]
 
 
+@pytest.mark.parametrize("size", [1, fs.CHUNK, 3 * fs.CHUNK + 7], ids=["one-byte", "one-chunk", "over-three-chunks"])
+def test_publish_stream_publishes_what_publish_would(folder: Path, size: int, points: list[str]) -> None:
+    data = bytes((i * 31 + 7) % 256 for i in range(size))
+    pieces = (data[i : i + 1000] for i in range(0, size, 1000))
+    assert fs.publish_stream(folder, "a.json", pieces) == (hashlib.sha256(data).hexdigest(), size)
+    assert (folder / "a.json").read_bytes() == data and _listing(folder) == ["a.json"]
+    assert stat.S_IMODE((folder / "a.json").stat().st_mode) == 0o444
+    assert points == ["temp_written", "published"]
+
+
+def test_publish_stream_refused_by_its_check_leaves_nothing(folder: Path) -> None:
+    seen: list[bytes] = []
+
+    def check(chunks) -> None:  # type: ignore[no-untyped-def]
+        for chunk in chunks:
+            seen.append(chunk)
+            if len(seen) == 2:
+                raise ValidationError("refused at the second chunk")
+
+    with pytest.raises(ValidationError, match="second chunk"):
+        fs.publish_stream(folder, "a.json", iter([b"a", b"b", b"c"]), check)
+    assert seen == [b"a", b"b"] and _listing(folder) == []
+    fs.publish(folder, "b.json", b"x")
+    with pytest.raises(CollisionError):
+        fs.publish_stream(folder, "b.json", [b"y"])
+    assert (folder / "b.json").read_bytes() == b"x" and _listing(folder) == ["b.json"]
+
+
 def test_publish_reaches_its_fault_points_in_order(folder: Path, points: list[str]) -> None:
     fs.publish(folder, "a.json", b"{}")
     assert points == ["temp_written", "published"]

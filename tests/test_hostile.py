@@ -71,6 +71,9 @@ CONFIGS: dict[str, str] = {
     "zero-files-limit.yaml": "limits:\n  max_files_per_dir: 0\n",
     "unit-limit.yaml": "limits:\n  max_store_bytes: '10 XB'\n",
     "negative-limit.yaml": "limits:\n  max_dir_bytes: -5\n",
+    "list-environment.yaml": "environment: [development]\n",
+    "mapping-action.yaml": "retention:\n  explain:\n    action: {delete: true}\n",
+    "duplicate-key.yaml": "retention:\n  explain:\n    days: 3\n    days: 30\n",
 }
 
 
@@ -218,6 +221,12 @@ CASES = [
          globals=cfg("deep.yaml")),
     case("config-show-file-name-newline", ["config", "show"], "config file {cfg}/a\\nError: forged.yaml does not exist",
          globals=("--config", "{cfg}/a\nError: forged.yaml")),
+    case("config-show-yaml-list-environment", ["config", "show"], "list-environment.yaml: key 'environment' must be "
+         "one of development, staging, production, got ['development']", globals=cfg("list-environment.yaml")),
+    case("ls-yaml-mapping-action", ["ls"], "mapping-action.yaml: key 'retention.explain.action' must be one of",
+         globals=cfg("mapping-action.yaml")),
+    case("config-show-yaml-duplicate-key", ["config", "show"], "duplicate-key.yaml: key 'days' at line 4, column 5 "
+         "is given twice (first at line 3, column 5); keep one", globals=cfg("duplicate-key.yaml")),
     case("config-show-file-missing", ["config", "show"], "config file {cfg}/missing.yaml does not exist",
          globals=cfg("missing.yaml")),
     case("config-show-file-is-folder", ["config", "show"], "config file {cfg} is a folder, not a file",
@@ -929,3 +938,47 @@ def test_retention_never_archives_through_a_symlinked_folder(writer: Any, catalo
     assert os.listdir(outside) == [] and catalog.find_path(old.path).status == "active"
     assert ("linked_folder", "ledger/archived") in [
         (f["class"], f["path"]) for f in json.loads(run_cli("reconcile", "--format", "json").stdout)["findings"]]
+
+
+def test_verify_bundle_holds_little_memory_whatever_a_member_holds(catalog: Any, writer: Any, tmp_path: Path) -> None:
+    """A sealed bundle with a member of 256 MiB of zeros (a quarter MiB zipped), checked in 128 MiB of address space."""
+    import zipfile
+
+    from catalog.ops.bundles import _SEAL_LENGTH, _seal, export_bundle
+
+    writer.write_json("ledger", "one", {"cash": 1})
+    genuine, crafted = tmp_path / "genuine.zip", tmp_path / "crafted.zip"
+    export_bundle(catalog, genuine, None, None)
+    big, zeros = "files/ledger/big.parquet", bytes(2**20)
+    with zipfile.ZipFile(genuine) as source, zipfile.ZipFile(crafted, "w", zipfile.ZIP_DEFLATED) as target:
+        bundle = json.loads(source.read("bundle.json"))
+        bundle["members"][big] = hashlib.sha256(zeros * 256).hexdigest()
+        target.writestr("bundle.json", json.dumps(bundle))
+        for name in source.namelist():
+            if name != "bundle.json":
+                target.writestr(name, source.read(name))
+        with target.open(big, "w") as member:
+            for _ in range(256):
+                member.write(zeros)
+        target.comment = b"\0" * _SEAL_LENGTH
+    _seal(crafted)
+
+    def limited() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (128 * 2**20, 128 * 2**20))
+
+    child = subprocess.run([sys.executable, "-c", "from catalog.cli import main; main()", "audit", "verify-bundle",
+                            str(crafted)], capture_output=True, text=True, preexec_fn=limited, timeout=300)  # fmt: skip
+    assert child.returncode == 1, child.stderr
+    assert child.stdout.startswith(f"Bundle does NOT verify: member {big} is not part of the bundle"), child.stdout
+
+
+def test_verify_bundle_reads_no_document_past_its_bound(catalog: Any, writer: Any, tmp_path: Path, monkeypatch) -> None:
+    from catalog.core.errors import ValidationError
+    from catalog.ops import bundles
+
+    writer.write_json("ledger", "one", {"cash": 1})
+    bundles.export_bundle(catalog, tmp_path / "b.zip", None, None)
+    assert bundles.verify_bundle(tmp_path / "b.zip").ok
+    monkeypatch.setattr(bundles, "MAX_BUNDLE_DOCUMENT", 64)
+    with pytest.raises(ValidationError, match="member bundle.json is larger than 0 MiB, the most that is read"):
+        bundles.verify_bundle(tmp_path / "b.zip")

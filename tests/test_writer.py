@@ -257,3 +257,69 @@ def test_every_write_appends_exactly_one_event(writer: AtomicWriter, catalog: Ca
         last = events[-1]
         assert (last.action, last.artifact_id, last.path, last.status) == ("write", record.id, record.path, "active")
         assert last.details["sha256"] == record.sha256 and last.details["size"] == record.size
+
+
+@pytest.mark.parametrize("password", ["se/cret", "se@cret", "s%2Fcret"])
+def test_a_config_snapshot_never_holds_the_catalog_password(writer: AtomicWriter, base_dir: Path, password: str) -> None:
+    from dataclasses import replace
+
+    writer.settings = replace(writer.settings, catalog_url=f"postgresql+psycopg://catalog:{password}@db/catalog")
+    record = writer.snapshot_config()
+    stored = (base_dir / record.path).read_text()
+    assert "cret" not in stored and "***@db/catalog" in stored
+
+
+def test_write_stream_stores_a_file_or_chunks_as_write_bytes_would(writer: AtomicWriter, base_dir: Path, tmp_path: Path) -> None:
+    data = b"a,b\n" + b"1,2\n" * 300_000
+    source = tmp_path / "rows.csv"
+    source.write_bytes(data)
+    with open(source, "rb") as handle:
+        from_file = writer.write_stream("ledger", "file", handle, "csv")
+    from_chunks = writer.write_stream("ledger", "chunks", (data[i : i + 999] for i in range(0, len(data), 999)), "csv")
+    for record in (from_file, from_chunks):
+        assert (record.size, record.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+        assert (base_dir / record.path).read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    "ext,pieces,message",
+    [("csv", [b"a,b\n", b'1,"2\n'], "not valid CSV"), ("jsonl", [b'{"a": 1}\n{"a"', b": NaN}\n"], "line 2"),
+     ("json", [b'{"a": ', b"[1, }"], "not valid JSON"), ("csv", [b"a\n", b"\xc3"], "not valid UTF-8 \\(byte 2\\)"),
+     ("parquet", [], "input is empty")],
+    ids=["csv", "jsonl", "json", "utf8", "empty"],
+)  # fmt: skip
+def test_write_stream_refused_as_it_streams_leaves_nothing(writer: AtomicWriter, catalog: Catalog, base_dir: Path, ext, pieces, message) -> None:
+    with pytest.raises(ValidationError, match=message):
+        writer.write_stream("health" if ext == "jsonl" else "ledger", "bad", iter(pieces), ext)
+    assert store_files(base_dir) == [] and all_records(catalog) == []
+
+
+def test_write_stream_refuses_text(writer: AtomicWriter, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("a\n")
+    with open(tmp_path / "a.csv") as text_file:
+        for source in (b"a\n", "a\n", text_file):
+            with pytest.raises(StoreError, match="takes a binary file or an iterable of byte chunks"):
+                writer.write_stream("ledger", "p", source, "csv")  # type: ignore[arg-type]
+
+
+def test_a_csv_field_larger_than_pythons_default_limit_is_accepted(writer: AtomicWriter) -> None:
+    field = "x" * 200_000  # Python's csv module refuses more than 128 KiB by default
+    data = f'id,notes\n1,"{field}"\n'.encode()
+    assert writer.write_bytes("ledger", "wide", data, "csv").size == len(data)
+    assert writer.write_stream("ledger", "wide2", [data], "csv").size == len(data)
+
+
+def test_what_is_checked_whole_is_bounded(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
+    from catalog.core import formats
+
+    monkeypatch.setattr(formats, "MAX_JSON_BYTES", 1024)
+    monkeypatch.setattr(formats, "MAX_CSV_LINE", 1024)
+    with pytest.raises(ValidationError, match="larger than .* the most that is checked"):
+        writer.write_stream("ledger", "big", [b"[" + b"1," * 600 + b"1]"], "json")
+    with pytest.raises(ValidationError, match="line longer than .*from byte 3"):
+        writer.write_stream("health", "big", [b"{}\n", b'"' + b"x" * 1100 + b'"\n'], "jsonl")
+    with pytest.raises(ValidationError, match="line longer than"):
+        writer.write_stream("ledger", "big", [b"a\n", b"x," * 600], "csv")
+    with pytest.raises(ValidationError, match="field larger than field limit"):
+        writer.write_bytes("ledger", "big", b'a\n"' + b"x" * (formats.MAX_CSV_FIELD + 1) + b'"\n', "csv")
+    assert store_files(base_dir) == [] and all_records(catalog) == []

@@ -11,7 +11,7 @@ import click
 
 from ..core.vocabulary import EXTRA_EXTS, EXTS, READABLE, SORTS, STATUSES, TYPES
 from .render import echo, show_dicts, show_records, show_rows
-from .root import State, UTCTime, cli, complete_files, complete_paths, format_option, pass_state, read_input
+from .root import State, UTCTime, cli, complete_files, complete_paths, format_option, open_input, pass_state
 
 
 @cli.command()
@@ -25,7 +25,10 @@ def put(state: State, source: str, artifact_type: str, prefix: str, ext: str | N
     """Import FILE (or - for standard input) into the store and catalog it.
 
     The bytes are stored unchanged under TYPE/YYYYMMDD-HHMMSS-PREFIX-TYPE.EXT
-    (UTC now). JSON, JSONL and CSV must parse first (JSON without NaN).
+    (UTC now). JSON, JSONL and CSV must parse (JSON without NaN); they are
+    checked as they are copied, so a file of any size streams through in
+    little memory, except that one JSON document (a .json file, a line of a
+    .jsonl) is checked whole: at most 64 MiB.
 
     \b
     Example:
@@ -36,11 +39,10 @@ def put(state: State, source: str, artifact_type: str, prefix: str, ext: str | N
     from ..ops.write import Writer, choose_ext
 
     validate_prefix(prefix)
-    data = None if source == "-" else read_input(source)  # a file that cannot be read is named as such first
-    ext = choose_ext(artifact_type, None if source == "-" else source, ext)
-    data = read_input(source) if data is None else data
-    with state.catalog() as catalog:
-        record = Writer(catalog=catalog).write_bytes(artifact_type, prefix, data, ext)
+    with open_input(source) as stream:  # a file that cannot be read is named as such first
+        ext = choose_ext(artifact_type, None if source == "-" else source, ext)
+        with state.catalog() as catalog:
+            record = Writer(catalog=catalog).write_stream(artifact_type, prefix, stream, ext)
     show_records([record], fmt)
 
 

@@ -17,9 +17,11 @@ commands that need them, so ``catalog --help`` starts fast.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -312,6 +314,23 @@ def read_input(source: str) -> bytes:
     return data
 
 
+@contextmanager
+def open_input(source: str) -> Iterator[Iterator[bytes]]:
+    """The bytes of an input file, or of standard input for ``-``, as they are read (in chunks).
+
+    InputError if the file cannot be opened, or the input is empty.
+    """
+    from ..core.errors import InputError
+    from ..core.fs import open_file, read_chunks
+
+    with nullcontext(sys.stdin.buffer) if source == "-" else open_file(source, "input file", InputError) as stream:
+        chunks = read_chunks(stream)
+        first = next(chunks, b"")
+        if not first:
+            raise InputError("standard input is empty" if source == "-" else f"input file {source} is empty")
+        yield itertools.chain([first], chunks)
+
+
 # -- shell completion ------------------------------------------------------------------
 
 
@@ -388,8 +407,14 @@ def cli(
 
 
 def main() -> None:
-    """Console-script entry point: warnings to stderr as ``Warning: …``, then click's standalone main."""
+    """Console-script entry point: warnings to stderr as ``Warning: …``, then click's standalone main.
+
+    Ctrl-C is click's to handle ("Aborted!", exit 1) only while the command runs:
+    before (while Python imports the package) and after (while it shuts down) it
+    ends the process by the signal, quietly (see :mod:`catalog`).
+    """
     import logging
+    import signal
 
     class Plain(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
@@ -400,4 +425,11 @@ def main() -> None:
     logger = logging.getLogger("catalog")
     logger.addHandler(handler)
     logger.setLevel(logging.WARNING)
-    cli.main(prog_name="catalog")
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        cli.main(prog_name="catalog")
+    except KeyboardInterrupt:  # in the instant before or after click's own handling
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)

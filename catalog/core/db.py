@@ -108,8 +108,8 @@ class Database:
 
     @property
     def shown_url(self) -> str:
-        """The URL without its password, for messages."""
-        return self.url.render_as_string(hide_password=True)
+        """The URL without its password, for messages (:func:`~catalog.core.settings.redact_url`)."""
+        return redact_url(self.url.render_as_string(hide_password=False))
 
     @property
     def location(self) -> str:

@@ -27,11 +27,12 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from .errors import CatalogError, CollisionError, ValidationError
 from .names import temp_name
@@ -176,47 +177,87 @@ def publish(folder: Path, filename: str, data: bytes, *, base: Path | None = Non
     name exists (nothing is overwritten) and OSError on I/O failure (no
     partial file is left under the final name).
     """
+    if len(data) < HASH_BESIDE:
+        _publish(folder, base, filename, lambda handle: handle.write(data))
+        return hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256()
+    hashing = _hash_pool().submit(digest.update, data)
+    try:
+        _publish(folder, base, filename, lambda handle: handle.write(data))
+    finally:
+        hashing.result()
+    return digest.hexdigest()
+
+
+def publish_stream(
+    folder: Path, filename: str, chunks: Iterable[bytes], check: Callable[[Iterator[bytes]], None] | None = None,
+    *, base: Path | None = None,
+) -> tuple[str, int]:  # fmt: skip
+    """Publish the bytes ``chunks`` yield, in order, as :func:`publish` does; see :func:`read_chunks` for a file.
+
+    Each piece is hashed and written to the temp file as it comes, so memory
+    does not grow with the size. ``check``, if given, is handed the same pieces
+    as they are copied (it should read them all) and raises to refuse them: then
+    the temp file is removed and nothing is published. Returns the SHA-256 (64 hex
+    digits) and the size in bytes. Raises what ``check`` raises, CollisionError and OSError.
+    """
+    digest, size = hashlib.sha256(), 0
+
+    def copy(handle: BinaryIO) -> None:
+        def pieces() -> Iterator[bytes]:
+            nonlocal size
+            for chunk in chunks:
+                digest.update(chunk)
+                handle.write(chunk)
+                size += len(chunk)
+                yield chunk
+
+        stream = pieces()
+        if check is not None:
+            check(stream)
+        for _ in stream:  # what the check did not read
+            pass
+
+    _publish(folder, base, filename, copy)
+    return digest.hexdigest(), size
+
+
+def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
+    """The bytes of a binary file or stream, read to its end in pieces of at most :data:`CHUNK` bytes."""
+    return iter(partial(source.read, CHUNK), b"")
+
+
+def _publish(folder: Path, base: Path | None, filename: str, fill: Callable[[BinaryIO], object]) -> None:
+    """The protocol: ``fill`` writes the temp file, which is fsynced, made read-only, linked, removed; folder fsynced."""
     dir_fd = open_folder(base, _store_rel(folder, base)) if base is not None else os.open(
         folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
+    label = folder.name
     try:
-        if len(data) < HASH_BESIDE:
-            _publish(dir_fd, folder.name, filename, data)
-            return hashlib.sha256(data).hexdigest()
-        digest = hashlib.sha256()
-        hashing = _hash_pool().submit(digest.update, data)
+        tmp = temp_name(filename, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
         try:
-            _publish(dir_fd, folder.name, filename, data)
+            with os.fdopen(fd, "wb") as handle:
+                fill(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+                os.fchmod(handle.fileno(), 0o444)
+            fault("temp_written")
+            try:
+                os.link(tmp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+            except FileExistsError:
+                raise CollisionError(f"{label}/{filename} already exists; nothing was overwritten") from None
+            except OSError as exc:
+                if exc.errno in _NO_LINK_ERRNOS:
+                    raise OSError(exc.errno, _NO_LINKS, f"{label}/{filename}") from None
+                raise
         finally:
-            hashing.result()
-        return digest.hexdigest()
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except FileNotFoundError:
+                pass
+        os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def _publish(dir_fd: int, label: str, filename: str, data: bytes) -> None:
-    tmp = temp_name(filename, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), 0o444)
-        fault("temp_written")
-        try:
-            os.link(tmp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-        except FileExistsError:
-            raise CollisionError(f"{label}/{filename} already exists; nothing was overwritten") from None
-        except OSError as exc:
-            if exc.errno in _NO_LINK_ERRNOS:
-                raise OSError(exc.errno, _NO_LINKS, f"{label}/{filename}") from None
-            raise
-    finally:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except FileNotFoundError:
-            pass
-    os.fsync(dir_fd)
     fault("published")
 
 
@@ -499,8 +540,20 @@ def outside_store(base_dir: Path, path: Path, what: str) -> Path:
 
 def read_file(path: object, what: str, error: type[CatalogError]) -> bytes:
     """A file's bytes, or ``error`` with one line saying why not (``what`` names the file's role)."""
-    try:
+    with _reading(path, what, error):
         return Path(path).read_bytes()  # type: ignore[arg-type]
+
+
+def open_file(path: object, what: str, error: type[CatalogError]) -> BinaryIO:
+    """A file opened for reading its bytes as a stream, or ``error`` as :func:`read_file` says it."""
+    with _reading(path, what, error):
+        return open(path, "rb")  # type: ignore[call-overload]
+
+
+@contextmanager
+def _reading(path: object, what: str, error: type[CatalogError]) -> Iterator[None]:
+    try:
+        yield
     except FileNotFoundError:
         raise error(f"{what} {path} does not exist") from None
     except IsADirectoryError:

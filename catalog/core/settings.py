@@ -101,11 +101,15 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def values(self) -> dict[str, Any]:
-        """Every effective value by dotted key (``limits.max_dir_bytes``…), sorted, as plain data; sizes in bytes."""
+        """Every effective value by dotted key (``limits.max_dir_bytes``…), sorted, as plain data; sizes in bytes.
+
+        These are the values shown (``config show``) and snapshotted: the catalog
+        URL comes with its password hidden (:func:`redact_url`).
+        """
         flat = {
             "environment": self.environment,
             "base_dir": str(self.base_dir),
-            "catalog_url": self.catalog_url,
+            "catalog_url": redact_url(self.catalog_url),
             "formats.json_indent": self.json_indent,
             "formats.csv_precision": self.csv_precision,
             "limits.max_files_per_dir": self.limits.max_files_per_dir,
@@ -161,6 +165,36 @@ _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10*
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
 
 
+def _unique_key_loader(path: Path) -> type:
+    """A SafeLoader that refuses a key given twice in one mapping (YAML 1.2 §3.2.1.1: keys are unique).
+
+    PyYAML would keep the last value silently. Raises :class:`ConfigError` naming
+    ``path``, the key and both lines. Merged keys (``<<: *anchor``) may still be overridden.
+    """
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:
+                    continue  # an unhashable key: the base class refuses it
+                if first is not key_node.start_mark:
+                    where = key_node.start_mark
+                    raise ConfigError(
+                        f"config file {path}: key {_SHORT_REPR.repr(key)} at line {where.line + 1}, column "
+                        f"{where.column + 1} is given twice (first at line {first.line + 1}, column {first.column + 1}); keep one"
+                    )
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -169,7 +203,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"config file {path} is not UTF-8 text") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_unique_key_loader(path))  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -207,8 +241,23 @@ def _flatten_file(data: Mapping[Any, Any], path: Path) -> dict[str, Any]:
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password replaced by ***."""
-    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+    """A database URL as it may be shown: rendered by SQLAlchemy with the password hidden (``***``).
+
+    A ``password=`` query argument (libpq reads one) is hidden too. Text that does
+    not parse as a URL, or whose host would still hold an ``@`` (a password with
+    an unescaped ``@``), has everything from ``://`` to its last ``@`` hidden.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+        shown = None if "@" in (parsed.host or "") else parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):
+        shown = None
+    if shown is None:
+        return re.sub(r"://.*@", "://***@", url, flags=re.DOTALL)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", shown)
 
 
 def _kind(value: Any) -> str:
@@ -220,12 +269,12 @@ def _check(key: str, value: Any, where: str) -> Any:
 
     def fail(expected: str) -> ConfigError:
         shown = _SHORT_REPR.repr(value)  # bounded: never expands a YAML alias bomb
-        if key == "catalog_url":
-            shown = redact_url(shown)
+        if key == "catalog_url":  # the password goes before the text is shortened; anything else is not shown
+            shown = _SHORT_REPR.repr(redact_url(value)) if isinstance(value, str) else f"a {_kind(value)}"
         return ConfigError(f"{where}: key '{key}' must be {expected}, got {shown}")
 
     if key == "environment":
-        if value not in ENVIRONMENTS:
+        if not isinstance(value, str) or value not in ENVIRONMENTS:
             raise fail("one of " + ", ".join(ENVIRONMENTS))
         return value
     if key in ("base_dir", "catalog_url", "audit.checkpoint_dir"):
@@ -245,7 +294,7 @@ def _check(key: str, value: Any, where: str) -> Any:
             raise fail(f"a whole number of days from 0 to {MAX_RETENTION_DAYS}" + ("" if where.startswith("env:") else " (or null: kept forever)"))
         return value
     if key.endswith(".action"):
-        if value not in RETENTION_ACTIONS:
+        if not isinstance(value, str) or value not in RETENTION_ACTIONS:
             raise fail("one of " + ", ".join(RETENTION_ACTIONS))
         return value
     if key == "formats.json_indent":
@@ -301,6 +350,19 @@ def _check_url(url: str, fail: Any) -> None:
             raise fail("a SQLite URL without query arguments (SQLite settings go in the sqlite: section)")
     elif scheme not in ("postgresql", "postgresql+psycopg"):
         raise fail("a sqlite:/// or postgresql+psycopg:// URL")
+    elif "@" in _url_host(url):
+        raise fail("a URL whose user and password write '@' as %40 (the host would be read as the text after it)")
+
+
+def _url_host(url: str) -> str:
+    """The host SQLAlchemy reads in ``url`` ('' if none, or if the URL does not parse: the driver says why)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).host or ""
+    except (ArgumentError, ValueError):
+        return ""
 
 
 def default_catalog_url(base_dir: Path) -> str:

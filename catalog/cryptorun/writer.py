@@ -14,7 +14,6 @@ from typing import Any
 
 from ..core.formats import csv_bytes, json_bytes
 from ..core.records import ArtifactRecord
-from ..core.settings import redact_url
 from ..ops.write import Pending, Writer
 from . import explain_rules
 from .explain import ExplainReport
@@ -106,12 +105,10 @@ class AtomicWriter(Writer):
     def snapshot_config(self, prefix: str = "active", *, created_at: datetime | None = None) -> ArtifactRecord:
         """The effective configuration, with where each value came from, as ``config/<ts>-<prefix>-config.json``.
 
-        The catalog URL's password is redacted.
+        The catalog URL's password is hidden (:meth:`catalog.core.settings.Settings.values`).
         """
         settings = self.settings
-        values = settings.values()
-        values["catalog_url"] = redact_url(values["catalog_url"])
-        snapshot = {"settings": values, "sources": dict(sorted(settings.sources.items()))}
+        snapshot = {"settings": settings.values(), "sources": dict(sorted(settings.sources.items()))}
         return self.write_json("config", prefix, snapshot, created_at=created_at)
 
 

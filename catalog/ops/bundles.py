@@ -12,11 +12,12 @@ detected.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import re
 import zipfile
+import zlib
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -231,10 +232,59 @@ class BundleReport:
                 "first_seq": self.first_seq, "last_seq": self.last_seq, "problems": list(self.problems)}  # fmt: skip
 
 
-def _lines(data: bytes) -> Iterator[dict[str, Any]]:
-    for line in data.decode("utf-8").splitlines():
-        if line.strip():
-            yield json.loads(line)
+#: The most bytes of a bundle read whole at once (``bundle.json``, ``manifest.json``, ``checkpoints.json``, one
+#: line of ``events.ndjson`` or ``artifacts.ndjson``): verifying holds no more than this in memory at a time,
+#: whatever the bundle holds. Every member is hashed as it streams, never read whole.
+MAX_BUNDLE_DOCUMENT = 64 * 2**20
+#: What a damaged or crafted zip raises as its members are read.
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
+
+
+def _document(archive: zipfile.ZipFile, name: str) -> Any:
+    """A JSON member, parsed; ValueError if it is larger than :data:`MAX_BUNDLE_DOCUMENT` (KeyError: missing)."""
+    info = archive.getinfo(name)
+    if info.file_size > MAX_BUNDLE_DOCUMENT:  # zipfile never returns more than the size a member declares
+        raise ValueError(f"member {name} is larger than {MAX_BUNDLE_DOCUMENT // 2**20} MiB, the most that is read")
+    return json.loads(archive.read(info))
+
+
+def _lines(archive: zipfile.ZipFile, name: str) -> Iterator[dict[str, Any]]:
+    """The JSON values of an NDJSON member, one line at a time (each up to :data:`MAX_BUNDLE_DOCUMENT` bytes)."""
+    with archive.open(name) as member:
+        while line := member.readline(MAX_BUNDLE_DOCUMENT + 1):
+            if len(line) > MAX_BUNDLE_DOCUMENT:
+                raise ValueError(f"member {name} has a line longer than {MAX_BUNDLE_DOCUMENT // 2**20} MiB")
+            if line.strip():
+                yield json.loads(line)
+
+
+def _member_digest(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a member, hashed as it streams."""
+    digest, size = hashlib.sha256(), 0
+    with archive.open(info) as member:
+        for chunk in fs.read_chunks(member):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def _sealed_digest(path: Path) -> tuple[str, bytes]:
+    """The SHA-256 (hex) of every byte of the file before its seal, and the seal (the last bytes); read in chunks."""
+    with fs.open_file(path, "bundle", ValidationError) as handle:
+        try:
+            remaining = handle.seek(0, os.SEEK_END) - _SEAL_LENGTH
+            if remaining < 0:
+                raise ValidationError(f"{path} is not a catalog evidence bundle (no seal)")
+            handle.seek(remaining)
+            seal = handle.read()
+            handle.seek(0)
+            digest = hashlib.sha256()
+            while remaining > 0 and (chunk := handle.read(min(remaining, fs.CHUNK))):
+                digest.update(chunk)
+                remaining -= len(chunk)
+        except OSError as exc:
+            raise ValidationError(f"bundle {path} cannot be read: {exc.strerror or exc}") from None
+        return digest.hexdigest(), seal
 
 
 def verify_bundle(path: Path) -> BundleReport:
@@ -242,49 +292,55 @@ def verify_bundle(path: Path) -> BundleReport:
 
     What is wrong inside a bundle is reported; ValidationError is raised only
     for a file that cannot be read, carries no seal or is not a bundle at all.
+    Memory stays bounded whatever the bundle holds: members are hashed as they
+    stream, and no more than :data:`MAX_BUNDLE_DOCUMENT` bytes are parsed at once.
     """
     report = BundleReport()
-    raw = fs.read_file(path, "bundle", ValidationError)
-    seal = raw[-_SEAL_LENGTH:]
+    digest, seal = _sealed_digest(path)
     if not seal.startswith(_SEAL_PREFIX) or not re.fullmatch(rb"[0-9a-f]{64}", seal[len(_SEAL_PREFIX) :]):
         raise ValidationError(f"{path} is not a catalog evidence bundle (no seal)")
-    if hashlib.sha256(raw[:-_SEAL_LENGTH]).hexdigest().encode() != seal[len(_SEAL_PREFIX) :]:
+    if digest.encode() != seal[len(_SEAL_PREFIX) :]:
         report.problems.append("the bundle's bytes do not match its seal: it was altered after export")
         return report
     try:
-        archive = zipfile.ZipFile(io.BytesIO(raw))
-        bundle = json.loads(archive.read("bundle.json"))
-        if bundle.get("format") != BUNDLE_FORMAT:
-            raise ValueError(f"unknown format {bundle.get('format')!r}")
-        contents = {name: archive.read(name) for name in archive.namelist() if name != "bundle.json"}
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+        with zipfile.ZipFile(path) as archive:
+            bundle = _document(archive, "bundle.json")
+            if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
+                raise ValueError(f"unknown format {bundle.get('format') if isinstance(bundle, dict) else bundle!r}")
+            counts = Counter(info.filename for info in archive.infolist())
+            report.problems += [f"member {name} appears twice" for name, count in sorted(counts.items()) if count > 1]
+            present = {info.filename: info for info in archive.infolist() if info.filename != "bundle.json"}
+            listed = bundle.get("members", {})
+            members: dict[str, tuple[str, int]] = {}  # name: (sha256, size)
+            for name in sorted(set(listed) | set(present)):
+                if name not in present:
+                    report.problems.append(f"member {name} is listed but missing")
+                elif name not in listed:
+                    report.problems.append(f"member {name} is present but not listed")
+                else:
+                    members[name] = _member_digest(archive, present[name])
+                    if members[name][0] != listed[name]:
+                        report.problems.append(f"member {name} does not match its listed SHA-256")
+            if report.problems:
+                return report
+            try:
+                _check_bundle_chain(bundle, archive, members, report)
+            except (ValueError, KeyError, TypeError) as exc:
+                report.problems.append(f"bundle content is malformed: {exc}")
+    except (*_UNREADABLE, KeyError, ValueError, TypeError) as exc:
         raise ValidationError(f"{path} is not a readable catalog evidence bundle ({exc})") from None
-
-    listed = bundle.get("members", {})
-    for name in sorted(set(listed) | set(contents)):
-        if name not in contents:
-            report.problems.append(f"member {name} is listed but missing")
-        elif name not in listed:
-            report.problems.append(f"member {name} is present but not listed")
-        elif hashlib.sha256(contents[name]).hexdigest() != listed[name]:
-            report.problems.append(f"member {name} does not match its listed SHA-256")
-    if report.problems:
-        return report
-
-    try:
-        _check_bundle_chain(bundle, contents, report)
-    except (ValueError, KeyError, TypeError) as exc:
-        report.problems.append(f"bundle content is malformed: {exc}")
     return report
 
 
-def _check_bundle_chain(bundle: Mapping[str, Any], contents: Mapping[str, bytes], report: BundleReport) -> None:
+def _check_bundle_chain(
+    bundle: Mapping[str, Any], archive: zipfile.ZipFile, members: Mapping[str, tuple[str, int]], report: BundleReport
+) -> None:
     prev = bundle["prev_hash"]
     expected = bundle["first_seq"]
     report.first_seq, report.last_seq = bundle["first_seq"], bundle["last_seq"]
     hashes: dict[int, str] = {}
     written: dict[int, dict[str, Any]] = {}
-    for event in _lines(contents["events.ndjson"]):
+    for event in _lines(archive, "events.ndjson"):
         report.events += 1
         body = json.loads(event["text"])
         if event["seq"] != expected or body.get("seq") != expected:
@@ -300,7 +356,7 @@ def _check_bundle_chain(bundle: Mapping[str, Any], contents: Mapping[str, bytes]
     if report.events and expected - 1 != bundle["last_seq"]:
         report.problems.append(f"events end at {expected - 1}, the bundle says {bundle['last_seq']}")
 
-    rows = {row["id"]: row for row in _lines(contents["artifacts.ndjson"])}
+    rows = {row["id"]: row for row in _lines(archive, "artifacts.ndjson")}
     report.artifacts = len(rows)
     for artifact_id, details in written.items():
         row = rows.get(artifact_id)
@@ -312,18 +368,23 @@ def _check_bundle_chain(bundle: Mapping[str, Any], contents: Mapping[str, bytes]
             report.problems.append(f"artifact {artifact_id}: its row disagrees with its write event")
 
     by_path = {row["path"]: row for row in rows.values()}
-    for entry in json.loads(contents["manifest.json"]):
+    manifest = _document(archive, "manifest.json")
+    for entry in manifest:
         row = by_path.get(entry["path"])
         if row is None or (row["sha256"], row["size"]) != (entry["sha256"], entry["size"]):
             report.problems.append(f"manifest entry {entry['path']} disagrees with its artifact row")
         if entry.get("included"):
-            data = contents.get(f"files/{entry['path']}")
-            if data is None or hashlib.sha256(data).hexdigest() != entry["sha256"] or len(data) != entry["size"]:
+            if members.get(f"files/{entry['path']}") != (entry["sha256"], entry["size"]):
                 report.problems.append(f"file {entry['path']} does not match its manifest entry")
             else:
                 report.files += 1
 
-    for checkpoint in json.loads(contents["checkpoints.json"]):
+    included = {f"files/{entry['path']}" for entry in manifest if entry.get("included")}
+    expected_members = {"events.ndjson", "artifacts.ndjson", "manifest.json", "checkpoints.json", *included}
+    report.problems += [f"member {name} is not part of the bundle (no manifest entry includes it)"
+                        for name in sorted(set(members) - expected_members)]  # fmt: skip
+
+    for checkpoint in _document(archive, "checkpoints.json"):
         seq = checkpoint["seq"]
         if seq in hashes and hashes[seq] != checkpoint["hash"]:
             report.problems.append(f"event {seq} disagrees with a checkpoint taken {checkpoint['at']}")

@@ -2,7 +2,8 @@
 
 1. Validate everything (type, prefix, extension, data); nothing touched yet.
 2. Serialise to bytes and hash them; write a temp file in the target folder
-   (its name carries host and pid), flush, fsync, make it read-only.
+   (its name carries host and pid), flush, fsync, make it read-only. A stream
+   (``put FILE``) is hashed, checked and copied piece by piece instead.
 3. Publish without clobbering: hard-link the temp file to the final name (an
    existing name is a :class:`~catalog.core.errors.CollisionError`), unlink the
    temp file, fsync the folder (:func:`catalog.core.fs.publish`).
@@ -17,19 +18,21 @@ under a final name, never an overwritten one.
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path, PurePath
-from typing import Any, Self
+from typing import Any, BinaryIO, Self, cast
 
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from ..core import chain, fs
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, StoreError, ValidationError
-from ..core.formats import check_content, csv_bytes, json_bytes
+from ..core.formats import check_content, check_stream, csv_bytes, json_bytes
 from ..core.names import ArtifactName, build_name, check_time, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
@@ -77,12 +80,18 @@ def _commit_error(files: Sequence[PublishedFile], reason: str) -> CommitError:
 
 @dataclass(frozen=True)
 class Pending:
-    """An artifact ready to publish: its name, its bytes, and the event that will record it."""
+    """An artifact ready to publish: its name, its bytes, and the event that will record it.
+
+    ``data`` is the bytes, or an iterable of byte chunks read while it is
+    published (then ``check``, if given, sees the chunks as they are copied and
+    raises to refuse them: :func:`catalog.core.fs.publish_stream`).
+    """
 
     name: ArtifactName
-    data: bytes
+    data: bytes | Iterable[bytes]
     action: str = "write"
     details: Mapping[str, Any] = field(default_factory=dict)
+    check: Callable[[Iterator[bytes]], None] | None = None
 
     @property
     def rel_path(self) -> str:
@@ -148,6 +157,25 @@ class Writer:
             check_content(name.ext, data)
         return self.write([Pending(name, data)])[0]
 
+    def write_stream(
+        self, artifact_type: str, prefix: str, source: BinaryIO | Iterable[bytes], ext: str, *,
+        created_at: datetime | None = None, check: bool = True,
+    ) -> ArtifactRecord:  # fmt: skip
+        """Store what ``source`` holds as :meth:`write_bytes` stores bytes: a binary file or stream (read to
+        its end), or an iterable of byte chunks (a generator of downloaded pieces, say).
+
+        Memory does not grow with the size: the bytes are hashed and written to
+        the temp file as they are read, and JSON, JSONL and CSV are checked as
+        they pass (:func:`catalog.core.formats.check_stream`: its bounds). Content
+        that is refused leaves nothing behind. Raises what :meth:`write_bytes` raises.
+        """
+        if isinstance(source, (str, bytes, bytearray, memoryview, io.TextIOBase)):
+            raise StoreError(f"write_stream takes a binary file or an iterable of byte chunks, not {type(source).__name__}")
+        name = self.name(artifact_type, prefix, ext, created_at, allow_extra=True)
+        content_check = partial(check_stream, name.ext) if check else None
+        chunks = fs.read_chunks(cast(BinaryIO, source)) if hasattr(source, "read") else source
+        return self.write([Pending(name, chunks, check=content_check)])[0]
+
     def write_json(
         self, artifact_type: str, prefix: str, data: Any, *, created_at: datetime | None = None
     ) -> ArtifactRecord:
@@ -201,20 +229,24 @@ class Writer:
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
             if os.path.lexists(base / item.rel_path) or self.catalog.path_taken(item.rel_path):
                 raise CollisionError(f"{item.rel_path} already exists; nothing was overwritten")
-        self.catalog.require_writable(sum(len(item.data) for item in items))  # a file never lands without its row
+        self.catalog.require_writable(sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # a file never lands without its row
         published: list[PublishedFile] = []
         try:
             for item in items:
                 folder = base / item.name.type
                 try:
                     fs.ensure_folder(folder, base)  # a type folder that is a symlink is refused (UnsafePath)
-                    digest = fs.publish(folder, item.name.filename, item.data, base=base)
+                    if isinstance(item.data, bytes):
+                        digest = fs.publish(folder, item.name.filename, item.data, base=base)
+                        size = len(item.data)
+                    else:
+                        digest, size = fs.publish_stream(folder, item.name.filename, item.data, item.check, base=base)
                 except OSError as exc:
                     raise StoreError(f"cannot write {item.rel_path}: {exc.strerror or exc}") from None
                 published.append(
                     PublishedFile(
                         path=item.rel_path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
-                        created_at=item.name.created_at, size=len(item.data), sha256=digest, pair_id=pair_id,
+                        created_at=item.name.created_at, size=size, sha256=digest, pair_id=pair_id,
                         action=item.action, details=item.details,
                     )  # fmt: skip
                 )

@@ -63,5 +63,4 @@ def downgrade() -> None:
     if postgres:
         op.execute("DROP FUNCTION catalog_refuse()")
     op.drop_index("ix_events_at", table_name="events")
-    with op.batch_alter_table("events") as batch:
-        batch.drop_column("status")
+    op.drop_column("events", "status")  # in place, never a table copy (see 0004's downgrade)

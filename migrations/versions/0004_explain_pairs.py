@@ -42,5 +42,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     _immutable_trigger(BEFORE)
     op.drop_index("ix_artifacts_pair_id", table_name="artifacts")
-    with op.batch_alter_table("artifacts") as batch:
-        batch.drop_column("pair_id")
+    # In place, like the upgrade (SQLite >= 3.35, which RETURNING needs too): batch mode would copy the
+    # table, which drops its triggers and, with rows, fails (dropping the old table breaks events' foreign key).
+    op.drop_column("artifacts", "pair_id")
