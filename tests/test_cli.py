@@ -579,7 +579,7 @@ def test_put_streams_in_memory_that_does_not_grow_with_the_input(catalog: Catalo
 
 
 def test_put_help_states_the_bound_of_a_json_document(run_cli) -> None:
-    from catalog.core.formats import MAX_JSON_BYTES
+    from catalog.core.content import MAX_JSON_BYTES
 
     help_text = " ".join(run_cli("put", "--help", global_args=[]).stdout.split())
     assert f"checked whole: at most {MAX_JSON_BYTES // 2**20} MiB" in help_text

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from catalog.core.content import check_content
 from catalog.core.errors import ValidationError
-from catalog.core.formats import check_content, format_time, json_bytes
+from catalog.core.formats import format_time, json_bytes
 from catalog.cryptorun.health import HealthMetrics, ProviderMetrics, Span, spans_jsonl, validate_spans
 
 T = datetime(2024, 1, 15, 10, 0, 0, tzinfo=timezone.utc)

@@ -310,10 +310,10 @@ def test_a_csv_field_larger_than_pythons_default_limit_is_accepted(writer: Atomi
 
 
 def test_what_is_checked_whole_is_bounded(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
-    from catalog.core import formats
+    from catalog.core import content
 
-    monkeypatch.setattr(formats, "MAX_JSON_BYTES", 1024)
-    monkeypatch.setattr(formats, "MAX_CSV_LINE", 1024)
+    monkeypatch.setattr(content, "MAX_JSON_BYTES", 1024)
+    monkeypatch.setattr(content, "MAX_CSV_LINE", 1024)
     with pytest.raises(ValidationError, match="larger than .* the most that is checked"):
         writer.write_stream("ledger", "big", [b"[" + b"1," * 600 + b"1]"], "json")
     with pytest.raises(ValidationError, match="line longer than .*from byte 3"):
@@ -321,5 +321,5 @@ def test_what_is_checked_whole_is_bounded(writer: AtomicWriter, catalog: Catalog
     with pytest.raises(ValidationError, match="line longer than"):
         writer.write_stream("ledger", "big", [b"a\n", b"x," * 600], "csv")
     with pytest.raises(ValidationError, match="field larger than field limit"):
-        writer.write_bytes("ledger", "big", b'a\n"' + b"x" * (formats.MAX_CSV_FIELD + 1) + b'"\n', "csv")
+        writer.write_bytes("ledger", "big", b'a\n"' + b"x" * (content.MAX_CSV_FIELD + 1) + b'"\n', "csv")
     assert store_files(base_dir) == [] and all_records(catalog) == []

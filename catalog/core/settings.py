@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ValidationError
-from .fs import read_file
 from .vocabulary import ENVIRONMENTS, RETENTION_ACTIONS, TYPES
+from .yaml_file import read_yaml
 
 DEFAULT_CONFIG_FILE = Path("config") / "artifacts.yaml"
 #: The retain_until of an artifact written while its type was kept forever: a promise no later policy undoes.
@@ -163,59 +163,6 @@ _FSTYPE_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _SIZE_RE = re.compile(r"\s*(\d+)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?\s*")
 _SIZE_UNITS = {None: 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
                "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
-
-
-def _unique_key_loader(path: Path) -> type:
-    """A SafeLoader that refuses a key given twice in one mapping (YAML 1.2 §3.2.1.1: keys are unique).
-
-    PyYAML would keep the last value silently. Raises :class:`ConfigError` naming
-    ``path``, the key and both lines. Merged keys (``<<: *anchor``) may still be overridden.
-    """
-    import yaml
-
-    class UniqueKeyLoader(yaml.SafeLoader):
-        def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-            seen: dict[Any, Any] = {}
-            for key_node, _ in node.value if isinstance(node, yaml.MappingNode) else ():
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    continue
-                key = self.construct_object(key_node, deep=True)
-                try:
-                    first = seen.setdefault(key, key_node.start_mark)
-                except TypeError:
-                    continue  # an unhashable key: the base class refuses it
-                if first is not key_node.start_mark:
-                    where = key_node.start_mark
-                    raise ConfigError(
-                        f"config file {path}: key {_SHORT_REPR.repr(key)} at line {where.line + 1}, column "
-                        f"{where.column + 1} is given twice (first at line {first.line + 1}, column {first.column + 1}); keep one"
-                    )
-            return super().construct_mapping(node, deep=deep)
-
-    return UniqueKeyLoader
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    try:
-        text = read_file(path, "config file", ConfigError).decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    try:
-        data = yaml.load(text, Loader=_unique_key_loader(path))  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"config file {path}: malformed YAML{where}: {problem}") from None
-    except RecursionError:
-        raise ConfigError(f"config file {path}: YAML nested too deeply") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: the top level must be a mapping of keys, not {type(data).__name__}")
-    return data
 
 
 def _flatten_file(data: Mapping[Any, Any], path: Path) -> dict[str, Any]:
@@ -402,7 +349,7 @@ def load_settings(
         candidate = cwd / DEFAULT_CONFIG_FILE
         path = candidate if candidate.is_file() else None
     if path is not None:
-        for key, value in _flatten_file(_read_yaml(path), path).items():
+        for key, value in _flatten_file(read_yaml(path), path).items():
             values[key] = _check(key, value, f"config file {path}")
             sources[key] = f"file:{path}"
 

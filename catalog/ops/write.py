@@ -31,8 +31,9 @@ from typing import Any, BinaryIO, Self, cast
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from ..core import chain, fs
+from ..core.content import check_content, check_stream
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, StoreError, ValidationError
-from ..core.formats import check_content, check_stream, csv_bytes, json_bytes
+from ..core.formats import csv_bytes, json_bytes
 from ..core.names import ArtifactName, build_name, check_time, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
@@ -166,7 +167,7 @@ class Writer:
 
         Memory does not grow with the size: the bytes are hashed and written to
         the temp file as they are read, and JSON, JSONL and CSV are checked as
-        they pass (:func:`catalog.core.formats.check_stream`: its bounds). Content
+        they pass (:func:`catalog.core.content.check_stream`: its bounds). Content
         that is refused leaves nothing behind. Raises what :meth:`write_bytes` raises.
         """
         if isinstance(source, (str, bytes, bytearray, memoryview, io.TextIOBase)):

@@ -1,0 +1,178 @@
+"""Opening what lies below the store's base folder without following a symbolic link.
+
+A store path is opened one component at a time from the base folder with
+``O_NOFOLLOW`` (``openat(2)``), so a folder replaced by a link is refused
+(:class:`UnsafePath`). An artifact is read only if it is a regular file
+(``fstat(2)`` after the open, which ``O_NONBLOCK`` keeps from hanging on a
+FIFO), and never further than its recorded size + 1.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO
+
+#: Bytes read at a time when hashing or copying a file.
+CHUNK = 1024 * 1024
+
+
+class UnsafePath(OSError):
+    """A store path the store will not read or write: not a regular file, or reached through a symlink.
+
+    ``reason`` (also ``strerror``) says which, in words such as
+    ``not a regular file (symlink)`` or ``explain/ is a symlink, not a folder``;
+    ``filename`` is the path.
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(errno.ELOOP, reason, str(path))
+
+    @property
+    def reason(self) -> str:
+        """Why the path is refused, in words."""
+        return str(self.strerror)
+
+
+def file_kind(mode: int) -> str:
+    """What a non-regular file is, in words (from ``st_mode``)."""
+    kinds = ((stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "unknown kind")
+
+
+def _parts(rel: str | PurePosixPath) -> tuple[str, ...]:
+    parts = PurePosixPath(rel).parts
+    if not parts or PurePosixPath(rel).is_absolute() or any(p in (".", "..") for p in parts):
+        raise UnsafePath(rel, "not a path inside the store")
+    return parts
+
+
+def _refuse_link(base: Path, parts: Sequence[str], exc: OSError, dir_fd: int) -> None:
+    """Raise :class:`UnsafePath` if the last of ``parts`` (seen from ``dir_fd``) is a symlink or not a regular file."""
+    try:
+        info = os.lstat(parts[-1], dir_fd=dir_fd)
+    except OSError:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafePath(base / Path(*parts), f"{'/'.join(parts)}/ is a symlink, not a folder") from exc
+
+
+def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -> int:
+    """A file descriptor of the store folder ``base/rel``, reached without following any symlink below ``base``.
+
+    ``rel`` is a relative POSIX path ("" or "." for ``base`` itself). With
+    ``create``, missing folders are made (mode 0777 less the umask) and each
+    made durable in its parent. The caller closes the descriptor. Raises
+    :class:`UnsafePath` if a component is a symlink (or ``rel`` leaves the
+    store), FileNotFoundError / NotADirectoryError if it is missing or a file.
+    """
+    parts = () if str(rel) in ("", ".") else _parts(rel)
+    fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for depth, part in enumerate(parts, 1):
+            if create:
+                try:
+                    os.mkdir(part, dir_fd=fd)
+                    os.fsync(fd)
+                except FileExistsError:
+                    pass
+            try:
+                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as exc:
+                _refuse_link(base, parts[:depth], exc, fd)
+                raise
+            os.close(fd)
+            fd = child
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _store_rel(folder: Path, base: Path) -> str:
+    return os.path.relpath(os.path.abspath(folder), os.path.abspath(base))
+
+
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def open_artifact(base: Path, rel: str | PurePosixPath) -> BinaryIO:
+    """Open the store file ``base/rel`` for reading: the ONE way an artifact's bytes are read.
+
+    No symlink below ``base`` is followed (each folder and the file itself are
+    opened with ``O_NOFOLLOW``), the open cannot hang on a FIFO
+    (``O_NONBLOCK``), and what was opened must be a regular file (``fstat``).
+    Returns a binary file the caller closes. Raises :class:`UnsafePath`
+    (``not a regular file (symlink)``, ``(FIFO)``, ``(folder)``… or a
+    symlinked folder), FileNotFoundError / NotADirectoryError if it is gone,
+    and OSError on I/O failure.
+    """
+    *folders, name = _parts(rel)
+    dir_fd = open_folder(base, "/".join(folders))
+    try:
+        try:
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+        except OSError as exc:
+            try:
+                info = os.lstat(name, dir_fd=dir_fd)
+            except OSError:
+                raise exc from None
+            if not stat.S_ISREG(info.st_mode):
+                raise UnsafePath(base / rel, f"not a regular file ({file_kind(info.st_mode)})") from None
+            raise
+    finally:
+        os.close(dir_fd)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UnsafePath(base / rel, f"not a regular file ({file_kind(mode)})")
+    return os.fdopen(fd, "rb")
+
+
+def read_limited(handle: BinaryIO, size: int | None) -> Iterator[bytes]:
+    """The chunks of ``handle`` (at most :data:`CHUNK` bytes each), no more than ``size`` + 1 bytes in all (None: all).
+
+    One byte past the expected size is enough to prove a file longer than
+    recorded, so a file that grows without end (or a huge one) is never read whole.
+    """
+    left = None if size is None else size + 1
+    while left is None or left > 0:
+        chunk = handle.read(CHUNK if left is None else min(CHUNK, left))
+        if not chunk:
+            return
+        if left is not None:
+            left -= len(chunk)
+        yield chunk
+
+
+def sha256_file(base: Path, rel: str | PurePosixPath, size: int | None = None) -> tuple[str | None, int]:
+    """SHA-256 (64 hex digits) and size in bytes of the store file ``base/rel``, opened by :func:`open_artifact`.
+
+    With ``size`` (the recorded size), a file of another size is not hashed:
+    the SHA-256 is None and the size is the one on disk (or, for a file
+    still growing, the bytes read: at most ``size`` + 1). Raises what
+    :func:`open_artifact` raises.
+    """
+    with open_artifact(base, rel) as handle:
+        on_disk = os.fstat(handle.fileno()).st_size
+        if size is not None and on_disk != size:
+            return None, on_disk
+        digest, read = hashlib.sha256(), 0
+        for chunk in read_limited(handle, size):
+            digest.update(chunk)
+            read += len(chunk)
+        if size is not None and read != size:
+            return None, read
+        return digest.hexdigest(), read
+
+
+def read_artifact(base: Path, rel: str | PurePosixPath, size: int | None = None) -> bytes:
+    """The bytes of the store file ``base/rel`` (at most ``size`` + 1 of them), opened by :func:`open_artifact`."""
+    with open_artifact(base, rel) as handle:
+        return b"".join(read_limited(handle, size))
