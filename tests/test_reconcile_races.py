@@ -36,6 +36,9 @@ class VanishingStat:
     def is_dir(self, follow_symlinks: bool = True) -> bool:
         return False
 
+    def is_symlink(self) -> bool:
+        return False
+
     def stat(self, follow_symlinks: bool = True) -> os.stat_result:
         raise FileNotFoundError(2, "No such file or directory", self.name)
 
