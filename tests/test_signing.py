@@ -268,3 +268,239 @@ def test_a_private_key_others_may_read_is_refused(run_cli, tmp_path: Path, monke
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"Error: signing key {tmp_path / 'k'} may be read by group or others (mode 0644); "
                                      f"a private key must be yours alone: chmod 600 {tmp_path / 'k'}")  # fmt: skip
+
+
+# -- the store: signed checkpoints -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def keyring(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:  # type: ignore[no-untyped-def]
+    """A folder with the store's key (configured) and a witness's key, each with its .pub."""
+    folder = tmp_path / "keyring"
+    folder.mkdir()
+    for name, owner in (("store.key", "example.com/store"), ("witness.key", "witness.example/w1")):
+        assert run_cli("keys", "generate", "--name", owner, "--out", str(folder / name)).exit_code == 0
+    monkeypatch.setenv("CRYPTORUN_SIGNING_KEY", str(folder / "store.key"))
+    return folder
+
+
+def checkpoint(run_cli, path: Path) -> tlog.TreeCheckpoint:  # type: ignore[no-untyped-def]
+    result = run_cli("audit", "checkpoint", "-o", str(path))
+    assert result.exit_code == 0, result.stderr
+    return tlog.parse_checkpoint(path.read_bytes(), str(path))
+
+
+def test_a_checkpoint_is_signed_by_the_configured_key(catalog, writer, run_cli, keyring: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    writer.write_json("ledger", "p", {"n": 1})
+    result = run_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.txt"))
+    store_key = note.parse_verifier((keyring / "store.key.pub").read_text().strip())
+    assert result.exit_code == 0 and f"signed by {store_key.label}" in result.stdout
+    cp = tlog.parse_checkpoint((tmp_path / "cp.txt").read_bytes())
+    events = list(catalog.events())
+    assert cp.size == events[-1].seq and events[-1].action == "checkpoint"  # it covers its own event
+    assert events[-1].details["key"] == store_key.label
+    assert cp.origin == tlog.store_origin(events[0].hash)
+    assert note.verified_by(cp.note, [store_key]) == [store_key]
+    verified = run_cli("audit", "verify", "--checkpoint", str(tmp_path / "cp.txt"), "--key", str(keyring / "store.key.pub"))
+    assert verified.exit_code == 0, verified.stdout
+    assert "Checkpoint signatures: 1 signed by a trusted key, 0 unsigned." in verified.stdout
+
+
+def test_without_a_key_checkpoints_are_unsigned_and_status_says_so(catalog, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = run_cli("audit", "checkpoint", "-o", str(tmp_path / "cp.txt"))
+    assert result.exit_code == 0 and "unsigned (no audit.signing_key)" in result.stdout
+    assert tlog.parse_checkpoint((tmp_path / "cp.txt").read_bytes()).note.signatures == ()
+    status = json.loads(run_cli("status", "--format", "json").stdout)
+    assert status["evidence"] == "unsigned: no signing key (audit.signing_key)"
+    assert status["last_checkpoint"]["signed_by"] is None
+    verified = run_cli("audit", "verify", "--checkpoint", str(tmp_path / "cp.txt"))
+    assert verified.exit_code == 0 and "0 signed by a trusted key, 1 unsigned" in verified.stdout
+
+
+def test_status_names_the_signing_key(catalog, run_cli, keyring: Path) -> None:  # type: ignore[no-untyped-def]
+    label = note.parse_verifier((keyring / "store.key.pub").read_text().strip()).label
+    assert json.loads(run_cli("status", "--format", "json").stdout)["evidence"] == f"signed by {label}"
+
+
+def test_an_automatic_checkpoint_is_signed(catalog, writer, run_cli, keyring: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    writer.write_json("ledger", "p", {"n": 1})
+    monkeypatch.setenv("CRYPTORUN_CHECKPOINT_DIR", str(tmp_path / "worm"))
+    assert run_cli("verify").exit_code == 0
+    (written,) = (tmp_path / "worm").glob("checkpoint-*.txt")
+    cp = tlog.parse_checkpoint(written.read_bytes())
+    assert [s.name for s in cp.note.signatures] == ["example.com/store"]
+    assert run_cli("audit", "verify").exit_code == 0  # the folder's checkpoints, the configured key
+
+
+def verify(run_cli, cp: Path, *keys: Path):  # type: ignore[no-untyped-def]
+    return run_cli("audit", "verify", "--checkpoint", str(cp), *(a for k in keys for a in ("--key", str(k))))
+
+
+def test_every_bit_flip_of_a_signed_checkpoint_is_caught(catalog, writer, run_cli, keyring: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from catalog.ops.checkpoints import verify_log
+
+    writer.write_json("ledger", "p", {"n": 1})
+    good = tmp_path / "cp.txt"
+    data = checkpoint(run_cli, good).encode()
+    flipped = tmp_path / "flipped.txt"
+    for i in range(len(data)):
+        for bit in (0, 5):  # a low and a high bit of every byte
+            flipped.unlink(missing_ok=True)
+            flipped.write_bytes(data[:i] + bytes([data[i] ^ (1 << bit)]) + data[i + 1 :])
+            try:
+                check = verify_log(catalog, [flipped])
+            except ValidationError:
+                continue  # not a checkpoint any more: refused outright
+            assert not check.report.intact, (i, bit)
+
+
+def test_a_stripped_signature_is_a_problem(catalog, run_cli, keyring: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cp = checkpoint(run_cli, tmp_path / "cp.txt")
+    (tmp_path / "stripped.txt").write_text(cp.note.text)
+    result = verify(run_cli, tmp_path / "stripped.txt")
+    assert result.exit_code == 1
+    assert f"carries no signature, but its event (seq {cp.size}) says example.com/store+" in result.stdout
+
+
+def test_a_checkpoint_signed_by_an_unknown_key_is_a_problem(catalog, run_cli, keyring: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cp = checkpoint(run_cli, tmp_path / "cp.txt")
+    impostor = note.generate("example.com/store")  # same name, another key
+    (tmp_path / "forged.txt").write_bytes(note.sign(cp.note.text, impostor).encode())
+    result = verify(run_cli, tmp_path / "forged.txt")
+    assert result.exit_code == 1 and "is signed only by keys not trusted" in result.stdout
+    # Trusting the impostor's key instead makes the real checkpoints the problem: nothing passes silently.
+    (tmp_path / "impostor.pub").write_text(impostor.verifier.vkey + "\n")
+    result = verify(run_cli, tmp_path / "cp.txt", tmp_path / "impostor.pub")
+    assert result.exit_code == 1 and "is signed only by keys not trusted" in result.stdout
+
+
+def test_a_rewritten_root_or_another_store_is_a_problem(catalog, run_cli, keyring: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from catalog.ops.keys import load_signer
+
+    cp = checkpoint(run_cli, tmp_path / "cp.txt")
+    signer = load_signer(keyring / "store.key")
+    rewritten = tlog.checkpoint_text(cp.origin, cp.size, bytes(32))  # signed by the real key: an insider with it
+    (tmp_path / "rewritten.txt").write_bytes(note.sign(rewritten, signer).encode())
+    result = verify(run_cli, tmp_path / "rewritten.txt")
+    assert result.exit_code == 1 and f"BROKEN at seq {cp.size}: rewritten" in result.stdout
+    foreign = tlog.checkpoint_text("catalog/ffffffffffffffff", cp.size, cp.root)
+    (tmp_path / "foreign.txt").write_bytes(note.sign(foreign, signer).encode())
+    result = verify(run_cli, tmp_path / "foreign.txt")
+    assert result.exit_code == 1 and "is of the log 'catalog/ffffffffffffffff', not of this one" in result.stdout
+    beyond = tlog.checkpoint_text(cp.origin, cp.size + 5, cp.root)
+    (tmp_path / "beyond.txt").write_bytes(note.sign(beyond, signer).encode())
+    result = verify(run_cli, tmp_path / "beyond.txt")
+    assert result.exit_code == 1 and f"covers {cp.size + 5} events; the log has" in result.stdout
+
+
+def test_legacy_json_checkpoints_are_still_checked(catalog, writer, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from catalog.core.chain import Checkpoint
+
+    writer.write_json("ledger", "p", {"n": 1})
+    last = list(catalog.events())[-1]
+    (tmp_path / "old.json").write_text(json.dumps(Checkpoint(last.seq, last.hash, last.at).to_dict()))
+    assert verify(run_cli, tmp_path / "old.json").exit_code == 0
+    (tmp_path / "bad.json").write_text(json.dumps(Checkpoint(last.seq, "1" * 64, last.at).to_dict()))
+    assert verify(run_cli, tmp_path / "bad.json").exit_code == 1
+
+
+# -- key rotation ------------------------------------------------------------------------------------------------
+
+
+def test_a_rotated_key_is_accepted_from_the_old_one(catalog, writer, run_cli, keyring: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    before = checkpoint(run_cli, tmp_path / "before.txt")
+    assert run_cli("keys", "generate", "--name", "example.com/store", "--out", str(keyring / "new.key")).exit_code == 0
+    rotated = run_cli("keys", "rotate", "--new-key", str(keyring / "new.key"))
+    assert rotated.exit_code == 0, rotated.stderr
+    event = list(catalog.events())[-1]
+    new_key = note.parse_verifier((keyring / "new.key.pub").read_text().strip())
+    assert event.action == "key_rotate" and event.details["new_key"] == new_key.vkey
+    monkeypatch.setenv("CRYPTORUN_SIGNING_KEY", str(keyring / "new.key"))
+    writer.write_json("ledger", "p", {"n": 2})
+    after = checkpoint(run_cli, tmp_path / "after.txt")
+    assert [s.label for s in after.note.signatures] == [new_key.label] and after.size > before.size
+    old_pub = keyring / "store.key.pub"  # the auditor trusts only the old key
+    result = run_cli("audit", "verify", "--checkpoint", str(tmp_path / "before.txt"), "--checkpoint",
+                     str(tmp_path / "after.txt"), "--key", str(old_pub))  # fmt: skip
+    assert result.exit_code == 0, result.stdout
+    assert "2 signed by a trusted key" in result.stdout
+    # Without the announcement the new key is just unknown: a fresh store cannot vouch for it.
+    from catalog.ops.keys import trusted_keys
+
+    assert [k.label for k in trusted_keys(catalog, [old_pub])[0]][-1] == new_key.label
+
+
+def test_a_rotation_not_signed_by_the_trusted_key_is_a_problem(catalog, run_cli, keyring: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    mallory = note.generate("example.com/mallory")
+    (tmp_path / "mallory.key").write_text(mallory.skey + "\n")
+    os.chmod(tmp_path / "mallory.key", 0o600)
+    monkeypatch.setenv("CRYPTORUN_SIGNING_KEY", str(tmp_path / "mallory.key"))  # an insider swaps the configured key
+    assert run_cli("keys", "rotate", "--new-key", str(keyring / "witness.key.pub")).exit_code == 0
+    monkeypatch.setenv("CRYPTORUN_SIGNING_KEY", str(keyring / "witness.key"))
+    checkpoint(run_cli, tmp_path / "cp.txt")
+    result = verify(run_cli, tmp_path / "cp.txt", keyring / "store.key.pub")  # the auditor trusts the real key
+    assert result.exit_code == 1
+    assert "is not accepted: no key accepted so far signed it" in result.stdout
+    assert "is signed only by keys not trusted" in result.stdout
+
+
+# -- witnesses ---------------------------------------------------------------------------------------------------
+
+
+def cosign(run_cli, cp: Path, out: Path, *more: str, keyring: Path):  # type: ignore[no-untyped-def]
+    return run_cli("audit", "cosign", str(cp), "--key", str(keyring / "witness.key"), "-o", str(out), *more)
+
+
+def test_a_witness_cosigns_the_growing_log_and_refuses_a_rewrite(catalog, writer, run_cli, keyring: Path,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:  # fmt: skip
+    from catalog.ops.keys import load_signer
+
+    first = checkpoint(run_cli, tmp_path / "cp1.txt")
+    result = cosign(run_cli, tmp_path / "cp1.txt", tmp_path / "w1.txt", "--first", keyring=keyring)
+    assert result.exit_code == 0, result.stderr
+    cosigner = note.parse_verifier((keyring / "witness.key.pub").read_text().strip()).as_cosigner()
+    assert f"Cosigned by {cosigner.label}" in result.stdout
+    for n in range(3):
+        writer.write_json("ledger", "p", {"n": n})
+    second = checkpoint(run_cli, tmp_path / "cp2.txt")
+    result = cosign(run_cli, tmp_path / "cp2.txt", tmp_path / "w2.txt", "--previous", str(tmp_path / "w1.txt"),
+                    keyring=keyring)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    cosigned = tlog.parse_checkpoint((tmp_path / "w2.txt").read_bytes())
+    assert note.verified_by(cosigned.note, [cosigner]) == [cosigner] and cosigned.size == second.size > first.size
+    assert run_cli("audit", "verify", "--checkpoint", str(tmp_path / "w2.txt")).exit_code == 0  # cosigned still checks
+
+    # The same proof, from a file (as a witness off the store gets it).
+    from catalog.core import tree
+
+    with catalog.read() as conn:
+        proof = tree.consistency(conn, first.size, second.size)
+    (tmp_path / "proof.json").write_text(json.dumps({"size1": first.size, "size2": second.size,
+                                                     "proof": [base64.b64encode(h).decode() for h in proof]}))  # fmt: skip
+    result = cosign(run_cli, tmp_path / "cp2.txt", tmp_path / "w2b.txt", "--previous", str(tmp_path / "w1.txt"),
+                    "--proof", str(tmp_path / "proof.json"), "--log-key", str(keyring / "store.key.pub"),
+                    keyring=keyring)  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+
+    # An insider holding the store key signs a different history of the same size: the witness refuses.
+    signer = load_signer(keyring / "store.key")
+    forged = note.sign(tlog.checkpoint_text(second.origin, second.size, bytes(32)), signer)
+    (tmp_path / "forged.txt").write_bytes(forged.encode())
+    result = cosign(run_cli, tmp_path / "forged.txt", tmp_path / "w3.txt", "--previous", str(tmp_path / "w1.txt"),
+                    "--proof", str(tmp_path / "proof.json"), keyring=keyring)  # fmt: skip
+    assert result.exit_code == 1 and "is not consistent with the previous one" in result.stderr
+    assert not (tmp_path / "w3.txt").exists()
+    result = cosign(run_cli, tmp_path / "cp1.txt", tmp_path / "w3.txt", "--previous", str(tmp_path / "w2.txt"),
+                    keyring=keyring)  # fmt: skip
+    assert result.exit_code == 1 and "fewer than the" in result.stderr
+    result = cosign(run_cli, tmp_path / "cp2.txt", tmp_path / "w3.txt", "--previous", str(tmp_path / "cp1.txt"),
+                    keyring=keyring)  # fmt: skip
+    assert result.exit_code == 1 and "carries no cosignature of this witness" in result.stderr
+    unsigned = tmp_path / "unsigned.txt"
+    unsigned.write_text(second.note.text)
+    result = cosign(run_cli, unsigned, tmp_path / "w3.txt", "--previous", str(tmp_path / "w1.txt"), keyring=keyring)
+    assert result.exit_code == 1 and "is not signed by the log's key" in result.stderr
+    assert not (tmp_path / "w3.txt").exists()

@@ -190,8 +190,10 @@ def parse_signer(text: str) -> Signer:
 
     The key id must match the public key derived from the seed (as Go checks).
     """
+    if not text.startswith("PRIVATE+KEY+"):
+        raise ValidationError("private key is malformed: expected PRIVATE+KEY+NAME+KEYID+KEY")
     fields, raw = _key_parts(text, 5, "private key")
-    if fields[:2] != ["PRIVATE", "KEY"] or raw[0] != ALG_ED25519:
+    if raw[0] != ALG_ED25519:
         raise ValidationError("private key is malformed: expected PRIVATE+KEY+NAME+KEYID+KEY (Ed25519)")
     signer = Signer(fields[2], Ed25519PrivateKey.from_private_bytes(raw[1:]))
     if f"{signer.verifier.key_id:08x}" != fields[3].lower():
