@@ -665,7 +665,7 @@ class Arena:
         self.tmp, self.base, self.url = tmp_path, base_dir, url
         self.inp, self.cfg = tmp_path / "in", tmp_path / "cfg"
         self.names = {"tmp": tmp_path, "base": base_dir, "inp": self.inp, "cfg": self.cfg, "stored": stored,
-                      "stored_sha": stored_sha}  # fmt: skip
+                      "stored_sha": stored_sha, "keys": tmp_path / "keys"}  # fmt: skip  (keys: made by setup "keys")
 
     def fill(self, value: str) -> str:
         return value.format_map(self.names) if "{" in value and "}" in value else value
@@ -735,7 +735,6 @@ def _keys(catalog: Any, arena: Arena) -> None:
 
     keys = arena.tmp / "keys"
     keys.mkdir()
-    arena.names["keys"] = keys
     store = generate_key("example.com/store", keys / "store.key", arena.base)
     generate_key("witness.example/w1", keys / "witness.key", arena.base)
     (keys / "store.pub").write_text("taken\n")

@@ -349,7 +349,7 @@ def test_every_bit_flip_of_a_signed_checkpoint_is_caught(catalog, writer, run_cl
             flipped.unlink(missing_ok=True)
             flipped.write_bytes(data[:i] + bytes([data[i] ^ (1 << bit)]) + data[i + 1 :])
             try:
-                check = verify_log(catalog, [flipped])
+                check = verify_log(catalog, [flipped], [keyring / "store.key.pub"])
             except ValidationError:
                 continue  # not a checkpoint any more: refused outright
             assert not check.report.intact, (i, bit)
@@ -418,7 +418,7 @@ def test_a_rotated_key_is_accepted_from_the_old_one(catalog, writer, run_cli, ke
     new_key = note.parse_verifier((keyring / "new.key.pub").read_text().strip())
     assert event.action == "key_rotate" and event.details["new_key"] == new_key.vkey
     monkeypatch.setenv("CRYPTORUN_SIGNING_KEY", str(keyring / "new.key"))
-    writer.write_json("ledger", "p", {"n": 2})
+    writer.write_json("ledger", "q", {"n": 2})
     after = checkpoint(run_cli, tmp_path / "after.txt")
     assert [s.label for s in after.note.signatures] == [new_key.label] and after.size > before.size
     old_pub = keyring / "store.key.pub"  # the auditor trusts only the old key
@@ -464,7 +464,7 @@ def test_a_witness_cosigns_the_growing_log_and_refuses_a_rewrite(catalog, writer
     cosigner = note.parse_verifier((keyring / "witness.key.pub").read_text().strip()).as_cosigner()
     assert f"Cosigned by {cosigner.label}" in result.stdout
     for n in range(3):
-        writer.write_json("ledger", "p", {"n": n})
+        writer.write_json("ledger", f"p{n}", {"n": n})
     second = checkpoint(run_cli, tmp_path / "cp2.txt")
     result = cosign(run_cli, tmp_path / "cp2.txt", tmp_path / "w2.txt", "--previous", str(tmp_path / "w1.txt"),
                     keyring=keyring)  # fmt: skip

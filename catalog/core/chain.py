@@ -171,7 +171,7 @@ def read_checkpoint(path: Path) -> Checkpoint | tlog.TreeCheckpoint:
     of :meth:`Checkpoint.to_dict` that earlier versions wrote. ValidationError if it is missing or not one."""
     raw, _ = fs.read_small(path, "checkpoint file", tlog.MAX_BYTES)
     try:
-        if not raw.lstrip().startswith(b"{"):
+        if raw.lstrip()[:1] not in (b"{", b"["):  # JSON: a checkpoint of an earlier version
             return tlog.parse_checkpoint(raw, str(path))
         data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:

@@ -20,7 +20,7 @@ begun, different for every store, and a valid note name.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from . import merkle, note
@@ -46,13 +46,15 @@ def checkpoint_text(origin: str, size: int, root: bytes) -> str:
 
 @dataclass(frozen=True)
 class TreeCheckpoint:
-    """A checkpoint of the log's Merkle tree: origin, size (events covered), 32-byte root, and its note."""
+    """A checkpoint of the log's Merkle tree: origin, size (events covered), 32-byte root, its note, and any
+    extension lines after the root (opaque to C2SP; this store writes none)."""
 
     origin: str
     size: int
     root: bytes
     note: note.Note
     source: str = ""
+    extensions: tuple[str, ...] = ()
 
     @property
     def root_b64(self) -> str:
@@ -68,6 +70,8 @@ def parse_checkpoint(data: bytes, source: str = "") -> TreeCheckpoint:
     """Parse a checkpoint (signed or not); nothing is verified. ValidationError naming what is malformed."""
     if len(data) > MAX_BYTES:
         raise ValidationError(f"a checkpoint is at most {MAX_BYTES} bytes; this one has {len(data)}")
+    if not data.strip():
+        raise ValidationError("malformed checkpoint: the file is empty")
     parsed = note.parse_note(data, signed=False)
     lines = parsed.text.split("\n")[:-1]
     if len(lines) < 3 or not all(lines):
@@ -78,7 +82,25 @@ def parse_checkpoint(data: bytes, source: str = "") -> TreeCheckpoint:
     raw = note.b64decode(root, "the checkpoint's root hash")
     if len(raw) != 32:
         raise ValidationError(f"malformed checkpoint: the root hash has {len(raw)} bytes, not 32")
-    return TreeCheckpoint(origin, int(size), raw, parsed, source)
+    return TreeCheckpoint(origin, int(size), raw, parsed, source, tuple(lines[3:]))
+
+
+def check(checkpoint: TreeCheckpoint, origin: str, head: int, root_at: Callable[[int], bytes]) -> str | None:
+    """Why ``checkpoint`` is not a checkpoint of this log, or None if it is: its origin is ``origin``, it has no
+    extension line (this store writes none), its size is at most ``head`` (the log's events), and its root is
+    ``root_at(size)``, the log's root at that size (a mismatch: the log was rewritten). Signatures aside."""
+    where = f"checkpoint {checkpoint.source}"
+    if checkpoint.origin != origin:
+        return f"{where} is of the log {checkpoint.origin!r}, not of this one ({origin})"
+    if checkpoint.extensions:
+        return f"{where} has lines after its root hash ({checkpoint.extensions[0][:40]!r}); this store writes none"
+    if checkpoint.size > head:
+        return f"{where} covers {checkpoint.size} events; the log has {head}"
+    root = root_at(checkpoint.size)
+    if root != checkpoint.root:
+        return (f"the log's first {checkpoint.size} events hash to {note.b64encode(root)[:12]}…, but {where} "
+                f"recorded {checkpoint.root_b64[:12]}…: the log was rewritten at or before event {checkpoint.size}")
+    return None
 
 
 def cosign(checkpoint: TreeCheckpoint, witness: note.Signer, timestamp: int, *, log_keys: Sequence[note.Verifier],

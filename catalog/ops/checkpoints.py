@@ -27,7 +27,7 @@ from sqlalchemy import Connection, select
 
 from ..core import fs, note, tlog, tree
 from ..core.chain import AuditReport, Checkpoint, Problem, read_checkpoint
-from ..core.errors import CatalogError, ProofError, SignatureError, StoreError, ValidationError, translate
+from ..core.errors import CatalogError, ProofError, SignatureError, ValidationError, translate
 from ..core.schema import EVENTS
 from ..core.store import Catalog
 from . import keys
@@ -148,74 +148,52 @@ class LogCheck:
 def verify_log(catalog: Catalog, files: list[Path] = (), key_files: list[Path] = ()) -> LogCheck:  # type: ignore[assignment]
     """Verify the log (:meth:`Catalog.audit_verify`) against every checkpoint given and configured, and their signatures.
 
-    A tree checkpoint must be of this store's origin, within the log, and its
-    root hash the root of the log's first ``size`` events (else ``rewritten``).
-    When a key is known (``key_files``: verifier keys; else the configured
-    signing key), each such checkpoint must be signed by it or a key it
-    announced (``key_rotate``): a signature that does not verify, a checkpoint
-    signed only by unknown keys, or one whose event says it was signed but
-    that carries no signature, is a problem. Raises ValidationError for a
-    checkpoint or key file that cannot be read.
+    Each tree checkpoint is checked against the log (origin, size, root:
+    :func:`catalog.core.tlog.check`) and, when a key is known (``key_files``:
+    verifier keys; else the configured signing key, with the keys they
+    announced in ``key_rotate`` events), must be signed by one of them: a
+    signature that does not verify, a checkpoint signed only by unknown keys,
+    or one that carries no signature though its event says it was signed (this
+    last whether a key is known or not), is a problem. Raises ValidationError
+    for a checkpoint or key file that cannot be read.
     """
     found = load_checkpoints(catalog, list(files))
     trusted, refused = keys.trusted_keys(catalog, key_files)
-    check = LogCheck(catalog.audit_verify([c for c in found if isinstance(c, Checkpoint)]), keys=tuple(trusted))
+    check = LogCheck(catalog.audit_verify(found), keys=tuple(trusted))
     report = check.report
     report.problems.extend(Problem(None, "key", message) for message in refused)
     with catalog.read() as conn:
-        origin = keys.log_origin(conn.execute)
         for checkpoint in (c for c in found if isinstance(c, tlog.TreeCheckpoint)):
-            report.checkpoints += 1
-            problem = _tree_problem(conn, checkpoint, origin, report.head_seq) or _signature_problem(conn, checkpoint, check)
+            problem = _signature_problem(conn, checkpoint, check)
             if problem is not None:
                 report.problems.append(problem)
     report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
     return check
 
 
-def _tree_problem(conn: Connection, checkpoint: tlog.TreeCheckpoint, origin: str, head: int) -> Problem | None:
-    where = f"checkpoint {checkpoint.source}"
-    if checkpoint.origin != origin:
-        return Problem(None, "foreign", f"{where} is of the log {checkpoint.origin!r}, not of this one ({origin})")
-    if checkpoint.size > head:
-        return Problem(checkpoint.size, "rewritten", f"{where} covers {checkpoint.size} events; the log has {head}")
-    try:
-        root = tree.root_at(conn, checkpoint.size)
-    except (StoreError, ValidationError) as exc:
-        return Problem(checkpoint.size, "rewritten", f"{where}: the log's tree cannot be read at its size ({exc})")
-    if root != checkpoint.root:
-        message = (f"the log's first {checkpoint.size} events hash to {note.b64encode(root)[:12]}…, but {where} "
-                   f"recorded {checkpoint.root_b64[:12]}…: the log was rewritten at or before event {checkpoint.size}")  # fmt: skip
-        return Problem(checkpoint.size, "rewritten", message)
-    return None
-
-
 def _signature_problem(conn: Connection, checkpoint: tlog.TreeCheckpoint, check: LogCheck) -> Problem | None:
     where = f"checkpoint {checkpoint.source}"
+    if not checkpoint.note.signatures:  # whether a key is known or not: the log says if it was signed
+        event = conn.execute(select(EVENTS.c.action, EVENTS.c.details).where(EVENTS.c.seq == checkpoint.size)).first()
+        claimed = json.loads(event.details).get("key") if event is not None and event.action == "checkpoint" else None
+        if claimed:
+            return Problem(checkpoint.size, "signature", f"{where} carries no signature, but its event (seq "
+                                                         f"{checkpoint.size}) says {claimed} signed it: it was removed")  # fmt: skip
+        check.unsigned += 1
+        return None
     if not check.keys:
-        if checkpoint.note.signatures:
-            check.unchecked += 1
-        else:
-            check.unsigned += 1
+        check.unchecked += 1
         return None
     try:
         signed = note.verified_by(checkpoint.note, check.keys)
     except (SignatureError, ValidationError) as exc:
         return Problem(checkpoint.size, "signature", f"{where}: {exc}")
-    if signed:
-        check.signed += 1
-        return None
-    if checkpoint.note.signatures:
+    if not signed:
         labels = ", ".join(s.label for s in checkpoint.note.signatures)
         trusted = ", ".join(k.label for k in check.keys)
         return Problem(checkpoint.size, "signature", f"{where} is signed only by keys not trusted ({labels}); "
                                                      f"trusted: {trusted}")  # fmt: skip
-    event = conn.execute(select(EVENTS.c.action, EVENTS.c.details).where(EVENTS.c.seq == checkpoint.size)).first()
-    claimed = json.loads(event.details).get("key") if event is not None and event.action == "checkpoint" else None
-    if claimed:
-        return Problem(checkpoint.size, "signature", f"{where} carries no signature, but its event (seq "
-                                                     f"{checkpoint.size}) says {claimed} signed it: it was removed")  # fmt: skip
-    check.unsigned += 1
+    check.signed += 1
     return None
 
 

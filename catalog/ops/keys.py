@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..core import fs, note, tlog
-from ..core.errors import ValidationError
+from ..core.errors import Remedy, ValidationError
 from ..core.schema import EVENTS
 from ..core.settings import Settings
 from ..core.store import Catalog
@@ -112,7 +112,7 @@ def log_origin(execute: Callable[[Any], Any]) -> str:
     """
     first = execute(select(EVENTS.c.hash).where(EVENTS.c.seq == 1)).scalar()
     if first is None:
-        raise ValidationError("the audit log is empty: initialise the store first (`catalog init`)")
+        raise ValidationError("the audit log is empty: the store was never initialised", remedy=Remedy.INIT)
     return tlog.store_origin(first)
 
 
