@@ -122,11 +122,13 @@ def write_events(catalog) -> list:  # type: ignore[no-untyped-def]
     return [event for event in catalog.events() if event.action == "write"]
 
 
-def tamper(catalog, *statements: str) -> None:  # type: ignore[no-untyped-def]
+def tamper(catalog, *statements: str, tree: bool = False) -> None:  # type: ignore[no-untyped-def]
     """Run SQL behind the catalog's back: append-only triggers and foreign keys off, then on again.
 
     This is what an attacker with direct database access can do; the audit log
-    must still notice.
+    must still notice. ``tree``: then rebuild the log's Merkle tree from the
+    edited events, as a careful insider would (or as a transaction that never
+    committed would have left it).
     """
     import sqlite3
 
@@ -142,19 +144,38 @@ def tamper(catalog, *statements: str) -> None:  # type: ignore[no-untyped-def]
                 conn.execute(f"DROP TRIGGER {name}")
             for statement in statements:
                 conn.execute(statement)
+            if tree:
+                conn.execute("DELETE FROM merkle_nodes")
+                texts = [row[0] for row in conn.execute("SELECT text FROM events ORDER BY seq")]
+                conn.executemany("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?)", _tree_rows(texts))
             for _, sql in triggers:
                 conn.execute(sql)
             conn.execute("COMMIT")
         finally:
             conn.close()
         return
+    tables = ("events", "artifacts", "merkle_nodes")
     with catalog.db.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE events DISABLE TRIGGER ALL"))
-        conn.execute(text("ALTER TABLE artifacts DISABLE TRIGGER ALL"))
+        for table in tables:
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER ALL"))
         for statement in statements:
             conn.exec_driver_sql(statement)
-        conn.execute(text("ALTER TABLE events ENABLE TRIGGER ALL"))
-        conn.execute(text("ALTER TABLE artifacts ENABLE TRIGGER ALL"))
+        if tree:
+            conn.exec_driver_sql("DELETE FROM merkle_nodes")
+            texts = [row[0] for row in conn.exec_driver_sql("SELECT text FROM events ORDER BY seq")]
+            rows = [dict(level=level, idx=idx, hash=digest) for level, idx, digest in _tree_rows(texts)]
+            if rows:
+                conn.execute(text("INSERT INTO merkle_nodes (level, idx, hash) VALUES (:level, :idx, :hash)"), rows)
+        for table in tables:
+            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER ALL"))
+
+
+def _tree_rows(texts: list[str]) -> list[tuple[int, int, bytes]]:
+    """Every node of the Merkle tree over events with these texts, in seq order."""
+    from catalog.core.tree import Frontier, leaf
+
+    frontier = Frontier()
+    return [node for event_text in texts for node in frontier.add(leaf(event_text))]
 
 
 def all_records(catalog: Any, query: Any = None) -> list[ArtifactRecord]:

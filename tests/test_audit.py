@@ -108,7 +108,7 @@ def _rewrite_consistently(catalog: Catalog, seq: int) -> None:
         statements.append(f"UPDATE events SET text = '{new_text}', details = '{details}', hash = '{digest}' WHERE seq = {row.seq}")
         prev = digest
     statements.append(f"UPDATE chain_head SET hash = '{prev}'")
-    tamper(catalog, *statements)
+    tamper(catalog, *statements, tree=True)
 
 
 TAMPERING = {

@@ -12,8 +12,8 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import select
 
-from catalog.core import chain
-from catalog.core.schema import CHAIN_HEAD, EVENTS
+from catalog.core import chain, tree
+from catalog.core.schema import CHAIN_HEAD, EVENTS, MERKLE_NODES
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops import policy, retention
@@ -145,6 +145,9 @@ def _append_as_old_code(catalog: Catalog, at: datetime) -> int:
         seq, prev_hash, _ = chain.lock_head(conn)
         link = chain.next_link(prev_hash, seq + 1, at, "checkpoint", None, None, None, "old@host:1", {"file": "x"})
         conn.execute(EVENTS.insert(), link)
+        growth = tree.Growth(conn)  # the tree as migration 0007 builds it for such a log
+        growth.add(seq + 1, link["text"])
+        conn.execute(MERKLE_NODES.insert(), growth.rows())
         conn.execute(CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=seq + 1, hash=link["hash"]))
     return seq + 1
 

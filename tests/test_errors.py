@@ -159,6 +159,7 @@ COMMANDS = {
     Remedy.APPLY_RETENTION: ["catalog retention apply"],
     Remedy.FINISH_RETENTION: ["catalog retention apply --yes"],
     Remedy.LIMITS: ["catalog limits"],
+    Remedy.AUDIT: ["catalog audit verify"],
 }
 
 

@@ -42,7 +42,7 @@ def _rel(path: Path) -> str:
 # -- static: nothing but the unit of work builds a write ------------------------------------------------
 
 TABLES = frozenset(
-    name for name in ("ARTIFACTS", "EVENTS", "CHAIN_HEAD", "HOLDS", "FLOORS", "FOLDER_USAGE", "VERIFY_RUNS",
+    name for name in ("ARTIFACTS", "EVENTS", "CHAIN_HEAD", "MERKLE_NODES", "HOLDS", "FLOORS", "FOLDER_USAGE", "VERIFY_RUNS",
                       "VERIFY_RESULTS") if hasattr(schema, name)
 )  # fmt: skip
 WRITE_VERBS = ("insert", "update", "delete")
@@ -211,7 +211,7 @@ def test_every_write_of_the_api_comes_from_the_unit_of_work(
         representative_workload(catalog, writer, out)
     assert sorted({module for _, _, module in writes}, key=str) == [UNIT_OF_WORK]
     assert {(verb, table) for verb, table, _ in writes} == {
-        ("INSERT", "artifacts"), ("UPDATE", "artifacts"), ("INSERT", "events"), ("UPDATE", "chain_head"),
+        ("INSERT", "artifacts"), ("UPDATE", "artifacts"), ("INSERT", "events"), ("INSERT", "merkle_nodes"), ("UPDATE", "chain_head"),
         ("INSERT", "folder_usage"), ("UPDATE", "folder_usage"), ("INSERT", "holds"), ("UPDATE", "holds"),
         ("INSERT", "policy_floors"), ("UPDATE", "policy_floors"), ("INSERT", "verify_runs"),
         ("UPDATE", "verify_runs"), ("INSERT", "verify_results"),

@@ -195,7 +195,7 @@ def test_a_published_but_unrecorded_csv_is_linked_to_its_pair(catalog: Catalog, 
 
     tamper(catalog, f"DELETE FROM events WHERE artifact_id = {csv_rec.id}", f"DELETE FROM artifacts WHERE id = {csv_rec.id}",
            "UPDATE chain_head SET seq = (SELECT max(seq) FROM events), hash = (SELECT hash FROM events "
-           "WHERE seq = (SELECT max(seq) FROM events))")  # fmt: skip
+           "WHERE seq = (SELECT max(seq) FROM events))", tree=True)  # fmt: skip
     fixed = reconcile(catalog, fix=True, grace=0)
     assert [(f.cls, f.path, f.fixed) for f in fixed.drift] == [
         ("half_pair", csv_rec.path, "adopted and linked to its pair")]

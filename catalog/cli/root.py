@@ -51,6 +51,7 @@ REMEDIES: dict[Remedy, str] = {
     Remedy.APPLY_RETENTION: ": run `catalog retention apply`",
     Remedy.FINISH_RETENTION: ": run `catalog retention apply --yes`",
     Remedy.LIMITS: ": see `catalog limits`",
+    Remedy.AUDIT: ": run `catalog audit verify` to see what else disagrees",
 }
 
 #: The global flags that override settings, and how ``config show`` labels their values.

@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from . import fs, tlog
+from . import fs, tlog, tree
 from .errors import ValidationError
 from .schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 
@@ -193,7 +193,7 @@ class Problem:
     """One break found by :func:`verify`: where (seq, if any), what kind, and the story."""
 
     seq: int | None
-    kind: str  # edited | missing | reordered | row/event mismatch | rewritten | clock
+    kind: str  # edited | missing | reordered | row/event mismatch | rewritten | tree | clock
     message: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -290,9 +290,11 @@ def _check_chain(read: Any, report: AuditReport, keep: set[int], clock: _ClockCh
     Returns the hashes of the events whose seq is in ``keep`` (the checkpoints').
     """
     prev, expected, hashes = GENESIS_HASH, 1, {}
+    merkle_tree = tree.TreeCheck(read, lambda seq, message: report.problems.append(Problem(seq, "tree", message)))
     for event in iter_events(read):
         report.count += 1
         clock.see(event)
+        merkle_tree.see(event.seq, event.text)
         if event.seq != expected:
             report.problems.append(Problem(expected, "missing", f"events {expected}..{event.seq - 1} are missing"))
             expected = event.seq
@@ -315,6 +317,7 @@ def _check_chain(read: Any, report: AuditReport, keep: set[int], clock: _ClockCh
         prev = event.hash
         expected += 1
     clock.done()
+    merkle_tree.done()
     with read() as conn:
         head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash).where(CHAIN_HEAD.c.id == 1)).one()
     report.head_seq, report.head_hash = head.seq, head.hash

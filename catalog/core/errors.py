@@ -57,6 +57,7 @@ class Remedy(enum.Enum):
     APPLY_RETENTION = "apply retention"
     FINISH_RETENTION = "apply retention to finish the open intents"
     LIMITS = "look at the limits"
+    AUDIT = "verify the audit log, which names every part that disagrees"
 
 
 Part = str | Param

@@ -21,7 +21,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -129,6 +131,21 @@ class ChainHead(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class MerkleNode(Base):
+    """One perfect subtree of the audit log's Merkle tree (RFC 9162 §2.1): its 32-byte hash.
+
+    ``level`` 0 holds the leaf hashes (leaf ``idx`` is event ``seq = idx + 1``);
+    node (level, idx) covers events ``idx·2^level + 1 … (idx+1)·2^level``.
+    Written with its event, in the same transaction; triggers refuse UPDATE and DELETE.
+    """
+
+    __tablename__ = "merkle_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
 class Hold(Base):
     """A legal hold on a path, a prefix or a type (filled by the lifecycle issue)."""
 
@@ -199,6 +216,7 @@ class VerifyResult(Base):
 ARTIFACTS = cast(Table, Artifact.__table__)
 EVENTS = cast(Table, Event.__table__)
 CHAIN_HEAD = cast(Table, ChainHead.__table__)
+MERKLE_NODES = cast(Table, MerkleNode.__table__)
 HOLDS = cast(Table, Hold.__table__)
 FLOORS = cast(Table, PolicyFloor.__table__)
 FOLDER_USAGE = cast(Table, FolderUsage.__table__)

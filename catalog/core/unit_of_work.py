@@ -13,7 +13,8 @@ catalog. A unit of work
    ``tx.holds`` (place, release), ``tx.floors`` (set), ``tx.verify_runs``
    (start, add_results, finish) and ``tx.events`` (append, for events that
    change no row);
-3. keeps ``folder_usage`` in step with every artifact change;
+3. keeps ``folder_usage`` in step with every artifact change, and the log's
+   Merkle tree (``merkle_nodes``, :mod:`catalog.core.tree`) with every event;
 4. dates every event and ``recorded_at`` by the log's clock (:meth:`UnitOfWork.clock`):
    this host's time, never earlier than the last event's, so seq order is time
    order and a writer whose clock is behind cannot backdate what decides
@@ -39,10 +40,20 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, Executable, Result, bindparam, select
 
-from . import chain
+from . import chain, tree
 from .errors import NotFoundError, ValidationError
 from .records import ArtifactRecord, PublishedFile
-from .schema import ARTIFACTS, CHAIN_HEAD, EVENTS, FLOORS, FOLDER_USAGE, HOLDS, VERIFY_RESULTS, VERIFY_RUNS
+from .schema import (
+    ARTIFACTS,
+    CHAIN_HEAD,
+    EVENTS,
+    FLOORS,
+    FOLDER_USAGE,
+    HOLDS,
+    MERKLE_NODES,
+    VERIFY_RESULTS,
+    VERIFY_RUNS,  # fmt: skip
+)
 from .settings import Limits, Settings
 from .vocabulary import ACTIONS, ON_DISK, STATUSES
 
@@ -59,6 +70,7 @@ _ADD_USAGE = (
 _NEW_USAGE = FOLDER_USAGE.insert()
 _INSERT_ARTIFACT = ARTIFACTS.insert().returning(ARTIFACTS.c.id)
 _INSERT_EVENT = EVENTS.insert()
+_INSERT_NODES = MERKLE_NODES.insert()
 _MOVE_HEAD = (
     CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
 )
@@ -81,6 +93,7 @@ class UnitOfWork:
         self.settings = settings
         self._seq, self._hash, self._last_at = chain.lock_head(conn)  # the lock first, before any other statement
         self._first_seq = self._seq
+        self._tree = tree.Growth(conn)  # the Merkle tree's new nodes, inserted with the events
         self._behind: tuple[datetime, datetime] | None = None  # (this host's clock, the log's) when behind by > skew
         self._delta: dict[str, tuple[int, int]] = {}  # folder -> net files, bytes this change added (may be < 0)
         self.events = Events(self)
@@ -136,6 +149,7 @@ class UnitOfWork:
             details["writer_clock"] = chain.iso_utc(self._behind[0])
         link = chain.next_link(self._hash, seq, moment, action, artifact_id, path, status, self.actor, details)
         self._write(_INSERT_EVENT, link)
+        self._tree.add(seq, link["text"])
         self._seq, self._hash, self._last_at = seq, link["hash"], moment
         return seq
 
@@ -158,6 +172,7 @@ class UnitOfWork:
         if self._behind is not None and self._seq != self._first_seq:
             self._note_clock_behind()
         if self._seq != self._first_seq:
+            self._write(_INSERT_NODES, self._tree.rows())
             self._write(_MOVE_HEAD, {"b_seq": self._seq, "b_hash": self._hash})
         if not any(files > 0 or size > 0 for files, size in self._delta.values()):
             return Crossings(self.settings.limits, {}, {}, 0)  # nothing grew: no limit can have been crossed
