@@ -18,14 +18,13 @@ without the catalog. Its members:
     README.txt, report.html  what the bundle holds and how to verify it, for people
     files/<path>             the artifacts' bytes (``--include-files``)
 
-The tree: the window's events are leaves ``base..end-1`` of the log's Merkle
-tree (RFC 9162). ``bundle.json`` carries the hashes of the perfect subtrees
-left of the window (:func:`catalog.core.merkle.range_nodes` ``(0, base)``), so
-the root at every size from ``base`` to ``end`` is recomputed from them and
-the window's leaves, and the consistency proof from ``end`` to N, so the
-window is proven part of the signed checkpoint. The zip's comment holds the
-SHA-256 of every byte before it (the seal): any change to the file is caught
-even where zip readers ignore it.
+The window's events are leaves ``base..end-1`` of the log's Merkle tree (RFC
+9162). ``bundle.json`` carries the perfect subtrees left of the window
+(:func:`catalog.core.merkle.range_nodes` ``(0, base)``), from which and the
+window's leaves the root at every size ``base..end`` is recomputed, and the
+consistency proof from ``end`` to N. The zip's comment holds the SHA-256 of
+every byte before it (the seal): any change to the file is caught, even where
+zip readers ignore it.
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -127,11 +126,7 @@ class BundleReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data: ok, authenticated, the counts checked, the seq range, the tree, the keys and the problems."""
-        return {"ok": self.ok, "authenticated": self.authenticated, "events": self.events,
-                "artifacts": self.artifacts, "files": self.files, "first_seq": self.first_seq,
-                "last_seq": self.last_seq, "tree_size": self.tree_size, "origin": self.origin,
-                "signed_by": list(self.signed_by), "witnessed_by": list(self.witnessed_by),
-                "checkpoints": self.checkpoints, "problems": list(self.problems)}  # fmt: skip
+        return {"ok": self.ok, **asdict(self)}
 
 
 def _read(archive: zipfile.ZipFile, name: str) -> bytes:
@@ -260,8 +255,9 @@ class _Check:
         self._rows()
         self._files()
         proven = [c for c, proof in stored if self._holds(c, proof, "the store's checkpoint")]
+        proofs = {c.size: p for c, p in stored if isinstance(c, tlog.TreeCheckpoint) and p is not None}
         for entry in held:
-            if self._held(entry, {c.size: proof for c, proof in stored}):
+            if self._holds(entry, proofs.get(getattr(entry, "size", -1)), "checkpoint"):
                 proven.append(entry)
                 report.checkpoints += 1
         if keys:
@@ -346,7 +342,7 @@ class _Check:
             if state is None:
                 self.problem(f"{name}: the bundle carries no event that recorded it")
                 continue
-            wrong = chain.row_disagrees(row, state)
+            wrong = next((k for k in chain.ROW_FIELDS if row.get(k) != state.get(k)), None)
             if wrong is not None:
                 self.problem(f"{name}: its row says {wrong}={row.get(wrong)!r}, its events say {state.get(wrong)!r} "
                              f"(last event {events[-1][0]})")  # fmt: skip
@@ -372,7 +368,7 @@ class _Check:
                     self.problem(f"file {entry['path']} does not match its manifest entry")
                 else:
                     self.report.files += 1
-        expected = {CHECKPOINT, EVENTS, DEFINING, ARTIFACTS, FILES, CHECKPOINTS, README, REPORT, *included}
+        expected = {*MEMBERS[2:], *included}  # bundle.json and signature.txt are not listed
         self.report.problems += [f"member {name} is not part of the bundle (no manifest entry includes it)"
                                  for name in sorted(set(self.members) - expected)]  # fmt: skip
 
@@ -416,10 +412,6 @@ class _Check:
                          "`catalog audit export --since-checkpoint`")  # fmt: skip
             return False
         return self._extends(size, checkpoint.root, proof, where)
-
-    def _held(self, checkpoint: Any, proofs: Mapping[int, list[bytes] | None]) -> bool:
-        size = getattr(checkpoint, "size", None)
-        return self._holds(checkpoint, proofs.get(size) if size is not None else None, "checkpoint")
 
     def _signatures(self, keys: Sequence[note.Verifier]) -> None:
         rotations = [note.Rotation(seq, str(b["details"].get("new_key", "")), str(b["details"].get("announcement", "")))

@@ -380,27 +380,14 @@ def _check_rows(read: Any, report: AuditReport, batch: int = 1000) -> None:
 
 
 def replay(events: Iterable[tuple[str | None, str | None, Mapping[str, Any]]]) -> dict[str, Any] | None:
-    """The artifact row its state events rebuild, as :func:`row_details` writes it; None if there is no such row.
-
-    ``events``: ``(path, status, details)`` of each event of one artifact that
-    set its status, in seq order. The first must record the whole row (a
-    ``write``, ``import`` or ``adopt``: its details carry ``original_path``);
-    each later one sets what its details carry, and its path and status.
-    """
+    """The row an artifact's state events rebuild (``(path, status, details)`` in seq order, as :func:`row_details`
+    writes it), or None if the first does not record the whole row (``write``, ``import``, ``adopt``)."""
     state: dict[str, Any] | None = None
     for path, status, details in events:
-        if state is None:
-            if "original_path" not in details:
-                return None
-            state = {}
-        state.update({k: v for k, v in details.items() if k in ROW_FIELDS})
-        state["path"], state["status"] = path, status
+        if state is None and "original_path" not in details:
+            return None
+        state = {**(state or {}), **{k: v for k, v in details.items() if k in ROW_FIELDS}, "path": path, "status": status}
     return state
-
-
-def row_disagrees(row: Mapping[str, Any], state: Mapping[str, Any]) -> str | None:
-    """The first of :data:`ROW_FIELDS` in which ``row`` (as :func:`row_details` writes it) differs from ``state``."""
-    return next((k for k in ROW_FIELDS if row.get(k) != state.get(k)), None)
 
 
 def _replay(row: Any, events: list[Any], report: AuditReport) -> None:
@@ -410,7 +397,7 @@ def _replay(row: Any, events: list[Any], report: AuditReport) -> None:
         report.problems.append(Problem(None, "row/event mismatch", message))
         return
     actual = row_details({k: getattr(row, k) for k in ROW_FIELDS})
-    field_name = row_disagrees(actual, state)
+    field_name = next((k for k in ROW_FIELDS if actual.get(k) != state.get(k)), None)
     if field_name is not None:
         message = (
             f"artifact {row.id} ({row.path}): its row says {field_name}={actual.get(field_name)!r}, its events say "
