@@ -407,11 +407,11 @@ class _Check:
                              f"rewritten at or before event {size}")  # fmt: skip
                 return False
             return True
-        if proof is None:
+        if proof is None and size <= self.checkpoint.size:
             self.problem(f"the bundle holds no consistency proof from {where} (size {size}): give it to "
                          "`catalog audit export --since-checkpoint`")  # fmt: skip
             return False
-        return self._extends(size, checkpoint.root, proof, where)
+        return self._extends(size, checkpoint.root, proof or [], where)
 
     def _signatures(self, keys: Sequence[note.Verifier]) -> None:
         rotations = [note.Rotation(seq, str(b["details"].get("new_key", "")), str(b["details"].get("announcement", "")))
