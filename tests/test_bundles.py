@@ -354,7 +354,7 @@ def test_the_auditors_checkpoints_before_inside_and_after_the_window(catalog, wr
     assert inside.exit_code == 0, inside.stdout  # recomputed from the border and the window: no proof needed
     before = verify(run_cli, plain, *key, "--checkpoint", str(tmp_path / "before.txt"))
     assert before.exit_code == 1 and "holds no consistency proof from checkpoint" in before.stdout
-    assert "give it to `catalog audit export --since-checkpoint`" in before.stdout
+    assert "give that checkpoint to the export, which then carries one" in before.stdout
     both = verify(run_cli, proven, *key, "--checkpoint", str(tmp_path / "before.txt"), "--checkpoint",
                   str(tmp_path / "inside.txt"))  # fmt: skip
     assert both.exit_code == 0 and "extends 2 checkpoint(s) you hold" in both.stdout, both.stdout
@@ -425,3 +425,26 @@ def test_the_readme_and_report_are_signed_and_escape_what_they_show(catalog, wri
     replaced[fmt.REPORT] = page.replace("expired", "consented").encode()
     forged = _rebuilt(replaced, tmp_path / "forged.zip")
     assert verify(run_cli, forged).exit_code == 1  # the signature note names bundle.json's old digest
+
+
+def test_the_configured_folders_checkpoints_are_carried_with_their_proofs(catalog, writer, run_cli, keys: Path,  # type: ignore[no-untyped-def]
+                                                                         tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("CRYPTORUN_CHECKPOINT_DIR", str(folder))
+    with freeze_time("2024-03-01"):
+        writer.write_json("ledger", "a", {"n": 1})
+        assert run_cli("audit", "checkpoint").exit_code == 0
+        writer.write_json("ledger", "b", {"n": 2})
+    (taken,) = folder.iterdir()
+    with freeze_time("2024-03-05"):
+        writer.write_json("ledger", "c", {"n": 3})
+    key = ("--key", str(keys / "store.key.pub"))
+    assert run_cli("audit", "export", str(tmp_path / "b.zip"), "--since", "2024-03-04").exit_code == 0
+    carried = json.loads(members_of(tmp_path / "b.zip")[fmt.CHECKPOINTS])
+    assert [(c["source"], len(c["proof"]) > 0) for c in carried] == [(taken.name, True)]
+    assert verify(run_cli, tmp_path / "b.zip", *key, "--checkpoint", str(taken)).exit_code == 0
+    assert run_cli("audit", "export", str(tmp_path / "empty.zip"), "--since", "2099-01-01").exit_code == 0
+    empty = verify(run_cli, tmp_path / "empty.zip", *key, "--checkpoint", str(taken))
+    assert empty.exit_code == 0 and empty.stdout.startswith("Bundle verifies: no events chain intact, 0 artifact rows")

@@ -265,7 +265,9 @@ def audit_verify_bundle(bundle: str, key_files: tuple[str, ...], checkpoints: tu
     It recomputes the window's chain and the log's Merkle tree, checks every
     artifact row against the events that set it and every file against its
     row, and the proofs that the bundle's signed checkpoint extends each
-    --checkpoint. With --key it checks the store's signature (or that of a
+    --checkpoint (one older than the window needs its proof in the bundle:
+    give it to `audit export --since-checkpoint`). A --witness must have
+    cosigned a checkpoint covering every event of the bundle. With --key it checks the store's signature (or that of a
     key the log announced from it); without, it proves only self-consistency
     and says so first. Exit 0 when it verifies, 1 when anything fails (named),
     2 on error.

@@ -287,7 +287,7 @@ class _Check:
             self.window_hashes[seq], prev, expected = event["hash"], event["hash"], expected + 1
         self.roots[frontier.size] = frontier.root()
         report.first_seq, report.last_seq = bundle["first_seq"], bundle["last_seq"]
-        if report.events and (report.first_seq, report.last_seq) != (base + 1, frontier.size):
+        if (report.first_seq, report.last_seq) != ((base + 1, frontier.size) if report.events else (None, None)):
             self.problem(f"the window holds events {base + 1}..{frontier.size}, bundle.json says "
                          f"{report.first_seq}..{report.last_seq}")  # fmt: skip
         return frontier.size
@@ -408,8 +408,8 @@ class _Check:
                 return False
             return True
         if proof is None and size <= self.checkpoint.size:
-            self.problem(f"the bundle holds no consistency proof from {where} (size {size}): give it to "
-                         "`catalog audit export --since-checkpoint`")  # fmt: skip
+            self.problem(f"the bundle holds no consistency proof from {where} (size {size}): give that "
+                         "checkpoint to the export, which then carries one")  # fmt: skip
             return False
         return self._extends(size, checkpoint.root, proof or [], where)
 

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, and_, or_, select
 
 from ..core import bundle_format as fmt
 from ..core import chain, fs, merkle, note, tlog, tree
-from ..core.errors import CatalogError, IntegrityError, Param, ProofError, ValidationError
+from ..core.errors import CatalogError, IntegrityError, Param, ProofError, Remedy, ValidationError
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, EVENTS, HOLDS
 from ..core.store import Catalog
@@ -175,8 +175,8 @@ def _checkpoint_entry(conn: Connection, snap: Snapshot, checkpoint: AnyCheckpoin
                                   f"log is {snap.origin} with {snap.size} events)")  # fmt: skip
         return entry
     if given and tree.root_at(conn, checkpoint.size) != checkpoint.root:
-        raise ProofError(f"the log does not extend {where}: it was rewritten at or before event {checkpoint.size} "
-                         "(run `catalog audit verify`)")  # fmt: skip
+        raise ProofError(f"the log does not extend {where}: it was rewritten at or before event {checkpoint.size}",
+                         remedy=Remedy.AUDIT)  # fmt: skip
     entry["proof"] = _b64(tree.consistency(conn, checkpoint.size, snap.size))
     return entry
 
