@@ -467,6 +467,23 @@ CASES = [
     case("verify-bundle-folder", ["audit", "verify-bundle", "{inp}/folder"], "is a folder, not a file"),
     case("verify-bundle-garbage", ["audit", "verify-bundle", "{inp}/garbage.json"], "is not a catalog evidence bundle"),
     case("verify-bundle-empty", ["audit", "verify-bundle", "{inp}/empty.json"], "is not a catalog evidence bundle"),
+    case("verify-bundle-key-not-a-key", ["audit", "verify-bundle", "{inp}/garbage.json", "--key", "{inp}/report.json"],
+         "public key {inp}/report.json: verifier key is malformed"),
+    case("verify-bundle-key-private-open", ["audit", "verify-bundle", "{inp}/garbage.json", "--key", "{keys}/open.key"],
+         "public key {keys}/open.key may be read by group or others", setup="keys"),
+    case("verify-bundle-witness-not-a-key", ["audit", "verify-bundle", "{inp}/garbage.json", "--witness",
+         "{inp}/garbage.json"], "witness key {inp}/garbage.json is not a key (not ASCII text)"),
+    case("verify-bundle-checkpoint-garbage", ["audit", "verify-bundle", "{inp}/garbage.json", "--checkpoint",
+         "{inp}/garbage.json"], "is not a catalog checkpoint"),
+    case("audit-export-since-checkpoint-foreign", ["audit", "export", "{tmp}/b.zip", "--since-checkpoint",
+         "{keys}/foreign.txt"], "checkpoint {keys}/foreign.txt is not of this log (catalog/0000000000000000 at size 1",
+         setup="keys"),
+    case("audit-export-since-checkpoint-legacy", ["audit", "export", "{tmp}/b.zip", "--since-checkpoint",
+         "{keys}/legacy.json"], "is of an earlier version (JSON): give a tree checkpoint", setup="keys"),
+    case("audit-export-since-checkpoint-missing", ["audit", "export", "{tmp}/b.zip", "--since-checkpoint",
+         "{tmp}/nope.txt"], "checkpoint file {tmp}/nope.txt does not exist"),
+    case("audit-export-key-open", ["audit", "export", "{tmp}/b.zip"], "signing key {keys}/open.key may be read by "
+         "group or others", setup="keys", env={"CRYPTORUN_SIGNING_KEY": "{keys}/open.key"}),
     case("actor-newline", [*PUT, "--prefix", "p"], "actor name 'eve\\nmallory' must be", globals=("--actor", "eve\nmallory")),
     case("actor-empty", ["audit", "checkpoint"], "actor name '' must be", globals=("--actor", "")),
     case("actor-too-long", ["audit", "checkpoint"], "must be 1-64", globals=("--actor", "a" * 65)),
@@ -753,6 +770,7 @@ def _keys(catalog: Any, arena: Arena) -> None:
     (keys / "badroot.txt").write_bytes(text.replace(checkpoint.root_b64, note.b64encode(bytes(31))).encode())
     (keys / "legacy.json").write_text(json.dumps(chain.Checkpoint(1, "0" * 64, datetime.now(timezone.utc)).to_dict()))
     (keys / "proof.json").write_text(json.dumps({"size1": 1, "size2": 2, "proof": []}))
+    (keys / "foreign.txt").write_text(tlog.checkpoint_text("catalog/0000000000000000", 1, bytes(32)))
 
 
 #: Preparation steps a case can name (Case.setup); each runs before the "before" snapshot.
@@ -1040,7 +1058,8 @@ def test_verify_bundle_holds_little_memory_whatever_a_member_holds(catalog: Any,
     """A sealed bundle with a member of 256 MiB of zeros (a quarter MiB zipped), checked in 128 MiB of address space."""
     import zipfile
 
-    from catalog.ops.bundles import _SEAL_LENGTH, _seal, export_bundle
+    from catalog.core.bundle_format import SEAL_LENGTH, seal
+    from catalog.ops.bundles import export_bundle
 
     writer.write_json("ledger", "one", {"cash": 1})
     genuine, crafted = tmp_path / "genuine.zip", tmp_path / "crafted.zip"
@@ -1056,8 +1075,8 @@ def test_verify_bundle_holds_little_memory_whatever_a_member_holds(catalog: Any,
         with target.open(big, "w") as member:
             for _ in range(256):
                 member.write(zeros)
-        target.comment = b"\0" * _SEAL_LENGTH
-    _seal(crafted)
+        target.comment = b"\0" * SEAL_LENGTH
+    seal(crafted)
 
     def limited() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (128 * 2**20, 128 * 2**20))
@@ -1065,16 +1084,88 @@ def test_verify_bundle_holds_little_memory_whatever_a_member_holds(catalog: Any,
     child = subprocess.run([sys.executable, "-c", "from catalog.cli import main; main()", "audit", "verify-bundle",
                             str(crafted)], capture_output=True, text=True, preexec_fn=limited, timeout=300)  # fmt: skip
     assert child.returncode == 1, child.stderr
-    assert child.stdout.startswith(f"Bundle does NOT verify: member {big} is not part of the bundle"), child.stdout
+    assert child.stdout.startswith("Bundle does NOT verify: ") and f"member {big} is not part of the bundle" in child.stdout
 
 
 def test_verify_bundle_reads_no_document_past_its_bound(catalog: Any, writer: Any, tmp_path: Path, monkeypatch) -> None:
+    from catalog.core import bundle_format
     from catalog.core.errors import ValidationError
     from catalog.ops import bundles
 
     writer.write_json("ledger", "one", {"cash": 1})
     bundles.export_bundle(catalog, tmp_path / "b.zip", None, None)
-    assert bundles.verify_bundle(tmp_path / "b.zip").ok
-    monkeypatch.setattr(bundles, "MAX_BUNDLE_DOCUMENT", 64)
+    assert bundle_format.verify_bundle(tmp_path / "b.zip").ok
+    monkeypatch.setattr(bundle_format, "MAX_BUNDLE_DOCUMENT", 64)
     with pytest.raises(ValidationError, match="member bundle.json is larger than 0 MiB, the most that is read"):
-        bundles.verify_bundle(tmp_path / "b.zip")
+        bundle_format.verify_bundle(tmp_path / "b.zip")
+
+
+# -- evidence bundles: what an auditor might be handed ------------------------------------------------------
+
+
+def _resealed(source: Path, target: Path, extra: dict[str, bytes], manifest: Any = None) -> Path:
+    """``source`` with ``extra`` members added and listed in bundle.json (and its manifest replaced), sealed again."""
+    import zipfile
+
+    from catalog.core import bundle_format as fmt
+
+    with zipfile.ZipFile(source) as archive:
+        members = {info.filename: archive.read(info) for info in archive.infolist()}
+    members.update(extra)
+    if manifest is not None:
+        members[fmt.FILES] = json.dumps(manifest).encode()
+    bundle = json.loads(members[fmt.MANIFEST])
+    bundle["members"] = {n: hashlib.sha256(d).hexdigest() for n, d in members.items() if n not in (fmt.MANIFEST, fmt.SIGNATURE)}
+    members[fmt.MANIFEST] = json.dumps(bundle).encode()
+    with zipfile.ZipFile(target, "w") as out:
+        for name, data in members.items():
+            out.writestr(name, data)
+        out.comment = b"\0" * fmt.SEAL_LENGTH
+    fmt.seal(target)
+    return target
+
+
+def test_bundle_members_that_climb_out_are_findings_and_nothing_is_written(catalog: Any, writer: Any, run_cli,  # type: ignore[no-untyped-def]
+                                                                          tmp_path: Path) -> None:  # fmt: skip
+    from catalog.ops.bundles import export_bundle
+
+    record = writer.write_json("ledger", "one", {"cash": 1})
+    genuine = tmp_path / "genuine.zip"
+    export_bundle(catalog, genuine, None, None, include_files=True)
+    manifest = [{"path": record.path, "size": record.size, "sha256": record.sha256, "status": "active", "included": True},
+                {"path": "../../escaped.txt", "size": 4, "sha256": hashlib.sha256(b"evil").hexdigest(),
+                 "status": "active", "included": True}]  # fmt: skip
+    work = tmp_path / "auditor" / "deep"
+    work.mkdir(parents=True)
+    for name, extra in (("dotdot.zip", {"files/../../escaped.txt": b"evil"}), ("absolute.zip", {"/tmp/escaped": b"evil"})):
+        crafted = _resealed(genuine, work / name, extra, manifest if name == "dotdot.zip" else None)
+        before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+        result = run_cli("audit", "verify-bundle", str(crafted), global_args=[])
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert "Bundle does NOT verify" in result.stdout
+        assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # a verifier never extracts
+    assert "manifest entry ../../escaped.txt disagrees with its artifact row" in run_cli(
+        "audit", "verify-bundle", str(work / "dotdot.zip"), global_args=[]).stdout
+
+
+def test_a_sealed_file_that_is_not_a_zip_is_refused(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    from catalog.core import bundle_format as fmt
+
+    fake = tmp_path / "fake.zip"
+    fake.write_bytes(b"not a zip at all" + b"\0" * fmt.SEAL_LENGTH)
+    fmt.seal(fake)
+    result = run_cli("audit", "verify-bundle", str(fake), global_args=[])
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, "is not a readable catalog evidence bundle")
+
+
+def test_an_auditors_checkpoint_of_another_log_is_a_finding(catalog: Any, writer: Any, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from catalog.core import tlog
+    from catalog.ops.bundles import export_bundle
+
+    writer.write_json("ledger", "one", {"cash": 1})
+    export_bundle(catalog, tmp_path / "b.zip", None, None)
+    (tmp_path / "other.txt").write_text(tlog.checkpoint_text("catalog/0000000000000000", 2, bytes(32)))
+    result = run_cli("audit", "verify-bundle", str(tmp_path / "b.zip"), "--checkpoint", str(tmp_path / "other.txt"),
+                     global_args=[])  # fmt: skip
+    assert result.exit_code == 1
+    assert f"checkpoint {tmp_path / 'other.txt'} is of the log catalog/0000000000000000, the bundle of catalog/" in result.stdout

@@ -211,54 +211,93 @@ def audit_cosign(state: State, checkpoint: str, witness_key: str, previous: str 
 @click.option("--since", type=UTCTime(), help="Events recorded at or after TIME.")
 @click.option("--until", type=UTCTime(), help="Events recorded before TIME.")
 @click.option("--include-files", is_flag=True, help="Put the artifact files themselves in the bundle too.")
+@click.option("--since-checkpoint", "since_checkpoints", multiple=True, metavar="FILE", shell_complete=complete_files,
+              help="A checkpoint the auditor holds: the bundle proves its log extends it (repeatable; those in "
+                   "audit.checkpoint_dir are added).")  # fmt: skip
 @pass_state
-def audit_export(state: State, output: str, since: Any, until: Any, include_files: bool) -> None:
-    """Write a self-contained evidence bundle that `audit verify-bundle` checks anywhere.
+def audit_export(state: State, output: str, since: Any, until: Any, include_files: bool,
+                 since_checkpoints: tuple[str, ...]) -> None:  # fmt: skip
+    """Write a signed evidence bundle that `audit verify-bundle` checks anywhere, without the catalog.
 
-    The bundle holds the events of the window (a contiguous run of the
-    chain), the artifact rows they touch, a manifest of the files with their
-    checksums, the checkpoints, and with --include-files the files (a file
-    that no longer matches, or is a symlink or not a regular file, is left
-    out and listed). It is sealed: changing any byte of it is detected.
-    OUT.zip must not exist; it gets the mode the umask gives.
+    The bundle holds the events of the window (a contiguous run of the log),
+    the artifact rows they name with every event that set those rows (even
+    before --since), a manifest of the files with their checksums, the
+    checkpoint of the whole log at the export signed with audit.signing_key,
+    consistency proofs from the checkpoints given and configured, a README
+    and an HTML report; with --include-files the files too (one that no
+    longer matches, or is a symlink or not a regular file, is left out and
+    listed). Without a signing key the bundle is unsigned (said on stderr):
+    it then proves only that it is consistent with itself. OUT.zip must not
+    exist; it gets the mode the umask gives. The export records no event.
 
     \b
     Example:
-      catalog audit export --since 2024-01-01 --until 2024-04-01 q1-evidence.zip --include-files
+      catalog audit export --since 2024-01-01 --until 2024-04-01 --since-checkpoint last-quarter.txt q1.zip
     """
     from ..ops.bundles import export_bundle
 
     with state.catalog() as catalog:
-        summary = export_bundle(catalog, Path(output), since, until, include_files)
+        summary = export_bundle(catalog, Path(output), since, until, include_files, [Path(p) for p in since_checkpoints])
     span = f"events {summary.first_seq}..{summary.last_seq}" if summary.events else "no events"
+    signed = f"signed by {summary.signed_by}" if summary.signed_by else "UNSIGNED"
     echo(f"Wrote {summary.path}: {span} ({summary.events}), {summary.artifacts} artifact rows, "
-         f"{summary.files} files.")  # fmt: skip
+         f"{summary.files} files; log of {summary.tree_size} events, {signed}.")  # fmt: skip
     for path in summary.skipped_files:
         echo(f"  not included (missing, not a regular file or no longer matching the catalog): {path}")
+    if summary.signed_by is None:
+        click.echo("Warning: the bundle is NOT signed (no audit.signing_key): it proves only that it is consistent "
+                   "with itself, not who exported it. Configure a key (`catalog keys generate`).", err=True)  # fmt: skip
 
 
 @audit.command("verify-bundle")
 @click.argument("bundle", metavar="BUNDLE.zip", shell_complete=complete_files)
+@click.option("--key", "key_files", multiple=True, metavar="FILE", shell_complete=complete_files,
+              help="The store's public key (repeatable); keys it announced in the log are accepted too.")
+@click.option("--checkpoint", "checkpoints", multiple=True, metavar="FILE", shell_complete=complete_files,
+              help="A checkpoint you hold: the bundle's log must extend it (repeatable).")
+@click.option("--witness", "witness_files", multiple=True, metavar="FILE", shell_complete=complete_files,
+              help="A witness's public key whose cosignature is required (repeatable).")
 @format_option(("table", "json"), tables=False)
-def audit_verify_bundle(bundle: str, fmt: str) -> None:
+def audit_verify_bundle(bundle: str, key_files: tuple[str, ...], checkpoints: tuple[str, ...],
+                        witness_files: tuple[str, ...], fmt: str) -> None:  # fmt: skip
     """Check an evidence bundle on any machine, without the catalog.
 
-    Exit 0 when it verifies, 1 when anything in it was altered, 2 on error.
+    It recomputes the window's chain and the log's Merkle tree, checks every
+    artifact row against the events that set it and every file against its
+    row, and the proofs that the bundle's signed checkpoint extends each
+    --checkpoint (one older than the window needs its proof in the bundle:
+    give it to `audit export --since-checkpoint`). A --witness must have
+    cosigned a checkpoint covering every event of the bundle. With --key it checks the store's signature (or that of a
+    key the log announced from it); without, it proves only self-consistency
+    and says so first. Exit 0 when it verifies, 1 when anything fails (named),
+    2 on error.
 
     \b
     Example:
-      catalog audit verify-bundle q1-evidence.zip
+      catalog audit verify-bundle q1.zip --key cryptorun.pub --checkpoint last-quarter.txt --witness w1.pub
     """
-    from ..ops.bundles import verify_bundle
+    from ..core.bundle_format import verify_bundle
+    from ..core.chain import read_checkpoint
+    from ..ops.keys import load_verifier
 
-    report = verify_bundle(Path(bundle))
+    keys = [load_verifier(Path(p), "public key") for p in key_files]
+    witnesses = [load_verifier(Path(p), "witness key") for p in witness_files]
+    held = [read_checkpoint(Path(p)) for p in checkpoints]
+    report = verify_bundle(Path(bundle), keys, held, witnesses)
     exit_after(0 if report.ok else 1)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
-    elif report.ok:
+        return
+    if report.ok and not report.authenticated:
+        echo("NOT authenticated: no --key was given, so this proves only that the bundle is consistent with itself, "
+             "not who made it.")  # fmt: skip
+    if report.ok:
         span = f"events {report.first_seq}..{report.last_seq}" if report.events else "no events"
+        signed = f"signed by {', '.join(report.signed_by)}" if report.signed_by else "signature not checked"
         echo(f"Bundle verifies: {span} chain intact, {report.artifacts} artifact rows and {report.files} "
-             "files match their records.")  # fmt: skip
+             f"files match their events and records; log {report.origin} of {report.tree_size} events, {signed}"
+             + (f", extends {report.checkpoints} checkpoint(s) you hold" if report.checkpoints else "")
+             + (f", witnessed by {', '.join(report.witnessed_by)}" if report.witnessed_by else "") + ".")  # fmt: skip
     else:
         echo(f"Bundle does NOT verify: {report.problems[0]}")
         for problem in report.problems[1:20]:

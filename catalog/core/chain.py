@@ -22,7 +22,7 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -379,19 +379,26 @@ def _check_rows(read: Any, report: AuditReport, batch: int = 1000) -> None:
             report.problems.append(Problem(seq, "row/event mismatch", message))
 
 
+def replay(events: Iterable[tuple[str | None, str | None, Mapping[str, Any]]]) -> dict[str, Any] | None:
+    """The row an artifact's state events rebuild (``(path, status, details)`` in seq order, as :func:`row_details`
+    writes it), or None if the first does not record the whole row (``write``, ``import``, ``adopt``)."""
+    state: dict[str, Any] | None = None
+    for path, status, details in events:
+        if state is None and "original_path" not in details:
+            return None
+        state = {**(state or {}), **{k: v for k, v in details.items() if k in ROW_FIELDS}, "path": path, "status": status}
+    return state
+
+
 def _replay(row: Any, events: list[Any], report: AuditReport) -> None:
-    if not events or "original_path" not in json.loads(events[0].details):
+    state = replay((event.path, event.status, json.loads(event.details)) for event in events)
+    if state is None:
         message = f"artifact {row.id} ({row.path}) has no write event: the row was added behind the log's back"
         report.problems.append(Problem(None, "row/event mismatch", message))
         return
-    state: dict[str, Any] = {}
-    for event in events:
-        state.update({k: v for k, v in json.loads(event.details).items() if k in ROW_FIELDS})
-        state["path"], state["status"] = event.path, event.status
     actual = row_details({k: getattr(row, k) for k in ROW_FIELDS})
-    wrong = [k for k in ROW_FIELDS if actual.get(k) != state.get(k)]
-    if wrong:
-        field_name = wrong[0]
+    field_name = next((k for k in ROW_FIELDS if actual.get(k) != state.get(k)), None)
+    if field_name is not None:
         message = (
             f"artifact {row.id} ({row.path}): its row says {field_name}={actual.get(field_name)!r}, its events say "
             f"{state.get(field_name)!r} (last event {events[-1].seq})"

@@ -50,9 +50,20 @@ class Frontier:
     log that has none yet (migration 0007).
     """
 
-    def __init__(self) -> None:
-        self.size = 0
-        self._border: dict[int, bytes] = {}
+    def __init__(self, size: int = 0, border: Iterable[bytes] = ()) -> None:
+        """An empty tree, or one of ``size`` leaves resumed from its ``border``: the hashes of the perfect
+        subtrees :func:`~catalog.core.merkle.range_nodes` ``(0, size)`` names, left to right (ValidationError if
+        there are not as many)."""
+        nodes = merkle.range_nodes(0, size)
+        hashes = list(border)
+        if len(hashes) != len(nodes):
+            raise ValidationError(f"a tree of {size} leaves has a border of {len(nodes)} hashes, not {len(hashes)}")
+        self.size = size
+        self._border: dict[int, bytes] = {level: digest for (level, _idx), digest in zip(nodes, hashes)}
+
+    def root(self) -> bytes:
+        """The RFC 9162 root of the leaves so far (``merkle.EMPTY_ROOT`` for none)."""
+        return merkle.range_hash(0, self.size, lambda level, _idx: self._border[level])
 
     def add(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
         """Append one leaf; returns the nodes ``(level, idx, hash)`` it completes, the leaf first."""

@@ -1,12 +1,10 @@
-"""Evidence bundles: the audit trail of a time window, exported and checked without the catalog.
+"""Evidence bundles: the audit trail of a time window, exported signed, for an auditor to check without the catalog.
 
-An **evidence bundle** is a zip that another machine can check without the
-catalog: the events of a time window (a contiguous run of the chain, with the
-hash that precedes it), the artifact rows they touch, a manifest of the files
-with their checksums, the checkpoints, optionally the files themselves, and
-``bundle.json`` listing the SHA-256 of every member. The zip's comment holds
-the SHA-256 of every byte before it, so changing any byte of the bundle is
-detected.
+The format, and its verification with the package alone, are
+:mod:`catalog.core.bundle_format`; the README and HTML report inside are
+:mod:`catalog.ops.bundle_report`. Exporting writes nothing to the store and
+records no event: it reads one consistent snapshot of the log (the tree at
+its head, size N) and signs what it read with the store's key.
 """
 
 from __future__ import annotations
@@ -14,52 +12,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import zipfile
-import zlib
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, and_, or_, select
 
-from ..core import chain, fs
-from ..core.errors import CatalogError, IntegrityError, Param, ValidationError
+from ..core import bundle_format as fmt
+from ..core import chain, fs, merkle, note, tlog, tree
+from ..core.errors import CatalogError, IntegrityError, Param, ProofError, Remedy, ValidationError
 from ..core.records import ArtifactRecord
-from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
+from ..core.schema import ARTIFACTS, EVENTS, HOLDS
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE
-from .checkpoints import configured_checkpoints
+from . import bundle_report, keys
+from .checkpoints import AnyCheckpoint, configured_checkpoints
 from .read import copy_verified
-
-BUNDLE_FORMAT = "catalog-bundle/1"
-_SEAL_PREFIX = b"catalog-bundle sha256:"
-_SEAL_LENGTH = len(_SEAL_PREFIX) + 64
-
-
-# -- bundles: export ------------------------------------------------------------------
-
-
-def _seal(path: Path) -> None:
-    """Replace the placeholder zip comment with the SHA-256 of every byte before it."""
-    with open(path, "r+b") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        handle.seek(0)
-        digest, remaining = hashlib.sha256(), size - _SEAL_LENGTH
-        while remaining > 0:
-            chunk = handle.read(min(remaining, 1024 * 1024))
-            digest.update(chunk)
-            remaining -= len(chunk)
-        handle.write(_SEAL_PREFIX + digest.hexdigest().encode())
-
 
 #: The range of times a ZIP member header can hold (MS-DOS date and time: 1980-2107, even seconds).
 _ZIP_EARLIEST = datetime(1980, 1, 1, tzinfo=timezone.utc)
 _ZIP_LATEST = datetime(2107, 12, 31, 23, 59, 58, tzinfo=timezone.utc)
+_CHUNK = 500  # ids per IN (...) query
 
 
 def _member(name: str, when: datetime) -> zipfile.ZipInfo:
@@ -87,9 +64,18 @@ def _ndjson(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return "".join(json.dumps(row, sort_keys=True) + "\n" for row in rows).encode()
 
 
+def _signed(text: str, signer: note.Signer | None) -> bytes:
+    """The note ``text`` signed by ``signer``, or unsigned (the text alone) if there is no key."""
+    return (note.sign(text, signer) if signer is not None else note.Note(text)).encode()
+
+
+def _b64(hashes: Sequence[bytes]) -> list[str]:
+    return [note.b64encode(h) for h in hashes]
+
+
 @dataclass
 class ExportSummary:
-    """What an export wrote: the bundle, its seq range (None: no events), and how many events, rows and files."""
+    """What an export wrote: the bundle, its window (None: no events), counts, the tree size and the signing key."""
 
     path: Path
     first_seq: int | None
@@ -97,26 +83,126 @@ class ExportSummary:
     events: int
     artifacts: int
     files: int
+    tree_size: int = 0
+    signed_by: str | None = None
     skipped_files: list[str] = field(default_factory=list)
 
 
-def export_bundle(
-    catalog: Catalog, output: Path, since: datetime | None, until: datetime | None, include_files: bool = False
-) -> ExportSummary:
+@dataclass
+class Snapshot:
+    """What one export read, in one transaction: the tree at the head (``size``), the window and what it needs."""
+
+    size: int
+    origin: str
+    root: bytes
+    base: int
+    border: list[bytes]
+    end_proof: list[bytes]
+    prev_hash: str
+    events: list[dict[str, Any]]
+    rows: list[ArtifactRecord]
+    defining: list[dict[str, Any]]
+    holds: list[dict[str, Any]]
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def window(self) -> tuple[int | None, int | None]:
+        """The first and last seq of the window, or (None, None) if it holds no event."""
+        return (self.events[0]["seq"], self.events[-1]["seq"]) if self.events else (None, None)
+
+
+@contextmanager
+def _snapshot(catalog: Catalog) -> Iterator[Connection]:
+    """One read transaction that sees one state of the catalog throughout (PostgreSQL: REPEATABLE READ)."""
+    with catalog.read() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield conn
+
+
+def read_snapshot(conn: Connection, since: datetime | None, until: datetime | None) -> Snapshot:
+    """The tree at the log's head, the events recorded in [since, until), the rows they name and their events."""
+    size = tree.tree_size(conn)
+    origin = keys.log_origin(conn.execute)
+    e = EVENTS.c
+    where = [e.seq <= size, *([e.at >= since] if since else []), *([e.at < until] if until else [])]
+    first = conn.execute(select(e.seq).where(*where).order_by(e.seq).limit(1)).scalar()
+    last = conn.execute(select(e.seq).where(*where).order_by(e.seq.desc()).limit(1)).scalar()
+    events: list[dict[str, Any]] = []
+    if first is None or last is None:
+        base = end = size  # no window: the whole tree is the border
+    else:
+        rows = conn.execute(select(e.seq, e.text, e.hash).where(e.seq >= first, e.seq <= last).order_by(e.seq))
+        events = [{"seq": r.seq, "text": r.text, "hash": r.hash} for r in rows]
+        base, end = first - 1, last
+    prev_hash = conn.execute(select(e.hash).where(e.seq == base)).scalar() or chain.GENESIS_HASH
+    nodes = merkle.range_nodes(0, base)
+    stored = tree.fetch(conn, nodes)
+    end_proof = tree.consistency(conn, end, size) if 0 < end < size else []
+    ids = sorted({json.loads(ev["text"])["artifact_id"] for ev in events} - {None})
+    records: list[ArtifactRecord] = []
+    outside = [e.seq <= size, or_(e.seq <= base, e.seq > end)]
+    needed = [and_(e.action == "key_rotate", *outside)]  # the key rotations, wherever they are
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        records += [ArtifactRecord.from_row(r) for r in conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id.in_(chunk)))]
+        needed.append(and_(e.artifact_id.in_(chunk), e.status.is_not(None), *outside))
+    defining = [{"seq": r.seq, "text": r.text, "proof": _b64(tree.inclusion(conn, r.seq - 1, size))}
+                for r in conn.execute(select(e.seq, e.text).where(or_(*needed)).order_by(e.seq))]  # fmt: skip
+    holds = [dict(r._mapping) for r in conn.execute(select(HOLDS).order_by(HOLDS.c.id))]
+    return Snapshot(size, origin, tree.root_at(conn, size), base, [stored[n] for n in nodes], end_proof, prev_hash,
+                    events, sorted(records, key=lambda r: r.id), defining, holds)  # fmt: skip
+
+
+def _checkpoint_entry(conn: Connection, snap: Snapshot, checkpoint: AnyCheckpoint, given: bool) -> dict[str, Any]:
+    """A checkpoint as the bundle carries it, with its consistency proof to the bundle's tree.
+
+    One the exporter gives (``given``) must be a tree checkpoint of this log
+    that the log still extends: else ValidationError, or ProofError if the
+    log was rewritten. The configured folder's are carried as they are (the
+    verifier reports those that do not hold).
+    """
+    where = f"checkpoint {checkpoint.source}"
+    if isinstance(checkpoint, chain.Checkpoint):
+        if given:
+            raise ValidationError(f"{where} is of an earlier version (JSON): give a tree checkpoint")
+        return {**checkpoint.to_dict(), "source": Path(checkpoint.source).name}
+    entry: dict[str, Any] = {"source": Path(checkpoint.source).name, "checkpoint": checkpoint.encode().decode(),
+                             "proof": None}  # fmt: skip
+    if checkpoint.origin != snap.origin or not 0 < checkpoint.size <= snap.size:
+        if given:
+            raise ValidationError(f"{where} is not of this log ({checkpoint.origin} at size {checkpoint.size}; this "
+                                  f"log is {snap.origin} with {snap.size} events)")  # fmt: skip
+        return entry
+    if given and tree.root_at(conn, checkpoint.size) != checkpoint.root:
+        raise ProofError(f"the log does not extend {where}: it was rewritten at or before event {checkpoint.size}",
+                         remedy=Remedy.AUDIT)  # fmt: skip
+    entry["proof"] = _b64(tree.consistency(conn, checkpoint.size, snap.size))
+    return entry
+
+
+def export_bundle(catalog: Catalog, output: Path, since: datetime | None, until: datetime | None,
+                  include_files: bool = False, since_checkpoints: Sequence[Path] = ()) -> ExportSummary:  # fmt: skip
     """Write the evidence bundle of the events recorded in [since, until) (aware times; None: open-ended).
 
-    ``include_files`` adds each active or archived artifact's bytes if they
-    still match the catalog (others are listed in ``skipped_files``).
-    Returns an :class:`ExportSummary`. Files are read as
-    :func:`catalog.ops.read.copy_verified` reads them (no symlink followed,
-    regular files only); members are dated by the export (files by their
-    ``created_at``), never by file times. The bundle is written beside
-    ``output`` with the mode the umask gives and linked to it durably
-    (:func:`catalog.core.fs.new_file_beside`). Raises ValidationError for an
-    output inside the store, already there (CollisionError if it appears
-    meanwhile) or in a missing folder, or ``since`` not before ``until``;
-    IntegrityError if an included file changed while it was copied (no
-    bundle is written).
+    The bundle (:mod:`catalog.core.bundle_format`) ends at the log's head
+    when the export reads it; it is signed with the store's key
+    (``audit.signing_key``) when one is configured, else unsigned
+    (``signed_by`` None). ``since_checkpoints``: checkpoint files the bundle
+    must prove its log extends (each with a consistency proof; those of the
+    configured folder are added). ``include_files`` adds each active or
+    archived artifact's bytes if they still match the catalog (others are
+    listed in ``skipped_files``). Files are read as
+    :func:`catalog.ops.read.copy_verified` reads them; members are dated by
+    the export (files by their ``created_at``), never by file times. The
+    bundle is written beside ``output`` with the mode the umask gives and
+    linked to it durably (:func:`catalog.core.fs.new_file_beside`). Raises
+    ValidationError for an output inside the store, already there
+    (CollisionError if it appears meanwhile) or in a missing folder,
+    ``since`` not before ``until``, an empty log, a refused signing key or a
+    given checkpoint not of this log; ProofError if the log no longer extends
+    a given checkpoint; IntegrityError if an included file changed while it
+    was copied (no bundle is written).
     """
     output = fs.outside_store(catalog.base_dir, output, "bundle")
     if os.path.lexists(output):
@@ -125,73 +211,59 @@ def export_bundle(
         raise ValidationError(f"folder {output.parent} for the bundle does not exist")
     if since and until and since >= until:
         raise ValidationError(Param("since"), " must be earlier than ", Param("until"))
-    events_t = EVENTS
-    where = []
-    if since is not None:
-        where.append(events_t.c.at >= since)
-    if until is not None:
-        where.append(events_t.c.at < until)
-    with catalog.read() as conn:
-        bounds = conn.execute(select(events_t.c.seq).where(*where).order_by(events_t.c.seq).limit(1)).first()
-        last = conn.execute(select(events_t.c.seq).where(*where).order_by(events_t.c.seq.desc()).limit(1)).first()
-        head = conn.execute(select(CHAIN_HEAD.c.seq, CHAIN_HEAD.c.hash)).one()
-    first_seq, last_seq = (bounds[0], last[0]) if bounds is not None and last is not None else (None, None)
+    signer = keys.configured_signer(catalog.settings)  # a refused key refuses the export: never unsigned instead
+    given = [chain.read_checkpoint(Path(p)) for p in since_checkpoints]
+    stored = configured_checkpoints(catalog)
+    with _snapshot(catalog) as conn:
+        snap = read_snapshot(conn, since, until)
+        snap.checkpoints = [_checkpoint_entry(conn, snap, c, False) for c in stored]
+        snap.checkpoints += [_checkpoint_entry(conn, snap, c, True) for c in given]
 
-    # The window's events as one contiguous run of the chain (clocks of several
-    # writers may interleave), and the hash that precedes it.
-    events: list[dict[str, Any]] = []
-    prev_hash = chain.GENESIS_HASH
-    if first_seq is not None:
-        with catalog.read() as conn:
-            if first_seq > 1:
-                prev_hash = conn.execute(select(events_t.c.hash).where(events_t.c.seq == first_seq - 1)).scalar_one()
-        in_range = [events_t.c.seq >= first_seq, events_t.c.seq <= last_seq]
-        events = [{"seq": e.seq, "text": e.text, "hash": e.hash} for e in chain.iter_events(catalog.read, in_range)]
-    artifact_ids = sorted({json.loads(e["text"])["artifact_id"] for e in events} - {None})
-    rows: list[ArtifactRecord] = []
-    with catalog.read() as conn:
-        for start in range(0, len(artifact_ids), 500):
-            chunk = artifact_ids[start : start + 500]
-            rows += [ArtifactRecord.from_row(r) for r in conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.id.in_(chunk)))]
-
+    exported_at = datetime.now(timezone.utc)
+    first_seq, last_seq = snap.window
     members: dict[str, bytes] = {
-        "events.ndjson": _ndjson(events),
-        "artifacts.ndjson": _ndjson([r.to_dict() for r in rows]),
-    }
+        fmt.CHECKPOINT: _signed(tlog.checkpoint_text(snap.origin, snap.size, snap.root), signer),
+        fmt.EVENTS: _ndjson(snap.events),
+        fmt.DEFINING: _ndjson(snap.defining),
+        fmt.ARTIFACTS: _ndjson([{"id": r.id, **chain.row_details({k: getattr(r, k) for k in chain.ROW_FIELDS})} for r in snap.rows]),
+    }  # fmt: skip
     manifest, skipped, included = [], [], []
-    for record in rows:
+    for record in snap.rows:
         entry = {"path": record.path, "size": record.size, "sha256": record.sha256, "status": record.status,
                  "included": False}  # fmt: skip
         if include_files and record.status in READABLE:
-            note = _file_note(catalog, record)
-            if note is None:
+            reason = _file_note(catalog, record)
+            if reason is None:
                 included.append(record)
                 entry["included"] = True
             else:
                 skipped.append(record.path)
-                entry["note"] = note
+                entry["note"] = reason
         manifest.append(entry)
-    members["manifest.json"] = json.dumps(manifest, indent=2).encode()
-    checkpoints = [c.to_dict() for c in configured_checkpoints(catalog) if isinstance(c, chain.Checkpoint)]
-    exported_at = datetime.now(timezone.utc)
-    checkpoints.append({**chain.Checkpoint(head.seq, head.hash, exported_at).to_dict(),
-                        "note": "chain head at export"})  # fmt: skip
-    members["checkpoints.json"] = json.dumps(checkpoints, indent=2).encode()
-
+    members[fmt.FILES] = json.dumps(manifest, indent=2).encode()
+    members[fmt.CHECKPOINTS] = json.dumps(snap.checkpoints, indent=2).encode()
+    facts = {
+        "format": fmt.BUNDLE_FORMAT, "exported_at": chain.iso_utc(exported_at), "exported_by": catalog.actor,
+        "catalog": catalog.db.location, "since": chain.iso_utc(since) if since else None,
+        "until": chain.iso_utc(until) if until else None, "origin": snap.origin, "first_seq": first_seq,
+        "last_seq": last_seq, "prev_hash": snap.prev_hash, "signed_by": signer.verifier.label if signer else None,
+        "tree": {"size": snap.size, "root": note.b64encode(snap.root), "base": snap.base, "border": _b64(snap.border),
+                 "end_proof": _b64(snap.end_proof)},
+    }  # fmt: skip
+    members[fmt.README] = bundle_report.readme(facts, output.name, len(snap.rows), len(included)).encode()
+    members[fmt.REPORT] = bundle_report.report_html(facts, snap.events, snap.rows, snap.holds)
     digests = {name: hashlib.sha256(content).hexdigest() for name, content in members.items()}
     digests.update({f"files/{record.path}": record.sha256 for record in included})  # checked again as they are copied
-    bundle = {
-        "format": BUNDLE_FORMAT, "exported_at": chain.iso_utc(exported_at),
-        "exported_by": catalog.actor, "catalog": catalog.db.location,
-        "since": chain.iso_utc(since) if since else None, "until": chain.iso_utc(until) if until else None,
-        "first_seq": first_seq, "last_seq": last_seq, "prev_hash": prev_hash, "members": digests,
-    }  # fmt: skip
+    manifest_bytes = json.dumps({**facts, "members": digests}, indent=2).encode()
+    text = fmt.signature_text(snap.origin, snap.size, snap.root, hashlib.sha256(manifest_bytes).hexdigest())
+    signature = _signed(text, signer)
 
     # A bundle never depends on file times: every member is dated by the export (files by their created_at),
     # clamped into what ZIP can record. The file is written beside the output and linked to it, never clobbering.
     with fs.new_file_beside(output) as tmp:
         with zipfile.ZipFile(tmp, "w") as archive:
-            archive.writestr(_member("bundle.json", exported_at), json.dumps(bundle, indent=2))
+            archive.writestr(_member(fmt.MANIFEST, exported_at), manifest_bytes)
+            archive.writestr(_member(fmt.SIGNATURE, exported_at), signature)
             for name, content in members.items():
                 archive.writestr(_member(name, exported_at), content)
             for record in included:
@@ -202,191 +274,7 @@ def export_bundle(
                         copy_verified(catalog, record.path, out)
                     except CatalogError as exc:
                         raise IntegrityError(f"no bundle was written: {exc}", remedy=exc.remedy) from None
-            archive.comment = b"\0" * _SEAL_LENGTH
-        _seal(tmp)
-    return ExportSummary(output, first_seq, last_seq, len(events), len(rows), len(included), skipped)
-
-
-# -- bundles: verify ------------------------------------------------------------------
-
-
-@dataclass
-class BundleReport:
-    """What checking a bundle found."""
-
-    events: int = 0
-    artifacts: int = 0
-    files: int = 0
-    first_seq: int | None = None
-    last_seq: int | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True if the check found no problem."""
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data: ok, the counts checked, the seq range and the problems."""
-        return {"ok": self.ok, "events": self.events, "artifacts": self.artifacts, "files": self.files,
-                "first_seq": self.first_seq, "last_seq": self.last_seq, "problems": list(self.problems)}  # fmt: skip
-
-
-#: The most bytes of a bundle read whole at once (``bundle.json``, ``manifest.json``, ``checkpoints.json``, one
-#: line of ``events.ndjson`` or ``artifacts.ndjson``): verifying holds no more than this in memory at a time,
-#: whatever the bundle holds. Every member is hashed as it streams, never read whole.
-MAX_BUNDLE_DOCUMENT = 64 * 2**20
-#: What a damaged or crafted zip raises as its members are read.
-_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, OSError)
-
-
-def _document(archive: zipfile.ZipFile, name: str) -> Any:
-    """A JSON member, parsed; ValueError if it is larger than :data:`MAX_BUNDLE_DOCUMENT` (KeyError: missing)."""
-    info = archive.getinfo(name)
-    if info.file_size > MAX_BUNDLE_DOCUMENT:  # zipfile never returns more than the size a member declares
-        raise ValueError(f"member {name} is larger than {MAX_BUNDLE_DOCUMENT // 2**20} MiB, the most that is read")
-    return json.loads(archive.read(info))
-
-
-def _lines(archive: zipfile.ZipFile, name: str) -> Iterator[dict[str, Any]]:
-    """The JSON values of an NDJSON member, one line at a time (each up to :data:`MAX_BUNDLE_DOCUMENT` bytes)."""
-    with archive.open(name) as member:
-        while line := member.readline(MAX_BUNDLE_DOCUMENT + 1):
-            if len(line) > MAX_BUNDLE_DOCUMENT:
-                raise ValueError(f"member {name} has a line longer than {MAX_BUNDLE_DOCUMENT // 2**20} MiB")
-            if line.strip():
-                yield json.loads(line)
-
-
-def _member_digest(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> tuple[str, int]:
-    """SHA-256 (hex) and size of a member, hashed as it streams."""
-    digest, size = hashlib.sha256(), 0
-    with archive.open(info) as member:
-        for chunk in fs.read_chunks(member):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def _sealed_digest(path: Path) -> tuple[str, bytes]:
-    """The SHA-256 (hex) of every byte of the file before its seal, and the seal (the last bytes); read in chunks."""
-    with fs.open_file(path, "bundle", ValidationError) as handle:
-        try:
-            remaining = handle.seek(0, os.SEEK_END) - _SEAL_LENGTH
-            if remaining < 0:
-                raise ValidationError(f"{path} is not a catalog evidence bundle (no seal)")
-            handle.seek(remaining)
-            seal = handle.read()
-            handle.seek(0)
-            digest = hashlib.sha256()
-            while remaining > 0 and (chunk := handle.read(min(remaining, fs.CHUNK))):
-                digest.update(chunk)
-                remaining -= len(chunk)
-        except OSError as exc:
-            raise ValidationError(f"bundle {path} cannot be read: {exc.strerror or exc}") from None
-        return digest.hexdigest(), seal
-
-
-def verify_bundle(path: Path) -> BundleReport:
-    """Check a bundle with nothing but its own bytes (no catalog needed); returns a :class:`BundleReport`.
-
-    What is wrong inside a bundle is reported; ValidationError is raised only
-    for a file that cannot be read, carries no seal or is not a bundle at all.
-    Memory stays bounded whatever the bundle holds: members are hashed as they
-    stream, and no more than :data:`MAX_BUNDLE_DOCUMENT` bytes are parsed at once.
-    """
-    report = BundleReport()
-    digest, seal = _sealed_digest(path)
-    if not seal.startswith(_SEAL_PREFIX) or not re.fullmatch(rb"[0-9a-f]{64}", seal[len(_SEAL_PREFIX) :]):
-        raise ValidationError(f"{path} is not a catalog evidence bundle (no seal)")
-    if digest.encode() != seal[len(_SEAL_PREFIX) :]:
-        report.problems.append("the bundle's bytes do not match its seal: it was altered after export")
-        return report
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bundle = _document(archive, "bundle.json")
-            if not isinstance(bundle, dict) or bundle.get("format") != BUNDLE_FORMAT:
-                raise ValueError(f"unknown format {bundle.get('format') if isinstance(bundle, dict) else bundle!r}")
-            counts = Counter(info.filename for info in archive.infolist())
-            report.problems += [f"member {name} appears twice" for name, count in sorted(counts.items()) if count > 1]
-            present = {info.filename: info for info in archive.infolist() if info.filename != "bundle.json"}
-            listed = bundle.get("members", {})
-            members: dict[str, tuple[str, int]] = {}  # name: (sha256, size)
-            for name in sorted(set(listed) | set(present)):
-                if name not in present:
-                    report.problems.append(f"member {name} is listed but missing")
-                elif name not in listed:
-                    report.problems.append(f"member {name} is present but not listed")
-                else:
-                    members[name] = _member_digest(archive, present[name])
-                    if members[name][0] != listed[name]:
-                        report.problems.append(f"member {name} does not match its listed SHA-256")
-            if report.problems:
-                return report
-            try:
-                _check_bundle_chain(bundle, archive, members, report)
-            except (ValueError, KeyError, TypeError) as exc:
-                report.problems.append(f"bundle content is malformed: {exc}")
-    except (*_UNREADABLE, KeyError, ValueError, TypeError) as exc:
-        raise ValidationError(f"{path} is not a readable catalog evidence bundle ({exc})") from None
-    return report
-
-
-def _check_bundle_chain(
-    bundle: Mapping[str, Any], archive: zipfile.ZipFile, members: Mapping[str, tuple[str, int]], report: BundleReport
-) -> None:
-    prev = bundle["prev_hash"]
-    expected = bundle["first_seq"]
-    report.first_seq, report.last_seq = bundle["first_seq"], bundle["last_seq"]
-    hashes: dict[int, str] = {}
-    written: dict[int, dict[str, Any]] = {}
-    for event in _lines(archive, "events.ndjson"):
-        report.events += 1
-        body = json.loads(event["text"])
-        if event["seq"] != expected or body.get("seq") != expected:
-            report.problems.append(f"event {expected} is missing or out of order")
-            expected = event["seq"]
-        if chain.chain_hash(prev, event["text"]) != event["hash"]:
-            report.problems.append(f"event {event['seq']}: hash does not follow from its text and the previous hash")
-        hashes[event["seq"]] = event["hash"]
-        if body.get("action") in ("write", "adopt") and body.get("artifact_id") is not None:
-            written[body["artifact_id"]] = body.get("details", {})
-        prev = event["hash"]
-        expected += 1
-    if report.events and expected - 1 != bundle["last_seq"]:
-        report.problems.append(f"events end at {expected - 1}, the bundle says {bundle['last_seq']}")
-
-    rows = {row["id"]: row for row in _lines(archive, "artifacts.ndjson")}
-    report.artifacts = len(rows)
-    for artifact_id, details in written.items():
-        row = rows.get(artifact_id)
-        if row is None:
-            report.problems.append(f"artifact {artifact_id} was written in this window but its row is not in the bundle")
-        elif (row["sha256"], row["size"], row["original_path"]) != (
-            details.get("sha256"), details.get("size"), details.get("original_path"),
-        ):  # fmt: skip
-            report.problems.append(f"artifact {artifact_id}: its row disagrees with its write event")
-
-    by_path = {row["path"]: row for row in rows.values()}
-    manifest = _document(archive, "manifest.json")
-    for entry in manifest:
-        row = by_path.get(entry["path"])
-        if row is None or (row["sha256"], row["size"]) != (entry["sha256"], entry["size"]):
-            report.problems.append(f"manifest entry {entry['path']} disagrees with its artifact row")
-        if entry.get("included"):
-            if members.get(f"files/{entry['path']}") != (entry["sha256"], entry["size"]):
-                report.problems.append(f"file {entry['path']} does not match its manifest entry")
-            else:
-                report.files += 1
-
-    included = {f"files/{entry['path']}" for entry in manifest if entry.get("included")}
-    expected_members = {"events.ndjson", "artifacts.ndjson", "manifest.json", "checkpoints.json", *included}
-    report.problems += [f"member {name} is not part of the bundle (no manifest entry includes it)"
-                        for name in sorted(set(members) - expected_members)]  # fmt: skip
-
-    for checkpoint in _document(archive, "checkpoints.json"):
-        seq = checkpoint["seq"]
-        if seq in hashes and hashes[seq] != checkpoint["hash"]:
-            report.problems.append(f"event {seq} disagrees with a checkpoint taken {checkpoint['at']}")
-    if not isinstance(prev, str):
-        raise ValueError("prev_hash is not text")
+            archive.comment = b"\0" * fmt.SEAL_LENGTH
+        fmt.seal(tmp)
+    return ExportSummary(output, first_seq, last_seq, len(snap.events), len(snap.rows), len(included), snap.size,
+                         signer.verifier.label if signer else None, skipped)  # fmt: skip
