@@ -69,10 +69,13 @@ def audit_log(
 @format_option(("table", "json"), tables=False)
 @pass_state
 def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
-    """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints.
+    """Prove the log intact: recompute the chain, replay every artifact row, hold and floor, check checkpoints.
 
     It checks the log and the catalog's rows, not the files' bytes: `catalog
-    verify` re-reads the files against their recorded SHA-256. Events dated
+    verify` re-reads the files against their recorded SHA-256. A row, hold or
+    floor that is not what its events say is a problem, and so is a
+    configured checkpoint folder that is missing, holds no checkpoint, or
+    has lost one the log says was written into it. Events dated
     in the future, or before the event they follow, by more than
     audit.max_clock_skew_seconds are clock findings. Exit 0 when the log is
     intact and its times sound, 1 when anything is broken (the first broken
@@ -83,10 +86,10 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
       catalog audit verify
       catalog audit verify --checkpoint /mnt/worm/checkpoint-000000001234-20240131T000000Z.json
     """
-    from ..ops.checkpoints import load_checkpoints
+    from ..ops.checkpoints import verify_log
 
     with state.catalog() as catalog:
-        report = catalog.audit_verify(load_checkpoints(catalog, [Path(p) for p in checkpoints]))
+        report = verify_log(catalog, [Path(p) for p in checkpoints])
     exit_after(0 if report.ok else 1)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -105,8 +108,7 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
     else:
         first = report.first
         assert first is not None  # not intact: there is a problem
-        where = f"at seq {first.seq}" if first.seq is not None else "in the artifact rows"
-        echo(f"BROKEN {where}: {first.kind}: {first.message}")
+        echo(f"BROKEN{f' at seq {first.seq}' if first.seq is not None else ''}: {first.kind}: {first.message}")
         for problem in [*report.problems[1:], *report.clock][:19]:
             echo(f"  also: seq {problem.seq}: {problem.kind}: {problem.message}")
         if len(report.problems) + len(report.clock) > 20:

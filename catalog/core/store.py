@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from . import chain, fs
+from . import chain, fs, replay
 from .db import Database
 from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
 from .records import ArtifactRecord, EventRecord
@@ -273,7 +273,7 @@ class Catalog:
         return (EventRecord.from_row(row) for row in chain.iter_events(self.db.read))
 
     def audit_verify(self, checkpoints: Sequence[chain.Checkpoint] = ()) -> chain.AuditReport:
-        """Recompute the chain, check every row against its events and the times against the real clock, with
-        ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`)."""
-        return chain.verify(self.db.read, list(checkpoints), skew=self.settings.max_clock_skew)
+        """Recompute the chain, check every row, hold and floor against its events (:mod:`catalog.core.replay`) and
+        the times against the real clock, with ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`)."""
+        return chain.verify(self.db.read, list(checkpoints), skew=self.settings.max_clock_skew, checks=replay.CHECKS)
 

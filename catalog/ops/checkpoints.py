@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy import select
+
 from ..core import fs
-from ..core.chain import Checkpoint, read_checkpoint
+from ..core.chain import AuditReport, Checkpoint, Problem, read_checkpoint
 from ..core.errors import CatalogError, ValidationError, translate
+from ..core.schema import EVENTS
 from ..core.store import Catalog
 
 log = logging.getLogger("catalog")
@@ -53,7 +57,7 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[Check
             checkpoint = Checkpoint(*tx.head, at)
             data = (json.dumps(checkpoint.to_dict(), indent=2) + "\n").encode()
             if target is None and folder is not None:
-                target = folder / f"checkpoint-{checkpoint.seq:012d}-{at:%Y%m%dT%H%M%SZ}.json"
+                target = folder / _file_name(checkpoint.seq, at)
             if target is not None:
                 fs.ensure_folder(target.parent)
                 fs.create_exclusive(target.parent, target.name, data)  # durable before the event naming it commits
@@ -87,6 +91,47 @@ def configured_checkpoints(catalog: Catalog) -> list[Checkpoint]:
     if folder is None or not folder.is_dir():
         return []
     return [read_checkpoint(p) for p in sorted(folder.glob("checkpoint-*.json"))]
+
+
+def _file_name(seq: int, at: datetime) -> str:
+    """The name of the checkpoint at ``seq`` taken ``at`` (UTC) in the configured folder."""
+    return f"checkpoint-{seq:012d}-{at:%Y%m%dT%H%M%SZ}.json"
+
+
+def folder_problems(catalog: Catalog) -> list[Problem]:
+    """What is wrong with the configured checkpoint folder (kind ``checkpoint``); none without one.
+
+    A folder that is missing, or holds no checkpoint, leaves nothing to check
+    the log against; a checkpoint the log says was written into it (its
+    ``checkpoint`` event) and that is gone is lost evidence. Raises
+    ValidationError for a folder inside the store.
+    """
+    folder = checkpoint_dir(catalog)
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        return [Problem(None, "checkpoint", f"the configured checkpoint folder {folder} (audit.checkpoint_dir) "
+                        "does not exist: there is nothing to check the log against")]  # fmt: skip
+    present = {p.name for p in folder.glob("checkpoint-*.json")}
+    e = EVENTS.c
+    with catalog.read() as conn:
+        written = conn.execute(select(e.seq, e.at, e.details).where(e.action == "checkpoint").order_by(e.seq)).all()
+    found = [Problem(row.seq, "checkpoint", f"checkpoint {_file_name(row.seq, row.at)}, written into {folder} at "
+                     f"seq {row.seq}, is gone from it: restore it from a copy (the log may have been rewritten)")
+             for row in written
+             if json.loads(row.details).get("file") == str(folder) and _file_name(row.seq, row.at) not in present]  # fmt: skip
+    if not present:
+        found.append(Problem(None, "checkpoint", f"the configured checkpoint folder {folder} (audit.checkpoint_dir) "
+                             "holds no checkpoint: there is nothing to check the log against"))  # fmt: skip
+    return found
+
+
+def verify_log(catalog: Catalog, files: list[Path]) -> AuditReport:
+    """``audit verify``: the log against itself, its rows, the checkpoints in ``files`` and in the configured folder,
+    and that folder itself (:func:`folder_problems`). Raises ValidationError for a checkpoint file that is bad."""
+    report = catalog.audit_verify(load_checkpoints(catalog, files))
+    report.problems.extend(folder_problems(catalog))
+    return report
 
 
 def load_checkpoints(catalog: Catalog, files: list[Path]) -> list[Checkpoint]:

@@ -18,6 +18,7 @@ from ..core.errors import Remedy, StoreError, ValidationError
 from ..core.formats import format_time
 from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 from ..core.store import Catalog
+from .checkpoints import folder_problems
 from .findings import open_findings
 from .limits import limits
 from .retention import open_intents, plan
@@ -85,6 +86,8 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
     checkpoint = _last(catalog, "checkpoint")
     result.facts["last_checkpoint"] = None if checkpoint is None else {
         "at": format_time(checkpoint.at), "age_hours": round((now - checkpoint.at).total_seconds() / 3600, 1)}  # fmt: skip
+    for problem in folder_problems(catalog):  # a configured folder that is missing, empty or has lost a checkpoint
+        need(Attention(problem.message))
     c = ARTIFACTS.c
     with catalog.read() as conn:
         counts = {row.status: row.n for row in conn.execute(select(c.status, func.count().label("n")).group_by(c.status))}

@@ -36,7 +36,7 @@ from sqlalchemy import func, select
 
 from ..core import fs
 from ..core.errors import Param, ValidationError
-from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, writer_gone
+from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, store_path_problem, writer_gone
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
@@ -195,8 +195,9 @@ class Reconciler(Repairer):
             self._classify_file(folder, Entry(path, size, mtime), full[path] if has_row else None)
         for name in sorted(light) if complete else ():  # rows whose file was not in the listing
             row = full.get(f"{folder}/{name}")
-            if row is None or os.path.lexists(self.base / row.path):
+            if row is None or store_path_problem(row.path) is not None or os.path.lexists(fs.row_file(self.base, row.path)):
                 continue  # the row moved on, or the file appeared after the listing: a writer at work, not a loss
+                # (a row whose path is no store path is never acted on: `audit verify` reports it)
             if row.status in READABLE and lifecycle_change(self.catalog, row.id, row.path) is None:
                 self.missing.append(row)
             elif row.status == "quarantined":
