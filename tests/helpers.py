@@ -148,13 +148,14 @@ def tamper(catalog, *statements: str) -> None:  # type: ignore[no-untyped-def]
         finally:
             conn.close()
         return
+    guarded = ("events", "artifacts", "holds", "policy_floors")
     with catalog.db.engine.begin() as conn:
-        conn.execute(text("ALTER TABLE events DISABLE TRIGGER ALL"))
-        conn.execute(text("ALTER TABLE artifacts DISABLE TRIGGER ALL"))
+        for table in guarded:
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER ALL"))
         for statement in statements:
             conn.exec_driver_sql(statement)
-        conn.execute(text("ALTER TABLE events ENABLE TRIGGER ALL"))
-        conn.execute(text("ALTER TABLE artifacts ENABLE TRIGGER ALL"))
+        for table in guarded:
+            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER ALL"))
 
 
 def all_records(catalog: Any, query: Any = None) -> list[ArtifactRecord]:

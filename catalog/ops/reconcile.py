@@ -35,12 +35,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..core import fs
-from ..core.errors import Param, ValidationError
+from ..core.errors import IntegrityError, Param, ValidationError
 from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, store_path_problem, writer_gone
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
 from .drift import CATALOG_FILES, CLASSES, DEFAULT_GRACE, Entry, Orphan, ReconcileReport
+from .policy import logged_record
 from .repair import Repairer
 from .retention import lifecycle_change
 
@@ -278,10 +279,21 @@ class Reconciler(Repairer):
                 self.catalog.change_status(row.id, action="restore", status="active", details={"by": "reconcile"})
                 finding.fixed = "row active again"
 
+    def _disagrees(self, artifact_id: int) -> str | None:
+        """Why a row must not be acted on (it is not what its events say), or None."""
+        try:
+            with self.catalog.read() as conn:
+                logged_record(conn.execute, artifact_id)
+        except IntegrityError as exc:
+            return str(exc)
+        return None
+
     def _modified(self, entry: Entry, row: Any, reason: str, movable: bool = True) -> None:
         finding = self._add("modified", entry.path, reason)
         if self.fix and not movable:
             finding.fixed = "not fixed: a folder cannot be moved to quarantine (left for a person)"
+        elif self.fix and (refused := self._disagrees(row.id)) is not None:
+            finding.fixed = f"not fixed: {refused} (left for a person)"
         elif self.fix:
             target = self._quarantine(entry.path)
             self.catalog.change_status(row.id, action="quarantine", status="quarantined", path=target,
