@@ -154,7 +154,7 @@ def tamper(catalog, *statements: str, tree: bool = False) -> None:  # type: igno
         finally:
             conn.close()
         return
-    tables = ("events", "artifacts", "merkle_nodes")
+    tables = ("events", "artifacts", "merkle_nodes", "holds", "policy_floors")
     with catalog.db.engine.begin() as conn:
         for table in tables:
             conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER ALL"))

@@ -1169,3 +1169,47 @@ def test_an_auditors_checkpoint_of_another_log_is_a_finding(catalog: Any, writer
                      global_args=[])  # fmt: skip
     assert result.exit_code == 1
     assert f"checkpoint {tmp_path / 'other.txt'} is of the log catalog/0000000000000000, the bundle of catalog/" in result.stdout
+
+
+# -- who acts: the OS identity (issue 15) -------------------------------------------------------------
+
+_FORGED = "compliance-officer\n| 1 | 2024-01-01 | delete | forged"
+
+
+@pytest.mark.parametrize("where, value", [
+    ("env:LOGNAME", "compliance-officer"), ("env:USER", _FORGED), ("env:LNAME", "x" * 300), ("env:USERNAME", _FORGED),
+    ("passwd", _FORGED), ("passwd", "é" * 300), ("host", "h\x1b[31m" + "o" * 300),
+])  # fmt: skip
+def test_the_os_identity_is_the_effective_uid_on_one_bounded_line(run_cli, catalog: Any, tmp_path: Path, monkeypatch,
+                                                                  where: str, value: str) -> None:  # fmt: skip
+    """The actor is the effective uid's passwd name (never LOGNAME, USER, LNAME, USERNAME), and whatever a passwd
+    entry or a host name holds, it is printable, on one line, and fits ``events.actor`` (256): the write succeeds."""
+    import pwd
+    import socket
+
+    from catalog.core import chain
+
+    real = pwd.getpwuid(os.geteuid()).pw_name
+    if where.startswith("env:"):
+        monkeypatch.setenv(where[4:], value)
+    elif where == "passwd":
+        entry = pwd.getpwuid(os.geteuid())
+        monkeypatch.setattr(chain.pwd, "getpwuid", lambda uid: type("E", (), {"pw_name": value, "pw_uid": entry.pw_uid})())
+    else:
+        monkeypatch.setattr(chain.socket, "gethostname", lambda: value)
+    source = tmp_path / "report.json"
+    source.write_text('{"ok": true}')
+    result = run_cli("--actor", "alice", "put", str(source), "--type", "ledger", "--prefix", "who",
+                     global_args=run_cli.base_args)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    actor = [e for e in catalog.events() if e.action == "write"][-1].actor
+    assert len(actor) <= 256 and actor.isprintable() and actor.endswith(" (claims alice)"), actor
+    user, host = actor.split(" (claims")[0].rsplit(":", 1)[0].split("@", 1)
+    if where.startswith("env:"):
+        assert user == real and value[:18] not in actor.replace(real, "")
+    elif where == "passwd":
+        assert user == "compliance-officer???1???2024-01-01???delete???forged" or (len(user) == 64 and user.endswith("..."))
+    else:
+        assert len(host) == 64 and host.startswith("h??31mooo") and socket.gethostname() == value
+    shown = run_cli("audit", "log", "--action", "write").stdout
+    assert all("(claims alice)" in line for line in shown.splitlines() if "forged" in line)  # never a line of its own

@@ -72,10 +72,13 @@ def audit_log(
 @format_option(("table", "json"), tables=False)
 @pass_state
 def audit_verify(state: State, checkpoints: tuple[str, ...], key_files: tuple[str, ...], fmt: str) -> None:
-    """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints and their signatures.
+    """Prove the log intact: recompute the chain and the tree, replay every row, hold and floor, check checkpoints.
 
     It checks the log and the catalog's rows, not the files' bytes: `catalog
-    verify` re-reads the files against their recorded SHA-256. Events dated
+    verify` re-reads the files against their recorded SHA-256. A row, hold or
+    floor that is not what its events say is a problem, and so is a
+    configured checkpoint folder that is missing, holds no checkpoint, or
+    has lost one the log says was written into it. Events dated
     in the future, or before the event they follow, by more than
     audit.max_clock_skew_seconds are clock findings. A checkpoint must be
     signed by a trusted key (--key, else the audit.signing_key's, and the keys
@@ -117,8 +120,7 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], key_files: tuple[st
     else:
         first = report.first
         assert first is not None  # not intact: there is a problem
-        where = f"at seq {first.seq}" if first.seq is not None else "in the artifact rows"
-        echo(f"BROKEN {where}: {first.kind}: {first.message}")
+        echo(f"BROKEN{f' at seq {first.seq}' if first.seq is not None else ''}: {first.kind}: {first.message}")
         for problem in [*report.problems[1:], *report.clock][:19]:
             echo(f"  also: seq {problem.seq}: {problem.kind}: {problem.message}")
         if len(report.problems) + len(report.clock) > 20:

@@ -10,29 +10,29 @@ order. Database triggers refuse UPDATE and DELETE on ``events``.
 Events that change an artifact row carry the row's state after the change:
 ``status`` as a column, and the changed fields in ``details`` (a ``write`` or
 ``adopt`` carries the whole row). Replaying an artifact's events therefore
-rebuilds its row, which is how :func:`verify` catches a row edited behind the
-log's back.
+rebuilds its row, which is how :func:`verify` (with :mod:`catalog.core.replay`)
+catches a row edited behind the log's back.
 """
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
+import pwd
 import re
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, select
 
 from . import fs, tlog, tree
 from .errors import ValidationError
-from .schema import ARTIFACTS, CHAIN_HEAD, EVENTS
+from .schema import CHAIN_HEAD, EVENTS
 
 FORMAT_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -43,6 +43,7 @@ ROW_FIELDS = ("path", "original_path", "type", "prefix", "ext", "created_at", "r
               "status", "retain_until", "pair_id")  # fmt: skip
 _TIME_FIELDS = ("created_at", "recorded_at", "retain_until")
 _CLAIM = re.compile(r"[\w .@:+-]{1,64}")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._$-]")
 
 
 def iso_utc(moment: datetime) -> str:
@@ -64,13 +65,27 @@ def validate_claim(claim: str | None) -> str | None:
     return claim
 
 
+def _bounded(text: str, limit: int = 64) -> str:
+    """``text`` with anything but ``A-Za-z0-9 . _ - $`` as ``?``, cut to ``limit`` characters with ``...`` at the end."""
+    safe = _UNSAFE.sub("?", text) or "?"
+    return safe if len(safe) <= limit else safe[: limit - 3] + "..."
+
+
 def current_actor(claim: str | None = None) -> str:
-    """``user@host:pid`` of this process, with a claimed name beside it, never instead."""
+    """``user@host:pid`` of this process, with a claimed name beside it, never instead.
+
+    The user is the effective uid's passwd entry (``uid<n>`` without one),
+    never the environment (LOGNAME, USER, LNAME, USERNAME: anyone can set
+    them); user and host are each bounded to 64 characters of ``A-Za-z0-9 .
+    _ - $`` (anything else shows as ``?``), so the actor always fits the
+    ``events.actor`` column (256) and never breaks a line.
+    """
+    uid = os.geteuid()
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        user = f"uid{os.getuid()}"
-    actor = f"{user}@{socket.gethostname()}:{os.getpid()}"
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (containers)
+        user = f"uid{uid}"
+    actor = f"{_bounded(user)}@{_bounded(socket.gethostname())}:{os.getpid()}"
     return f"{actor} (claims {claim})" if claim else actor
 
 
@@ -193,7 +208,7 @@ class Problem:
     """One break found by :func:`verify`: where (seq, if any), what kind, and the story."""
 
     seq: int | None
-    kind: str  # edited | missing | reordered | row/event mismatch | rewritten | tree | clock
+    kind: str  # edited | missing | reordered | row/event mismatch | rewritten | tree | checkpoint | key | clock
     message: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -340,45 +355,6 @@ def _columns_agree(event: Any, body: Mapping[str, Any]) -> bool:
     return dict(body) == columns
 
 
-def _check_rows(read: Any, report: AuditReport, batch: int = 1000) -> None:
-    """Replay each artifact's events; the result must equal its row."""
-    last_id = 0
-    while True:
-        with read() as conn:
-            rows = conn.execute(
-                select(ARTIFACTS).where(ARTIFACTS.c.id > last_id).order_by(ARTIFACTS.c.id).limit(batch)
-            ).all()
-            if not rows:
-                break
-            lo, hi = rows[0].id, rows[-1].id
-            events = conn.execute(
-                select(EVENTS.c.seq, EVENTS.c.artifact_id, EVENTS.c.action, EVENTS.c.path, EVENTS.c.status,
-                       EVENTS.c.details)
-                .where(EVENTS.c.artifact_id >= lo, EVENTS.c.artifact_id <= hi, EVENTS.c.status.is_not(None))
-                .order_by(EVENTS.c.artifact_id, EVENTS.c.seq)
-            ).all()  # fmt: skip
-        by_artifact: dict[int, list[Any]] = {}
-        for event in events:
-            by_artifact.setdefault(event.artifact_id, []).append(event)
-        for row in rows:
-            report.artifacts += 1
-            _replay(row, by_artifact.get(row.id, []), report)
-        last_id = hi
-    with read() as conn:
-        orphans = conn.execute(
-            select(EVENTS.c.seq, EVENTS.c.artifact_id)
-            .select_from(EVENTS.outerjoin(ARTIFACTS, ARTIFACTS.c.id == EVENTS.c.artifact_id))
-            .where(and_(EVENTS.c.artifact_id.is_not(None), ARTIFACTS.c.id.is_(None)))
-            .order_by(EVENTS.c.seq)
-        ).all()  # fmt: skip
-    reported: set[int] = set()
-    for seq, artifact_id in orphans:
-        if artifact_id not in reported:
-            reported.add(artifact_id)
-            message = f"event {seq} is about artifact {artifact_id}, whose row is gone: an artifact row was deleted"
-            report.problems.append(Problem(seq, "row/event mismatch", message))
-
-
 def replay(events: Iterable[tuple[str | None, str | None, Mapping[str, Any]]]) -> dict[str, Any] | None:
     """The row an artifact's state events rebuild (``(path, status, details)`` in seq order, as :func:`row_details`
     writes it), or None if the first does not record the whole row (``write``, ``import``, ``adopt``)."""
@@ -388,22 +364,6 @@ def replay(events: Iterable[tuple[str | None, str | None, Mapping[str, Any]]]) -
             return None
         state = {**(state or {}), **{k: v for k, v in details.items() if k in ROW_FIELDS}, "path": path, "status": status}
     return state
-
-
-def _replay(row: Any, events: list[Any], report: AuditReport) -> None:
-    state = replay((event.path, event.status, json.loads(event.details)) for event in events)
-    if state is None:
-        message = f"artifact {row.id} ({row.path}) has no write event: the row was added behind the log's back"
-        report.problems.append(Problem(None, "row/event mismatch", message))
-        return
-    actual = row_details({k: getattr(row, k) for k in ROW_FIELDS})
-    field_name = next((k for k in ROW_FIELDS if actual.get(k) != state.get(k)), None)
-    if field_name is not None:
-        message = (
-            f"artifact {row.id} ({row.path}): its row says {field_name}={actual.get(field_name)!r}, its events say "
-            f"{state.get(field_name)!r} (last event {events[-1].seq})"
-        )
-        report.problems.append(Problem(events[-1].seq, "row/event mismatch", message))
 
 
 def _check_checkpoint(checkpoint: Checkpoint, hashes: Mapping[int, str], report: AuditReport) -> None:
@@ -423,8 +383,9 @@ def _check_checkpoint(checkpoint: Checkpoint, hashes: Mapping[int, str], report:
 
 
 def verify(read: Any, checkpoints: list[Checkpoint] = (), *, now: datetime | None = None,  # type: ignore[assignment]
-           skew: timedelta = timedelta(minutes=5)) -> AuditReport:  # fmt: skip
-    """Recompute the chain, check every row against its events, each checkpoint against the chain, and the times.
+           skew: timedelta = timedelta(minutes=5), checks: Sequence[Callable[[Any, AuditReport], None]] = ()) -> AuditReport:  # fmt: skip
+    """Recompute the chain, run ``checks`` (the rows against their events: :data:`catalog.core.replay.CHECKS`),
+    check each checkpoint against the chain, and the times.
 
     ``read`` is ``Database.read``: every batch runs in its own short transaction.
     An event dated more than ``skew`` before its predecessor, or after ``now``
@@ -435,7 +396,8 @@ def verify(read: Any, checkpoints: list[Checkpoint] = (), *, now: datetime | Non
     report = AuditReport()
     clock = _ClockCheck(report, now or datetime.now(timezone.utc), skew)
     hashes = _check_chain(read, report, {c.seq for c in checkpoints}, clock)
-    _check_rows(read, report)
+    for check in checks:
+        check(read, report)
     for checkpoint in checkpoints:
         _check_checkpoint(checkpoint, hashes, report)
     report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))

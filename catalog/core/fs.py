@@ -45,6 +45,7 @@ from .safe_open import (  # noqa: F401 - the store's safe opening lives there; c
     open_folder,
     read_artifact,
     read_limited,
+    row_file,
     sha256_file,
 )
 

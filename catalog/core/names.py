@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .errors import ValidationError
-from .vocabulary import EXTRA_EXTS, STANDARD_EXTS, TYPES
+from .vocabulary import EXTRA_EXTS, QUARANTINE, STANDARD_EXTS, TYPES
 
 MAX_PREFIX = 64
 #: The earliest time an artifact may carry: the Unix epoch. Earlier times are no report's (Go's zero time,
@@ -32,6 +32,8 @@ _NAME_RE = re.compile(
     r"(?P<date>\d{8})-(?P<time>\d{6})-(?P<prefix>.+)-(?P<type>" + "|".join(TYPES) + r")\.(?P<ext>[a-z0-9]+)"
 )
 _TEMP_RE = re.compile(r"\.~(?P<name>[^~/]+)~(?P<host>[^~/]+)~(?P<pid>\d+)~(?P<token>[0-9a-f]+)\.tmp")
+_FOLDER_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
+_QUARANTINE_SUFFIX = re.compile(r"\.[0-9a-f]{8}$")
 
 
 @dataclass(frozen=True)
@@ -212,3 +214,32 @@ def writer_gone(temp: TempName) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def store_path_problem(path: object) -> str | None:
+    """Why ``path`` is not a path an artifact row may hold (words that follow "it is"); None if it is one.
+
+    A row's path is relative POSIX, without ``.``, ``..`` or empty parts, and
+    is ``TYPE/NAME`` or ``TYPE/archived/…/NAME`` (NAME an artifact name of that
+    type per :func:`parse_name`, or a legacy name per :func:`legacy_name`), or
+    such a path under ``quarantine/`` (where reconcile may add ``.<8 hex>``).
+    The one rule behind :func:`catalog.core.fs.row_file`: a path read from the
+    database is checked by it before any file operation.
+    """
+    if not isinstance(path, str) or not path or len(path) > 512:
+        return "not a store path (empty, too long or not text)"
+    parts = path.split("/")
+    if path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+        return "not a relative path inside the store (absolute, or with an empty, '.' or '..' part)"
+    quarantined = parts[0] == QUARANTINE
+    if quarantined:
+        parts = parts[1:]
+    if len(parts) < 2 or parts[0] not in TYPES:
+        return f"not under a type folder ({', '.join(TYPES)}) or {QUARANTINE}/"
+    *folders, name = parts
+    if len(folders) > 1 and (folders[1] != "archived" or not all(_FOLDER_RE.fullmatch(f) for f in folders[2:])):
+        return f"not directly in {folders[0]}/ nor in {folders[0]}/archived/"
+    names = [name, _QUARANTINE_SUFFIX.sub("", name)] if quarantined else [name]
+    if not any(legacy_name(n) is not None or getattr(parse_name(n), "type", None) == folders[0] for n in names):
+        return f"not named as an artifact of type {folders[0]} ({_show(name)})"
+    return None

@@ -17,6 +17,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from .names import store_path_problem
+
 #: Bytes read at a time when hashing or copying a file.
 CHUNK = 1024 * 1024
 
@@ -92,6 +94,22 @@ def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -
         os.close(fd)
         raise
     return fd
+
+
+def row_file(base: Path, rel: str) -> Path:
+    """``base/rel`` for the path ``rel`` read from an artifact row: the ONE door from a row to a file operation.
+
+    ``rel`` comes from the database, which an insider may edit, so it is
+    checked first (:func:`catalog.core.names.store_path_problem`: relative, no
+    ``..``, under a type folder or quarantine/, an artifact name): every
+    unlink, link, move, read or archive of a catalogued file starts here.
+    Raises :class:`UnsafePath` (``reason`` says why) for any other path;
+    nothing is touched then.
+    """
+    problem = store_path_problem(rel)
+    if problem is not None:
+        raise UnsafePath(base / str(rel)[:200], f"refused: the catalog's path {str(rel)[:80]!r} is {problem}")
+    return base / rel
 
 
 def _store_rel(folder: Path, base: Path) -> str:

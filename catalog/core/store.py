@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from . import chain, fs, tlog, tree
+from . import chain, fs, replay, tlog, tree
 from .db import Database
 from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
 from .records import ArtifactRecord, EventRecord
@@ -273,12 +273,13 @@ class Catalog:
         return (EventRecord.from_row(row) for row in chain.iter_events(self.db.read))
 
     def audit_verify(self, checkpoints: Sequence[chain.Checkpoint | tlog.TreeCheckpoint] = ()) -> chain.AuditReport:
-        """Recompute the chain, check every row against its events and the times against the real clock, with
+        """Recompute the chain, check every row, hold and floor against its events (:mod:`catalog.core.replay`) and
+        the times against the real clock, with
         ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`), and each checkpoint against
         the log: a tree checkpoint's root against the log's tree (:func:`catalog.core.tlog.check`; signatures
         are :mod:`catalog.ops.checkpoints`' to check)."""
         legacy = [c for c in checkpoints if isinstance(c, chain.Checkpoint)]
-        report = chain.verify(self.db.read, legacy, skew=self.settings.max_clock_skew)
+        report = chain.verify(self.db.read, legacy, skew=self.settings.max_clock_skew, checks=replay.CHECKS)
         trees = [c for c in checkpoints if isinstance(c, tlog.TreeCheckpoint)]
         with self.db.read() as conn:
             first = conn.execute(select(EVENTS.c.hash).where(EVENTS.c.seq == 1)).scalar()

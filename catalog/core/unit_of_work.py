@@ -251,16 +251,17 @@ class Artifacts:
             changes.update(path=path, folder=folder_of(path))
         if retain_until is not None:
             changes["retain_until"] = retain_until
+        event_details = {"from_status": row.status, **chain.row_details(changes), **dict(details or {})}
+        if "path" in changes:
+            event_details["from_path"] = row.path
+        # the event first: the row's trigger (migration 0008) lets only a change the newest event names through
+        tx._append(action, artifact_id=artifact_id, path=changes.get("path", row.path), status=status,
+                   details=event_details, at=at)  # fmt: skip
         tx._write(ARTIFACTS.update().where(ARTIFACTS.c.id == artifact_id).values(**changes))
         if row.status in ON_DISK:
             tx._count(row.folder, -1, -row.size)
         if status in ON_DISK:
             tx._count(changes.get("folder", row.folder), 1, row.size)
-        event_details = {"from_status": row.status, **chain.row_details(changes), **dict(details or {})}
-        if "path" in changes:
-            event_details["from_path"] = row.path
-        tx._append(action, artifact_id=artifact_id, path=changes.get("path", row.path), status=status,
-                   details=event_details, at=at)  # fmt: skip
         return ArtifactRecord.from_row(tx.read(_ROW, {"b_id": artifact_id}).one())
 
 
@@ -295,10 +296,10 @@ class Holds:
         if row.released_at is not None:
             raise ValidationError(f"hold {hold_id} was already released ({chain.iso_utc(row.released_at)})")
         now = tx.clock()
-        tx._write(HOLDS.update().where(HOLDS.c.id == hold_id).values(
-            released_at=now, released_by=tx.actor, release_reason=reason))  # fmt: skip
         tx._append("hold_release", artifact_id=None, path=None, status=None, at=now,
                    details={"hold": hold_id, "reason": reason})  # fmt: skip
+        tx._write(HOLDS.update().where(HOLDS.c.id == hold_id).values(
+            released_at=now, released_by=tx.actor, release_reason=reason))  # the trigger wants its event first
 
 
 class Floors:
@@ -315,12 +316,12 @@ class Floors:
         """Set the floor and append its event; returns the floor before (None if there was none)."""
         tx = self._tx
         before = self.get(artifact_type)
-        if before is None:
+        tx._append("policy_floor", artifact_id=None, path=None, status=None, at=None,
+                   details={"type": artifact_type, "from": before, "to": days, "reason": reason})  # fmt: skip
+        if before is None:  # after its event: the trigger lets only the change the newest event names through
             tx._write(FLOORS.insert().values(type=artifact_type, days=days))
         else:
             tx._write(FLOORS.update().where(FLOORS.c.type == artifact_type).values(days=days))
-        tx._append("policy_floor", artifact_id=None, path=None, status=None, at=None,
-                   details={"type": artifact_type, "from": before, "to": days, "reason": reason})  # fmt: skip
         return before
 
 

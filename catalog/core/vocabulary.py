@@ -94,5 +94,5 @@ QUARANTINE = "quarantine"
 
 #: The alembic revision this code needs, and every revision it knows (oldest first).
 #: Kept here so a schema check never imports alembic; a test keeps it equal to alembic's head.
-HEAD_REVISION = "0007"
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+HEAD_REVISION = "0008"
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")

@@ -50,6 +50,7 @@ def _member(name: str, when: datetime) -> zipfile.ZipInfo:
 def _file_note(catalog: Catalog, record: ArtifactRecord) -> str | None:
     """Why an artifact's file cannot go into a bundle, or None if it holds the recorded bytes."""
     try:
+        fs.row_file(catalog.base_dir, record.path)  # a path read from the database: checked before the file is opened
         found = fs.sha256_file(catalog.base_dir, record.path, record.size)
     except (FileNotFoundError, NotADirectoryError):
         return "missing"

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Connection, select
@@ -77,7 +78,7 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[tlog.
             signed = note.sign(text, signer) if signer is not None else note.Note(text)
             data = signed.encode()
             if target is None and folder is not None:
-                target = folder / f"checkpoint-{size:012d}-{at:%Y%m%dT%H%M%SZ}.txt"
+                target = folder / _file_name(size, at)
             if target is not None:
                 fs.ensure_folder(target.parent)
                 fs.create_exclusive(target.parent, target.name, data)  # durable before the event naming it commits
@@ -115,6 +116,41 @@ def configured_checkpoints(catalog: Catalog) -> list[AnyCheckpoint]:
     if folder is None or not folder.is_dir():
         return []
     return [read_checkpoint(p) for p in sorted(p for pattern in PATTERNS for p in folder.glob(pattern))]
+
+
+def _file_name(size: int, at: datetime, ext: str = "txt") -> str:
+    """The name of the checkpoint of ``size`` events taken ``at`` (UTC) in the configured folder (``json``: before
+    signed checkpoints)."""
+    return f"checkpoint-{size:012d}-{at:%Y%m%dT%H%M%SZ}.{ext}"
+
+
+def folder_problems(catalog: Catalog) -> list[Problem]:
+    """What is wrong with the configured checkpoint folder (kind ``checkpoint``); none without one.
+
+    A folder that is missing, or holds no checkpoint, leaves nothing to check
+    the log against; a checkpoint the log says was written into it (its
+    ``checkpoint`` event) and that is gone is lost evidence. Raises
+    ValidationError for a folder inside the store.
+    """
+    folder = checkpoint_dir(catalog)
+    if folder is None:
+        return []
+    if not folder.is_dir():
+        return [Problem(None, "checkpoint", f"the configured checkpoint folder {folder} (audit.checkpoint_dir) "
+                        "does not exist: there is nothing to check the log against")]  # fmt: skip
+    present = {p.name for pattern in PATTERNS for p in folder.glob(pattern)}
+    e = EVENTS.c
+    with catalog.read() as conn:
+        written = conn.execute(select(e.seq, e.at, e.details).where(e.action == "checkpoint").order_by(e.seq)).all()
+    found = [Problem(row.seq, "checkpoint", f"checkpoint {_file_name(row.seq, row.at)}, written into {folder} at "
+                     f"seq {row.seq}, is gone from it: restore it from a copy (the log may have been rewritten)")
+             for row in written
+             if json.loads(row.details).get("file") == str(folder)
+             and not {_file_name(row.seq, row.at), _file_name(row.seq, row.at, "json")} & present]  # fmt: skip
+    if not present:
+        found.append(Problem(None, "checkpoint", f"the configured checkpoint folder {folder} (audit.checkpoint_dir) "
+                             "holds no checkpoint: there is nothing to check the log against"))  # fmt: skip
+    return found
 
 
 def load_checkpoints(catalog: Catalog, files: list[Path]) -> list[AnyCheckpoint]:
@@ -162,6 +198,7 @@ def verify_log(catalog: Catalog, files: list[Path] = (), key_files: list[Path] =
     check = LogCheck(catalog.audit_verify(found), keys=tuple(trusted))
     report = check.report
     report.problems.extend(Problem(None, "key", message) for message in refused)
+    report.problems.extend(folder_problems(catalog))  # a configured folder that is missing, empty or lost one
     with catalog.read() as conn:
         for checkpoint in (c for c in found if isinstance(c, tlog.TreeCheckpoint)):
             problem = _signature_problem(conn, checkpoint, check)

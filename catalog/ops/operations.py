@@ -18,6 +18,7 @@ from ..core.errors import Remedy, StoreError, ValidationError
 from ..core.formats import format_time
 from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 from ..core.store import Catalog
+from .checkpoints import folder_problems
 from .findings import open_findings
 from .keys import configured_signer
 from .limits import limits
@@ -95,6 +96,8 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
     except ValidationError as exc:
         result.facts["evidence"] = "unsigned: the signing key is refused"
         need(Attention(f"checkpoints cannot be signed: {exc}"))
+    for problem in folder_problems(catalog):  # a configured folder that is missing, empty or has lost a checkpoint
+        need(Attention(problem.message))
     c = ARTIFACTS.c
     with catalog.read() as conn:
         counts = {row.status: row.n for row in conn.execute(select(c.status, func.count().label("n")).group_by(c.status))}

@@ -20,10 +20,12 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
-from ..core.errors import Param, ValidationError
+from ..core import replay
+from ..core.errors import IntegrityError, Param, ValidationError
 from ..core.formats import format_time
+from ..core.names import store_path_problem
 from ..core.records import ArtifactRecord
-from ..core.schema import ARTIFACTS, FLOORS, HOLDS
+from ..core.schema import ARTIFACTS, EVENTS, FLOORS, HOLDS
 from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.unit_of_work import UnitOfWork
@@ -91,9 +93,11 @@ def select_artifacts(catalog: Catalog, chosen: Selector) -> list[ArtifactRecord]
 
 
 def floors(catalog: Catalog) -> dict[str, int]:
-    """The floor in days of each type that has one."""
+    """The floor in days of each type that has one: the table's, never below what the ``policy_floor`` events say."""
     with catalog.read() as conn:
-        return {row.type: row.days for row in conn.execute(select(FLOORS.c.type, FLOORS.c.days))}
+        kept = {row.type: row.days for row in conn.execute(select(FLOORS.c.type, FLOORS.c.days))}
+        logged = replay.guards(conn.execute).floors
+    return {t: max(kept.get(t, 0), logged.get(t, 0)) for t in sorted(set(kept) | set(logged))}
 
 
 def set_floor(catalog: Catalog, artifact_type: str, days: int, reason: str) -> int | None:
@@ -224,32 +228,60 @@ class HoldSet:
 
 
 def active_holds(catalog: Catalog) -> HoldSet:
-    """The active holds, with the pairs their path holds cover: what retention checks an artifact against."""
+    """The active holds, with the pairs their path holds cover: what retention checks an artifact against.
+
+    A hold the table shows released (or not at all) that the log says is in
+    force counts too: a table edited behind the log's back never frees an artifact.
+    """
     found = holds(catalog)
     with catalog.read() as conn:
-        return _hold_set(conn.execute, found)
+        logged = [HoldRecord.from_row(h) for h in replay.guards(conn.execute).active()]
+        return _hold_set(conn.execute, found + logged)
 
 
-def protection_in(tx: UnitOfWork, artifact_id: int, now: datetime) -> tuple[ArtifactRecord, str | None]:
+def logged_record(execute: Callable[[Any], Any], artifact_id: int) -> ArtifactRecord:
+    """The artifact's record, once its row is proven to be what its events say and its path a store path.
+
+    ``execute`` runs a SELECT (``conn.execute``, ``tx.read``). Raises
+    :class:`IntegrityError` ("refused, not acted on: …") otherwise: a row
+    edited behind the log's back is never acted on.
+    """
+    row = execute(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one()
+    e = EVENTS.c
+    events = execute(select(*replay.EVENT_COLUMNS).where(e.artifact_id == artifact_id, e.status.is_not(None))
+                     .order_by(e.seq)).all()  # fmt: skip
+    wrong = replay.disagreement(row, events)
+    bad_path = store_path_problem(row.path)
+    if wrong is not None or bad_path is not None:
+        why = wrong.message if wrong is not None else f"its path {row.path!r} is {bad_path}"
+        raise IntegrityError(f"refused, not acted on: {why}")
+    return ArtifactRecord.from_row(row)
+
+
+def protection_in(tx: UnitOfWork, artifact_id: int, now: datetime,
+                  log: replay.LogGuards | None = None) -> tuple[ArtifactRecord, str | None]:  # fmt: skip
     """Inside a unit of work: the artifact as it is now, and what protects it now (a reason), or None.
 
     Checked at the moment of acting, in the transaction that records the act,
     so a hold, an extension or a floor committed before it always counts.
     An artifact that is no longer active or archived is "protected" too: there
-    is nothing left to act on.
+    is nothing left to act on. What protects it is what the tables say and
+    what the log says (``log``, brought up to date here; :mod:`catalog.core.replay`),
+    whichever protects more. Raises :class:`IntegrityError` when its row
+    disagrees with its events or its path is no store path: it is not acted on.
     """
-    row = tx.read(select(ARTIFACTS).where(ARTIFACTS.c.id == artifact_id)).one()
-    record = ArtifactRecord.from_row(row)
+    record = logged_record(tx.read, artifact_id)
     if record.status not in READABLE:
         return record, f"it is {record.status} now"
+    log = (log or replay.LogGuards()).update(tx.read)
     found = [HoldRecord.from_row(r) for r in tx.read(select(HOLDS).where(HOLDS.c.released_at.is_(None)))]
-    hold = _hold_set(tx.read, found).hold_for(record)
+    hold = _hold_set(tx.read, found + [HoldRecord.from_row(h) for h in log.active()]).hold_for(record)
     if hold is not None:
         return record, f"legal hold {hold.id}: {hold.reason}"
     if record.retain_until is not None and record.retain_until > now:
         return record, ("kept forever" if record.retain_until == FOREVER else
                         f"retain_until {format_time(record.retain_until)}")  # fmt: skip
-    floor = tx.floors.get(record.type)
+    floor = max(tx.floors.get(record.type) or 0, log.floors.get(record.type, 0)) or None
     if floor is not None and max(record.created_at, record.recorded_at) + timedelta(days=floor) > now:
         return record, f"floor {floor} days"
     return record, None

@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, select
 
 from ..core.chain import iter_events
 from ..core.errors import NotFoundError, Param, ValidationError
-from ..core.fs import UnsafePath, sha256_file
+from ..core.fs import UnsafePath, row_file, sha256_file
 from ..core.records import ArtifactRecord, EventRecord
 from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.store import Catalog
@@ -247,7 +247,10 @@ def file_state(catalog: Catalog, record: ArtifactRecord) -> FileState:
     reported in ``problem``, never followed or read; a file of another size
     than recorded is not hashed.
     """
-    path = catalog.base_dir / record.path
+    try:
+        path = row_file(catalog.base_dir, record.path)  # a path read from the database: checked before any stat
+    except UnsafePath as exc:
+        return FileState(present=False, problem=exc.reason)
     try:
         mode = stat.filemode(os.lstat(path).st_mode)
         sha, size = sha256_file(catalog.base_dir, record.path, record.size)

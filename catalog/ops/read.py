@@ -36,6 +36,7 @@ def copy_verified(catalog: Catalog, path: str | Path, out: IO[bytes]) -> Artifac
     record = _readable(catalog, path)
     digest, size = hashlib.sha256(), 0
     try:
+        fs.row_file(catalog.base_dir, record.path)  # a path read from the database: checked before the file is opened
         with fs.open_artifact(catalog.base_dir, record.path) as handle:
             on_disk = os.fstat(handle.fileno()).st_size
             if on_disk != record.size:

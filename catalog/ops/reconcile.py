@@ -35,12 +35,13 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..core import fs
-from ..core.errors import Param, ValidationError
-from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, writer_gone
+from ..core.errors import IntegrityError, Param, ValidationError
+from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, store_path_problem, writer_gone
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
 from .drift import CATALOG_FILES, CLASSES, DEFAULT_GRACE, Entry, Orphan, ReconcileReport
+from .policy import logged_record
 from .repair import Repairer
 from .retention import lifecycle_change
 
@@ -195,8 +196,9 @@ class Reconciler(Repairer):
             self._classify_file(folder, Entry(path, size, mtime), full[path] if has_row else None)
         for name in sorted(light) if complete else ():  # rows whose file was not in the listing
             row = full.get(f"{folder}/{name}")
-            if row is None or os.path.lexists(self.base / row.path):
+            if row is None or store_path_problem(row.path) is not None or os.path.lexists(fs.row_file(self.base, row.path)):
                 continue  # the row moved on, or the file appeared after the listing: a writer at work, not a loss
+                # (a row whose path is no store path is never acted on: `audit verify` reports it)
             if row.status in READABLE and lifecycle_change(self.catalog, row.id, row.path) is None:
                 self.missing.append(row)
             elif row.status == "quarantined":
@@ -277,10 +279,21 @@ class Reconciler(Repairer):
                 self.catalog.change_status(row.id, action="restore", status="active", details={"by": "reconcile"})
                 finding.fixed = "row active again"
 
+    def _disagrees(self, artifact_id: int) -> str | None:
+        """Why a row must not be acted on (it is not what its events say), or None."""
+        try:
+            with self.catalog.read() as conn:
+                logged_record(conn.execute, artifact_id)
+        except IntegrityError as exc:
+            return str(exc)
+        return None
+
     def _modified(self, entry: Entry, row: Any, reason: str, movable: bool = True) -> None:
         finding = self._add("modified", entry.path, reason)
         if self.fix and not movable:
             finding.fixed = "not fixed: a folder cannot be moved to quarantine (left for a person)"
+        elif self.fix and (refused := self._disagrees(row.id)) is not None:
+            finding.fixed = f"not fixed: {refused} (left for a person)"
         elif self.fix:
             target = self._quarantine(entry.path)
             self.catalog.change_status(row.id, action="quarantine", status="quarantined", path=target,

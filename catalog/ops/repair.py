@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from ..core import fs
 from ..core.errors import CatalogError
-from ..core.names import legacy_name
+from ..core.names import legacy_name, store_path_problem
 from ..core.records import PublishedFile
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
@@ -87,10 +87,13 @@ class Repairer:
             candidates.remove(match)
             moved.add(match.entry.path)
             finding = self._add("moved", match.entry.path, f"the file of {row.path} is now here (same SHA-256)", row.path)
-            if self.fix:
+            if self.fix and store_path_problem(match.entry.path) is None:
                 self.catalog.change_status(row.id, action="move", status=row.status, path=match.entry.path,
                                            details={"by": "reconcile"})  # fmt: skip
                 finding.fixed = "row follows the file"
+            elif self.fix:  # a row only ever holds a store path: the file goes back where its row says it is
+                fs.move_durably(self.base / match.entry.path, fs.row_file(self.base, row.path), self.base)
+                finding.fixed = f"moved back to {row.path} (its row's path; {match.entry.path} is no artifact's path)"
         orphans = [o for o in self.orphans if o.entry.path not in moved]
         for entry, reason in self.loose:
             if entry.path not in moved:
@@ -102,7 +105,7 @@ class Repairer:
         for row in rows:
             rule = pair_rule(row.type) if row.pair_id else None
             twin = rule.twin(row.path) if rule is not None else None
-            twin_present = twin is not None and (self.base / twin).is_file()
+            twin_present = twin is not None and fs.row_file(self.base, twin).is_file()
             if rule is not None and twin is not None and twin_present and row.ext == rule.derived_ext:
                 finding = self._add("half_pair", row.path, f"the {row.ext.upper()} of a linked pair is gone; its "
                                     f"{rule.primary_ext.upper()} is here", twin)  # fmt: skip
@@ -129,7 +132,7 @@ class Repairer:
         """Rebuild a lost derived file from its primary, if that gives the recorded bytes."""
         data = rule.derive(fs.read_artifact(self.base, primary_path), self.catalog.settings.csv_precision)
         if hashlib.sha256(data).hexdigest() == row.sha256:
-            path = self.base / row.path
+            path = fs.row_file(self.base, row.path)
             fs.publish(path.parent, path.name, data, base=self.base)
             self.catalog.change_status(row.id, action="regenerate", status=row.status,
                                        details={"from": primary_path, "by": "reconcile"})  # fmt: skip
@@ -237,8 +240,8 @@ class Repairer:
         seen = {f.path for f in self.report.findings} | {f.other_path for f in self.report.findings}
         for row in rows:
             rule = pair_rule(row.type)
-            if rule is None or row.path in seen:
-                continue
+            if rule is None or row.path in seen or store_path_problem(row.path) is not None:
+                continue  # (a row whose path is no store path is never acted on: `audit verify` reports it)
             twin = rule.twin(row.path)
             if row.ext != rule.primary_ext:
                 self._add("half_pair", row.path, f"a linked {row.ext.upper()} whose {rule.primary_ext.upper()} was "
@@ -250,8 +253,8 @@ class Repairer:
                 finding.fixed = self._complete_pair(rule, row, twin)
 
     def _complete_pair(self, rule: PairRule, row: Any, twin: str) -> str:
+        target = fs.row_file(self.base, twin)  # made from the row's path, which lone_pairs checked
         data = rule.derive(fs.read_artifact(self.base, row.path), self.catalog.settings.csv_precision)
-        target = self.base / twin
         if os.path.lexists(target):
             try:
                 same = fs.sha256_file(self.base, twin, len(data))[0] == hashlib.sha256(data).hexdigest()

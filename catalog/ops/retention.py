@@ -34,15 +34,16 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 
 from ..core import fs
-from ..core.errors import Param, StoreError, ValidationError, translate
+from ..core.errors import CatalogError, IntegrityError, Param, StoreError, ValidationError, translate
 from ..core.formats import format_time
 from ..core.records import ArtifactRecord
+from ..core.replay import LogGuards
 from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE, TYPES
 from .checkpoints import auto_checkpoint
-from .policy import active_holds, floors, protection_in
+from .policy import active_holds, floors, logged_record, protection_in
 
 # -- the plan ---------------------------------------------------------------------------------
 
@@ -200,7 +201,7 @@ def lifecycle_change(catalog: Catalog, artifact_id: int, path: str) -> str | Non
 
 
 def _finish_delete(catalog: Catalog, record: ArtifactRecord, seq: int, reason: str) -> None:
-    fs.unlink_durably(catalog.base_dir / record.path)
+    fs.unlink_durably(fs.row_file(catalog.base_dir, record.path))
     catalog.change_status(record.id, action="delete", status="deleted", details={"reason": reason, "intent": seq})
 
 
@@ -221,7 +222,7 @@ def _free_archive_path(catalog: Catalog, record: ArtifactRecord, preferred: str)
     candidate, n = preferred, 1
     while True:
         owner = catalog.find_path(candidate)
-        if not (catalog.base_dir / candidate).exists() and (owner is None or owner.id == record.id):
+        if not fs.row_file(catalog.base_dir, candidate).exists() and (owner is None or owner.id == record.id):
             return candidate
         n += 1
         candidate = f"{folder}/{n}/{name}"
@@ -238,12 +239,12 @@ def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: 
     the recorded bytes (the original stays; the next run retries).
     """
     base = catalog.base_dir
-    src, dst = base / record.path, base / target
+    src, dst = fs.row_file(base, record.path), fs.row_file(base, target)
     owner = catalog.find_path(target)
     same = src.exists() and dst.exists() and os.path.samefile(src, dst)
     if (owner is not None and owner.id != record.id) or (dst.exists() and not same and not _holds_bytes(catalog, target, record)):
         target = _free_archive_path(catalog, record, target)
-        dst = base / target
+        dst = fs.row_file(base, target)
     if src.exists() and not dst.exists():
         fs.link_durably(src, dst, base)
     if not dst.exists():
@@ -280,8 +281,12 @@ def _attempt(catalog: Catalog, report: ApplyReport, record: ArtifactRecord, op: 
     try:
         _finish(catalog, report, record, op, target, seq, reason)
     except (OSError, StoreError) as exc:
-        known = translate(exc)
-        report.failed.append((record.path, str(known) if known is not None else str(exc)))
+        _failed(report, record.path, exc)
+
+
+def _failed(report: ApplyReport, path: str, exc: Exception) -> None:
+    known = translate(exc)
+    report.failed.append((path, str(known) if known is not None else str(exc)))
 
 
 def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
@@ -304,6 +309,28 @@ def apply(catalog: Catalog, rows: list[PlanRow] | None = None) -> ApplyReport:
     return report
 
 
+def _act(catalog: Catalog, report: ApplyReport, row: PlanRow, now: datetime, log: LogGuards) -> None:
+    """Delete or archive one planned artifact, unless something protects it at the moment of acting."""
+    with catalog.read() as conn:
+        record = logged_record(conn.execute, row.record.id)  # its row as its events say it, its path a store path
+    if not fs.row_file(catalog.base_dir, record.path).exists():  # reported, never silently skipped
+        catalog.change_status(record.id, action="missing", status="missing",
+                              details={"reason": f"file missing when retention came to {row.action} it"})  # fmt: skip
+        report.missing.append(record.path)
+        return
+    target = _free_archive_path(catalog, record, archive_path(record)) if row.action == "archive" else None
+    with catalog.change() as tx:
+        record, protected = protection_in(tx, record.id, now, log)  # at the moment of acting, in the intent's transaction
+        if protected is None:
+            seq = tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
+                                   details={"op": row.action, "target": target, "reason": row.reason})  # fmt: skip
+    if protected is not None:
+        report.protected += record.status in READABLE  # a hold, an extension or a floor that came meanwhile
+        return
+    fs.fault("intent")
+    _attempt(catalog, report, record, row.action, target, seq, row.reason)
+
+
 def _apply(catalog: Catalog, rows: list[PlanRow] | None) -> ApplyReport:
     report = ApplyReport()
     resumed: set[int] = set()
@@ -314,32 +341,26 @@ def _apply(catalog: Catalog, rows: list[PlanRow] | None) -> ApplyReport:
         intent = json.loads(details)
         record = catalog.find_id(artifact_id)
         report.resumed.append(record.path)
+        try:
+            with catalog.read() as conn:
+                record = logged_record(conn.execute, artifact_id)  # what the log says, or not at all
+        except IntegrityError as exc:
+            _failed(report, record.path, exc)
+            continue
         _attempt(catalog, report, record, intent["op"], intent["target"], seq, intent["reason"])
     now = datetime.now(timezone.utc)
     current = {row.record.id: row for row in plan(catalog, now=now)}
     chosen = current.values() if rows is None else [current[r.record.id] for r in rows if r.record.id in current]
     # Protected: every expired artifact a hold or retain_until keeps now, whichever rows the caller chose.
     report.protected = sum(row.action not in ("delete", "archive") for row in current.values())
+    log = LogGuards()  # holds and floors as the log says them, read on as the run goes
     for row in chosen:
         if row.action not in ("delete", "archive") or row.record.id in resumed:
             continue  # protected when planned; or its open intent was just tried (one intent per artifact)
-        record = row.record
-        if not (catalog.base_dir / record.path).exists():  # reported, never silently skipped
-            catalog.change_status(record.id, action="missing", status="missing",
-                                  details={"reason": f"file missing when retention came to {row.action} it"})  # fmt: skip
-            report.missing.append(record.path)
-            continue
-        target = _free_archive_path(catalog, record, archive_path(record)) if row.action == "archive" else None
-        with catalog.change() as tx:
-            record, protected = protection_in(tx, record.id, now)  # at the moment of acting, in the intent's transaction
-            if protected is None:
-                seq = tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
-                                       details={"op": row.action, "target": target, "reason": row.reason})  # fmt: skip
-        if protected is not None:
-            report.protected += record.status in READABLE  # a hold, an extension or a floor that came meanwhile
-            continue
-        fs.fault("intent")
-        _attempt(catalog, report, record, row.action, target, seq, row.reason)
+        try:
+            _act(catalog, report, row, now, log)
+        except (OSError, CatalogError) as exc:  # a row edited behind the log's back, a path that is no store path
+            _failed(report, row.record.path, exc)
     with catalog.change() as tx:
         tx.events.append("retention_run", details={
             "deleted": len(report.deleted), "archived": len(report.archived), "resumed": len(report.resumed),

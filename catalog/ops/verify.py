@@ -30,7 +30,7 @@ from sqlalchemy import select
 from ..core.chain import iso_utc
 from ..core.errors import Param, ValidationError
 from ..core.formats import format_time
-from ..core.fs import UnsafePath, sha256_file
+from ..core.fs import UnsafePath, row_file, sha256_file
 from ..core.schema import ARTIFACTS, VERIFY_RUNS
 from ..core.store import Catalog
 from ..core.unit_of_work import Outcome
@@ -124,6 +124,7 @@ class VerifyReport:
 def _hash(catalog: Catalog, row: Any) -> tuple[str | None, int] | str | None:
     """(SHA-256, size) of an artifact's file; None if it is gone; why it is refused (:class:`UnsafePath`), in words."""
     try:
+        row_file(catalog.base_dir, row.path)  # a path read from the database: checked before the file is opened
         return sha256_file(catalog.base_dir, row.path, row.size)
     except (FileNotFoundError, NotADirectoryError):
         return None
