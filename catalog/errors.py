@@ -2,7 +2,7 @@
 
 Importing this module loads nothing heavy. Each error carries the exit code
 the command line uses: 1 for a finding (:class:`IntegrityError`,
-:class:`ProofError`), 2 for everything else.
+:class:`ProofError`, :class:`SignatureError`), 2 for everything else.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .core.errors import (
     NotFoundError,
     ProofError,
     SchemaError,
+    SignatureError,
     StoreError,
     ValidationError,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "NotFoundError",
     "ProofError",
     "SchemaError",
+    "SignatureError",
     "StoreError",
     "ValidationError",
 ]

@@ -184,7 +184,7 @@ def test_a_checkpoint_file_round_trips(tmp_path: Path) -> None:
 GOOD = {"format": "catalog-checkpoint/1", "seq": 3, "hash": "0" * 64, "at": "2024-01-02T03:04:05.000006Z"}
 NOT_A_CHECKPOINT = {
     "not-json": ("{oops", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
-    "empty-file": ("", "Expecting value: line 1 column 1 (char 0)"),
+    "empty-file": ("", "malformed checkpoint: the file is empty"),
     "a-list": ("[1, 2]", "not a catalog checkpoint"),
     "no-format": ({k: v for k, v in GOOD.items() if k != "format"}, "not a catalog checkpoint"),
     "wrong-format": (dict(GOOD, format="catalog-checkpoint/2"), "not a catalog checkpoint"),
@@ -218,7 +218,7 @@ def test_read_checkpoint_missing(tmp_path: Path) -> None:
 def test_read_checkpoint_folder(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as caught:
         chain.read_checkpoint(tmp_path)
-    assert str(caught.value) == f"checkpoint {tmp_path} is a folder, not a file"
+    assert str(caught.value) == f"checkpoint file {tmp_path} is a folder, not a file"
 
 
 def test_read_checkpoint_not_utf8(tmp_path: Path) -> None:

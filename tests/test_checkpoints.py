@@ -4,7 +4,6 @@ checkpoint that cannot be written never costs the run it follows its result."""
 from __future__ import annotations
 
 import errno
-import json
 from pathlib import Path
 
 import pytest
@@ -34,7 +33,7 @@ def test_a_checkpoint_that_cannot_be_written_records_nothing(
     out.mkdir()
     before = [e.seq for e in catalog.events()]
     monkeypatch.setattr(fs, "FAULT_HOOK", fail_at(point))
-    result = run_cli("audit", "checkpoint", "-o", str(out / "cp.json"))
+    result = run_cli("audit", "checkpoint", "-o", str(out / "cp.txt"))
     monkeypatch.setattr(fs, "FAULT_HOOK", None)
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == ["Error: Read-only file system"]
@@ -43,12 +42,16 @@ def test_a_checkpoint_that_cannot_be_written_records_nothing(
     assert catalog.audit_verify().ok
 
 
-def test_a_written_checkpoint_names_its_own_event(catalog: Catalog, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    target = tmp_path / "cp.json"
+def test_a_written_checkpoint_covers_its_own_event(catalog: Catalog, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from catalog.core import tlog, tree
+
+    target = tmp_path / "cp.txt"
     assert run_cli("audit", "checkpoint", "-o", str(target)).exit_code == 0
-    written = json.loads(target.read_text())
+    written = tlog.parse_checkpoint(target.read_bytes())
     (event,) = checkpoint_events(catalog)
-    assert (written["seq"], written["hash"]) == (event.seq, event.hash) and event.details["file"] == str(target)
+    assert written.size == event.seq and event.details["file"] == str(target)
+    with catalog.read() as conn:
+        assert written.root == tree.root_at(conn, event.seq)
     assert oct(target.stat().st_mode & 0o777) == "0o444"
     assert run_cli("audit", "verify", "--checkpoint", str(target)).exit_code == 0
 

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from catalog.core import fs, sqlite_file
+from catalog.core import fs, sqlite_file, tlog
 from catalog.core.db import Database
 from catalog.core.errors import CatalogDatabaseError, ConfigError, StoreError
 from catalog.core.schema import ARTIFACTS
@@ -111,7 +111,7 @@ def test_files_written_outside_the_store_work_on_a_stick_without_hard_links(
     monkeypatch.setattr(os, "link", _no_hard_links(stick))
     checkpoint = run_cli("audit", "checkpoint", "-o", str(stick / "cp.json"))
     assert checkpoint.exit_code == 0, checkpoint.output
-    assert json.loads((stick / "cp.json").read_text())["seq"] >= 2
+    assert tlog.parse_checkpoint((stick / "cp.json").read_bytes()).size >= 2
     bundle = run_cli("audit", "export", str(stick / "evidence.zip"), "--include-files")
     assert bundle.exit_code == 0, bundle.output
     assert run_cli("audit", "verify-bundle", str(stick / "evidence.zip"), global_args=[]).exit_code == 0

@@ -35,6 +35,7 @@ import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -390,6 +391,72 @@ CASES = [
     case("audit-checkpoint-existing", ["audit", "checkpoint", "-o", "{inp}/report.json"], "already exists"),
     case("audit-checkpoint-missing-folder", ["audit", "checkpoint", "-o", "{tmp}/no/such/cp.json"],
          "folder {tmp}/no/such for the checkpoint does not exist"),
+    case("audit-verify-checkpoint-huge", ["audit", "verify", "--checkpoint", "{keys}/huge.txt"],
+         "is larger than 65536 bytes", setup="keys"),
+    case("audit-verify-checkpoint-bad-note", ["audit", "verify", "--checkpoint", "{keys}/badnote.txt"],
+         "is not a catalog checkpoint (malformed note:", setup="keys"),
+    case("audit-verify-checkpoint-bad-root", ["audit", "verify", "--checkpoint", "{keys}/badroot.txt"],
+         "the root hash has 31 bytes, not 32", setup="keys"),
+    case("audit-verify-key-garbage", ["audit", "verify", "--key", "{inp}/garbage.json"], "is not a key", setup="keys"),
+    case("audit-verify-key-private-open", ["audit", "verify", "--key", "{keys}/open.key"],
+         "may be read by group or others (mode 0644)", setup="keys"),
+    case("audit-verify-key-missing", ["audit", "verify", "--key", "{keys}/nope.pub"], "{keys}/nope.pub does not exist",
+         setup="keys"),
+    case("audit-checkpoint-key-open", ["audit", "checkpoint", "-o", "{tmp}/cp.txt"],
+         "signing key {keys}/open.key may be read by group or others (mode 0644); a private key must be yours alone: "
+         "chmod 600 {keys}/open.key", setup="keys", env={"CRYPTORUN_SIGNING_KEY": "{keys}/open.key"}),
+    case("audit-checkpoint-key-symlink", ["audit", "checkpoint"], "signing key {keys}/link.key is a symbolic link",
+         setup="keys", env={"CRYPTORUN_SIGNING_KEY": "{keys}/link.key"}),
+    case("audit-checkpoint-key-folder", ["audit", "checkpoint"], "signing key {keys}/folder.key is a folder",
+         setup="keys", env={"CRYPTORUN_SIGNING_KEY": "{keys}/folder.key"}),
+    case("audit-checkpoint-key-huge", ["audit", "checkpoint"], "is larger than 4096 bytes", setup="keys",
+         env={"CRYPTORUN_SIGNING_KEY": "{keys}/huge.key"}),
+    case("audit-checkpoint-key-public", ["audit", "checkpoint"], "private key is malformed", setup="keys",
+         env={"CRYPTORUN_SIGNING_KEY": "{keys}/public-0600.key"}),
+    case("audit-checkpoint-key-in-store", ["audit", "checkpoint"], "key 'audit.signing_key' must be outside the store",
+         env={"CRYPTORUN_SIGNING_KEY": "{base}/store.key"}),
+    case("audit-cosign-no-previous", ["audit", "cosign", "{keys}/cp.txt", "--key", "{keys}/witness.key"],
+         "give --previous (the last checkpoint this witness cosigned) or --first", setup="keys"),
+    case("audit-cosign-legacy", ["audit", "cosign", "{keys}/legacy.json", "--key", "{keys}/witness.key", "--first"],
+         "is a checkpoint of an earlier version (JSON)", setup="keys"),
+    case("audit-cosign-witness-open", ["audit", "cosign", "{keys}/cp.txt", "--key", "{keys}/open.key", "--first"],
+         "witness key {keys}/open.key may be read by group or others", setup="keys"),
+    case("audit-cosign-output-exists", ["audit", "cosign", "{keys}/cp.txt", "--key", "{keys}/witness.key", "--first",
+         "-o", "{inp}/report.json"], "already exists", setup="keys"),
+    case("audit-cosign-output-in-store", ["audit", "cosign", "{keys}/cp.txt", "--key", "{keys}/witness.key", "--first",
+         "-o", "{base}/cp.txt"], "is inside the store", setup="keys"),
+    case("audit-cosign-proof-garbage", ["audit", "cosign", "{keys}/cp.txt", "--key", "{keys}/witness.key",
+         "--previous", "{keys}/cp.txt", "--proof", "{inp}/garbage.json", "--log-key", "{keys}/store.key.pub"],
+         "is not a consistency proof", setup="keys"),
+    case("audit-cosign-proof-wrong-sizes", ["audit", "cosign", "{keys}/cp.txt", "--key", "{keys}/witness.key",
+         "--previous", "{keys}/cp.txt", "--proof", "{keys}/proof.json", "--log-key", "{keys}/store.key.pub"],
+         "is a proof from 1 to 2 events", setup="keys"),
+    case("keys-generate-into-store", ["keys", "generate", "--name", "k", "--out", "{base}/k"], "is inside the store"),
+    case("keys-generate-through-symlink", ["keys", "generate", "--name", "k", "--out", "{inp}/storelink/k"],
+         "is inside the store"),
+    case("keys-generate-existing", ["keys", "generate", "--name", "k", "--out", "{inp}/report.json"],
+         "{inp}/report.json already exists; a key file is never overwritten"),
+    case("keys-generate-pub-existing", ["keys", "generate", "--name", "k", "--out", "{keys}/store"],
+         "{keys}/store.pub already exists", setup="keys"),
+    case("keys-generate-missing-folder", ["keys", "generate", "--name", "k", "--out", "{tmp}/no/k"],
+         "folder {tmp}/no for the key does not exist"),
+    case("keys-generate-name-space", ["keys", "generate", "--name", "a b", "--out", "{tmp}/k"],
+         "key name 'a b' must be non-empty, without spaces, '+' or control characters"),
+    case("keys-generate-name-plus", ["keys", "generate", "--name", "a+b", "--out", "{tmp}/k"], "key name 'a+b'"),
+    case("keys-generate-name-empty", ["keys", "generate", "--name", "", "--out", "{tmp}/k"], "key name '' must"),
+    case("keys-generate-name-control", ["keys", "generate", "--name", "a\x1b[2J", "--out", "{tmp}/k"], "key name"),
+    case("keys-show-none", ["keys", "show"], "no signing key is configured"),
+    case("keys-show-garbage", ["keys", "show"], "signing key {keys}/garbage.key: private key is malformed",
+         setup="keys", env={"CRYPTORUN_SIGNING_KEY": "{keys}/garbage.key"}),
+    case("keys-show-binary", ["keys", "show"], "is not a key (not ASCII text)", setup="keys",
+         env={"CRYPTORUN_SIGNING_KEY": "{keys}/binary.key"}),
+    case("keys-rotate-no-key", ["keys", "rotate", "--new-key", "{keys}/witness.key"], "no signing key is configured",
+         setup="keys"),
+    case("keys-rotate-same-key", ["keys", "rotate", "--new-key", "{keys}/store.key.pub"],
+         "is the current signing key", setup="keys", env={"CRYPTORUN_SIGNING_KEY": "{keys}/store.key"}),
+    case("keys-rotate-new-open", ["keys", "rotate", "--new-key", "{keys}/open.key"],
+         "new key {keys}/open.key may be read by group or others", setup="keys",
+         env={"CRYPTORUN_SIGNING_KEY": "{keys}/store.key"}),
     case("audit-export-into-store", ["audit", "export", "{base}/ledger/b.zip"], "is inside the store"),
     case("audit-export-existing", ["audit", "export", "{inp}/report.json"], "already exists"),
     case("audit-export-missing-folder", ["audit", "export", "{tmp}/no/b.zip"], "folder {tmp}/no for the bundle"),
@@ -598,7 +665,7 @@ class Arena:
         self.tmp, self.base, self.url = tmp_path, base_dir, url
         self.inp, self.cfg = tmp_path / "in", tmp_path / "cfg"
         self.names = {"tmp": tmp_path, "base": base_dir, "inp": self.inp, "cfg": self.cfg, "stored": stored,
-                      "stored_sha": stored_sha}  # fmt: skip
+                      "stored_sha": stored_sha, "keys": tmp_path / "keys"}  # fmt: skip  (keys: made by setup "keys")
 
     def fill(self, value: str) -> str:
         return value.format_map(self.names) if "{" in value and "}" in value else value
@@ -659,8 +726,37 @@ def _ledger_floor(catalog: Any, arena: Arena) -> None:
     set_floor(catalog, "ledger", 3650, "setup: record-keeping rule")
 
 
+def _keys(catalog: Any, arena: Arena) -> None:
+    """{keys}/: a store key (0600, its .pub), a witness key, keys refused for their mode, kind or size, a signed
+    checkpoint cp.txt and broken ones, a legacy JSON checkpoint, a proof of the wrong sizes."""
+    from catalog.core import chain, note, tlog
+    from catalog.ops.checkpoints import take_checkpoint
+    from catalog.ops.keys import generate_key
+
+    keys = arena.tmp / "keys"
+    keys.mkdir()
+    store = generate_key("example.com/store", keys / "store.key", arena.base)
+    generate_key("witness.example/w1", keys / "witness.key", arena.base)
+    (keys / "store.pub").write_text("taken\n")
+    (keys / "open.key").write_text(note.generate("open").skey + "\n")
+    os.chmod(keys / "open.key", 0o644)
+    (keys / "link.key").symlink_to(keys / "store.key")
+    (keys / "folder.key").mkdir()
+    for name, data in {"huge.key": b"A" * 5000, "garbage.key": b"PRIVATE+KEY+x\n",
+                       "binary.key": bytes(range(256)), "public-0600.key": (store.verifier.vkey + "\n").encode()}.items():  # fmt: skip
+        (keys / name).write_bytes(data)
+        os.chmod(keys / name, 0o600)
+    checkpoint, data, _ = take_checkpoint(catalog, keys / "cp.txt")
+    text = checkpoint.note.text
+    (keys / "huge.txt").write_bytes(data + b"x" * tlog.MAX_BYTES)
+    (keys / "badnote.txt").write_bytes(text.encode() + b"\n-- not a signature line\n")
+    (keys / "badroot.txt").write_bytes(text.replace(checkpoint.root_b64, note.b64encode(bytes(31))).encode())
+    (keys / "legacy.json").write_text(json.dumps(chain.Checkpoint(1, "0" * 64, datetime.now(timezone.utc)).to_dict()))
+    (keys / "proof.json").write_text(json.dumps({"size1": 1, "size2": 2, "proof": []}))
+
+
 #: Preparation steps a case can name (Case.setup); each runs before the "before" snapshot.
-SETUPS = {"released-hold": _released_hold, "ledger-floor": _ledger_floor}
+SETUPS = {"released-hold": _released_hold, "ledger-floor": _ledger_floor, "keys": _keys}
 
 
 # -- the two helpers -----------------------------------------------------------------------

@@ -1,9 +1,10 @@
-"""The audit log: ``audit log``, ``verify``, ``checkpoint``, ``export`` and ``verify-bundle``."""
+"""The audit log: ``audit log``, ``verify``, ``checkpoint``, ``cosign``, ``export`` and ``verify-bundle``."""
 
 from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import click
 
 from ..core.vocabulary import ACTIONS
 from .render import echo, show_rows
-from .root import State, UTCTime, cli, complete_files, exit_after, format_option, pass_state
+from .root import State, UTCTime, cli, cli_error, complete_files, exit_after, format_option, pass_state
 
 
 @cli.group()
@@ -66,34 +67,45 @@ def audit_log(
 @audit.command("verify")
 @click.option("--checkpoint", "checkpoints", multiple=True, metavar="FILE", shell_complete=complete_files,
               help="A checkpoint the log must still extend (repeatable); those in audit.checkpoint_dir are added.")  # fmt: skip
+@click.option("--key", "key_files", multiple=True, metavar="FILE", shell_complete=complete_files,
+              help="A public key the checkpoints must be signed by (repeatable; default: the audit.signing_key's).")  # fmt: skip
 @format_option(("table", "json"), tables=False)
 @pass_state
-def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
-    """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints.
+def audit_verify(state: State, checkpoints: tuple[str, ...], key_files: tuple[str, ...], fmt: str) -> None:
+    """Prove the log intact: recompute the chain, replay every artifact row, check checkpoints and their signatures.
 
     It checks the log and the catalog's rows, not the files' bytes: `catalog
     verify` re-reads the files against their recorded SHA-256. Events dated
     in the future, or before the event they follow, by more than
-    audit.max_clock_skew_seconds are clock findings. Exit 0 when the log is
-    intact and its times sound, 1 when anything is broken (the first broken
-    sequence number is named) or a time is wrong, 2 on error.
+    audit.max_clock_skew_seconds are clock findings. A checkpoint must be
+    signed by a trusted key (--key, else the audit.signing_key's, and the keys
+    they announced with `keys rotate`) unless it was taken without one.
+    Exit 0 when the log is intact and its times sound, 1 when anything is
+    broken (the first broken sequence number is named) or a time is wrong, 2
+    on error.
 
     \b
     Example:
       catalog audit verify
-      catalog audit verify --checkpoint /mnt/worm/checkpoint-000000001234-20240131T000000Z.json
+      catalog audit verify --checkpoint /mnt/worm/checkpoint-000000001234-20240131T000000Z.txt --key cryptorun.pub
     """
-    from ..ops.checkpoints import load_checkpoints
+    from ..ops.checkpoints import verify_log
 
     with state.catalog() as catalog:
-        report = catalog.audit_verify(load_checkpoints(catalog, [Path(p) for p in checkpoints]))
+        check = verify_log(catalog, [Path(p) for p in checkpoints], [Path(k) for k in key_files])
+    report = check.report
     exit_after(0 if report.ok else 1)
+    signatures = {"signed": check.signed, "unsigned": check.unsigned, "unchecked": check.unchecked,
+                  "keys": [k.label for k in check.keys]}  # fmt: skip
     if fmt == "json":
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps({**report.to_dict(), "signatures": signatures}, indent=2))
     elif report.intact:
         extra = f" and extends {report.checkpoints} checkpoint(s)" if report.checkpoints else ""
         echo(f"The log is intact: {report.count} events chain from the first to the head (seq {report.head_seq}), "
              f"all {report.artifacts} artifact rows agree with their events{extra}.")  # fmt: skip
+        if check.signed or check.unsigned or check.unchecked:
+            echo(f"Checkpoint signatures: {check.signed} signed by a trusted key, {check.unsigned} unsigned"
+                 + (f", {check.unchecked} not checked (no key known: give --key)" if check.unchecked else "") + ".")
         for problem in report.clock[:20]:
             echo(f"CLOCK at seq {problem.seq}: {problem.message}")
         if len(report.clock) > 20:
@@ -119,16 +131,19 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], fmt: str) -> None:
               shell_complete=complete_files)  # fmt: skip
 @pass_state
 def audit_checkpoint(state: State, output: str | None) -> None:
-    """Record the chain head (seq, hash, time) to keep outside the store.
+    """Record the log's tree (size, root hash), signed with the store's key, to keep outside the store.
 
-    Written to FILE, else into audit.checkpoint_dir, else printed. The
-    checkpoint is itself an event of the log. Later, `audit verify
-    --checkpoint FILE` proves the log still extends it, which catches even a
-    consistent rewrite of the whole chain.
+    A C2SP tlog-checkpoint: this store's origin, the number of events, the
+    base64 root hash of their Merkle tree, then the signature of
+    audit.signing_key (none if no key is configured: the checkpoint is then
+    unsigned). Written to FILE, else into audit.checkpoint_dir, else printed.
+    The checkpoint is itself an event of the log, and the last it covers.
+    Later, `audit verify --checkpoint FILE` proves the log still extends it,
+    which catches even a consistent rewrite of the whole chain.
 
     \b
     Example:
-      catalog audit checkpoint -o /mnt/worm/checkpoint-$(date -u +%Y%m%d).json
+      catalog audit checkpoint -o /mnt/worm/checkpoint-$(date -u +%Y%m%d).txt
     """
     from ..ops.checkpoints import take_checkpoint
 
@@ -137,7 +152,58 @@ def audit_checkpoint(state: State, output: str | None) -> None:
     if written is None:
         sys.stdout.write(data.decode())
     else:
-        echo(f"Checkpoint at seq {checkpoint.seq} written to {written}.")
+        signed = ", ".join(s.label for s in checkpoint.note.signatures)
+        echo(f"Checkpoint of {checkpoint.size} events written to {written}, "
+             + (f"signed by {signed}." if signed else "unsigned (no audit.signing_key)."))
+
+
+@audit.command("cosign")
+@click.argument("checkpoint", metavar="CHECKPOINT", shell_complete=complete_files)
+@click.option("--key", "witness_key", required=True, metavar="FILE", shell_complete=complete_files,
+              help="The witness's private key (`catalog keys generate`).")  # fmt: skip
+@click.option("--previous", metavar="FILE", shell_complete=complete_files,
+              help="The last checkpoint of this log the witness cosigned.")  # fmt: skip
+@click.option("--first", is_flag=True, help="This witness has cosigned no checkpoint of this log yet.")
+@click.option("--proof", metavar="FILE", shell_complete=complete_files,
+              help='Consistency proof from --previous to CHECKPOINT: {"size1", "size2", "proof": [base64…]} '
+                   "(default: computed from the store).")  # fmt: skip
+@click.option("--log-key", "log_keys", multiple=True, metavar="FILE", shell_complete=complete_files,
+              help="The store's public key (repeatable; default: audit.signing_key's, with the keys it announced).")  # fmt: skip
+@click.option("-o", "--output", metavar="FILE", shell_complete=complete_files,
+              help="Write the cosigned checkpoint to FILE (new); default: print it.")  # fmt: skip
+@pass_state
+def audit_cosign(state: State, checkpoint: str, witness_key: str, previous: str | None, first: bool,
+                 proof: str | None, log_keys: tuple[str, ...], output: str | None) -> None:  # fmt: skip
+    """As a witness, add your cosignature to a checkpoint, only if it extends the last one you cosigned.
+
+    The witness checks the store's signature (--log-key), that --previous
+    carries its own cosignature and is of the same log, and that CHECKPOINT
+    is consistent with it (a Merkle consistency proof: --proof, or computed
+    from the store): a witness never signs a rewritten history. The
+    cosignature is C2SP tlog-cosignature (cosignature/v1, Ed25519,
+    timestamped). Keep the output: it is your --previous next time. Exit 0
+    when cosigned, 1 when refused (naming why), 2 on error.
+
+    \b
+    Example:
+      catalog audit cosign new.txt --key /witness/w1.key --previous last.txt -o new-cosigned.txt
+    """
+    from ..ops.checkpoints import cosign, new_file
+    from ..ops.keys import load_signer, load_verifier
+
+    if first == (previous is not None):
+        raise cli_error("give --previous (the last checkpoint this witness cosigned) or --first, one of them")
+    target = None if output is None else new_file(state.settings.base_dir, Path(output), "cosigned checkpoint")
+    witness = load_signer(Path(witness_key), "witness key")
+    given = [load_verifier(Path(p), "log key") for p in log_keys]
+    with nullcontext() if given and (first or proof) else state.catalog() as store:
+        done = cosign(Path(checkpoint), witness, log_keys=given, previous=None if previous is None else Path(previous),
+                      proof=None if proof is None else Path(proof), catalog=store, output=target)  # fmt: skip
+    if target is None:
+        sys.stdout.write(done.encode().decode())
+    else:
+        echo(f"Cosigned by {witness.verifier.as_cosigner().label}: {done.size} events of {done.origin}, "
+             f"written to {target}.")  # fmt: skip
 
 
 @audit.command("export")

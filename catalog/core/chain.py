@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
-from . import tree
+from . import fs, tlog, tree
 from .errors import ValidationError
 from .schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 
@@ -166,21 +166,21 @@ class Checkpoint:
         return {"format": CHECKPOINT_FORMAT, "seq": self.seq, "hash": self.hash, "at": iso_utc(self.at)}
 
 
-def read_checkpoint(path: Path) -> Checkpoint:
-    """Load a checkpoint file (as :meth:`Checkpoint.to_dict` writes it); ValidationError if it is missing or not one."""
+def read_checkpoint(path: Path) -> Checkpoint | tlog.TreeCheckpoint:
+    """Load a checkpoint file: a C2SP tlog-checkpoint (:func:`catalog.core.tlog.parse_checkpoint`), or the JSON
+    of :meth:`Checkpoint.to_dict` that earlier versions wrote. ValidationError if it is missing or not one."""
+    raw, _ = fs.read_small(path, "checkpoint file", tlog.MAX_BYTES)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        if raw.lstrip()[:1] not in (b"{", b"["):  # JSON: a checkpoint of an earlier version
+            return tlog.parse_checkpoint(raw, str(path))
+        data = json.loads(raw.decode("utf-8"))
         if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
             raise ValueError("not a catalog checkpoint")
         seq, digest = data["seq"], data["hash"]
         if type(seq) is not int or seq < 0 or not re.fullmatch(r"[0-9a-f]{64}", str(digest)):
             raise ValueError("seq or hash malformed")
         at = datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
-    except FileNotFoundError:
-        raise ValidationError(f"checkpoint file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ValidationError(f"checkpoint {path} is a folder, not a file") from None
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, ValidationError) as exc:
         raise ValidationError(f"checkpoint file {path} is not a catalog checkpoint ({exc})") from None
     return Checkpoint(seq, digest, at, str(path))
 

@@ -12,8 +12,10 @@
     │   └── CommitError          published a file but could not record it
     ├── IntegrityError           bytes on disk no longer match the catalog
     │                            (a finding: exit code 1)
-    └── ProofError               a Merkle proof does not check out
-                                 (a finding: exit code 1)
+    ├── ProofError               a Merkle proof does not check out
+    │                            (a finding: exit code 1)
+    └── SignatureError           a signature by a known key does not verify,
+                                 or none that should be there is (exit code 1)
 
 An error speaks the API's language. Its message is built from text and
 :class:`Param` markers (the API parameter it is about), and it may carry a
@@ -143,6 +145,16 @@ class ProofError(CatalogError):
     Raised by :mod:`catalog.merkle`'s verifiers for a proof that leads to
     another root and for malformed evidence alike (a hash that is not 32
     bytes, an index beyond the tree, a proof of the wrong length).
+    """
+
+    exit_code = 1
+
+
+class SignatureError(CatalogError):
+    """A signed note (a checkpoint, a key rotation) is not signed as it must be (C2SP signed-note).
+
+    Raised for a signature by a known key that does not verify (the note was
+    altered or forged) and for a note that no trusted key signed.
     """
 
     exit_code = 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -191,10 +192,10 @@ def _publish(folder: Path, base: Path | None, filename: str, fill: Callable[[Bin
     fault("published")
 
 
-def create_exclusive(folder: Path, filename: str, data: bytes) -> str:
+def create_exclusive(folder: Path, filename: str, data: bytes, mode: int = 0o444) -> str:
     """:func:`publish` for a file outside the store: also where the file system has no hard links (vfat, exFAT).
 
-    Complete or absent under its final name, read-only (0444), durable, never
+    Complete or absent under its final name, of ``mode`` (default read-only, 0444), durable, never
     clobbering (see :func:`place_exclusive`). Returns the SHA-256 (64 hex digits)
     of ``data``. Raises :class:`CollisionError` if the name exists, OSError on I/O failure.
     """
@@ -205,7 +206,7 @@ def create_exclusive(folder: Path, filename: str, data: bytes) -> str:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-            os.fchmod(handle.fileno(), 0o444)
+            os.fchmod(handle.fileno(), mode)
         fault("temp_written")
         try:
             place_exclusive(tmp, folder / filename)
@@ -393,6 +394,34 @@ def read_file(path: object, what: str, error: type[CatalogError]) -> bytes:
     """A file's bytes, or ``error`` with one line saying why not (``what`` names the file's role)."""
     with _reading(path, what, error):
         return Path(path).read_bytes()  # type: ignore[arg-type]
+
+
+def read_small(path: Path, what: str, limit: int, *, links: bool = True) -> tuple[bytes, os.stat_result]:
+    """A small regular file outside the store (a key, a checkpoint): its bytes and its ``fstat``.
+
+    Opened without blocking (a FIFO cannot hang the reader) and, with
+    ``links=False``, without following a symbolic link; at most ``limit``
+    bytes are read. Raises :class:`ValidationError` naming ``what`` and why:
+    missing, a symbolic link, not a regular file, larger than ``limit``, unreadable.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC | (0 if links else os.O_NOFOLLOW)
+    with _reading(path, what, ValidationError):
+        try:
+            fd = os.open(path, flags)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK) and os.path.islink(path):
+                raise ValidationError(f"{what} {path} is a symbolic link; give the file itself") from None
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+            if not stat.S_ISREG(info.st_mode):
+                raise ValidationError(f"{what} {path} is not a regular file")
+            data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValidationError(f"{what} {path} is larger than {limit} bytes: not a {what}")
+    return data, info
 
 
 def open_file(path: object, what: str, error: type[CatalogError]) -> BinaryIO:

@@ -44,12 +44,13 @@ DEFAULTS: dict[str, Any] = {
     "formats": {"json_indent": 2, "csv_precision": 6},
     "limits": {"max_files_per_dir": 10_000, "max_dir_bytes": 10 * GIB, "max_store_bytes": 10 * GIB},
     "sqlite": {"synchronous": "full", "busy_timeout_ms": 30_000, "allow_filesystems": []},
-    "audit": {"checkpoint_dir": None, "max_clock_skew_seconds": 300},
+    "audit": {"checkpoint_dir": None, "max_clock_skew_seconds": 300, "signing_key": None},
 }
 
 ENV_VARS: dict[str, str] = {
     "CRYPTORUN_CHECKPOINT_DIR": "audit.checkpoint_dir",
     "CRYPTORUN_MAX_CLOCK_SKEW_SECONDS": "audit.max_clock_skew_seconds",
+    "CRYPTORUN_SIGNING_KEY": "audit.signing_key",
     "CRYPTORUN_ENV": "environment",
     "CRYPTORUN_ARTIFACTS_DIR": "base_dir",
     "CRYPTORUN_CATALOG_URL": "catalog_url",
@@ -97,6 +98,8 @@ class Settings:
     sqlite_allow_filesystems: frozenset[str] = frozenset()
     checkpoint_dir: Path | None = None
     max_clock_skew: timedelta = timedelta(minutes=5)
+    #: The store's private signing key (``catalog keys generate``), outside the store; None: checkpoints are unsigned.
+    signing_key: Path | None = None
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -120,6 +123,7 @@ class Settings:
             "sqlite.allow_filesystems": sorted(self.sqlite_allow_filesystems),
             "audit.checkpoint_dir": None if self.checkpoint_dir is None else str(self.checkpoint_dir),
             "audit.max_clock_skew_seconds": int(self.max_clock_skew.total_seconds()),
+            "audit.signing_key": None if self.signing_key is None else str(self.signing_key),
         }
         for name, policy in self.retention.items():
             flat[f"retention.{name}.days"] = policy.days
@@ -224,7 +228,7 @@ def _check(key: str, value: Any, where: str) -> Any:
         if not isinstance(value, str) or value not in ENVIRONMENTS:
             raise fail("one of " + ", ".join(ENVIRONMENTS))
         return value
-    if key in ("base_dir", "catalog_url", "audit.checkpoint_dir"):
+    if key in ("base_dir", "catalog_url", "audit.checkpoint_dir", "audit.signing_key"):
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip() or "\x00" in value:
@@ -317,6 +321,16 @@ def default_catalog_url(base_dir: Path) -> str:
     return f"sqlite:///{base_dir / 'catalog.sqlite'}"
 
 
+def _outside(values: Mapping[str, Any], sources: Mapping[str, str], key: str, cwd: Path, base_dir: Path) -> Path | None:
+    """The path setting ``key`` made absolute (None if unset); ConfigError if it lies inside the store."""
+    if values[key] is None:
+        return None
+    path = Path(os.path.normpath(cwd / Path(values[key]).expanduser()))
+    if path.is_relative_to(base_dir):
+        raise ConfigError(f"{sources[key]}: key '{key}' must be outside the store {base_dir}")
+    return path
+
+
 def load_settings(
     config_file: str | Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -380,12 +394,7 @@ def load_settings(
     elif url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
 
-    checkpoints = values["audit.checkpoint_dir"]
-    if checkpoints is not None:
-        checkpoints = Path(os.path.normpath(cwd / Path(checkpoints).expanduser()))
-        if checkpoints.is_relative_to(base_dir):
-            where = sources["audit.checkpoint_dir"]
-            raise ConfigError(f"{where}: key 'audit.checkpoint_dir' must be outside the store {base_dir}")
+    checkpoints, signing_key = (_outside(values, sources, key, cwd, base_dir) for key in ("audit.checkpoint_dir", "audit.signing_key"))
 
     return Settings(
         environment=values["environment"],
@@ -402,6 +411,7 @@ def load_settings(
         sqlite_allow_filesystems=frozenset(values["sqlite.allow_filesystems"]),
         checkpoint_dir=checkpoints,
         max_clock_skew=timedelta(seconds=values["audit.max_clock_skew_seconds"]),
+        signing_key=signing_key,
         config_file=path,
         sources=sources,
     )

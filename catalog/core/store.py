@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from . import chain, fs
+from . import chain, fs, tlog, tree
 from .db import Database
 from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
 from .records import ArtifactRecord, EventRecord
-from .schema import ARTIFACTS
+from .schema import ARTIFACTS, EVENTS
 from .settings import Settings, load_settings
 from .sqlite_file import require_local_filesystem
 from .unit_of_work import UnitOfWork
@@ -272,8 +272,25 @@ class Catalog:
         """Every audit event, in chain order (streamed in keyset batches)."""
         return (EventRecord.from_row(row) for row in chain.iter_events(self.db.read))
 
-    def audit_verify(self, checkpoints: Sequence[chain.Checkpoint] = ()) -> chain.AuditReport:
+    def audit_verify(self, checkpoints: Sequence[chain.Checkpoint | tlog.TreeCheckpoint] = ()) -> chain.AuditReport:
         """Recompute the chain, check every row against its events and the times against the real clock, with
-        ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`)."""
-        return chain.verify(self.db.read, list(checkpoints), skew=self.settings.max_clock_skew)
+        ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`), and each checkpoint against
+        the log: a tree checkpoint's root against the log's tree (:func:`catalog.core.tlog.check`; signatures
+        are :mod:`catalog.ops.checkpoints`' to check)."""
+        legacy = [c for c in checkpoints if isinstance(c, chain.Checkpoint)]
+        report = chain.verify(self.db.read, legacy, skew=self.settings.max_clock_skew)
+        trees = [c for c in checkpoints if isinstance(c, tlog.TreeCheckpoint)]
+        with self.db.read() as conn:
+            first = conn.execute(select(EVENTS.c.hash).where(EVENTS.c.seq == 1)).scalar()
+            for checkpoint in trees:
+                report.checkpoints += 1
+                try:
+                    why = tlog.check(checkpoint, tlog.store_origin(first or ""), report.head_seq,
+                                     lambda size: tree.root_at(conn, size))  # fmt: skip
+                except StoreError as exc:  # the stored tree lost a node: the tree check names it too
+                    why = f"checkpoint {checkpoint.source}: the log's tree cannot be read at its size ({exc})"
+                if why is not None:
+                    report.problems.append(chain.Problem(checkpoint.size, "rewritten", why))
+        report.problems.sort(key=lambda p: (p.seq is None, p.seq or 0))
+        return report
 

@@ -71,13 +71,20 @@ class Growth:
         self._new: dict[Pair, bytes] = {}
 
     def add(self, seq: int, text: str) -> None:
-        """Grow the tree by event ``seq``'s leaf (events come in seq order, the head locked)."""
-        for level, idx, digest in merkle.new_nodes(seq - 1, leaf(text), self._node):
-            self._new[level, idx] = digest
+        """Grow the tree by event ``seq``'s leaf (events come in seq order, the head locked).
 
-    def _node(self, level: int, idx: int) -> bytes:
-        found = self._new.get((level, idx))
-        return found if found is not None else fetch(self._conn, [(level, idx)])[level, idx]
+        The left siblings it needs that this unit of work did not make are read
+        in one query (none for an even leaf index, one for an odd).
+        """
+        index, level, siblings = seq - 1, 0, []
+        while (index >> level) & 1:
+            siblings.append((level, (index >> level) - 1))
+            level += 1
+        stored = fetch(self._conn, [pair for pair in siblings if pair not in self._new])
+        for level, idx, digest in merkle.new_nodes(
+            index, leaf(text), lambda lv, ix: self._new.get((lv, ix)) or stored[lv, ix]
+        ):
+            self._new[level, idx] = digest
 
     def rows(self) -> list[dict[str, Any]]:
         """The rows to insert into ``merkle_nodes``: level, idx and hash of each new node."""
@@ -199,7 +206,9 @@ class TreeCheck:
                 )
             ).all()
         stored = {(row.level, row.idx): bytes(row.hash) for row in rows}
-        for pair, digest in sorted(self._expected.items(), key=lambda item: ((item[0][1] + 1) << item[0][0], item[0][0])):
+        for pair, digest in sorted(
+            self._expected.items(), key=lambda item: ((item[0][1] + 1) << item[0][0], item[0][0])
+        ):
             found = stored.get(pair)
             if found != digest:
                 self._wrong += 1

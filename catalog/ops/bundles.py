@@ -172,7 +172,7 @@ def export_bundle(
                 entry["note"] = note
         manifest.append(entry)
     members["manifest.json"] = json.dumps(manifest, indent=2).encode()
-    checkpoints = [c.to_dict() for c in configured_checkpoints(catalog)]
+    checkpoints = [c.to_dict() for c in configured_checkpoints(catalog) if isinstance(c, chain.Checkpoint)]
     exported_at = datetime.now(timezone.utc)
     checkpoints.append({**chain.Checkpoint(head.seq, head.hash, exported_at).to_dict(),
                         "note": "chain head at export"})  # fmt: skip

@@ -19,6 +19,7 @@ from ..core.formats import format_time
 from ..core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS
 from ..core.store import Catalog
 from .findings import open_findings
+from .keys import configured_signer
 from .limits import limits
 from .retention import open_intents, plan
 
@@ -55,7 +56,8 @@ def _last(catalog: Catalog, action: str) -> Any:
 
 
 def status(catalog: Catalog, now: datetime | None = None) -> Status:
-    """Ages of the last verify run and checkpoint, outstanding findings, open intents, expiry, limits.
+    """Ages of the last verify run and checkpoint, whether checkpoints are signed, outstanding findings, open
+    intents, expiry, limits.
 
     Returns a :class:`Status`; ages are in hours, ``now`` defaults to the real clock (UTC).
     """
@@ -84,7 +86,15 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
                        "clock was wrong; a person should look"))  # fmt: skip
     checkpoint = _last(catalog, "checkpoint")
     result.facts["last_checkpoint"] = None if checkpoint is None else {
-        "at": format_time(checkpoint.at), "age_hours": round((now - checkpoint.at).total_seconds() / 3600, 1)}  # fmt: skip
+        "at": format_time(checkpoint.at), "age_hours": round((now - checkpoint.at).total_seconds() / 3600, 1),
+        "signed_by": json.loads(checkpoint.details).get("key")}  # fmt: skip
+    try:
+        signer = configured_signer(catalog.settings)
+        result.facts["evidence"] = "unsigned: no signing key (audit.signing_key)" if signer is None else \
+            f"signed by {signer.verifier.label}"  # fmt: skip
+    except ValidationError as exc:
+        result.facts["evidence"] = "unsigned: the signing key is refused"
+        need(Attention(f"checkpoints cannot be signed: {exc}"))
     c = ARTIFACTS.c
     with catalog.read() as conn:
         counts = {row.status: row.n for row in conn.execute(select(c.status, func.count().label("n")).group_by(c.status))}
