@@ -395,6 +395,29 @@ def test_prove_consistency_between_checkpoints(catalog: Catalog, writer: AtomicW
     assert backwards.exit_code == 2 and "is newer than" in backwards.stderr
 
 
+def test_a_witness_cosigns_from_a_consistency_proof_and_the_auditor_requires_it(  # type: ignore[no-untyped-def]
+        catalog: Catalog, writer: AtomicWriter, cli_signed, keyring: Path, tmp_path: Path) -> None:  # fmt: skip
+    record = writer.write_json("ledger", "w", {})
+    assert cli_signed("audit", "checkpoint", "-o", str(tmp_path / "cp1.txt")).exit_code == 0
+    witness = ["--key", str(keyring / "witness.key"), "--log-key", str(keyring / "store.key.pub")]
+    assert cli_signed("audit", "cosign", str(tmp_path / "cp1.txt"), *witness, "--first", "-o",
+                      str(tmp_path / "w1.txt")).exit_code == 0  # fmt: skip
+    writer.write_json("ledger", "w2", {})
+    assert cli_signed("audit", "checkpoint", "-o", str(tmp_path / "cp2.txt")).exit_code == 0
+    proof = cli_signed("audit", "prove", "--from", str(tmp_path / "w1.txt"), "--to", str(tmp_path / "cp2.txt"))
+    (tmp_path / "c.json").write_text(proof.stdout)
+    cosigned = cli_signed("audit", "cosign", str(tmp_path / "cp2.txt"), *witness, "--previous", str(tmp_path / "w1.txt"),
+                          "--proof", str(tmp_path / "c.json"), "-o", str(tmp_path / "w2.txt"), global_args=[])  # fmt: skip
+    assert cosigned.exit_code == 0, cosigned.output  # the witness needs the proof file, not the store
+    keys_args = ["--key", str(keyring / "store.key.pub"), "--witness", str(keyring / "witness.key.pub")]
+    for checkpoint, code in (("w2.txt", 0), ("cp2.txt", 1)):
+        result = cli_signed("audit", "prove", record.path, "--checkpoint", str(tmp_path / checkpoint))
+        (tmp_path / "p.json").write_text(result.stdout)
+        shown = cli_signed("audit", "verify-proof", str(tmp_path / "p.json"), *keys_args, global_args=[])
+        assert shown.exit_code == code, shown.output
+    assert "carries no cosignature of the witness witness.example/w1" in shown.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["ledger/20240101-000000-nope-ledger.json"], "no artifact at ledger/20240101-000000-nope-ledger.json"),
     ([], "give either PATH"),
