@@ -15,6 +15,7 @@ from freezegun import freeze_time
 from sqlalchemy import text
 
 from catalog.core import chain as audit
+from catalog.core import tlog
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops.query import ArtifactQuery, EventQuery, iter_artifacts, iter_event_log
@@ -147,11 +148,11 @@ def test_a_row_added_behind_the_logs_back_is_detected(five, catalog: Catalog) ->
 
 
 def test_a_consistent_rewrite_is_caught_only_by_a_checkpoint(five, catalog: Catalog, run_cli, tmp_path: Path) -> None:
-    cp = tmp_path / "outside" / "cp.json"
+    cp = tmp_path / "outside" / "cp.txt"
     cp.parent.mkdir()
     taken = run_cli("audit", "checkpoint", "-o", str(cp))
     assert taken.exit_code == 0, taken.stderr
-    assert json.loads(cp.read_text())["seq"] == 7  # the checkpoint event itself is seq 7
+    assert tlog.parse_checkpoint(cp.read_bytes()).size == 7  # the checkpoint event itself is seq 7
     _rewrite_consistently(catalog, 3)
     assert catalog.audit_verify().ok  # a careful rewrite passes the chain check alone
     report = catalog.audit_verify([audit.read_checkpoint(cp)])
@@ -188,7 +189,7 @@ def test_verify_says_so_when_all_is_well(five, run_cli) -> None:
 
 
 def test_checkpoint_is_an_event_and_never_overwrites(five, catalog: Catalog, run_cli, tmp_path: Path) -> None:
-    target = tmp_path / "cp.json"
+    target = tmp_path / "cp.txt"
     assert run_cli("audit", "checkpoint", "-o", str(target)).exit_code == 0
     last = list(catalog.events())[-1]
     assert last.action == "checkpoint" and last.details["file"] == str(target)
@@ -196,7 +197,7 @@ def test_checkpoint_is_an_event_and_never_overwrites(five, catalog: Catalog, run
     again = run_cli("audit", "checkpoint", "-o", str(target))
     assert again.exit_code == 2 and "already exists" in again.stderr and target.read_bytes() == before
     printed = run_cli("audit", "checkpoint")
-    assert json.loads(printed.stdout)["format"] == "catalog-checkpoint/1"
+    assert tlog.parse_checkpoint(printed.stdout.encode()).size == list(catalog.events())[-1].seq
 
 
 def test_a_configured_checkpoint_folder_is_used_and_checked(five, catalog: Catalog, run_cli, tmp_path: Path, monkeypatch) -> None:
@@ -206,11 +207,11 @@ def test_a_configured_checkpoint_folder_is_used_and_checked(five, catalog: Catal
     monkeypatch.setenv("CRYPTORUN_CHECKPOINT_DIR", str(folder))
     result = run_cli("audit", "checkpoint")
     assert result.exit_code == 0 and "written to" in result.stdout
-    (first,) = folder.glob("checkpoint-*.json")
+    (first,) = folder.glob("checkpoint-*.txt")
     from dataclasses import replace
 
     catalog.settings = replace(catalog.settings, checkpoint_dir=folder)
-    assert auto_checkpoint(catalog) is not None and len(list(folder.glob("checkpoint-*.json"))) == 2
+    assert auto_checkpoint(catalog) is not None and len(list(folder.glob("checkpoint-*.txt"))) == 2
     verified = run_cli("audit", "verify")
     assert verified.exit_code == 0 and "extends 2 checkpoint(s)" in verified.stdout
     _rewrite_consistently(catalog, 3)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
+from catalog.core import tlog
 from catalog.core.store import Catalog
 from catalog.cryptorun.demo import make_report
 from catalog.cryptorun.writer import AtomicWriter
@@ -271,8 +272,8 @@ def test_verify_leaves_a_checkpoint_when_a_folder_is_configured(many, catalog: C
 
     catalog.settings = replace(catalog.settings, checkpoint_dir=tmp_path / "checkpoints")
     verify(catalog, Scope(subset=(1, 5)))
-    (checkpoint,) = (tmp_path / "checkpoints").glob("checkpoint-*.json")
-    assert json.loads(checkpoint.read_text())["seq"] == list(catalog.events())[-1].seq
+    (checkpoint,) = (tmp_path / "checkpoints").glob("checkpoint-*.txt")
+    assert tlog.parse_checkpoint(checkpoint.read_bytes()).size == list(catalog.events())[-1].seq
 
 
 def test_a_progress_bar_on_a_terminal_and_none_in_a_pipe(many, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import func, select
 
+from catalog.core import tlog
 from catalog.core.schema import ARTIFACTS
 from catalog.core.schema import FOLDER_USAGE as USAGE
 from catalog.core.settings import RetentionPolicy
@@ -351,6 +352,6 @@ def test_folder_usage_stays_equal_to_the_catalog(calendar, catalog: Catalog, bas
 def test_retention_apply_leaves_a_checkpoint_when_a_folder_is_configured(calendar, catalog: Catalog, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     catalog.settings = replace(catalog.settings, checkpoint_dir=tmp_path / "worm")
     apply(catalog)
-    (checkpoint,) = (tmp_path / "worm").glob("checkpoint-*.json")
+    (checkpoint,) = (tmp_path / "worm").glob("checkpoint-*.txt")
     last = list(catalog.events())[-1]
-    assert last.action == "checkpoint" and json.loads(checkpoint.read_text())["hash"] == last.hash
+    assert last.action == "checkpoint" and tlog.parse_checkpoint(checkpoint.read_bytes()).size == last.seq

@@ -92,5 +92,5 @@ def keys_rotate(state: State, new_key: str) -> None:
 
     with state.catalog() as catalog:
         old, new, seq = rotate_key(catalog, Path(new_key))
-    echo(f"Key {new.label} announced at seq {seq}, signed by {old.label}. Now set audit.signing_key to {new_key}; "
-         f"keep the old key until then.")  # fmt: skip
+    echo(f"Key {new.label} announced at seq {seq}, signed by {old.label}. Now point audit.signing_key at the new "
+         "private key; whoever trusts the old key accepts checkpoints signed by the new one.")  # fmt: skip

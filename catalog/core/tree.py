@@ -86,6 +86,13 @@ class Growth:
         ):
             self._new[level, idx] = digest
 
+    def root(self, size: int) -> bytes:
+        """The root (32 raw bytes) of the first ``size`` leaves, those this unit of work added (not stored yet) too."""
+        if not size:
+            return merkle.EMPTY_ROOT
+        stored = fetch(self._conn, [pair for pair in merkle.range_nodes(0, size) if pair not in self._new])
+        return merkle.range_hash(0, size, lambda lv, ix: self._new.get((lv, ix)) or stored[lv, ix])
+
     def rows(self) -> list[dict[str, Any]]:
         """The rows to insert into ``merkle_nodes``: level, idx and hash of each new node."""
         return [{"level": level, "idx": idx, "hash": digest} for (level, idx), digest in self._new.items()]

@@ -127,6 +127,10 @@ class UnitOfWork:
         """The chain head after this change's events so far: (seq, 64-hex hash)."""
         return self._seq, self._hash
 
+    def root(self) -> bytes:
+        """The RFC 9162 root (32 raw bytes) of the log as this change leaves it so far: the events up to :attr:`head`."""
+        return self._tree.root(self._seq)
+
     def _write(self, statement: Executable, params: Any = None) -> CursorResult[Any]:
         return cast("CursorResult[Any]", self._conn.execute(statement, params))
 
