@@ -418,6 +418,17 @@ def test_a_witness_cosigns_from_a_consistency_proof_and_the_auditor_requires_it(
     assert "carries no cosignature of the witness witness.example/w1" in shown.stdout
 
 
+def test_a_proof_in_an_unsigned_checkpoint_says_so_and_is_not_proven(writer: AtomicWriter, run_cli,  # type: ignore[no-untyped-def]
+                                                                     keyring: Path, tmp_path: Path) -> None:
+    record = writer.write_json("ledger", "u", {})
+    result = run_cli("audit", "prove", record.path)  # no audit.signing_key
+    assert result.exit_code == 0 and "a checkpoint of this proof is unsigned" in result.stderr
+    (tmp_path / "p.json").write_text(result.stdout)
+    shown = run_cli("audit", "verify-proof", str(tmp_path / "p.json"), "--key", str(keyring / "store.key.pub"))
+    assert shown.exit_code == 1 and shown.stdout.startswith("NOT proven: the checkpoint is not signed by any key given")
+    assert "it carries no signature at all" in shown.stdout
+
+
 @pytest.mark.parametrize("args, message", [
     (["ledger/20240101-000000-nope-ledger.json"], "no artifact at ledger/20240101-000000-nope-ledger.json"),
     ([], "give either PATH"),
