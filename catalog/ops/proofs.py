@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 
 from ..core import fs, proofs, tlog, tree
 from ..core.chain import read_checkpoint
-from ..core.errors import ProofError, ValidationError
+from ..core.errors import ProofError, Remedy, ValidationError
 from ..core.schema import EVENTS
 from ..core.store import Catalog
 from . import keys
@@ -27,7 +27,7 @@ def tree_checkpoint(path: Path) -> tlog.TreeCheckpoint:
     found = read_checkpoint(path)
     if not isinstance(found, tlog.TreeCheckpoint):
         raise ValidationError(f"{path} is a checkpoint of an earlier version (JSON, the chain head only): a proof "
-                              "needs a tree checkpoint (`catalog audit checkpoint` writes one)")  # fmt: skip
+                              "needs a checkpoint of the log's Merkle tree; take a new one")  # fmt: skip
     return found
 
 
@@ -39,7 +39,7 @@ def _extended(conn: Connection, checkpoint: tlog.TreeCheckpoint) -> None:
                               f"({origin})")  # fmt: skip
     problem = tlog.check(checkpoint, origin, tree.tree_size(conn), lambda size: tree.root_at(conn, size))
     if problem is not None:
-        raise ProofError(f"{problem}; no proof can be made from it (`catalog audit verify` says more)")
+        raise ProofError(f"{problem}; no proof can be made from it", remedy=Remedy.AUDIT)
 
 
 def prove_artifact(catalog: Catalog, path: str, checkpoint: tlog.TreeCheckpoint | None = None) -> proofs.InclusionProof:
@@ -90,7 +90,7 @@ def prove_consistency(catalog: Catalog, old: tlog.TreeCheckpoint,
         new = take_checkpoint(catalog)[0]
     if old.size > new.size:
         raise ValidationError(f"checkpoint {old.source} ({old.size} events) is newer than {new.source} "
-                              f"({new.size}): give the older one with --from")  # fmt: skip
+                              f"({new.size}): the older one comes first")  # fmt: skip
     if old.size == 0:
         raise ValidationError(f"checkpoint {old.source} is of the empty log: every log extends it, there is no proof")
     with catalog.read() as conn:
