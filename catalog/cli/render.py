@@ -67,6 +67,7 @@ LAYOUTS: dict[str, Layout] = {
     "settings": Layout(("key", "value"), ("source",)),
     "runs": Layout(("run_id",), ("started_at", "checked", "ok", "failed", "missing", "duration_s", "scope")),
     "floors": Layout(("type",)),
+    "users": Layout(("name",), ("role", "created_at", "created_by")),
 }
 
 #: Free-text columns: on a terminal these may be cut (with "…") rather than dropped.
