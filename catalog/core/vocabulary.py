@@ -99,6 +99,9 @@ RETENTION_ACTIONS: tuple[str, ...] = ("delete", "archive")
 #: The folder (under the base folder) where reconcile moves files whose bytes no longer match.
 QUARANTINE = "quarantine"
 
+#: The file in the base folder holding the key that signs the web view's session cookies (mode 0600).
+WEB_KEY_FILE = "catalog.web-key"
+
 #: The alembic revision this code needs, and every revision it knows (oldest first).
 #: Kept here so a schema check never imports alembic; a test keeps it equal to alembic's head.
 HEAD_REVISION = "0009"
