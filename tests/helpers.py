@@ -185,7 +185,8 @@ def all_records(catalog: Any, query: Any = None) -> list[ArtifactRecord]:
 
 def representative_workload(catalog: Any, writer: Any, out_dir: Path) -> None:
     """Every kind of change the API makes, once: writes (single and a pair), holds, floors, extensions,
-    a verify run, reconcile fixing a deleted file, retention deleting expired rows, a checkpoint and (SQLite) a backup.
+    a verify run, reconcile fixing a deleted file, retention deleting expired rows, a web account added, changed and
+    removed, a checkpoint and (SQLite) a backup.
 
     ``out_dir`` is an existing folder outside the store for the checkpoint and backup files.
     """
@@ -196,7 +197,7 @@ def representative_workload(catalog: Any, writer: Any, out_dir: Path) -> None:
 
     from catalog.core.settings import RetentionPolicy
     from catalog.cryptorun.demo import make_report
-    from catalog.ops import checkpoints, operations, policy, reconcile, retention, verify
+    from catalog.ops import checkpoints, operations, policy, reconcile, retention, users, verify
 
     utc = timezone.utc
     with freeze_time(datetime(2020, 5, 1, tzinfo=utc)):  # long expired (first: the log's clock never runs back)
@@ -218,6 +219,9 @@ def representative_workload(catalog: Any, writer: Any, out_dir: Path) -> None:
         catalog.settings, retention=dict(catalog.settings.retention, health=RetentionPolicy(0, "delete"))
     )
     retention.apply(catalog)
+    users.add_user(catalog, "alice", "viewer")
+    users.set_role(catalog, "alice", "compliance", "joined compliance")
+    users.remove_user(catalog, "alice", "left")
     checkpoints.take_checkpoint(catalog, out_dir / "checkpoint.json")
     if catalog.db.is_sqlite:
         operations.backup(catalog, out_dir / "backup.sqlite")

@@ -130,3 +130,10 @@ def test_two_placers_at_once_place_one_hold(catalog: Catalog, settings) -> None:
         thread.join()
     assert sum(isinstance(o, int) for o in outcomes) == 1, outcomes
     assert len(holds(catalog)) == 1 and catalog.audit_verify().ok
+
+
+def test_a_second_hold_on_a_pair_counts_when_the_first_one_is_out_of_its_window(catalog: Catalog, writer: AtomicWriter) -> None:
+    json_rec, csv_rec = old_pair(writer, "scan")
+    add_hold(catalog, path=json_rec.path, until=datetime(2019, 1, 1, tzinfo=timezone.utc), reason="only older ones")
+    add_hold(catalog, path=csv_rec.path, reason="the whole report")
+    assert actions(catalog) == {json_rec.path: "hold", csv_rec.path: "hold"}

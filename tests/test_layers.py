@@ -43,7 +43,7 @@ def _rel(path: Path) -> str:
 
 TABLES = frozenset(
     name for name in ("ARTIFACTS", "EVENTS", "CHAIN_HEAD", "MERKLE_NODES", "HOLDS", "FLOORS", "FOLDER_USAGE", "VERIFY_RUNS",
-                      "VERIFY_RESULTS") if hasattr(schema, name)
+                      "VERIFY_RESULTS", "USERS") if hasattr(schema, name)
 )  # fmt: skip
 WRITE_VERBS = ("insert", "update", "delete")
 TABLE_METHODS = (*WRITE_VERBS, "values")
@@ -121,7 +121,8 @@ def test_the_checker_finds_the_writes_of_the_unit_of_work() -> None:
     described = {f.split(": ", 1)[1] for f in found}
     assert {"FOLDER_USAGE.update()", "FOLDER_USAGE.insert()", "ARTIFACTS.insert()", "EVENTS.insert()",
             "CHAIN_HEAD.update()", "ARTIFACTS.update()", "HOLDS.insert()", "HOLDS.update()", "FLOORS.insert()",
-            "FLOORS.update()", "VERIFY_RUNS.insert()", "VERIFY_RUNS.update()", "VERIFY_RESULTS.insert()"} <= described  # fmt: skip
+            "FLOORS.update()", "VERIFY_RUNS.insert()", "VERIFY_RUNS.update()", "VERIFY_RESULTS.insert()",
+            "USERS.insert()", "USERS.update()", "USERS.delete()"} <= described  # fmt: skip
 
 
 FORBIDDEN = {
@@ -214,11 +215,13 @@ def test_every_write_of_the_api_comes_from_the_unit_of_work(
         ("INSERT", "artifacts"), ("UPDATE", "artifacts"), ("INSERT", "events"), ("INSERT", "merkle_nodes"), ("UPDATE", "chain_head"),
         ("INSERT", "folder_usage"), ("UPDATE", "folder_usage"), ("INSERT", "holds"), ("UPDATE", "holds"),
         ("INSERT", "policy_floors"), ("UPDATE", "policy_floors"), ("INSERT", "verify_runs"),
-        ("UPDATE", "verify_runs"), ("INSERT", "verify_results"),
+        ("UPDATE", "verify_runs"), ("INSERT", "verify_results"), ("INSERT", "users"), ("UPDATE", "users"),
+        ("DELETE", "users"),
     }  # fmt: skip
     actions = {e.action for e in catalog.events()}
     expected = {"write", "hold_place", "hold_release", "policy_floor", "retain_extend", "verify_run", "missing",
-                "reconcile_run", "retention_intent", "delete", "retention_run", "checkpoint"}  # fmt: skip
+                "reconcile_run", "retention_intent", "delete", "retention_run", "checkpoint", "user_add", "user_role",
+                "user_remove"}  # fmt: skip
     assert expected | ({"backup"} if catalog.db.is_sqlite else set()) <= actions
     assert (out / "checkpoint.json").is_file() and (out / "backup.sqlite").is_file() is catalog.db.is_sqlite
     assert catalog.audit_verify().ok

@@ -6,7 +6,7 @@ is the one renderer every listing goes through; :mod:`.progress` the progress
 bar of long work.
 """
 
-from . import admin, artifacts, audit, explain, integrity, keys, lifecycle, proofs  # noqa: F401  (they register their commands)
+from . import admin, artifacts, audit, explain, integrity, keys, lifecycle, proofs, serve, users  # noqa: F401  (they register their commands)
 from .root import cli, main
 
 __all__ = ["cli", "main"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .render import human_size
+from ..core.text import human_size
 
 #: Cells of a progress line besides its label, bar and counts: "  [" "]  " "100%" "  " "00:00:00" "  ".
 _BAR_CLUTTER = 3 + 3 + 4 + 2 + 8 + 2

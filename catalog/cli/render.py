@@ -20,7 +20,6 @@ Machine formats carry exact values (bytes, full hashes, ISO-8601 UTC times).
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -30,8 +29,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from ..core.formats import CsvWriter
-from ..core.text import fit, pad, printable, width
+from ..core.formats import cell_text, write_listing
+from ..core.text import fit, human_size, pad, printable, width
 
 if TYPE_CHECKING:
     from ..core.records import ArtifactRecord
@@ -67,20 +66,11 @@ LAYOUTS: dict[str, Layout] = {
     "settings": Layout(("key", "value"), ("source",)),
     "runs": Layout(("run_id",), ("started_at", "checked", "ok", "failed", "missing", "duration_s", "scope")),
     "floors": Layout(("type",)),
+    "users": Layout(("name",), ("role", "created_at", "created_by")),
 }
 
 #: Free-text columns: on a terminal these may be cut (with "…") rather than dropped.
 CUTTABLE = frozenset({"reason", "details", "detail", "actor", "placed_by", "scope", "source", "fixed"})
-
-
-def human_size(size: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def echo(message: str = "", err: bool = False) -> None:
@@ -90,14 +80,6 @@ def echo(message: str = "", err: bool = False) -> None:
     line); shown through :func:`catalog.core.text.printable`, it stays text.
     """
     click.echo(printable(message), err=err)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def render(
@@ -117,32 +99,12 @@ def render(
     A table on a terminal (``is_terminal``, unless ``wide``) fits its width by
     the listing's :data:`LAYOUTS` entry (by ``key``).
     """
-    count = 0
-    if fmt == "json":
-        out.write('{"' + key + '": [')
-        for row in rows:
-            out.write(("," if count else "") + "\n  " + json.dumps({c: row.get(c) for c in columns}))
-            count += 1
-        extra = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in (trailer() if trailer else {}).items())
-        out.write(("\n" if count else "") + f'], "count": {count}{extra}}}\n')
-    elif fmt == "ndjson":
-        for row in rows:
-            out.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
-            count += 1
-    elif fmt == "csv":
-        writer = CsvWriter(out)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_cell(row.get(c)) for c in columns])
-            count += 1
-    elif fmt == "table":
-        cells = table_cells or {}
-        lines = ([printable(cells.get(c, _cell)(row.get(c))) for c in columns] for row in rows)
-        budget = shutil.get_terminal_size().columns if is_terminal and not wide else None
-        count = _write_table(columns, lines, out, budget, LAYOUTS.get(key))
-    else:
-        raise ValueError(f"unknown format {fmt!r}")
-    return count
+    if fmt != "table":
+        return write_listing(rows, columns, fmt, out, key=key, trailer=trailer)
+    cells = table_cells or {}
+    lines = ([printable(cells.get(c, cell_text)(row.get(c))) for c in columns] for row in rows)
+    budget = shutil.get_terminal_size().columns if is_terminal and not wide else None
+    return _write_table(columns, lines, out, budget, LAYOUTS.get(key))
 
 
 def _fit_columns(columns: Sequence[str], widths: list[int], budget: int, layout: Layout | None) -> dict[int, int]:

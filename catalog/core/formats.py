@@ -29,7 +29,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import IO, Any
@@ -254,6 +254,50 @@ class CsvWriter:
     def writerow(self, cells: Iterable[str]) -> None:
         """Write one row."""
         self._writer.writerow([csv_text(cell) for cell in cells])
+
+
+def cell_text(value: Any) -> str:
+    """A listing's value as one cell of text: None empty, booleans ``true``/``false``, the rest ``str``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def write_listing(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str, out: IO[str], *, key: str = "rows",
+    trailer: Callable[[], Mapping[str, Any]] | None = None,
+) -> int:  # fmt: skip
+    """Write a listing's ``rows`` (only ``columns``) for programs, row by row; returns the count.
+
+    ``json``: one object, the rows under ``key`` plus ``count`` and the
+    ``trailer``'s fields (an empty listing is ``[]``); ``ndjson``: one object a
+    line; ``csv``: a header, then one line a row (:class:`CsvWriter`). The
+    command line's ``--format`` and the web's exports both write through here.
+    Raises ValueError for another format.
+    """
+    count = 0
+    if fmt == "json":
+        out.write('{"' + key + '": [')
+        for row in rows:
+            out.write(("," if count else "") + "\n  " + json.dumps({c: row.get(c) for c in columns}))
+            count += 1
+        extra = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in (trailer() if trailer else {}).items())
+        out.write(("\n" if count else "") + f'], "count": {count}{extra}}}\n')
+    elif fmt == "ndjson":
+        for row in rows:
+            out.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
+            count += 1
+    elif fmt == "csv":
+        writer = CsvWriter(out)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([cell_text(row.get(c)) for c in columns])
+            count += 1
+    else:
+        raise ValueError(f"unknown format {fmt!r}")
+    return count
 
 
 def csv_bytes(rows: Iterable[Sequence[Any]], precision: int = 6) -> bytes:

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from .vocabulary import STATUSES
+from .vocabulary import ROLES, STATUSES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -213,6 +213,24 @@ class VerifyResult(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
 
+class User(Base):
+    """A web account: its role and only a salted slow hash of its secret (:mod:`catalog.ops.users`).
+
+    Changed only through ``tx.users``, each change with its event; removing an account deletes its row
+    (the log keeps who it was, when it was added and why it was removed).
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("role IN ('" + "', '".join(ROLES) + "')", name="role"),)
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    #: ``scrypt$N$r$p$SALT$HASH`` (hex): the parameters travel with the hash, so they can be raised later.
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(256))
+
+
 ARTIFACTS = cast(Table, Artifact.__table__)
 EVENTS = cast(Table, Event.__table__)
 CHAIN_HEAD = cast(Table, ChainHead.__table__)
@@ -222,6 +240,7 @@ FLOORS = cast(Table, PolicyFloor.__table__)
 FOLDER_USAGE = cast(Table, FolderUsage.__table__)
 VERIFY_RUNS = cast(Table, VerifyRun.__table__)
 VERIFY_RESULTS = cast(Table, VerifyResult.__table__)
+USERS = cast(Table, User.__table__)
 
 
 def keyset_after(

@@ -8,6 +8,7 @@ queries and :meth:`Catalog.change` — the unit of work — for every change.
 
 from __future__ import annotations
 
+import copy
 import errno
 import os
 from collections.abc import Iterator, Sequence
@@ -57,6 +58,7 @@ class Catalog:
         self.settings = settings
         #: A claimed name recorded beside the OS identity in every event (``actor``, else CRYPTORUN_ACTOR).
         self.actor_claim = chain.validate_claim(actor if actor is not None else os.environ.get("CRYPTORUN_ACTOR"))
+        self._acting_as: str | None = None
         self.base_dir = settings.base_dir
         self.db = Database(
             settings.catalog_url,
@@ -149,8 +151,17 @@ class Catalog:
 
     @property
     def actor(self) -> str:
-        """Who this process is, for the audit log: ``user@host:pid`` plus any claim."""
-        return chain.current_actor(self.actor_claim)
+        """Who is acting, for the audit log: ``user@host:pid`` plus any claim (or the actor of :meth:`acting_as`)."""
+        return self._acting_as or chain.current_actor(self.actor_claim)
+
+    def acting_as(self, actor: str) -> Catalog:
+        """This store, its changes recorded as made by ``actor`` (an authenticated web user: ``web:NAME@host:pid``).
+
+        Shares this handle's database connections: close only the original.
+        """
+        view = copy.copy(self)
+        view._acting_as = actor
+        return view
 
     @classmethod
     def init(cls, settings: Settings, *, actor: str | None = None) -> tuple[Catalog, str | None, str]:

@@ -66,3 +66,13 @@ def pad(text: str, cells: int, right: bool = False) -> str:
     """``text`` padded with spaces to ``cells`` cells (on the left when ``right``: numbers)."""
     fill = " " * max(cells - width(text), 0)
     return fill + text if right else text + fill
+
+
+def human_size(size: int) -> str:
+    """A size in bytes for people: 1536 -> '1.5 KiB' (binary units, one decimal)."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -11,8 +11,8 @@ catalog. A unit of work
    the row change *and* its audit event together — a row change without its
    event cannot be expressed: ``tx.artifacts`` (record, set_status),
    ``tx.holds`` (place, release), ``tx.floors`` (set), ``tx.verify_runs``
-   (start, add_results, finish) and ``tx.events`` (append, for events that
-   change no row);
+   (start, add_results, finish), ``tx.users`` (add, set_role, remove) and
+   ``tx.events`` (append, for events that change no row);
 3. keeps ``folder_usage`` in step with every artifact change, and the log's
    Merkle tree (``merkle_nodes``, :mod:`catalog.core.tree`) with every event;
 4. dates every event and ``recorded_at`` by the log's clock (:meth:`UnitOfWork.clock`):
@@ -51,6 +51,7 @@ from .schema import (
     FOLDER_USAGE,
     HOLDS,
     MERKLE_NODES,
+    USERS,
     VERIFY_RESULTS,
     VERIFY_RUNS,  # fmt: skip
 )
@@ -101,6 +102,7 @@ class UnitOfWork:
         self.holds = Holds(self)
         self.floors = Floors(self)
         self.verify_runs = VerifyRuns(self)
+        self.users = Users(self)
 
     def read(self, statement: Executable, params: Mapping[str, Any] | None = None) -> Result[Any]:
         """Run a SELECT inside this transaction; anything else raises TypeError (rows change through repositories)."""
@@ -323,6 +325,50 @@ class Floors:
         else:
             tx._write(FLOORS.update().where(FLOORS.c.type == artifact_type).values(days=days))
         return before
+
+
+class Users:
+    """``tx.users``: web accounts, each change with its event (which never carries the secret or its hash)."""
+
+    def __init__(self, tx: UnitOfWork) -> None:
+        self._tx = tx
+
+    def get(self, name: str) -> Any:
+        """The account's row, or None."""
+        return self._tx.read(select(USERS).where(USERS.c.name == name)).one_or_none()
+
+    def _require(self, name: str) -> Any:
+        row = self.get(name)
+        if row is None:
+            raise NotFoundError(f"no account named {name!r}", value=name)
+        return row
+
+    def add(self, name: str, role: str, secret_hash: str) -> None:
+        """Insert an account and its ``user_add`` event; ValidationError if the name is taken."""
+        tx = self._tx
+        if self.get(name) is not None:
+            raise ValidationError(f"an account named {name!r} already exists", value=name)
+        now = tx.clock()
+        tx._write(USERS.insert().values(name=name, role=role, secret_hash=secret_hash, created_at=now,
+                                        created_by=tx.actor))  # fmt: skip
+        tx._append("user_add", artifact_id=None, path=None, status=None, at=now, details={"name": name, "role": role})
+
+    def set_role(self, name: str, role: str, reason: str) -> str:
+        """Change an account's role with its ``user_role`` event; returns the role before. NotFoundError."""
+        tx = self._tx
+        before = self._require(name).role
+        tx._write(USERS.update().where(USERS.c.name == name).values(role=role))
+        tx._append("user_role", artifact_id=None, path=None, status=None, at=None,
+                   details={"name": name, "from": before, "to": role, "reason": reason})  # fmt: skip
+        return str(before)
+
+    def remove(self, name: str, reason: str) -> None:
+        """Delete an account with its ``user_remove`` event (its sessions and tokens stop working). NotFoundError."""
+        tx = self._tx
+        role = self._require(name).role
+        tx._write(USERS.delete().where(USERS.c.name == name))
+        tx._append("user_remove", artifact_id=None, path=None, status=None, at=None,
+                   details={"name": name, "role": role, "reason": reason})  # fmt: skip
 
 
 @dataclass(frozen=True)

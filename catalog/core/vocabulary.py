@@ -77,7 +77,15 @@ ACTIONS: dict[str, str] = {
     "schema_upgrade": "the catalog's schema migrated",
     "finding_resolve": "a finding closed by a person, with the reason",
     "clock_behind": "a writer whose clock was behind the log's (its events were dated by the log's clock)",
+    "user_add": "a web account added (its secret is never logged)",
+    "user_remove": "a web account removed, with the reason",
+    "user_role": "a web account's role changed, with the reason",
 }
+
+#: Web account roles. Every role reads every page and downloads verified bytes; only ``compliance`` places
+#: and releases legal holds (a legal decision, kept apart from running the system); only ``admin`` sees the
+#: list of accounts. Accounts themselves are managed only on the host (``catalog users``), never over the web.
+ROLES: tuple[str, ...] = ("viewer", "compliance", "admin")
 
 #: Deployment environments and the base folder each one implies.
 ENVIRONMENTS: dict[str, str] = {
@@ -92,7 +100,10 @@ RETENTION_ACTIONS: tuple[str, ...] = ("delete", "archive")
 #: The folder (under the base folder) where reconcile moves files whose bytes no longer match.
 QUARANTINE = "quarantine"
 
+#: The file in the base folder holding the key that signs the web view's session cookies (mode 0600).
+WEB_KEY_FILE = "catalog.web-key"
+
 #: The alembic revision this code needs, and every revision it knows (oldest first).
 #: Kept here so a schema check never imports alembic; a test keeps it equal to alembic's head.
-HEAD_REVISION = "0008"
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+HEAD_REVISION = "0009"
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009")

@@ -6,14 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from ..core.vocabulary import WEB_KEY_FILE
+
 #: Finding classes, in report order (see :mod:`catalog.ops.reconcile` for what each means). ``linked_folder``:
 #: a folder of the store that is a symlink; nothing is read or written through it, so it is drift a person settles.
 CLASSES = ("orphan", "missing", "moved", "modified", "half_pair", "stale_temp", "restored", "linked_folder", "foreign",
            "in_flight")
 NOT_DRIFT = ("foreign", "in_flight")
 
+#: Files of the catalog itself at the top of the store (the SQLite database and its companions, the web key).
 CATALOG_FILES = ("catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm", "catalog.sqlite-journal", "catalog.sqlite-lock",
-                 "catalog.sqlite-lifecycle")
+                 "catalog.sqlite-lifecycle", WEB_KEY_FILE)
 DEFAULT_GRACE = 300.0  # seconds
 
 

@@ -203,11 +203,11 @@ def _pair_ids(read: Callable[[Any], Any], path: str) -> set[str]:
 
 
 def _hold_set(read: Callable[[Any], Any], found: list[HoldRecord]) -> HoldSet:
-    pairs: dict[str, HoldRecord] = {}
+    pairs: dict[str, list[HoldRecord]] = {}
     for hold in found:
         if hold.kind == "path":
             for pair_id in _pair_ids(read, hold.selector):
-                pairs.setdefault(pair_id, hold)
+                pairs.setdefault(pair_id, []).append(hold)
     return HoldSet(found, pairs)
 
 
@@ -216,15 +216,19 @@ class HoldSet:
     """The active holds at one moment, and the linked pairs their path holds reach (a pair is held whole)."""
 
     holds: list[HoldRecord]
-    pairs: dict[str, HoldRecord]
+    pairs: dict[str, list[HoldRecord]]  # pair id -> the path holds on either file of the pair, in the order placed
+
+    def covering(self, record: ArtifactRecord) -> list[HoldRecord]:
+        """Every hold that protects ``record``, directly or through its pair, in the order placed."""
+        paired = self.pairs.get(record.pair_id, []) if record.pair_id is not None else []
+        return [h for h in self.holds if h.covers(record) or (h in paired and h.in_window(record))]
 
     def hold_for(self, record: ArtifactRecord) -> HoldRecord | None:
-        """The first hold that protects ``record`` (directly, or through its pair), or None."""
+        """The first hold that protects ``record`` directly, else the first through its pair, or None."""
         direct = next((h for h in self.holds if h.covers(record)), None)
         if direct is not None or record.pair_id is None:
             return direct
-        hold = self.pairs.get(record.pair_id)
-        return hold if hold is not None and hold.in_window(record) else None
+        return next((h for h in self.pairs.get(record.pair_id, []) if h.in_window(record)), None)
 
 
 def active_holds(catalog: Catalog) -> HoldSet:
@@ -236,7 +240,8 @@ def active_holds(catalog: Catalog) -> HoldSet:
     found = holds(catalog)
     with catalog.read() as conn:
         logged = [HoldRecord.from_row(h) for h in replay.guards(conn.execute).active()]
-        return _hold_set(conn.execute, found + logged)
+        # each hold once, unless the table's row says otherwise than the log: then both (the more protective wins)
+        return _hold_set(conn.execute, found + [h for h in logged if h not in found])
 
 
 def logged_record(execute: Callable[[Any], Any], artifact_id: int) -> ArtifactRecord:

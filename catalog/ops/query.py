@@ -362,7 +362,7 @@ def stats(catalog: Catalog) -> list[StatRow]:
 class EventQuery:
     """Which events a log listing wants. Times are aware UTC; ``since`` inclusive, ``until`` exclusive.
 
-    ``path`` is exact or a glob (* and ?); ``actor`` a substring.
+    ``path`` is exact or a glob (* and ?); ``actor`` a substring; ``after`` continues after that seq (keyset pages).
     """
 
     since: datetime | None = None
@@ -371,6 +371,7 @@ class EventQuery:
     path: str | None = None  # exact, or a glob with * and ?
     actor: str | None = None  # substring
     limit: int | None = None
+    after: int | None = None  # seq of the last event already seen
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit < 1:
@@ -396,6 +397,8 @@ def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterat
         where.append(c.at < query.until)
     if query.actions:
         where.append(c.action.in_(query.actions))
+    if query.after is not None:
+        where.append(c.seq > query.after)
     glob = query.path if query.path is not None and _GLOB_CHARS.search(query.path) else None
     if query.path is not None:
         where.append(c.path.like(_like_pattern(glob), escape="\\") if glob else c.path == query.path)

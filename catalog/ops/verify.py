@@ -31,7 +31,7 @@ from ..core.chain import iso_utc
 from ..core.errors import Param, ValidationError
 from ..core.formats import format_time
 from ..core.fs import UnsafePath, row_file, sha256_file
-from ..core.schema import ARTIFACTS, VERIFY_RUNS
+from ..core.schema import ARTIFACTS, VERIFY_RESULTS, VERIFY_RUNS
 from ..core.store import Catalog
 from ..core.unit_of_work import Outcome
 from ..core.vocabulary import READABLE
@@ -242,3 +242,17 @@ def history(catalog: Catalog, limit: int | None = None) -> list[VerifyRunRecord]
         rows = conn.execute(query).all()
     return [VerifyRunRecord(r.id, r.started_at, r.finished_at, json.loads(r.scope), r.checked, r.ok, r.failed,
                             r.missing, r.duration_s) for r in rows]  # fmt: skip
+
+
+def artifact_results(catalog: Catalog, artifact_id: int, limit: int = 100) -> list[dict[str, Any]]:
+    """One artifact's outcomes in the recorded verify runs, newest run first (at most ``limit``).
+
+    Each: ``run_id``, ``started_at`` (ISO-8601 UTC), ``outcome`` (ok, failed, missing, skipped) and ``detail``.
+    """
+    r, v = VERIFY_RESULTS.c, VERIFY_RUNS.c
+    query = (select(r.run_id, v.started_at, r.outcome, r.detail).join_from(VERIFY_RESULTS, VERIFY_RUNS, r.run_id == v.id)
+             .where(r.artifact_id == artifact_id).order_by(r.run_id.desc()).limit(limit))  # fmt: skip
+    with catalog.read() as conn:
+        rows = conn.execute(query).all()
+    return [{"run_id": row.run_id, "started_at": format_time(row.started_at), "outcome": row.outcome,
+             "detail": row.detail} for row in rows]  # fmt: skip

@@ -1,0 +1,295 @@
+"""The pages: each a view over the Python API (never SQL of its own), served as HTML and as JSON under ``/api``.
+
+The JSON of each page is what the matching CLI command prints with
+``--format json``: ``/api/artifacts`` as ``ls`` (``artifacts``, ``count``,
+``next_after``), ``/api/artifacts/PATH`` as ``show`` (plus ``pair``, ``holds``
+and ``verifications``), ``/api/audit`` as ``audit log`` (plus ``next_after``),
+``/api/holds`` as ``hold ls``, ``/api/`` as ``status``, ``/api/retention`` as
+``retention plan``, ``/api/verify`` as ``verify history`` and ``findings ls``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from ..core.errors import NotFoundError, ValidationError
+from ..core.formats import write_listing
+from ..core.fs import CHUNK
+from ..core.vocabulary import ACTIONS, EXTS, SORTS, STATUSES, TYPES
+from ..ops.findings import open_findings
+from ..ops.operations import status
+from ..ops.policy import active_holds, add_hold, holds, release_hold
+from ..ops.query import ArtifactQuery, EventQuery, Listing, iter_event_log, pair_partner, show
+from ..ops.read import copy_verified
+from ..ops.retention import plan
+from ..ops.users import list_users
+from ..ops.verify import artifact_results, history
+from .params import Params, read_params
+from .views import Context, Page, Spec, redirect, with_query
+
+#: Rows per page unless asked otherwise, and the most one page may hold.
+PAGE_ROWS, MAX_ROWS = 50, 1000
+SPOOL = 8 * 2**20  # bytes of a download or export kept in memory before it spills to a temporary file
+EVENT_COLUMNS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
+
+
+def healthz(request: Request) -> Response:
+    """For load balancers: 200 ``{"status": "ok"}``; needs no account and tells nothing about the store."""
+    return JSONResponse({"status": "ok"})
+
+
+async def login(web: Any, request: Request) -> Response:
+    """GET: the login form (with a pre-session CSRF token). POST: check name and secret, start a session."""
+    from starlette.concurrency import run_in_threadpool
+
+    if request.method == "GET":
+        request.session.setdefault("csrf", secrets.token_urlsafe(32))
+        params = Params(request.query_params.multi_items(), ("next",))
+        return web.page(request, "login.html", {"error": None, "next": _safe_next(params.text("next"))})
+    try:
+        params = await read_params(request, ("name", "secret", "next", "csrf"))
+        from .auth import csrf_ok
+
+        if not csrf_ok(request.session, params.text("csrf", 128)):
+            return web.error(request, False, 403, "the login form has expired: reload the page and log in again")
+        name, secret = params.text("name", 64) or "", params.text("secret", 256) or ""
+        user = await run_in_threadpool(web.gate.login, request.session, name, secret)
+    except Exception as exc:
+        return web.failure(request, False, exc)
+    if user is None:
+        return web.page(request, "login.html", {"error": "wrong name or secret", "next": _safe_next(params.text("next"))},
+                        401)  # fmt: skip
+    return redirect(_safe_next(params.text("next")))
+
+
+async def logout(web: Any, request: Request) -> Response:
+    """End the session (the form carries its CSRF token), back to the login page."""
+    from .auth import csrf_ok
+
+    try:
+        params = await read_params(request, ("csrf",))
+    except Exception as exc:
+        return web.failure(request, False, exc)
+    if not csrf_ok(request.session, params.text("csrf", 128)):
+        return web.error(request, False, 403, "the form's CSRF token is missing or wrong: reload the page")
+    request.session.clear()
+    return redirect("/login")
+
+
+def _safe_next(target: str | None) -> str:
+    """A same-site path to go to after logging in: anything else (another host, a scheme) becomes ``/``."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+# -- the dashboard --------------------------------------------------------------------------------
+
+
+def dashboard(ctx: Context) -> Page:
+    """What needs a person (the findings of ``status``), the last verify and checkpoint, limits, pending intents."""
+    result = status(ctx.catalog)
+    attention = [a.message + (f" (next step: {a.remedy.value})" if a.remedy else "") for a in result.attention]
+    return "dashboard.html", {**result.to_dict(), "attention": attention}, {}
+
+
+# -- artifacts ------------------------------------------------------------------------------------
+
+ARTIFACT_PARAMS = ("type", "prefix", "status", "ext", "since", "until", "as_of", "sort", "after", "limit")
+
+
+def _artifact_query(p: Params) -> ArtifactQuery:
+    return ArtifactQuery(types=p.many("type", TYPES), prefix=p.text("prefix", 256), statuses=p.many("status", STATUSES),
+                         since=p.time("since"), until=p.time("until"), sort=p.choice("sort", SORTS, "newest") or "newest",
+                         after=p.text("after"), limit=p.whole("limit", 1, MAX_ROWS, PAGE_ROWS), as_of=p.time("as_of"),
+                         exts=p.many("ext", EXTS))  # fmt: skip
+
+
+def artifacts(ctx: Context) -> Page:
+    """Artifacts by type, prefix, status, extension, creation window and as of a moment; keyset pages."""
+    query = _artifact_query(ctx.params)
+    listing = Listing(ctx.catalog, query)
+    rows = [record.to_dict() for record in listing]
+    data = {"artifacts": rows, "count": len(rows), "next_after": listing.next_after}
+    shown = {name: getattr(query, attr) for name, attr in (
+        ("type", "types"), ("prefix", "prefix"), ("status", "statuses"), ("ext", "exts"), ("sort", "sort"),
+        ("limit", "limit"))}  # fmt: skip
+    shown.update({name: ctx.params.text(name, 64) for name in ("since", "until", "as_of")})
+    next_page = with_query(shown, after=listing.next_after) if listing.next_after else None
+    return "artifacts.html", data, {"query": shown, "next_page": next_page, "types": TYPES, "statuses": STATUSES,
+                                    "exts": EXTS, "sorts": tuple(SORTS)}  # fmt: skip
+
+
+def artifact(ctx: Context) -> Page:
+    """One artifact: its row, its file now, its events, its pair, the holds covering it, its verifications."""
+    found = show(ctx.catalog, _store_path(ctx.path["path"]))
+    record = found.record
+    partner = pair_partner(ctx.catalog, record)
+    held = active_holds(ctx.catalog).covering(record)
+    data = {**found.to_dict(), "pair": partner.to_dict() if partner else None, "holds": [h.to_dict() for h in held],
+            "verifications": artifact_results(ctx.catalog, record.id)}  # fmt: skip
+    return "artifact.html", data, {}
+
+
+def _store_path(text: str) -> str:
+    """A catalog path from a URL: at most 512 characters, no NUL or control character, relative."""
+    if len(text) > 512 or not text.isprintable():
+        raise ValidationError("an artifact path is at most 512 printable characters", value=text[:80])
+    if text.startswith("/") or ".." in PurePosixPath(text).parts:
+        raise NotFoundError(f"no artifact at {text[:200]} in the catalog")
+    return text
+
+
+def download(ctx: Context) -> Response:
+    """The artifact's bytes, sent only after their SHA-256 matched the catalog (409 and nothing sent otherwise)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)
+    try:
+        record = copy_verified(ctx.catalog, _store_path(ctx.path["path"]), spool)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    name = PurePosixPath(record.path).name
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": record.sha256,
+               "Content-Length": str(record.size)}  # fmt: skip
+    return StreamingResponse(_chunks(spool), media_type="application/octet-stream", headers=headers)
+
+
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+    finally:
+        handle.close()
+
+
+# -- the audit log --------------------------------------------------------------------------------
+
+AUDIT_PARAMS = ("action", "actor", "path", "since", "until", "after", "limit")
+
+
+def _event_query(p: Params, paged: bool) -> EventQuery:
+    return EventQuery(since=p.time("since"), until=p.time("until"), actions=p.many("action", ACTIONS),
+                      path=p.text("path"), actor=p.text("actor"), after=p.whole("after", 0, 2**62),
+                      limit=p.whole("limit", 1, MAX_ROWS, PAGE_ROWS) if paged else None)  # fmt: skip
+
+
+def audit(ctx: Context) -> Page:
+    """Events by action, actor, path and time window, oldest first, in keyset pages (``after`` a seq)."""
+    query = _event_query(ctx.params, paged=True)
+    rows = [event.to_dict() for event in iter_event_log(ctx.catalog, query)]
+    next_after = rows[-1]["seq"] if query.limit is not None and len(rows) == query.limit else None
+    data = {"events": rows, "count": len(rows), "next_after": next_after}
+    shown: dict[str, Any] = {name: ctx.params.text(name) for name in ("actor", "path", "since", "until")}
+    shown.update(action=query.actions, limit=query.limit)
+    return "audit.html", data, {"actions": ACTIONS, "query": shown, "filters": with_query(shown, limit=None),
+                                "next_page": with_query(shown, after=next_after) if next_after else None}  # fmt: skip
+
+
+def audit_export(ctx: Context) -> Response:
+    """The whole filtered view (no page limit) as a CSV or JSON file, in the shapes of ``audit log --format``."""
+    fmt = ctx.params.choice("format", ("csv", "json"), "json") or "json"
+    rows = (event.to_dict() for event in iter_event_log(ctx.catalog, _event_query(ctx.params, paged=False)))
+    if fmt == "csv":
+        rows = ({**row, "details": json.dumps(row["details"], sort_keys=True)} for row in rows)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL, mode="w+", encoding="utf-8", newline="")
+    try:
+        write_listing(rows, EVENT_COLUMNS, fmt, spool, key="events")
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    headers = {"Content-Disposition": f'attachment; filename="audit-{stamp}.{fmt}"'}
+    return StreamingResponse(_text_chunks(spool), media_type=media, headers=headers)
+
+
+def _text_chunks(handle: IO[str]) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(CHUNK):
+            yield chunk.encode("utf-8")
+    finally:
+        handle.close()
+
+
+# -- holds ----------------------------------------------------------------------------------------
+
+
+def holds_page(ctx: Context) -> Page:
+    """Legal holds (active ones, or every one with ``all``) and how many artifacts on disk each covers now."""
+    found = holds(ctx.catalog, ctx.params.flag("all"), count=True)
+    rows = [h.to_dict() for h in found]
+    placed = ctx.params.whole("placed", 1, 2**62)
+    released = ctx.params.whole("released", 1, 2**62)
+    return "holds.html", {"holds": rows, "count": len(rows)}, {"types": TYPES, "placed": placed, "released": released,
+                                                               "all": ctx.params.flag("all")}  # fmt: skip
+
+
+def hold_place(ctx: Context) -> Page | Response:
+    """Place a hold on one artifact (path), a prefix or a type, optionally for a creation window, with a reason."""
+    p = ctx.params
+    placed = add_hold(ctx.catalog, path=p.text("path"), prefix=p.text("prefix", 256), artifact_type=p.choice("type", TYPES),
+                      since=p.time("since"), until=p.time("until"), reason=p.text("reason", 1000) or "")  # fmt: skip
+    if not ctx.api:
+        return redirect(f"/holds?placed={placed.id}")
+    return "", {"holds": [placed.to_dict()], "count": 1}, {}
+
+
+def hold_release(ctx: Context) -> Page | Response:
+    """Release a hold, with a reason."""
+    hold_id = Params([("hold", ctx.path["hold_id"])], ("hold",)).whole("hold", 1, 2**62)
+    assert hold_id is not None
+    release_hold(ctx.catalog, hold_id, ctx.params.text("reason", 1000) or "")
+    if not ctx.api:
+        return redirect(f"/holds?released={hold_id}")
+    return "", {"released": hold_id}, {}
+
+
+# -- retention, verification, accounts -------------------------------------------------------------
+
+
+def retention(ctx: Context) -> Page:
+    """What is past its retention ``days`` from now (default 30): deleted or archived then, or what protects it."""
+    days = ctx.params.whole("days", 0, 3660, 30) or 0
+    moment = datetime.now(timezone.utc) + timedelta(days=days)
+    rows = [row.to_dict() for row in plan(ctx.catalog, now=moment, types=ctx.params.many("type", TYPES))]
+    return "retention.html", {"plan": rows, "count": len(rows)}, {"days": days, "types": TYPES}
+
+
+def verify_page(ctx: Context) -> Page:
+    """The recorded verify runs (newest first) and the open findings, with links to their artifacts."""
+    runs = [run.to_dict() for run in history(ctx.catalog, ctx.params.whole("limit", 1, MAX_ROWS, PAGE_ROWS))]
+    findings = [f.to_dict() for f in open_findings(ctx.catalog)]
+    return "verify.html", {"runs": runs, "findings": findings, "count": len(runs)}, {}
+
+
+def users_page(ctx: Context) -> Page:
+    """The accounts and their roles (admin only; never a secret)."""
+    rows = [u.to_dict() for u in list_users(ctx.catalog)]
+    return "users.html", {"users": rows, "count": len(rows)}, {}
+
+
+PAGES: tuple[Spec, ...] = (
+    Spec("/", dashboard),
+    Spec("/artifacts", artifacts, params=ARTIFACT_PARAMS),
+    Spec("/artifacts/{path:path}", artifact),
+    Spec("/download/{path:path}", download, html_only=True),
+    Spec("/audit", audit, params=AUDIT_PARAMS),
+    Spec("/audit/export", audit_export, params=AUDIT_PARAMS + ("format",), html_only=True),
+    Spec("/holds", holds_page, params=("all", "placed", "released")),
+    Spec("/holds", hold_place, "POST", ("compliance",), ("path", "prefix", "type", "since", "until", "reason")),
+    Spec("/holds/{hold_id}/release", hold_release, "POST", ("compliance",), ("reason",)),
+    Spec("/retention", retention, params=("days", "type")),
+    Spec("/verify", verify_page, params=("limit",)),
+    Spec("/users", users_page, roles=("admin",)),
+)
