@@ -38,6 +38,7 @@ log = logging.getLogger("catalog")
 AnyCheckpoint = Checkpoint | tlog.TreeCheckpoint
 #: The names of checkpoint files in the configured folder: this version's, and the JSON of earlier ones.
 PATTERNS = ("checkpoint-*.txt", "checkpoint-*.json")
+_COSIGNED = "only tree checkpoints are cosigned"
 
 
 def checkpoint_dir(catalog: Catalog) -> Path | None:
@@ -271,8 +272,8 @@ def cosign(checkpoint_file: Path, witness: note.Signer, *, log_keys: list[note.V
     ValidationError for files that are not tree checkpoints, a missing key
     or proof; SignatureError or ProofError when the witness refuses.
     """
-    checkpoint = _tree_checkpoint(checkpoint_file)
-    old = None if previous is None else _tree_checkpoint(previous)
+    checkpoint = tree_checkpoint(checkpoint_file, _COSIGNED)
+    old = None if previous is None else tree_checkpoint(previous, _COSIGNED)
     if not log_keys and catalog is not None:
         log_keys = keys.trusted_keys(catalog)[0]
     if not log_keys:
@@ -307,8 +308,10 @@ def new_file(base_dir: Path, output: Path, what: str) -> Path:
     return target
 
 
-def _tree_checkpoint(path: Path) -> tlog.TreeCheckpoint:
+def tree_checkpoint(path: Path, why: str) -> tlog.TreeCheckpoint:
+    """The tree checkpoint in the file ``path``; ValidationError if it is missing, malformed or of the older JSON
+    kind (the message ends with ``why`` a tree checkpoint is needed)."""
     found = read_checkpoint(path)
     if not isinstance(found, tlog.TreeCheckpoint):
-        raise ValidationError(f"{path} is a checkpoint of an earlier version (JSON): only tree checkpoints are cosigned")
+        raise ValidationError(f"{path} is a checkpoint of an earlier version (JSON): {why}")
     return found

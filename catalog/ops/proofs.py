@@ -14,21 +14,16 @@ from pathlib import Path
 from sqlalchemy import Connection, select
 
 from ..core import fs, proofs, tlog, tree
-from ..core.chain import read_checkpoint
 from ..core.errors import ProofError, Remedy, ValidationError
 from ..core.schema import EVENTS
 from ..core.store import Catalog
-from . import keys
+from . import checkpoints, keys
 from .checkpoints import take_checkpoint
 
 
 def tree_checkpoint(path: Path) -> tlog.TreeCheckpoint:
     """The tree checkpoint in the file ``path``; ValidationError if it is missing, malformed or of the older JSON kind."""
-    found = read_checkpoint(path)
-    if not isinstance(found, tlog.TreeCheckpoint):
-        raise ValidationError(f"{path} is a checkpoint of an earlier version (JSON, the chain head only): a proof "
-                              "needs a checkpoint of the log's Merkle tree; take a new one")  # fmt: skip
-    return found
+    return checkpoints.tree_checkpoint(path, "a proof needs a checkpoint of the log's Merkle tree; take a new one")
 
 
 def _extended(conn: Connection, checkpoint: tlog.TreeCheckpoint) -> None:
