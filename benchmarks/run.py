@@ -201,6 +201,7 @@ def lifecycle(quick: bool) -> list[dict[str, object]]:
 
     from catalog.ops.limits import limits
     from catalog.ops.retention import plan
+    from catalog.ops.retention_summary import plan_summary
 
     out = []
     work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
@@ -211,6 +212,10 @@ def lifecycle(quick: bool) -> list[dict[str, object]]:
             start = time.perf_counter()
             planned = sum(1 for _ in plan(catalog, now=now))
             plan_s = time.perf_counter() - start
+            start = time.perf_counter()
+            summarised = sum(row.count for row in plan_summary(catalog, now=now))
+            summary_s = time.perf_counter() - start
+            assert summarised == planned, (summarised, planned)
             start = time.perf_counter()
             limits(catalog)
             limits_s = time.perf_counter() - start
@@ -228,7 +233,7 @@ def lifecycle(quick: bool) -> list[dict[str, object]]:
                         entry[1] += info.st_size
                         expired += name[:8] < "20221003"
                 scan_s = time.perf_counter() - start
-            out.append({"rows": rows, "plan_s": plan_s, "planned": planned, "limits_s": limits_s, "scan_s": scan_s})
+            out.append({"rows": rows, "plan_s": plan_s, "planned": planned, "summary_s": summary_s, "limits_s": limits_s, "scan_s": scan_s})
             catalog.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -13,6 +13,7 @@ from .render import echo, show_dicts, show_rows
 from .root import State, UTCTime, Whole, cli, exit_after, format_option, pass_state
 
 PLAN_COLUMNS = ("path", "type", "action", "reason", "age_days", "expires_at", "size", "status")
+SUMMARY_COLUMNS = ("type", "action", "reason", "count", "size")
 
 
 @cli.group()
@@ -29,22 +30,33 @@ def retention() -> None:
 @retention.command("plan")
 @click.option("--type", "types", multiple=True, type=click.Choice(TYPES), help="Only this type (repeatable).")
 @click.option("--now", type=UTCTime(), help="What-if: plan as if it were TIME (planning only; apply uses the real time).")
+@click.option("--summary", is_flag=True,
+              help="Totals (count, bytes) by type, action and reason instead of one line per artifact.")
 @format_option()
 @pass_state
-def retention_plan(state: State, types: tuple[str, ...], now: Any, fmt: str) -> None:
+def retention_plan(state: State, types: tuple[str, ...], now: Any, summary: bool, fmt: str) -> None:
     """List every artifact past its retention: delete, archive, or protected (hold, retain_until) and why.
 
     Expiry is max(created_at, recorded_at) + the type's days (never below the
     type's floor, never before the row's retain_until). Reads no folder.
+    With --summary, one line per type, action and reason (future
+    retain_until promises counted together), computed in the database.
 
     \b
     Example:
       catalog retention plan
+      catalog retention plan --summary
       catalog retention plan --type ledger --now 2025-06-30 --format json
     """
-    from ..ops.retention import plan
-
     with state.catalog() as catalog:
+        if summary:
+            from ..ops.retention_summary import plan_summary
+
+            rows = plan_summary(catalog, now=now, types=types)
+            show_rows((row.to_dict() for row in rows), SUMMARY_COLUMNS, fmt, "summary")
+            return
+        from ..ops.retention import plan
+
         show_rows((row.to_dict() for row in plan(catalog, now=now, types=types)), PLAN_COLUMNS, fmt, "plan")
 
 

@@ -59,6 +59,7 @@ LAYOUTS: dict[str, Layout] = {
     "events": Layout(("seq", "path"), ("action", "at", "status", "actor", "details")),
     "holds": Layout(("id", "selector"), ("kind", "reason", "covers_now", "since", "until", "placed_at")),
     "plan": Layout(("path",), ("action", "reason", "expires_at", "age_days", "size", "status", "type")),
+    "summary": Layout(("type", "action"), ("count", "reason", "size")),
     "findings": Layout(("id", "path"), ("class", "kind", "reason", "detail", "fixed", "at")),
     "failures": Layout(("path",), ("outcome", "reason")),
     "limits": Layout(("name",), ("level", "files", "max_files", "bytes", "max_bytes", "scope")),

@@ -43,7 +43,7 @@ from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE, TYPES
 from .checkpoints import auto_checkpoint
-from .policy import active_holds, floors, logged_record, protection_in
+from .policy import HoldSet, active_holds, floors, logged_record, protection_in
 
 # -- the plan ---------------------------------------------------------------------------------
 
@@ -85,6 +85,68 @@ def promise(retain_until: datetime) -> str:
     return f"retain_until {format_time(retain_until)}"
 
 
+def cutoff_for(now: datetime, days: int) -> datetime:
+    """``now`` minus ``days`` days; ValidationError if that is before the calendar's start."""
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:
+        raise ValidationError(Param("now"), f" {now.date().isoformat()} is too early to plan {days}-day retention",
+                              value=now) from None  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One type's retention at a moment: its days (floor applied), its action, how the plan words it, the cutoff."""
+
+    type: str
+    days: int
+    action: str
+    reason: str
+    cutoff: datetime
+
+    def expired(self) -> Any:
+        """The SQL condition for this type's rows past the cutoff in a status the action applies to."""
+        c = ARTIFACTS.c
+        statuses = ("active",) if self.action == "archive" else ("active", "archived")
+        return and_(c.type == self.type, c.created_at <= self.cutoff, c.recorded_at <= self.cutoff,
+                    c.status.in_(statuses))  # fmt: skip
+
+    def decide(self, record: ArtifactRecord, protection: HoldSet, now: datetime) -> PlanRow:
+        """What the plan does with one expired ``record``: hold, keep (a retain_until promise), or the action."""
+        base = max(record.created_at, record.recorded_at)
+        expires = base + timedelta(days=self.days)
+        age = (now - base).total_seconds() / 86400
+        held = protection.hold_for(record)
+        if held is not None:
+            return PlanRow(record, "hold", f"legal hold {held.id}: {held.reason}", age, expires)
+        if record.retain_until is not None and record.retain_until > now:
+            return PlanRow(record, "keep", promise(record.retain_until), age, max(expires, record.retain_until))
+        return PlanRow(record, self.action, self.reason, age, expires)
+
+
+def rules(catalog: Catalog, now: datetime, types: tuple[str, ...] = ()) -> Iterator[Rule]:
+    """The retention rule of each type in ``types`` (default: every type) that expires anything, at ``now``."""
+    type_floors = floors(catalog)
+    for artifact_type in types or TYPES:
+        days, action, reason = _policy(catalog, artifact_type, type_floors.get(artifact_type))
+        if days is not None:
+            yield Rule(artifact_type, days, action, reason, cutoff_for(now, days))
+
+
+def expired_records(catalog: Catalog, where: Any, batch: int = 1000) -> Iterator[ArtifactRecord]:
+    """The artifacts matching ``where``, oldest first (created_at, id), read in keyset batches of ``batch``."""
+    c = ARTIFACTS.c
+    last: tuple[datetime, int] = (datetime(1, 1, 2, tzinfo=timezone.utc), 0)
+    while True:
+        with catalog.read() as conn:
+            rows = conn.execute(select(ARTIFACTS).where(where, keyset_after((c.created_at, c.id), last))
+                                .order_by(c.created_at, c.id).limit(batch)).all()  # fmt: skip
+        if not rows:
+            return
+        yield from (ArtifactRecord.from_row(row) for row in rows)
+        last = (rows[-1].created_at, rows[-1].id)
+
+
 def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (), batch: int = 1000) -> Iterator[PlanRow]:
     """Every artifact past its type's retention at ``now``: to delete, to archive, or protected (hold, retain_until).
 
@@ -94,42 +156,9 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
     """
     now = now or datetime.now(timezone.utc)
     protection = active_holds(catalog)
-    type_floors = floors(catalog)
-    c = ARTIFACTS.c
-    for artifact_type in types or TYPES:
-        days, action, rule = _policy(catalog, artifact_type, type_floors.get(artifact_type))
-        if days is None:
-            continue
-        try:
-            cutoff = now - timedelta(days=days)
-        except OverflowError:
-            raise ValidationError(Param("now"), f" {now.date().isoformat()} is too early to plan {days}-day retention",
-                                  value=now) from None  # fmt: skip
-        statuses = ("active",) if action == "archive" else ("active", "archived")
-        last: tuple[datetime, int] = (datetime(1, 1, 2, tzinfo=timezone.utc), 0)
-        while True:
-            with catalog.read() as conn:
-                rows = conn.execute(
-                    select(ARTIFACTS)
-                    .where(c.type == artifact_type, c.created_at <= cutoff, c.recorded_at <= cutoff,
-                           c.status.in_(statuses), keyset_after((c.created_at, c.id), last))
-                    .order_by(c.created_at, c.id).limit(batch)
-                ).all()  # fmt: skip
-            if not rows:
-                break
-            for row in rows:
-                record = ArtifactRecord.from_row(row)
-                base = max(record.created_at, record.recorded_at)
-                expires = base + timedelta(days=days)
-                age = (now - base).total_seconds() / 86400
-                held = protection.hold_for(record)
-                if held is not None:
-                    yield PlanRow(record, "hold", f"legal hold {held.id}: {held.reason}", age, expires)
-                elif record.retain_until is not None and record.retain_until > now:
-                    yield PlanRow(record, "keep", promise(record.retain_until), age, max(expires, record.retain_until))
-                else:
-                    yield PlanRow(record, action, rule, age, expires)
-            last = (rows[-1].created_at, rows[-1].id)
+    for rule in rules(catalog, now, types):
+        for record in expired_records(catalog, rule.expired(), batch):
+            yield rule.decide(record, protection, now)
 
 
 # -- apply --------------------------------------------------------------------------------------

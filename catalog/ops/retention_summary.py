@@ -1,0 +1,120 @@
+"""The retention plan in totals: how many artifacts, and how many bytes, each type loses or keeps, and why.
+
+``retention plan --summary`` answers by type, action and reason without
+reading every expired row into Python: one ``GROUP BY`` per type over the
+rows no hold can reach (split by their retain_until promise), and the exact
+per-row decision of :func:`catalog.ops.retention.plan` only for the rows an
+active hold's selector might cover. The totals are, by construction, those
+of the full plan with every ``keep`` row's promise grouped as "kept forever"
+or "retain_until later than now".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import and_, case, false, func, or_, select
+
+from ..core.schema import ARTIFACTS
+from ..core.settings import FOREVER
+from ..core.store import Catalog
+from .policy import HoldRecord, HoldSet, active_holds
+from .retention import PlanRow, Rule, expired_records, promise, rules
+
+KEPT_LATER = "retain_until later than now"
+_HELD, _DUE, _LATER, _FOREVER = -1, 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    """One line of the summary: ``count`` artifacts of ``type`` totalling ``size`` bytes get ``action`` for ``reason``."""
+
+    type: str
+    action: str  # delete | archive | hold | keep
+    reason: str
+    count: int
+    size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data: type, action, reason, count, size (bytes)."""
+        return {"type": self.type, "action": self.action, "reason": self.reason, "count": self.count,
+                "size": self.size}  # fmt: skip
+
+
+def summary_key(row: PlanRow) -> tuple[str, str, str]:
+    """The (type, action, reason) a plan row is counted under: promises in the future are one group."""
+    reason = row.reason
+    if row.action == "keep" and row.record.retain_until != FOREVER:
+        reason = KEPT_LATER
+    return row.record.type, row.action, reason
+
+
+def _literal_start(pattern: str) -> str:
+    """The part of an fnmatch pattern before its first wildcard, with LIKE's own wildcards escaped."""
+    cut = min((i for i, ch in enumerate(pattern) if ch in "*?["), default=len(pattern))
+    return pattern[:cut].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _reach(hold: HoldRecord) -> Any:
+    """A SQL condition true for every artifact ``hold`` covers directly (and possibly a few more)."""
+    c = ARTIFACTS.c
+    if hold.kind == "path":
+        hit = or_(c.path == hold.selector, c.original_path == hold.selector)
+    elif hold.kind == "prefix":
+        hit = c.prefix.like(_literal_start(hold.selector) + "%", escape="\\")
+    else:
+        hit = c.type == hold.selector
+    window = [c.created_at >= hold.since] if hold.since is not None else []
+    window += [c.created_at < hold.until] if hold.until is not None else []
+    return and_(hit, *window)
+
+
+def _held(protection: HoldSet) -> Any:
+    """A SQL condition true for every artifact some active hold may protect (never NULL)."""
+    c = ARTIFACTS.c
+    reach = [_reach(hold) for hold in protection.holds]
+    if protection.pairs:
+        reach.append(and_(c.pair_id.is_not(None), c.pair_id.in_(sorted(protection.pairs))))
+    return or_(false(), *reach)
+
+
+def _totals(catalog: Catalog, rule: Rule, held: Any, now: datetime) -> list[tuple[int, int, int]]:
+    """(group, count, bytes) of the rule's expired rows: held candidates, due, promised later, kept forever."""
+    c = ARTIFACTS.c
+    group = case((held, _HELD), (c.retain_until == FOREVER, _FOREVER), (c.retain_until > now, _LATER), else_=_DUE)
+    query = (select(group.label("grp"), func.count(), func.coalesce(func.sum(c.size), 0))
+             .where(rule.expired()).group_by(group))  # fmt: skip
+    with catalog.read() as conn:
+        return [(int(g), int(n), int(size)) for g, n, size in conn.execute(query)]
+
+
+def plan_summary(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = ()) -> Sequence[SummaryRow]:
+    """The retention plan at ``now`` (default: the real clock, UTC) as totals by type, action and reason.
+
+    Rows come type by type (in ``types``' order, default every type), then by
+    action and reason. Equal to grouping :func:`catalog.ops.retention.plan`'s
+    rows by :func:`summary_key`. Raises ValidationError as ``plan`` does.
+    """
+    now = now or datetime.now(timezone.utc)
+    protection = active_holds(catalog)
+    held = _held(protection)
+    out: list[SummaryRow] = []
+    for rule in rules(catalog, now, types):
+        groups: dict[tuple[str, str, str], list[int]] = {}
+        for group, count, size in _totals(catalog, rule, held, now):
+            if group == _HELD:
+                for record in expired_records(catalog, and_(rule.expired(), held)):
+                    total = groups.setdefault(summary_key(rule.decide(record, protection, now)), [0, 0])
+                    total[0] += 1
+                    total[1] += record.size
+                continue
+            key = {_DUE: (rule.type, rule.action, rule.reason), _LATER: (rule.type, "keep", KEPT_LATER),
+                   _FOREVER: (rule.type, "keep", promise(FOREVER))}[group]  # fmt: skip
+            total = groups.setdefault(key, [0, 0])
+            total[0] += count
+            total[1] += size
+        out += [SummaryRow(*key, *total) for key, total in sorted(groups.items())]
+    return out
