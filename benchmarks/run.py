@@ -716,10 +716,11 @@ def print_section(name: str, rows: object) -> None:
         for row in rows:  # type: ignore[attr-defined]
             print(f"{row['name']:<72}{row['seconds']:>9.3f}{row['baseline']:>9.3f}{row['ratio']:>7.2f}x  {row['throughput']}")
     elif name == "lifecycle":
-        print(f"{'lifecycle (rows)':<18}{'plan s':>9}{'planned':>10}{'limits s':>10}{'dir scan s':>12}")
+        print(f"{'lifecycle (rows)':<18}{'plan s':>9}{'planned':>10}{'summary s':>11}{'limits s':>10}{'dir scan s':>12}")
         for row in rows:  # type: ignore[attr-defined]
             scan = f"{row['scan_s']:>12.3f}" if row["scan_s"] is not None else f"{'(too big)':>12}"
-            print(f"{row['rows']:<18}{row['plan_s']:>9.3f}{row['planned']:>10}{row['limits_s']:>10.3f}{scan}")
+            print(f"{row['rows']:<18}{row['plan_s']:>9.3f}{row['planned']:>10}{row['summary_s']:>11.3f}"
+                  f"{row['limits_s']:>10.3f}{scan}")
     elif name == "proofs":
         print(f"{'Merkle proofs (p50)':<40}{'events':>10}{'ms':>9}{'vs SELECT':>11}{'bytes':>7}{'bound':>7}")
         for row in rows:  # type: ignore[attr-defined]
