@@ -19,6 +19,7 @@ viewport is a phone's: Chrome's mobile emulation at 390 x 844.
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import os
 import re
@@ -153,7 +154,6 @@ def browser(browser_tools: None, request: pytest.FixtureRequest, downloads: Path
     driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=options)
     try:
         driver.set_page_load_timeout(DEADLINE)
-        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
         yield driver
     finally:
         driver.quit()
@@ -205,6 +205,13 @@ class Visit:
         self.reach(css).click()
         WebDriverWait(self.driver, DEADLINE).until(ec.staleness_of(old))
         self.page(name)
+
+    def download(self, css: str, folder: Path, suffix: str) -> Path:
+        """Click ``css`` and wait for Chrome to finish saving a file named ``*suffix`` into ``folder``."""
+        before = set(folder.iterdir())
+        self.reach(css).click()
+        return wait_for(lambda: next((p for p in set(folder.iterdir()) - before if p.name.endswith(suffix)), None),
+                        f"a download *{suffix} in {folder}")  # fmt: skip
 
     def open(self, path: str, name: str) -> None:
         self.driver.get(self.room.url + path)
@@ -270,6 +277,8 @@ def test_a_compliance_officer_holds_an_artifact_and_takes_away_a_verified_bundle
     assert visit.find("code.hash").text == record.sha256
     story = visit.texts("table tbody tr td:nth-child(3)")
     assert story[0] == "write" and record.path in browser.page_source
+    saved = visit.download("a.button[href^='/download/']", downloads, Path(target).name)
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == record.sha256
 
     # a legal hold on it, placed from its page with a reason
     reason = f"SEC inquiry 2024-17 ({shots.name} px)"
