@@ -21,12 +21,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
 import socket
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +37,19 @@ from typing import Any
 import pytest
 
 from catalog.core import note
+from catalog.core.bundle_format import EVENTS, verify_bundle
 from catalog.core.settings import Settings, load_settings
 from catalog.core.store import Catalog
 from catalog.cryptorun.demo import run_demo
-from catalog.ops.keys import generate_key
+from catalog.ops.keys import generate_key, public_path
 from catalog.ops.policy import active_holds, holds
-from catalog.ops.query import ArtifactQuery, Listing
+from catalog.ops.query import ArtifactQuery, Listing, show
 from catalog.ops.users import add_user
 
+from helpers import Cli
+
 REQUIRE_BROWSER = os.environ.get("CATALOG_TEST_REQUIRE_BROWSER") == "1"
-WIDTHS = {1280: (1280, 900), 390: (390, 844)}
+WIDTHS = {1280: 900, 390: 844}  # width: height (px) of the viewports: a laptop's and a phone's
 DEADLINE = 60  # seconds any one wait may take before the test fails (a wait ends as soon as its condition holds)
 USER = "carol"
 
@@ -77,7 +82,7 @@ class Room:
     url: str
     catalog: Catalog
     secret: str
-    public_key: note.Verifier
+    public_key: Path  # the store's verifier key (keys/store.key.pub), what an auditor is given
     runs: list[str]  # the demo runs' prefixes, oldest first
 
 
@@ -100,7 +105,7 @@ def room(browser_tools: None, catalog: Catalog, base_dir: Path, catalog_url: str
 
     keys = tmp_path / "keys"
     keys.mkdir()
-    signer = generate_key("example.com/store", keys / "store.key", base_dir)
+    generate_key("example.com/store", keys / "store.key", base_dir)
     runs = [run_demo(catalog, assets=12, seed=seed)[0].prefix.removesuffix(".scan") for seed in (1, 2)]
     _, secret = add_user(catalog, USER, "compliance")
     settings: Settings = load_settings(overrides={"base_dir": str(base_dir), "catalog_url": catalog_url},
@@ -114,7 +119,7 @@ def room(browser_tools: None, catalog: Catalog, base_dir: Path, catalog_url: str
     try:
         wait_for(lambda: server.started or not thread.is_alive(), "the server to start")
         assert server.started, "the server stopped while starting (its log is above)"
-        yield Room(f"http://127.0.0.1:{listener.getsockname()[1]}", catalog, secret, signer.verifier, runs)
+        yield Room(f"http://127.0.0.1:{listener.getsockname()[1]}", catalog, secret, public_path(keys / "store.key"), runs)
     finally:
         server.should_exit = True
         thread.join(DEADLINE)
@@ -133,12 +138,12 @@ def downloads(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def browser(browser_tools: None, request: pytest.FixtureRequest, downloads: Path) -> Iterator[Any]:
-    """Headless chromium at the test's width (``request.param``), downloading into ``downloads``."""
+def browser(browser_tools: None, width: int, downloads: Path) -> Iterator[Any]:
+    """Headless chromium ``width`` px wide (the test's parameter), downloading into ``downloads``."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    width, height = WIDTHS[request.param]
+    height = WIDTHS[width]
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or ""
     for argument in ("--headless=new", "--disable-dev-shm-usage", "--disable-gpu", f"--window-size={width},{height}",
@@ -231,10 +236,10 @@ class Visit:
 
 
 @pytest.fixture
-def shots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+def shots(width: int, tmp_path: Path) -> Path:
     """Where this width's screenshots go: ``<CATALOG_SCREENSHOTS or tmp_path>/test_browser/<width>``."""
     root = Path(os.environ["CATALOG_SCREENSHOTS"]) if os.environ.get("CATALOG_SCREENSHOTS") else tmp_path
-    folder = root / "test_browser" / str(request.node.callspec.params["browser"])
+    folder = root / "test_browser" / str(width)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
@@ -245,10 +250,10 @@ def shots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 # -- the walk --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("browser", list(WIDTHS), ids=[f"{w}px" for w in WIDTHS], indirect=True)
+@pytest.mark.parametrize("width", list(WIDTHS), ids=[f"{w}px" for w in WIDTHS])
 def test_a_compliance_officer_holds_an_artifact_and_takes_away_a_verified_bundle(
-        room: Room, browser: Any, downloads: Path, shots: Path) -> None:  # fmt: skip
-    visit = Visit(browser, room, int(shots.name), shots)
+        width: int, room: Room, browser: Any, downloads: Path, shots: Path, run_cli: Cli) -> None:  # fmt: skip
+    visit = Visit(browser, room, width, shots)
 
     # log in: the dashboard asks for an account first, then is where the login leads
     visit.open("/", "login")
@@ -272,16 +277,16 @@ def test_a_compliance_officer_holds_an_artifact_and_takes_away_a_verified_bundle
     # one artifact: its path, its hash, its story
     target = next(p for p in shown if p.endswith(".json"))
     visit.follow(f"tbody a[href='/artifacts/{target}']", "artifact")
-    record = next(iter(Listing(room.catalog, ArtifactQuery(prefix=f"{run}.scan", exts=("json",)))))
-    assert record.path == target and visit.find("h1.path").text == target
-    assert visit.find("code.hash").text == record.sha256
-    story = visit.texts("table tbody tr td:nth-child(3)")
-    assert story[0] == "write" and record.path in browser.page_source
+    record = show(room.catalog, target).record
+    assert visit.find("h1.path").text == target and visit.find("code.hash").text == record.sha256
+    story = [(e.action, e.actor) for e in room.catalog.events() if e.artifact_id == record.id]
+    shown_story = list(zip(visit.texts("table tbody td:nth-child(3)"), visit.texts("table tbody td:nth-child(4)")))
+    assert shown_story == story and story[0][0] == "write"
     saved = visit.download("a.button[href^='/download/']", downloads, Path(target).name)
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == record.sha256
 
     # a legal hold on it, placed from its page with a reason
-    reason = f"SEC inquiry 2024-17 ({shots.name} px)"
+    reason = f"SEC inquiry 2024-17 ({width} px)"
     visit.type_into("form[action='/holds'] input[name=reason]", reason)
     visit.follow("form[action='/holds'] button[type=submit]", "holds")
     placed = holds(room.catalog)
@@ -295,3 +300,18 @@ def test_a_compliance_officer_holds_an_artifact_and_takes_away_a_verified_bundle
     # the hold shows on the artifact's page too
     visit.open(f"/artifacts/{target}", "artifact-held")
     assert reason in visit.find("main").text
+
+    # the evidence bundle of the events since 2020 (the store was made in 2000), with the files; checked as an
+    # auditor checks it, with nothing but the bundle and the store's public key
+    visit.follow("nav a[href='/export']", "export")
+    visit.type_into("form[action='/export'] input[name=since]", "2020-01-01")
+    visit.reach("form[action='/export'] input[name=include_files]").click()
+    bundle = visit.download("form[action='/export'] button[type=submit]", downloads, ".zip")
+    report = verify_bundle(bundle, keys=[note.parse_verifier(room.public_key.read_text().strip())])
+    assert report.ok and report.authenticated, report.problems
+    assert report.files == 14 and report.first_seq is not None and report.first_seq > 1  # the 2000 events left out
+    with zipfile.ZipFile(bundle) as archive:
+        texts = [json.loads(json.loads(line)["text"]) for line in archive.read(EVENTS).splitlines()]
+    assert {"action": "hold_place", "actor": event.actor}.items() <= texts[-1].items()
+    checked = run_cli("audit", "verify-bundle", str(bundle), "--key", str(room.public_key))
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
