@@ -49,7 +49,7 @@ from ..core.errors import (
 from ..core.settings import Settings
 from ..core.store import Catalog
 from ..core.vocabulary import ROLES
-from . import pages, views
+from . import evidence, pages, views
 from .auth import Caller, Gate, csrf_ok, csrf_token, web_key
 from .params import read_params
 from .views import Context
@@ -206,7 +206,7 @@ def create_app(settings: Settings, web: WebSettings = WebSettings(), *, catalog:
         Route("/logout", functools.partial(pages.logout, app_state), methods=["POST"]),
         Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    for spec in pages.PAGES:
+    for spec in pages.PAGES + evidence.PAGES:
         for api in (False, True):
             if spec.html_only and api:
                 continue

@@ -21,7 +21,6 @@ from typing import IO, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..core.errors import NotFoundError, ValidationError
 from ..core.formats import write_listing
 from ..core.fs import CHUNK
 from ..core.vocabulary import ACTIONS, EXTS, SORTS, STATUSES, TYPES
@@ -34,7 +33,7 @@ from ..ops.retention import plan
 from ..ops.users import list_users
 from ..ops.verify import artifact_results, history
 from .params import Params, read_params
-from .views import Context, Page, Spec, redirect, with_query
+from .views import Context, Page, Spec, file_chunks, redirect, store_path, with_query
 
 #: Rows per page unless asked otherwise, and the most one page may hold.
 PAGE_ROWS, MAX_ROWS = 50, 1000
@@ -131,7 +130,7 @@ def artifacts(ctx: Context) -> Page:
 
 def artifact(ctx: Context) -> Page:
     """One artifact: its row, its file now, its events, its pair, the holds covering it, its verifications."""
-    found = show(ctx.catalog, _store_path(ctx.path["path"]))
+    found = show(ctx.catalog, store_path(ctx.path["path"]))
     record = found.record
     partner = pair_partner(ctx.catalog, record)
     held = active_holds(ctx.catalog).covering(record)
@@ -140,20 +139,11 @@ def artifact(ctx: Context) -> Page:
     return "artifact.html", data, {}
 
 
-def _store_path(text: str) -> str:
-    """A catalog path from a URL: at most 512 characters, no NUL or control character, relative."""
-    if len(text) > 512 or not text.isprintable():
-        raise ValidationError("an artifact path is at most 512 printable characters", value=text[:80])
-    if text.startswith("/") or ".." in PurePosixPath(text).parts:
-        raise NotFoundError(f"no artifact at {text[:200]} in the catalog")
-    return text
-
-
 def download(ctx: Context) -> Response:
     """The artifact's bytes, sent only after their SHA-256 matched the catalog (409 and nothing sent otherwise)."""
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL)
     try:
-        record = copy_verified(ctx.catalog, _store_path(ctx.path["path"]), spool)
+        record = copy_verified(ctx.catalog, store_path(ctx.path["path"]), spool)
     except BaseException:
         spool.close()
         raise
@@ -161,15 +151,7 @@ def download(ctx: Context) -> Response:
     name = PurePosixPath(record.path).name
     headers = {"Content-Disposition": f'attachment; filename="{name}"', "X-Content-SHA256": record.sha256,
                "Content-Length": str(record.size)}  # fmt: skip
-    return StreamingResponse(_chunks(spool), media_type="application/octet-stream", headers=headers)
-
-
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-    finally:
-        handle.close()
+    return StreamingResponse(file_chunks(spool), media_type="application/octet-stream", headers=headers)
 
 
 # -- the audit log --------------------------------------------------------------------------------

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import PurePosixPath
+from typing import IO, Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
+from ..core.errors import NotFoundError, ValidationError
+from ..core.fs import CHUNK
 from ..core.store import Catalog
 from ..core.text import human_size
 from ..core.vocabulary import ROLES
@@ -49,6 +52,24 @@ class Spec:
 def redirect(url: str) -> RedirectResponse:
     """303 See Other to ``url`` (after a form's POST)."""
     return RedirectResponse(url, status_code=303)
+
+
+def store_path(text: str) -> str:
+    """A catalog path from a URL: at most 512 characters, no NUL or control character, relative."""
+    if len(text) > 512 or not text.isprintable():
+        raise ValidationError("an artifact path is at most 512 printable characters", value=text[:80])
+    if text.startswith("/") or ".." in PurePosixPath(text).parts:
+        raise NotFoundError(f"no artifact at {text[:200]} in the catalog")
+    return text
+
+
+def file_chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    """A binary file's bytes in chunks for a streamed answer; the file is closed after the last (or on abandon)."""
+    try:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+    finally:
+        handle.close()
 
 
 def size(value: int | None) -> str:
