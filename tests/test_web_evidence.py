@@ -1,4 +1,5 @@
-"""The evidence pages of the web view (issue 16, step 2): the bundle export, an artifact's inclusion proof; each route for anonymous, viewer, compliance and admin callers, CSRF, hostile input (a 4xx with a
+"""The evidence pages of the web view (issue 16, step 2): the bundle export, an artifact's inclusion proof, an
+explain report; each route for anonymous, viewer, compliance and admin callers, CSRF, hostile input (a 4xx with a
 clear message, nothing written, no temporary file left behind)."""
 
 from __future__ import annotations
@@ -320,19 +321,98 @@ def test_the_proof_download_for_each_caller(site: Site) -> None:
             assert bare.status_code == status and bare.json()["format"] == "catalog-inclusion-proof/v1"
 
 
+# -- an explain report ----------------------------------------------------------------------------------
+
+GO_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go" / "explain-8-assets.json"
+
+
+def test_the_explain_page_for_each_caller_and_its_json_is_explain_show(site: Site, run_cli: Cli) -> None:
+    report, table = site.pair
+    for role, status in {None: 401, "viewer": 200, "compliance": 200, "admin": 200}.items():
+        client = site.client(role)
+        assert client.get(f"/explain?path={report.path}").status_code == status, role
+        assert client.get(f"/api/explain?path={report.path}").status_code == status, role
+    api = TestClient(site.app, headers=site.bearer("viewer"))
+    shown = api.get(f"/api/explain?path={report.path}").json()
+    cli = json.loads(run_cli("explain", "show", report.path, "--format", "json").stdout)
+    assert shown == {"path": report.path, **cli}
+    assert api.get(f"/api/explain?path={table.path}").json() == shown  # the CSV half stands for its report
+    page = site.client("viewer").get(f"/explain?path={report.path}").text
+    for asset in cli["report"]["universe"]:
+        assert f"<td>{asset['symbol']}</td>" in page
+    assert "<h2>Ranked assets</h2>" in page and "<h2>Failed gates</h2>" in page
+    artifact = site.client("viewer").get(f"/artifacts/{report.path}").text
+    assert f'href="/explain?path={report.path}"' in artifact
+    listing = site.client("viewer").get("/artifacts?type=explain").text
+    assert listing.count('">report</a>') == 2 and site.ledger.path not in listing
+
+
+def test_a_report_of_the_go_scanner_shows_its_failed_gates_and_broken_rules(site: Site, run_cli: Cli) -> None:
+    if not GO_SAMPLE.is_file():
+        pytest.skip(f"the Go samples live beside the checkout ({GO_SAMPLE.parent})")
+    imported = run_cli("explain", "import", str(GO_SAMPLE), "--prefix", "momentum_scan", "--format", "json")
+    assert imported.exit_code == 0, imported.output
+    path = json.loads(imported.stdout)["artifacts"][0]["path"]
+    page = site.client("viewer").get(f"/explain?path={path}").text
+    assert "<td>ADA-USD</td><td>entry_gate</td><td class=\"num\">2.74529</td><td class=\"num\">75</td><td>composite_score_threshold</td>" in page
+    assert "8: 0 included, 8 excluded" in page and "Rules this report breaks (as written)" in page
+    assert "<li>ADA-USD: rank 1 disagrees with its score 2.74529: expected 6 (1 = highest, ties by symbol)</li>" in page
+    assert page.index("<td>ADA-USD</td>") < page.index("<td>AVAX-USD</td>")  # as written: the Go scanner's order
+
+
+def test_a_report_whose_bytes_changed_is_an_error_page_never_rendered(site: Site) -> None:
+    report = site.pair[0]
+    target = site.catalog.base_dir / report.path
+    target.chmod(0o644)
+    target.write_bytes(target.read_bytes().replace(b'"rank": 1', b'"rank": 9', 1))
+    page = site.client("viewer").get(f"/explain?path={report.path}")
+    assert page.status_code == 409 and "no longer matches the catalog" in page.text
+    assert "Ranked assets" not in page.text and "<h1>409</h1>" in page.text
+    api = TestClient(site.app, headers=site.bearer("viewer")).get(f"/api/explain?path={report.path}")
+    assert api.status_code == 409 and "no longer matches the catalog" in api.json()["error"]
+
+
+def test_a_catalogued_explain_artifact_that_is_not_a_report_is_a_clear_400(site: Site, run_cli: Cli,
+                                                                           tmp_path: Path) -> None:  # fmt: skip
+    report = json.loads((site.catalog.base_dir / site.pair[0].path).read_text())
+    report["universe"][0]["score"] = 10**400  # JSON, but beyond any float: no report holds it
+    source = tmp_path / "huge.json"
+    source.write_text(json.dumps(report))
+    put = run_cli("put", str(source), "--type", "explain", "--prefix", "huge", "--format", "json")
+    assert put.exit_code == 0, put.output
+    path = json.loads(put.stdout)["artifacts"][0]["path"]
+    answer = TestClient(site.app, headers=site.bearer("viewer")).get(f"/api/explain?path={path}")
+    assert answer.status_code == 400 and "$.universe[0].score is out of range" in answer.json()["error"]
+    assert site.client("viewer").get(f"/explain?path={path}").status_code == 400
+
+
+def test_explain_show_names_an_artifact_of_another_type_as_the_page_does(site: Site, run_cli: Cli) -> None:
+    result = run_cli("explain", "show", site.ledger.path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {site.ledger.path} is a ledger artifact, not an explain report"
+
+
 # -- hostile parameters ---------------------------------------------------------------------------------
 
-HOSTILE = {
-    "proof-no-path": ("/artifact/proof", 400, "give the artifact's path"),
-    "proof-traversal": ("/artifact/proof?path=../../etc/passwd", 404, "no artifact at ../../etc/passwd"),
-    "proof-inner-traversal": ("/artifact/proof?path=ledger/../../catalog.sqlite", 404, "no artifact at"),
-    "proof-absolute": ("/artifact/proof?path=/etc/passwd", 404, "no artifact at /etc/passwd"),
-    "proof-nul": ("/artifact/proof?path=ledger/a%00b", 400, "path contains control characters"),
-    "proof-escape": ("/artifact/proof?path=%1b%5b31m", 400, "path contains control characters"),
-    "proof-huge": ("/artifact/proof?path=" + "x" * 5000, 400, "path is longer than 512 characters"),
-    "proof-unknown": ("/artifact/proof?path=ledger/none.json", 404, "no artifact at ledger/none.json"),
-    "proof-twice": ("/artifact/proof?path=a&path=b", 400, "path is given more than once"),
-    "proof-unknown-param": ("/artifact/proof?path=a&checkpoint=/etc/passwd", 400, "unknown parameter 'checkpoint'"),
+#: Each against both routes that take an artifact's path: the proof download and the explain report.
+PATH_CASES = {
+    "no-path": ("", 400, "give the"),
+    "empty-path": ("?path=", 400, "give the"),
+    "traversal": ("?path=../../etc/passwd", 404, "no artifact at ../../etc/passwd"),
+    "inner-traversal": ("?path=explain/../../catalog.sqlite", 404, "no artifact at explain/../../catalog.sqlite"),
+    "absolute": ("?path=/etc/passwd", 404, "no artifact at /etc/passwd"),
+    "nul": ("?path=explain/a%00b", 400, "path contains control characters"),
+    "escape": ("?path=%1b%5b31m", 400, "path contains control characters"),
+    "huge": ("?path=" + "x" * 5000, 400, "path is longer than 512 characters"),
+    "unknown": ("?path=explain/none.json", 404, "no artifact at explain/none.json"),
+    "twice": ("?path=a&path=b", 400, "path is given more than once"),
+    "unknown-param": ("?path=a&checkpoint=/etc/passwd", 400, "unknown parameter 'checkpoint'"),
+}
+HOSTILE = {f"{route}-{kind}": (path + query, status, message)
+           for route, path in (("proof", "/artifact/proof"), ("explain", "/api/explain"))
+           for kind, (query, status, message) in PATH_CASES.items()}
+HOSTILE |= {
+    "explain-wrong-type": ("/api/explain?path={ledger}", 400, "is a ledger artifact, not an explain report"),
     "export-get-params": ("/api/export?since=2024-01-01", 400, "unknown parameter 'since'"),
 }  # fmt: skip
 
@@ -348,5 +428,7 @@ def test_hostile_parameters_are_a_clear_4xx_and_write_nothing(site: Site, scratc
 
 
 def test_hostile_parameters_on_a_page_are_a_page(site: Site) -> None:
+    answer = site.client("viewer").get(f"/explain?path={site.ledger.path}")
+    assert answer.status_code == 400 and "<h1>400</h1>" in answer.text and "not an explain report" in answer.text
     missing = site.client("viewer").get("/artifact/proof?path=ledger/none.json")
     assert missing.status_code == 404 and "<h1>404</h1>" in missing.text

@@ -1,4 +1,4 @@
-"""The evidence pages: a signed bundle of a window, and an artifact's inclusion proof.
+"""The evidence pages: a signed bundle of a window, an artifact's inclusion proof, an explain report to look at.
 
 - ``GET /export`` the form, ``POST /export`` (and ``POST /api/export``) the
   bundle itself: the same ZIP as ``catalog audit export`` (compliance and
@@ -6,6 +6,9 @@
   exporter, and with files can copy the whole store).
 - ``GET /artifact/proof?path=…``: the JSON ``catalog audit prove PATH
   --checkpoint FILE`` writes, against the checkpoint the artifact page shows.
+- ``GET /explain?path=…`` (and ``/api/explain``): one catalogued explain
+  report, as ``catalog explain show --format json`` (plus ``path``); the
+  list of reports is ``/artifacts?type=explain``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from starlette.responses import Response, StreamingResponse
 from ..core import proofs
 from ..core.errors import CatalogError, ValidationError
 from ..core.store import Catalog
+from ..cryptorun.explain import GATES
+from ..cryptorun.reports import parse_report, read_catalogued
 from ..ops.bundles import export_bundle
 from ..ops.proofs import standing_proof
 from .views import Context, Page, Spec, error_message, file_chunks, store_path
@@ -113,8 +118,36 @@ def proof_download(ctx: Context) -> Response:
     return Response(proofs.encode(standing.proof), media_type="application/json", headers=headers)
 
 
+# -- an explain report ------------------------------------------------------------------------------
+
+
+def explain(ctx: Context) -> Page:
+    """One catalogued explain report: the ranked table, the gates that failed, meta, config, health, broken rules.
+
+    Read through :func:`catalog.cryptorun.reports.read_catalogued` (the CSV
+    of a pair stands for its JSON; bytes checked against their SHA-256 before
+    anything is parsed: 409 if they no longer match). JSON: what ``catalog
+    explain show --format json`` prints, plus ``path`` (the JSON read).
+    ValidationError (400) for an artifact of another type or bytes that are
+    not a report.
+    """
+    path = ctx.params.text("path")
+    if path is None:
+        raise ValidationError("give the report's path: /explain?path=explain/…json (the artifacts of type explain)")
+    data, read = read_catalogued(ctx.catalog, store_path(path))
+    loaded = parse_report(data)
+    report = loaded.report
+    failures = [{"symbol": a.symbol, "rank": a.rank, "gate": name, "value": gate.value, "threshold": gate.threshold,
+                 "reason": gate.reason} for a in report.universe for name, gate in a.gate_results.failed()]  # fmt: skip
+    rows = [{"asset": a, "failed": [name for name, _ in a.gate_results.failed()]} for a in report.universe]
+    json_data = {"path": read, "report": report.to_dict(), "broken_rules": loaded.broken_rules}
+    return "explain.html", json_data, {"r": report, "rows": rows, "failures": failures, "gates": GATES,
+                                       "broken": loaded.broken_rules}  # fmt: skip
+
+
 PAGES: tuple[Spec, ...] = (
     Spec("/export", export_form, roles=EXPORTERS),
     Spec("/export", export, "POST", EXPORTERS, EXPORT_PARAMS),
     Spec("/artifact/proof", proof_download, params=("path",), html_only=True),
+    Spec("/explain", explain, params=("path",)),
 )
