@@ -209,3 +209,226 @@ def test_the_bundle_is_gone_from_disk_before_the_first_byte_is_sent(site: Site, 
 
     asyncio.run(run())
     assert seen and all(found == [] for found in seen) and leftovers(scratch) == []
+
+
+# -- an artifact's inclusion proof ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(site: Site, tmp_path: Path) -> Path:
+    """The store's checkpoint folder (audit.checkpoint_dir) holding one signed checkpoint, taken after the writes."""
+    from catalog.ops.checkpoints import take_checkpoint
+
+    path = tmp_path / "checkpoints"
+    site.catalog.settings = dataclasses.replace(site.catalog.settings, checkpoint_dir=path)
+    take_checkpoint(site.catalog)
+    return path
+
+
+def test_the_artifact_page_shows_its_proof_against_the_signed_checkpoint(site: Site, folder: Path, run_cli: Cli,
+                                                                         keyring: Path, tmp_path: Path) -> None:  # fmt: skip
+    (checkpoint,) = folder.iterdir()
+    before = site.events()
+    client = site.client("viewer")
+    page = client.get(f"/artifacts/{site.ledger.path}").text
+    assert f"checkpoint <code>{checkpoint.name}</code>" in page and "signed by <code>example.com/store+" in page
+    assert "<details><summary>" in page and "No signed checkpoint" not in page
+    shown = client.get(f"/api/artifacts/{site.ledger.path}").json()["proof"]
+    tree = tlog_of(checkpoint)
+    assert shown["checkpoint"] == {"origin": tree.origin, "size": tree.size, "root": tree.root_b64, "recorded": True,
+                                   "signed_by": [s.label for s in tree.note.signatures], "source": checkpoint.name}  # fmt: skip
+    seqs = [e.seq for e in site.catalog.events() if e.artifact_id == site.ledger.id]
+    assert [(e["seq"], e["leaf_index"], e["action"]) for e in shown["events"]] == [(seqs[0], seqs[0] - 1, "write")]
+    assert shown["later_events"] == 0 and shown["note"] is None
+    # the download is what `catalog audit prove PATH --checkpoint FILE` prints, and the auditor's check accepts it
+    answer = client.get(shown["download"])
+    assert answer.status_code == 200 and answer.headers["x-proof-checkpoint"] == "recorded"
+    assert answer.headers["content-disposition"] == f'attachment; filename="proof-{Path(site.ledger.path).stem}.json"'
+    printed = run_cli("audit", "prove", site.ledger.path, "--checkpoint", str(checkpoint))
+    assert printed.exit_code == 0 and answer.content == printed.stdout_bytes
+    proof = tmp_path / "proof.json"
+    proof.write_bytes(answer.content)
+    verified = run_cli("audit", "verify-proof", str(proof), "--key", str(keyring / "store.key.pub"), global_args=[])
+    assert verified.exit_code == 0 and verified.stdout.startswith("Proven: "), verified.output
+    assert site.events() == before  # a read: no checkpoint taken, nothing recorded
+    assert list(folder.iterdir()) == [checkpoint]
+
+
+def tlog_of(path: Path) -> Any:
+    from catalog.core import tlog
+
+    return tlog.parse_checkpoint(path.read_bytes(), str(path))
+
+
+def test_without_a_checkpoint_the_page_says_what_the_proof_is_against(site: Site, run_cli: Cli, keyring: Path,
+                                                                      tmp_path: Path) -> None:  # fmt: skip
+    before = site.events()
+    client = site.client("viewer")
+    page = client.get(f"/artifacts/{site.ledger.path}")
+    assert page.status_code == 200
+    assert "No signed checkpoint covers this artifact" in page.text and "recorded nowhere" in page.text
+    assert "<code>catalog audit checkpoint</code>" in page.text and "public key" in page.text
+    shown = client.get(f"/api/artifacts/{site.ledger.path}").json()["proof"]
+    assert shown["checkpoint"]["recorded"] is False and shown["checkpoint"]["signed_by"] == []
+    assert shown["checkpoint"]["size"] == before
+    answer = client.get(shown["download"])
+    assert answer.status_code == 200 and answer.headers["x-proof-checkpoint"] == "head"
+    proof = tmp_path / "proof.json"
+    proof.write_bytes(answer.content)
+    refused = run_cli("audit", "verify-proof", str(proof), "--key", str(keyring / "store.key.pub"), global_args=[])
+    assert refused.exit_code == 1 and "NOT proven" in refused.stdout
+    assert site.events() == before
+
+
+def test_an_artifact_newer_than_the_checkpoint_is_proven_against_the_head_and_says_why(site: Site, folder: Path,
+                                                                                     writer: AtomicWriter) -> None:  # fmt: skip
+    newer = writer.write_json("ledger", "after", {"cash": 2})
+    client = site.client("compliance")
+    shown = client.get(f"/api/artifacts/{newer.path}").json()["proof"]
+    assert shown["checkpoint"]["recorded"] is False and "recorded after checkpoint" in shown["note"]
+    assert "The newest checkpoint was not used: " in client.get(f"/artifacts/{newer.path}").text
+    site.catalog.change_status(site.ledger.id, action="archive", status="archived", details={"reason": "old"})
+    later = client.get(f"/api/artifacts/{site.ledger.path}").json()["proof"]
+    assert later["checkpoint"]["recorded"] is True and later["later_events"] == 1
+    assert "1 later event(s) of this artifact" in client.get(f"/artifacts/{site.ledger.path}").text
+
+
+def test_a_checkpoint_the_log_no_longer_extends_is_named_on_the_page_never_a_500(site: Site, folder: Path) -> None:
+    from catalog.core import tlog
+
+    (real,) = folder.iterdir()
+    tree = tlog_of(real)
+    forged = tlog.checkpoint_text(tree.origin, tree.size + 1, b"\x07" * 32)  # newer, and not this log's tree
+    (folder / f"checkpoint-{tree.size + 1:012d}-20990101T000000Z.txt").write_text(forged)
+    site.catalog.change_status(site.ledger.id, action="archive", status="archived", details={"reason": "old"})
+    client = site.client("viewer")
+    page = client.get(f"/artifacts/{site.ledger.path}")
+    assert page.status_code == 200 and "No proof could be made: " in page.text and "the log was rewritten" in page.text
+    assert "the log was rewritten" in client.get(f"/api/artifacts/{site.ledger.path}").json()["proof"]["error"]
+    refused = TestClient(site.app, headers=site.bearer("viewer")).get(f"/artifact/proof?path={site.ledger.path}")
+    assert refused.status_code == 409 and "the log was rewritten" in refused.json()["error"]
+    (folder / "checkpoint-zzz.txt").write_text("not a checkpoint\n")
+    page = client.get(f"/artifacts/{site.ledger.path}")
+    assert page.status_code == 200 and "checkpoint-zzz.txt is not a catalog checkpoint" in page.text
+
+
+def test_the_proof_download_for_each_caller(site: Site) -> None:
+    for role, status in {None: 401, "viewer": 200, "compliance": 200, "admin": 200}.items():
+        answer = site.client(role).get(f"/artifact/proof?path={site.ledger.path}")
+        assert answer.status_code == status, (role, answer.text[:200])
+        if role is not None:
+            bare = TestClient(site.app).get(f"/artifact/proof?path={site.ledger.path}", headers=site.bearer(role))
+            assert bare.status_code == status and bare.json()["format"] == "catalog-inclusion-proof/v1"
+
+
+# -- an explain report ----------------------------------------------------------------------------------
+
+GO_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "cryptorun-go" / "explain-8-assets.json"
+
+
+def test_the_explain_page_for_each_caller_and_its_json_is_explain_show(site: Site, run_cli: Cli) -> None:
+    report, table = site.pair
+    for role, status in {None: 401, "viewer": 200, "compliance": 200, "admin": 200}.items():
+        client = site.client(role)
+        assert client.get(f"/explain?path={report.path}").status_code == status, role
+        assert client.get(f"/api/explain?path={report.path}").status_code == status, role
+    api = TestClient(site.app, headers=site.bearer("viewer"))
+    shown = api.get(f"/api/explain?path={report.path}").json()
+    cli = json.loads(run_cli("explain", "show", report.path, "--format", "json").stdout)
+    assert shown == {"path": report.path, **cli}
+    assert api.get(f"/api/explain?path={table.path}").json() == shown  # the CSV half stands for its report
+    page = site.client("viewer").get(f"/explain?path={report.path}").text
+    for asset in cli["report"]["universe"]:
+        assert f"<td>{asset['symbol']}</td>" in page
+    assert "<h2>Ranked assets</h2>" in page and "<h2>Failed gates</h2>" in page
+    artifact = site.client("viewer").get(f"/artifacts/{report.path}").text
+    assert f'href="/explain?path={report.path}"' in artifact
+    listing = site.client("viewer").get("/artifacts?type=explain").text
+    assert listing.count('">report</a>') == 2 and site.ledger.path not in listing
+
+
+def test_a_report_of_the_go_scanner_shows_its_failed_gates_and_broken_rules(site: Site, run_cli: Cli) -> None:
+    if not GO_SAMPLE.is_file():
+        pytest.skip(f"the Go samples live beside the checkout ({GO_SAMPLE.parent})")
+    imported = run_cli("explain", "import", str(GO_SAMPLE), "--prefix", "momentum_scan", "--format", "json")
+    assert imported.exit_code == 0, imported.output
+    path = json.loads(imported.stdout)["artifacts"][0]["path"]
+    page = site.client("viewer").get(f"/explain?path={path}").text
+    assert "<td>ADA-USD</td><td>entry_gate</td><td class=\"num\">2.74529</td><td class=\"num\">75</td><td>composite_score_threshold</td>" in page
+    assert "8: 0 included, 8 excluded" in page and "Rules this report breaks (as written)" in page
+    assert "<li>ADA-USD: rank 1 disagrees with its score 2.74529: expected 6 (1 = highest, ties by symbol)</li>" in page
+    assert page.index("<td>ADA-USD</td>") < page.index("<td>AVAX-USD</td>")  # as written: the Go scanner's order
+
+
+def test_a_report_whose_bytes_changed_is_an_error_page_never_rendered(site: Site) -> None:
+    report = site.pair[0]
+    target = site.catalog.base_dir / report.path
+    target.chmod(0o644)
+    target.write_bytes(target.read_bytes().replace(b'"rank": 1', b'"rank": 9', 1))
+    page = site.client("viewer").get(f"/explain?path={report.path}")
+    assert page.status_code == 409 and "no longer matches the catalog" in page.text
+    assert "Ranked assets" not in page.text and "<h1>409</h1>" in page.text
+    api = TestClient(site.app, headers=site.bearer("viewer")).get(f"/api/explain?path={report.path}")
+    assert api.status_code == 409 and "no longer matches the catalog" in api.json()["error"]
+
+
+def test_a_catalogued_explain_artifact_that_is_not_a_report_is_a_clear_400(site: Site, run_cli: Cli,
+                                                                           tmp_path: Path) -> None:  # fmt: skip
+    report = json.loads((site.catalog.base_dir / site.pair[0].path).read_text())
+    report["universe"][0]["score"] = 10**400  # JSON, but beyond any float: no report holds it
+    source = tmp_path / "huge.json"
+    source.write_text(json.dumps(report))
+    put = run_cli("put", str(source), "--type", "explain", "--prefix", "huge", "--format", "json")
+    assert put.exit_code == 0, put.output
+    path = json.loads(put.stdout)["artifacts"][0]["path"]
+    answer = TestClient(site.app, headers=site.bearer("viewer")).get(f"/api/explain?path={path}")
+    assert answer.status_code == 400 and "$.universe[0].score is out of range" in answer.json()["error"]
+    assert site.client("viewer").get(f"/explain?path={path}").status_code == 400
+
+
+def test_explain_show_names_an_artifact_of_another_type_as_the_page_does(site: Site, run_cli: Cli) -> None:
+    result = run_cli("explain", "show", site.ledger.path)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"Error: {site.ledger.path} is a ledger artifact, not an explain report"
+
+
+# -- hostile parameters ---------------------------------------------------------------------------------
+
+#: Each against both routes that take an artifact's path: the proof download and the explain report.
+PATH_CASES = {
+    "no-path": ("", 400, "give the"),
+    "empty-path": ("?path=", 400, "give the"),
+    "traversal": ("?path=../../etc/passwd", 404, "no artifact at ../../etc/passwd"),
+    "inner-traversal": ("?path=explain/../../catalog.sqlite", 404, "no artifact at explain/../../catalog.sqlite"),
+    "absolute": ("?path=/etc/passwd", 404, "no artifact at /etc/passwd"),
+    "nul": ("?path=explain/a%00b", 400, "path contains control characters"),
+    "escape": ("?path=%1b%5b31m", 400, "path contains control characters"),
+    "huge": ("?path=" + "x" * 5000, 400, "path is longer than 512 characters"),
+    "unknown": ("?path=explain/none.json", 404, "no artifact at explain/none.json"),
+    "twice": ("?path=a&path=b", 400, "path is given more than once"),
+    "unknown-param": ("?path=a&checkpoint=/etc/passwd", 400, "unknown parameter 'checkpoint'"),
+}
+HOSTILE = {f"{route}-{kind}": (path + query, status, message)
+           for route, path in (("proof", "/artifact/proof"), ("explain", "/api/explain"))
+           for kind, (query, status, message) in PATH_CASES.items()}
+HOSTILE |= {
+    "explain-wrong-type": ("/api/explain?path={ledger}", 400, "is a ledger artifact, not an explain report"),
+    "export-get-params": ("/api/export?since=2024-01-01", 400, "unknown parameter 'since'"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(HOSTILE), ids=list(HOSTILE))
+def test_hostile_parameters_are_a_clear_4xx_and_write_nothing(site: Site, scratch: Path, case: str) -> None:
+    path, status, message = HOSTILE[case]
+    before = site.events()
+    answer = TestClient(site.app, headers=site.bearer("admin")).get(path.format(ledger=site.ledger.path))
+    assert answer.status_code == status, answer.text
+    assert message in answer.json()["error"], answer.text
+    assert "Traceback" not in answer.text and site.events() == before and leftovers(scratch) == []
+
+
+def test_hostile_parameters_on_a_page_are_a_page(site: Site) -> None:
+    answer = site.client("viewer").get(f"/explain?path={site.ledger.path}")
+    assert answer.status_code == 400 and "<h1>400</h1>" in answer.text and "not an explain report" in answer.text
+    missing = site.client("viewer").get("/artifact/proof?path=ledger/none.json")
+    assert missing.status_code == 404 and "<h1>404</h1>" in missing.text

@@ -6,7 +6,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import InputError, NotFoundError
+from ..core.errors import InputError, NotFoundError, ValidationError
 from ..core.fs import is_inside, read_file
 from ..core.settings import Settings
 from ..core.store import Catalog
@@ -33,20 +33,35 @@ def read_report(settings: Settings, source: str, *, actor: str | None = None) ->
         return data, source
     with Catalog(settings, actor=actor) as catalog:
         try:
-            record = catalog.require_path(source)
+            catalog.require_path(source)
         except NotFoundError:
             if path.exists() and not path.is_file():
                 raise InputError(f"{source} is a folder, not a report") from None
             raise InputError(f"{source} is neither a report file nor an artifact in the catalog") from None
-        if record.ext == "csv":
-            report = pair_partner(catalog, record)
-            if report is None:
-                raise InputError(f"{record.path} is a CSV without the JSON report it was derived from; "
-                                 "explain show reads the report")  # fmt: skip
-            record = report
-        buffer = io.BytesIO()
-        copy_verified(catalog, record.path, buffer)
-        return buffer.getvalue(), record.path
+        return read_catalogued(catalog, source)
+
+
+def read_catalogued(catalog: Catalog, path: str) -> tuple[bytes, str]:
+    """A catalogued report's bytes, verified against its SHA-256 first, and the path they were read from.
+
+    The CSV half of a pair stands for its report: the JSON it was derived
+    from is read. Raises NotFoundError for an unknown path or bytes that are
+    not served (e.g. deleted), ValidationError for an artifact that is not of
+    type ``explain``, InputError for a CSV without its JSON, and
+    :class:`~catalog.core.errors.IntegrityError` if the bytes no longer match.
+    """
+    record = catalog.require_path(path)
+    if record.type != "explain":
+        raise ValidationError(f"{record.path} is a {record.type} artifact, not an explain report")
+    if record.ext == "csv":
+        report = pair_partner(catalog, record)
+        if report is None:
+            raise InputError(f"{record.path} is a CSV without the JSON report it was derived from; "
+                             "explain show reads the report")  # fmt: skip
+        record = report
+    buffer = io.BytesIO()
+    copy_verified(catalog, record.path, buffer)
+    return buffer.getvalue(), record.path
 
 
 @dataclass(frozen=True)
@@ -68,5 +83,10 @@ def load_report(settings: Settings, source: str, *, actor: str | None = None) ->
     Raises what :func:`read_report` raises, and ValidationError for bytes that are not a report.
     """
     data, _ = read_report(settings, source, actor=actor)
+    return parse_report(data)
+
+
+def parse_report(data: bytes) -> LoadedReport:
+    """A report's bytes loaded leniently, with the rules it breaks; ValidationError for bytes that are not a report."""
     report = ExplainReport.from_json(data, lenient=True)
     return LoadedReport(report, check_report(report))

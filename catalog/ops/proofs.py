@@ -9,11 +9,12 @@ subtrees per proof).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection, select
 
-from ..core import fs, proofs, tlog, tree
+from ..core import fs, note, proofs, tlog, tree
 from ..core.errors import ProofError, Remedy, ValidationError
 from ..core.schema import EVENTS
 from ..core.store import Catalog
@@ -71,6 +72,59 @@ def later_events(catalog: Catalog, proof: proofs.InclusionProof) -> int:
     with catalog.read() as conn:
         rows = conn.execute(select(e.seq).where(e.artifact_id == proof.artifact_id, e.seq > proof.checkpoint.size))
         return len(rows.all())
+
+
+@dataclass(frozen=True)
+class StandingProof:
+    """An artifact's inclusion proof against a checkpoint that already exists, made without writing anything.
+
+    ``recorded``: the checkpoint is a file of the configured checkpoint folder;
+    False: it is the log's head as read now (unsigned, written nowhere, in no
+    event: it shows the events are in the log, it proves nothing to an
+    auditor). ``later``: events of the artifact after the checkpoint.
+    ``why``: why the folder's newest checkpoint was not used (None if it was,
+    or the folder has none).
+    """
+
+    proof: proofs.InclusionProof
+    recorded: bool
+    later: int
+    why: str | None = None
+
+
+def head_checkpoint(catalog: Catalog) -> tlog.TreeCheckpoint:
+    """The log's tree at its head as read now: an unsigned checkpoint, written nowhere, recorded in no event."""
+    with catalog.read() as conn:
+        size, origin = tree.tree_size(conn), keys.log_origin(conn.execute)
+        root = tree.root_at(conn, size)
+    text = tlog.checkpoint_text(origin, size, root)
+    return tlog.TreeCheckpoint(origin, size, root, note.Note(text), "the log's head now (unsigned, not recorded)")
+
+
+def standing_proof(catalog: Catalog, path: str) -> StandingProof:
+    """The inclusion proof of the artifact at ``path`` against what exists, writing nothing (a read for viewers).
+
+    Proven against the newest tree checkpoint of the configured folder
+    (``audit.checkpoint_dir``: the file an auditor gets with the proof) when
+    it covers an event of the artifact, else against :func:`head_checkpoint`.
+    ``catalog audit prove PATH --checkpoint FILE`` writes the same proof.
+    Raises NotFoundError for an unknown path, ValidationError for a folder
+    checkpoint that cannot be read, ProofError when the log no longer extends
+    the newest one.
+    """
+    record = catalog.require_path(path)
+    folder = [c for c in checkpoints.configured_checkpoints(catalog) if isinstance(c, tlog.TreeCheckpoint)]
+    why = None
+    if folder:
+        newest = max(folder, key=lambda c: c.size)
+        try:
+            proof = prove_artifact(catalog, record.path, newest)
+        except ValidationError as exc:  # recorded after it, or of another store
+            why = str(exc)
+        else:
+            return StandingProof(proof, True, later_events(catalog, proof))
+    proof = prove_artifact(catalog, record.path, head_checkpoint(catalog))
+    return StandingProof(proof, False, later_events(catalog, proof), why)
 
 
 def prove_consistency(catalog: Catalog, old: tlog.TreeCheckpoint,

@@ -52,7 +52,7 @@ from ..core.vocabulary import ROLES
 from . import evidence, pages, views
 from .auth import Caller, Gate, csrf_ok, csrf_token, web_key
 from .params import read_params
-from .views import Context
+from .views import Context, error_message
 
 HERE = Path(__file__).resolve().parent
 log = logging.getLogger("catalog.web")
@@ -61,8 +61,6 @@ log = logging.getLogger("catalog.web")
 STATUS: tuple[tuple[type[CatalogError], int], ...] = (
     (NotFoundError, 404), (IntegrityError, 409), (ProofError, 409), (CatalogDatabaseError, 503), (StoreError, 503),
 )  # fmt: skip
-#: API parameter names as the web's forms and query strings call them.
-FIELD_NAMES = {"artifact_type": "type", "as_of": "as_of"}
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
                                  b"frame-ancestors 'none'; base-uri 'none'"),
@@ -95,12 +93,6 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-def error_message(error: CatalogError) -> str:
-    """An API error as the web words it: form field names for parameters, and the next step if there is one."""
-    text = error.render(lambda name: FIELD_NAMES.get(name, name))
-    return text + (f" (next step: {error.remedy.value})" if error.remedy is not None else "")
 
 
 class Web:

@@ -32,6 +32,7 @@ from ..ops.read import copy_verified
 from ..ops.retention import plan
 from ..ops.users import list_users
 from ..ops.verify import artifact_results, history
+from .evidence import proof_summary
 from .params import Params, read_params
 from .views import Context, Page, Spec, file_chunks, redirect, store_path, with_query
 
@@ -135,7 +136,7 @@ def artifact(ctx: Context) -> Page:
     partner = pair_partner(ctx.catalog, record)
     held = active_holds(ctx.catalog).covering(record)
     data = {**found.to_dict(), "pair": partner.to_dict() if partner else None, "holds": [h.to_dict() for h in held],
-            "verifications": artifact_results(ctx.catalog, record.id)}  # fmt: skip
+            "verifications": artifact_results(ctx.catalog, record.id), "proof": proof_summary(ctx.catalog, record.path)}  # fmt: skip
     return "artifact.html", data, {}
 
 

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from ..core.errors import NotFoundError, ValidationError
+from ..core.errors import CatalogError, NotFoundError, ValidationError
 from ..core.fs import CHUNK
 from ..core.store import Catalog
 from ..core.text import human_size
@@ -33,6 +33,9 @@ class Context:
     path: dict[str, str] = field(default_factory=dict)
 
 
+#: API parameter names as the web's forms and query strings call them.
+FIELD_NAMES = {"artifact_type": "type", "as_of": "as_of"}
+
 #: What a view returns when it does not answer itself: (template, JSON data, extra template context).
 Page = tuple[str, Mapping[str, Any], Mapping[str, Any]]
 
@@ -47,6 +50,12 @@ class Spec:
     roles: tuple[str, ...] = ROLES
     params: tuple[str, ...] = ()
     html_only: bool = False
+
+
+def error_message(error: CatalogError) -> str:
+    """An API error as the web words it: form field names for parameters, and the next step if there is one."""
+    text = error.render(lambda name: FIELD_NAMES.get(name, name))
+    return text + (f" (next step: {error.remedy.value})" if error.remedy is not None else "")
 
 
 def redirect(url: str) -> RedirectResponse:
