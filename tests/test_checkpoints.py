@@ -75,3 +75,28 @@ def test_an_automatic_checkpoint_that_fails_keeps_the_runs_result(
     actions = [e.action for e in catalog.events()]
     assert actions[-1] == ("verify_run" if verb == "verify" else "retention_run") and "checkpoint" not in actions
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def test_the_newest_checkpoint_of_the_folder_is_found_reading_one_file(catalog: Catalog, writer: AtomicWriter,
+                                                                       tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    import dataclasses
+
+    from catalog.ops import checkpoints
+
+    folder = tmp_path / "checkpoints"
+    catalog.settings = dataclasses.replace(catalog.settings, checkpoint_dir=folder)
+    assert checkpoints.newest_tree_checkpoint(catalog) is None
+    taken = []
+    for n in range(12):  # sizes 2..: past 10 events, name order and digit order still agree (zero-padded)
+        writer.write_json("config", f"c{n}", {"n": n})
+        taken.append(checkpoints.take_checkpoint(catalog)[0])
+    read: list[Path] = []
+    real = checkpoints.read_checkpoint
+    monkeypatch.setattr(checkpoints, "read_checkpoint", lambda path: read.append(path) or real(path))
+    newest = checkpoints.newest_tree_checkpoint(catalog)
+    assert newest is not None and newest.size == max(t.size for t in taken) and newest.root == taken[-1].root
+    assert len(read) == 1, read
+    # a file whose name claims more events than it holds is read, and the true newest still wins
+    (folder / "checkpoint-999999999999-20991231T000000Z.txt").write_bytes(read[0].read_bytes().replace(b"\n", b"\n", 1))
+    again = checkpoints.newest_tree_checkpoint(catalog)
+    assert again is not None and again.size == newest.size

@@ -307,9 +307,11 @@ def test_a_checkpoint_the_log_no_longer_extends_is_named_on_the_page_never_a_500
     assert "the log was rewritten" in client.get(f"/api/artifacts/{site.ledger.path}").json()["proof"]["error"]
     refused = TestClient(site.app, headers=site.bearer("viewer")).get(f"/artifact/proof?path={site.ledger.path}")
     assert refused.status_code == 409 and "the log was rewritten" in refused.json()["error"]
-    (folder / "checkpoint-zzz.txt").write_text("not a checkpoint\n")
+    (folder / "checkpoint-zzz.txt").write_text("not a checkpoint\n")  # never the newest: not read by a page
+    assert "the log was rewritten" in client.get(f"/artifacts/{site.ledger.path}").text
+    (folder / "checkpoint-999999999999-20991231T000000Z.txt").write_text("not a checkpoint\n")
     page = client.get(f"/artifacts/{site.ledger.path}")
-    assert page.status_code == 200 and "checkpoint-zzz.txt is not a catalog checkpoint" in page.text
+    assert page.status_code == 200 and "20991231T000000Z.txt is not a catalog checkpoint" in page.text
 
 
 def test_the_proof_download_for_each_caller(site: Site) -> None:

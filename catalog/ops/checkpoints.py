@@ -119,6 +119,33 @@ def configured_checkpoints(catalog: Catalog) -> list[AnyCheckpoint]:
     return [read_checkpoint(p) for p in sorted(p for pattern in PATTERNS for p in folder.glob(pattern))]
 
 
+def newest_tree_checkpoint(catalog: Catalog) -> tlog.TreeCheckpoint | None:
+    """The tree checkpoint of the configured folder with the most events; None if it holds none (or no folder).
+
+    Files are read largest size first, as their names give it
+    (``checkpoint-<size>-<time>``), until one is a tree checkpoint: a page
+    showing a proof reads one file, not the whole folder. ValidationError if
+    a file read is not a checkpoint.
+    """
+    folder = checkpoint_dir(catalog)
+    if folder is None or not folder.is_dir():
+        return None
+
+    def named_size(path: Path) -> int:
+        digits = path.name.split("-")[1] if path.name.count("-") >= 2 else ""
+        return int(digits) if digits.isdigit() else -1
+
+    files = sorted((p for pattern in PATTERNS for p in folder.glob(pattern)), key=lambda p: (named_size(p), p.name))
+    best: tlog.TreeCheckpoint | None = None
+    for path in reversed(files):
+        if best is not None and named_size(path) < best.size:
+            break
+        found = read_checkpoint(path)
+        if isinstance(found, tlog.TreeCheckpoint) and (best is None or found.size > best.size):
+            best = found
+    return best
+
+
 def _file_name(size: int, at: datetime, ext: str = "txt") -> str:
     """The name of the checkpoint of ``size`` events taken ``at`` (UTC) in the configured folder (``json``: before
     signed checkpoints)."""

@@ -113,10 +113,9 @@ def standing_proof(catalog: Catalog, path: str) -> StandingProof:
     the newest one.
     """
     record = catalog.require_path(path)
-    folder = [c for c in checkpoints.configured_checkpoints(catalog) if isinstance(c, tlog.TreeCheckpoint)]
+    newest = checkpoints.newest_tree_checkpoint(catalog)
     why = None
-    if folder:
-        newest = max(folder, key=lambda c: c.size)
+    if newest is not None:
         try:
             proof = prove_artifact(catalog, record.path, newest)
         except ValidationError as exc:  # recorded after it, or of another store
