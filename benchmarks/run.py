@@ -5,6 +5,7 @@
     python benchmarks/run.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
                                                     # adds PostgreSQL to the many-writers figures
     python benchmarks/run.py --only durability      # one section (repeatable)
+    python benchmarks/run.py --only web --keep /tmp/webbench   # the web pages at 1M rows; the stores built once
 
 Prints a table and writes benchmarks/results/latest.json. These machines are
 shared and noisy: only ratios within one run mean anything, and no test ever
@@ -931,7 +932,8 @@ def web(quick: bool, pg_url: str | None, keep: str | None, backends: list[str] |
 
             statements: list[tuple[str, object]] = []
             capture = functools.partial(_capture, statements)
-            engines = {catalog.db.engine, catalog.db.read_engine.engine}
+            engines = [catalog.db.engine]  # and SQLite's own engine for reads (PostgreSQL's shares the pool)
+            engines += [catalog.db.read_engine] if catalog.db.read_engine.pool is not catalog.db.engine.pool else []
             for engine in engines:
                 event.listen(engine, "before_cursor_execute", capture)
             plans: dict[str, list[dict[str, object]]] = {}

@@ -54,7 +54,7 @@ class Pages:
         def capture(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
             seen.append((statement, parameters))
 
-        engines = {self.catalog.db.engine, self.catalog.db.read_engine}
+        engines = [self.catalog.db.engine, self.catalog.db.read_engine]  # SQLite reads on an engine of their own
         for engine in engines:
             event.listen(engine, "before_cursor_execute", capture)
         try:
