@@ -5,6 +5,7 @@
     python benchmarks/run.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
                                                     # adds PostgreSQL to the many-writers figures
     python benchmarks/run.py --only durability      # one section (repeatable)
+    python benchmarks/run.py --only web --keep /tmp/webbench   # the web pages at 1M rows; the stores built once
 
 Prints a table and writes benchmarks/results/latest.json. These machines are
 shared and noisy: only ratios within one run mean anything, and no test ever
@@ -14,16 +15,19 @@ asserts a time.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -540,45 +544,74 @@ def memory(quick: bool) -> list[dict[str, object]]:
     return out
 
 
-def _bulk_log(root: Path, events: int, pg_url: str | None = None) -> object:
-    """A store whose audit log has ``events`` events (chained, each with its Merkle nodes), by bulk insert.
+def _bulk_chain(catalog: object, items: Iterator[tuple[dict[str, object] | None, tuple[object, ...]]],
+                batch: int = 20_000) -> int:
+    """Append events (chained, each with its Merkle nodes) and their artifact rows to ``catalog`` by bulk insert.
 
-    Benchmark-only: the events and ``merkle_nodes`` rows are inserted directly
-    (:class:`catalog.core.tree.Frontier` computes the nodes as the unit of
-    work would), in batches, then the chain head is moved to the last one.
+    Benchmark-only: ``items`` gives ``(artifact row or None, (at, action,
+    artifact_id, path, status, actor, details))`` in log order; the rows and
+    events are inserted directly and :class:`catalog.core.tree.Frontier`
+    computes the nodes as the unit of work would, in batches, then the chain
+    head is moved to the last event. Returns the last seq.
     """
-    from datetime import datetime, timezone
-
     from sqlalchemy import select
 
     from catalog.core import chain, tree
-    from catalog.core.schema import CHAIN_HEAD, EVENTS, MERKLE_NODES
+    from catalog.core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS, MERKLE_NODES
+
+    frontier = tree.Frontier()
+    with catalog.read() as conn:  # type: ignore[attr-defined]  # the events already recorded: the tree grows from them
+        first = conn.execute(select(EVENTS.c.seq, EVENTS.c.text, EVENTS.c.hash).order_by(EVENTS.c.seq)).all()
+    for row in first:
+        frontier.add(tree.leaf(row.text))
+    seq, last = first[-1].seq, first[-1].hash
+    rows: list[dict[str, object]] = []
+    links: list[dict[str, object]] = []
+    nodes: list[dict[str, object]] = []
+
+    def flush() -> None:
+        with catalog.db.write() as conn:  # type: ignore[attr-defined]
+            if rows:
+                conn.execute(ARTIFACTS.insert(), rows)
+            conn.execute(EVENTS.insert(), links)
+            conn.execute(MERKLE_NODES.insert(), nodes)
+            conn.execute(CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=seq, hash=last))
+        for done in (rows, links, nodes):
+            done.clear()
+
+    for artifact, event in items:
+        seq += 1
+        link = chain.next_link(last, seq, *event)  # type: ignore[arg-type]
+        last = link["hash"]
+        links.append(link)
+        if artifact is not None:
+            rows.append(artifact)
+        nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.add(tree.leaf(link["text"])))
+        if len(links) == batch:
+            flush()
+    if links:
+        flush()
+    return seq
+
+
+def _bulk_log(root: Path, events: int, pg_url: str | None = None) -> object:
+    """A store whose audit log has ``events`` events (chained, each with its Merkle nodes), by bulk insert."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import func, select
+
+    from catalog.core.schema import EVENTS
     from catalog.core.settings import load_settings
     from catalog.core.store import Catalog
 
     settings = load_settings(overrides={"base_dir": str(root), "catalog_url": pg_url}, env={})
     catalog, _, _ = Catalog.init(settings)
-    frontier = tree.Frontier()
-    with catalog.read() as conn:  # the events init recorded: the tree grows from them
-        first = conn.execute(select(EVENTS.c.seq, EVENTS.c.text, EVENTS.c.hash).order_by(EVENTS.c.seq)).all()
-    for row in first:
-        frontier.add(tree.leaf(row.text))
-    seq, last = first[-1].seq, first[-1].hash
+    with catalog.read() as conn:  # the events init recorded
+        recorded = conn.execute(select(func.max(EVENTS.c.seq))).scalar_one()
     when = datetime.now(timezone.utc)  # after init's events: the log's clock never runs backwards
-    rows: list[dict[str, object]] = []
-    nodes: list[dict[str, object]] = []
-    while seq < events:
-        seq += 1
-        link = chain.next_link(last, seq, when, "checkpoint", None, None, None, "bench", {"file": f"n{seq}"})
-        last = link["hash"]
-        rows.append(link)
-        nodes.extend({"level": lv, "idx": ix, "hash": h} for lv, ix, h in frontier.add(tree.leaf(link["text"])))
-        if len(rows) == 20_000 or seq == events:
-            with catalog.db.write() as conn:
-                conn.execute(EVENTS.insert(), rows)
-                conn.execute(MERKLE_NODES.insert(), nodes)
-                conn.execute(CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=seq, hash=last))
-            rows, nodes = [], []
+    items = ((None, (when, "checkpoint", None, None, None, "bench", {"file": f"n{seq}"}))
+             for seq in range(recorded + 1, events + 1))  # fmt: skip
+    _bulk_chain(catalog, items)
     return catalog
 
 
@@ -643,7 +676,302 @@ def proofs(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
     return out
 
 
-SECTIONS = ("startup", "durability", "syscalls", "writers", "integrity", "lifecycle", "memory", "proofs")
+# -- the web pages at 1,000,000 rows -----------------------------------------------------
+
+WEB_ACTOR, WEB_RARE_ACTOR = "cryptorun@scan01:4242", "alice@desk:77"
+
+
+def _web_items(rows: int, files: dict[int, bytes]) -> Iterator[tuple[dict[str, object] | None, tuple[object, ...]]]:
+    """``rows`` artifacts created 2020-2024 and their write events, for :func:`_bulk_chain`.
+
+    Explain and ledger rows; 1,000 prefixes (``s000``-``s999``, each on one row
+    in 1,000); 2 % archived (in ``TYPE/archived/YYYY-MM``); rows 0 and 1 of each
+    hundred an explain JSON and CSV pair; every 10,000th write by
+    :data:`WEB_RARE_ACTOR`, the others by :data:`WEB_ACTOR`; a checkpoint event
+    after every 10,000th write. ``files``: the bytes of the rows that get a real file.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from catalog.core.chain import row_details
+
+    start = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    step = timedelta(seconds=5 * 365 * 24 * 3600 / rows)
+    for n in range(rows):
+        when = start + step * n
+        paired = n % 100 < 2
+        kind = "explain" if paired or n % 2 == 0 else "ledger"
+        ext = "csv" if n % 100 == 1 else "json"
+        stamp = (when - step * (n % 100 == 1)).strftime("%Y%m%d-%H%M%S")  # a pair shares its name's stem
+        prefix = f"s{n % 1000:03d}"
+        original = f"{kind}/{stamp}-{prefix}-{kind}.{ext}"
+        status = "archived" if n % 50 == 7 else "active"
+        path = f"{kind}/archived/{when:%Y-%m}/{original.split('/')[1]}" if status == "archived" else original
+        data = files.get(n)
+        row = {"id": n + 1, "path": path, "original_path": original, "folder": path.rsplit("/", 1)[0], "type": kind,
+               "prefix": prefix, "ext": ext, "created_at": when, "recorded_at": when,
+               "size": len(data) if data else 1000 + n % 5000,
+               "sha256": hashlib.sha256(data).hexdigest() if data else f"{n:064x}", "status": status,
+               "retain_until": None, "pair_id": f"{n // 100:032x}" if paired else None}  # fmt: skip
+        actor = WEB_RARE_ACTOR if n % 10_000 == 3 else WEB_ACTOR
+        yield row, (when, "write", n + 1, path, status, actor, row_details(row))
+        if n % 10_000 == 9_999:
+            yield None, (when, "checkpoint", None, None, None, "cron@ops:1", {"size": n + 1})
+
+
+def _web_store(root: Path, rows: int, pg_url: str | None) -> dict[str, object]:
+    """A store of ``rows`` artifacts (:func:`_web_items`), a viewer account, three holds, five verify runs.
+
+    Reused when ``root`` holds one already built (``web.json``, with the
+    viewer's secret and the artifact the artifact page opens): 1M rows take a
+    quarter of an hour to build per backend.
+    """
+    from datetime import datetime, timedelta, timezone
+
+    from freezegun import freeze_time
+
+    from catalog.core.schema import VERIFY_RESULTS, VERIFY_RUNS
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
+    from catalog.ops.policy import add_hold
+    from catalog.ops.users import add_user
+
+    marker = root / "web.json"
+    if marker.exists():
+        built = json.loads(marker.read_text())
+        if built["rows"] == rows:
+            return built  # type: ignore[no-any-return]
+        raise SystemExit(f"{root} holds a web store of {built['rows']} rows, not {rows}: remove it or pass another --keep")
+    started = time.perf_counter()
+    target = rows // 200 * 100  # an explain JSON in the middle, the first of a pair
+    files = {n: json.dumps({"report": n, "rows": list(range(200))}).encode() for n in (target, target + 1)}
+    settings = load_settings(overrides={"base_dir": str(root / "store"), "catalog_url": pg_url}, env={})
+    with freeze_time("2019-12-31T00:00:00Z"):  # init's events first: the log's clock never runs backwards
+        catalog, _, _ = Catalog.init(settings)
+    rows_by_n: dict[int, dict[str, object]] = {}
+
+    def keeping(items: Iterator[tuple[dict[str, object] | None, tuple[object, ...]]]) -> Iterator[tuple[dict[str, object] | None, tuple[object, ...]]]:  # fmt: skip
+        for artifact, event in items:
+            if artifact is not None and artifact["id"] in (target + 1, target + 2):
+                rows_by_n[artifact["id"] - 1] = artifact  # type: ignore[operator]
+            yield artifact, event
+
+    _bulk_chain(catalog, keeping(_web_items(rows, files)))
+    for n, data in files.items():
+        path = root / "store" / str(rows_by_n[n]["path"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    when = datetime(2025, 1, 1, tzinfo=timezone.utc)
+    with catalog.db.write() as conn:  # five verify runs of one row in ten each: the artifact page's history
+        for run in range(1, 6):
+            began = when + timedelta(days=run)
+            conn.execute(VERIFY_RUNS.insert(), [{"id": run, "started_at": began, "finished_at": began, "scope": "{}",
+                                                 "checked": rows // 10, "ok": rows // 10, "failed": 0, "missing": 0}])  # fmt: skip
+            batch = [{"run_id": run, "artifact_id": ident, "outcome": "ok", "detail": None}
+                     for ident in range(1, rows + 1) if ident % 10 == (target + 1) % 10]  # fmt: skip
+            for at in range(0, len(batch), 20_000):
+                conn.execute(VERIFY_RESULTS.insert(), batch[at:at + 20_000])
+    _, secret = add_user(catalog, "bench-viewer", "viewer")
+    add_hold(catalog, path=str(rows_by_n[target]["path"]), reason="bench: one artifact")
+    add_hold(catalog, prefix=f"s{target % 1000:03d}", reason="bench: its prefix")
+    add_hold(catalog, artifact_type="health", reason="bench: another type")
+    catalog.close()
+    built = {"rows": rows, "url": pg_url, "base_dir": str(root / "store"), "secret": secret,
+             "target": rows_by_n[target]["path"], "prefix": f"s{(target + 500) % 1000:03d}",
+             "build_s": time.perf_counter() - started}  # fmt: skip
+    marker.write_text(json.dumps(built, indent=2))
+    return built
+
+
+def _web_cases(built: dict[str, object], deep: str) -> dict[str, str]:
+    """What is timed: the name of each request and its path (the API's is ``/api`` + path)."""
+    from urllib.parse import quote
+
+    target = quote(str(built["target"]))
+    return {
+        "artifacts: first page": "/artifacts",
+        "artifacts: page 5,001 (its `after` cursor)": f"/artifacts?after={quote(deep)}",
+        "artifacts: type=ledger": "/artifacts?type=ledger",
+        "artifacts: prefix (1 row in 1,000)": f"/artifacts?prefix={built['prefix']}",
+        "artifacts: prefix glob s50* (1 in 100)": "/artifacts?prefix=s50*",
+        "artifacts: status=archived (1 in 50)": "/artifacts?status=archived",
+        "artifacts: status=quarantined (no row)": "/artifacts?status=quarantined",
+        "artifacts: one month (since, until)": "/artifacts?since=2022-06-01&until=2022-07-01",
+        "artifacts: as of 2022-06-01": "/artifacts?as_of=2022-06-01",
+        "artifact page (story, verify history, holds, pair)": f"/artifacts/{target}",
+        "audit log: first page": "/audit",
+        "audit log: action=checkpoint (1 in 10,000)": "/audit?action=checkpoint",
+        "audit log: action=write or checkpoint": "/audit?action=write&action=checkpoint",
+        "audit log: actor=alice (1 in 10,000)": "/audit?actor=alice",
+        "audit log: path (one artifact's events)": f"/audit?path={target}",
+        "audit log: one day (since, until)": "/audit?since=2022-06-01&until=2022-06-02",
+        "audit log: one year (since, until)": "/audit?since=2022-01-01&until=2023-01-01",
+    }
+
+
+def _raw_select(built: dict[str, object]) -> tuple[Callable[[int], object], Callable[[], None]]:
+    """The baseline: one SELECT of an artifact by its primary key, on the raw driver (sqlite3, psycopg)."""
+    if built["url"] is None:
+        import sqlite3
+
+        db = sqlite3.connect(f"file:{built['base_dir']}/catalog.sqlite?mode=ro", uri=True)
+        return (lambda ident: db.execute("SELECT * FROM artifacts WHERE id = ?", (ident,)).fetchall()), db.close
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    pg = psycopg.connect(make_url(str(built["url"])).set(drivername="postgresql").render_as_string(hide_password=False),
+                         autocommit=True)  # fmt: skip
+    return (lambda ident: pg.execute("SELECT * FROM artifacts WHERE id = %s", (ident,)).fetchall()), pg.close
+
+
+def _capture(into: list[tuple[str, object]], conn: object, cursor: object, statement: str, parameters: object,
+             context: object, executemany: bool) -> None:  # fmt: skip
+    """A ``before_cursor_execute`` hook: keep each statement and its parameters."""
+    into.append((statement, parameters))
+
+
+def _explain(catalog: object, statement: str, parameters: object) -> list[str]:
+    """The plan of one statement as the database would run it now (SQLite: EXPLAIN QUERY PLAN; PostgreSQL: EXPLAIN)."""
+    with catalog.db.engine.connect() as conn:  # type: ignore[attr-defined]
+        cursor = conn.connection.cursor()
+        if catalog.db.is_sqlite:  # type: ignore[attr-defined]
+            cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            return [row[-1] for row in cursor.fetchall()]
+        cursor.execute("EXPLAIN " + statement, parameters)
+        return [row[0] for row in cursor.fetchall()]
+
+
+#: What a plan must not show on a page at 1M rows: a table read whole, or every matching row sorted.
+PLAN_WARNINGS = ("SCAN artifacts", "SCAN events", "SCAN verify_results", "TEMP B-TREE FOR ORDER BY",
+                 "Seq Scan on artifacts", "Seq Scan on events", "Seq Scan on verify_results", "Sort  ")  # fmt: skip
+
+
+def _plan_problems(plan: list[str]) -> list[str]:
+    """The lines of ``plan`` that read a big table whole or sort (PostgreSQL: a sort estimated over 1,000 rows)."""
+    found = []
+    for line in plan:
+        if not any(w in line for w in PLAN_WARNINGS) or re.search(r"USING (COVERING |INTEGER PRIMARY KEY|INDEX)", line):
+            continue
+        estimate = re.search(r"rows=(\d+)", line)
+        if "Sort  " in line and estimate and int(estimate[1]) <= 1000:
+            continue
+        found.append(re.sub(r"\(cost=[^)]*\)", "", line).strip(" ->"))
+    return found
+
+
+def web(quick: bool, pg_url: str | None, keep: str | None, backends: list[str] | None = None) -> list[dict[str, object]]:
+    """The artifacts list, an artifact page and the audit log through the real ASGI app at 1M rows.
+
+    Each request is timed through Starlette's test client, as HTML with a
+    session (logged in as a viewer by the login form) and as JSON with bearer
+    credentials, in interleaved rounds with the baseline (one primary-key
+    SELECT on the raw driver); medians. Then every statement each page ran is
+    captured and EXPLAINed, and plans that read a table whole or sort every
+    matching row are reported.
+    """
+    import warnings
+
+    from sqlalchemy import event
+
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from catalog.web import create_app
+
+    rows, rounds = (20_000, 3) if quick else (1_000_000, 9)
+    out: list[dict[str, object]] = []
+    for backend, url in [("SQLite", None), ("PostgreSQL", pg_url)]:
+        if backend == "PostgreSQL" and not url:
+            out.append({"backend": backend, "skipped": "no --pg-url"})
+            continue
+        if backends and backend.lower() not in backends:
+            continue
+        root = Path(keep) / backend.lower() if keep else Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+        root.mkdir(parents=True, exist_ok=True)
+        database = None
+        if url:
+            saved = root / "database-url"
+            if saved.exists():
+                database = saved.read_text().strip()
+            else:
+                database = _fresh_pg_database(url)
+                saved.write_text(database)
+        try:
+            built = _web_store(root, rows, database)
+            settings = load_settings(overrides={"base_dir": str(built["base_dir"]), "catalog_url": database}, env={})
+            catalog = Catalog(settings)
+            app = create_app(settings, catalog=catalog)
+            bearer = {"Authorization": f"Bearer bench-viewer:{built['secret']}"}
+            api = TestClient(app, headers=bearer).__enter__()  # entered: one event loop for every request
+            html = TestClient(app, follow_redirects=False).__enter__()
+            token = re.search(r'name="csrf" value="([^"]+)"', html.get("/login").text)[1]  # type: ignore[index]
+            answer = html.post("/login", data={"name": "bench-viewer", "secret": built["secret"], "csrf": token, "next": "/"})
+            assert answer.status_code == 303, answer.text
+
+            cursor, walked = None, 0  # page 5,001 of 50 rows: the cursor after row 250,000 (quick: row 5,000)
+            while walked < rows // 4:
+                page = api.get("/api/artifacts", params={"limit": 1000, **({"after": cursor} if cursor else {})}).json()
+                cursor, walked = page["next_after"], walked + page["count"]
+            cases = _web_cases(built, cursor)  # type: ignore[arg-type]
+            select_one, close_raw = _raw_select(built)
+            times: dict[str, list[float]] = {"baseline": [], "healthz": []}
+            for _ in range(rounds + 1):  # the first round untimed: caches, compiled statements
+                start = time.perf_counter()
+                select_one(rows // 3)
+                times["baseline"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                api.get("/healthz")
+                times["healthz"].append(time.perf_counter() - start)
+                for name, path in cases.items():
+                    for kind, client, url_path in (("html", html, path), ("api", api, "/api" + path)):
+                        start = time.perf_counter()
+                        answer = client.get(url_path)
+                        times.setdefault(f"{kind} {name}", []).append(time.perf_counter() - start)
+                        if answer.status_code != 200:
+                            raise SystemExit(f"{url_path}: {answer.status_code} {answer.text[:300]}")
+            close_raw()
+            base = statistics.median(times["baseline"][1:])
+
+            statements: list[tuple[str, object]] = []
+            capture = functools.partial(_capture, statements)
+            engines = [catalog.db.engine]  # and SQLite's own engine for reads (PostgreSQL's shares the pool)
+            engines += [catalog.db.read_engine] if catalog.db.read_engine.pool is not catalog.db.engine.pool else []
+            for engine in engines:
+                event.listen(engine, "before_cursor_execute", capture)
+            plans: dict[str, list[dict[str, object]]] = {}
+            for name, path in cases.items():
+                statements.clear()
+                api.get("/api" + path)
+                plans[name] = [{"sql": " ".join(sql.split()), "plan": _explain(catalog, sql, params)}
+                               for sql, params in statements if sql.lstrip().upper().startswith("SELECT")]  # fmt: skip
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", capture)
+            api.__exit__(None, None, None)
+            html.__exit__(None, None, None)
+            catalog.close()
+
+            out.append({"backend": backend, "rows": rows, "what": "one SELECT by primary key, raw driver (baseline)",
+                        "ms": base * 1000, "ratio": 1.0, "build_s": built["build_s"]})  # fmt: skip
+            for name in ["healthz", *(f"{kind} {case}" for case in cases for kind in ("html", "api"))]:
+                p50 = statistics.median(times[name][1:])
+                case = name.split(" ", 1)[1] if name != "healthz" else None
+                found = plans.get(case, []) if case else []  # type: ignore[arg-type]
+                out.append({"backend": backend, "rows": rows, "what": name, "ms": p50 * 1000, "ratio": p50 / base,
+                            "statements": len(found), "counts": sum("count(" in s["sql"].lower() for s in found),
+                            "plan_problems": sorted({p for s in found for p in _plan_problems(s["plan"])}),
+                            "plans": found if name.startswith("api ") else []})  # fmt: skip
+        finally:
+            if database and not keep:
+                _drop_pg_database(url, database)  # type: ignore[arg-type]
+            if not keep:
+                shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+SECTIONS = ("startup", "durability", "syscalls", "writers", "integrity", "lifecycle", "memory", "proofs", "web")
 
 
 def main() -> None:
@@ -652,6 +980,10 @@ def main() -> None:
     parser.add_argument("--pg-url", default=os.environ.get("CATALOG_BENCH_PG_URL"),
                         help="PostgreSQL server where databases may be created, for the many-writers figures")  # fmt: skip
     parser.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    parser.add_argument("--keep", metavar="DIR", help="web: build its stores (and PostgreSQL database) under DIR once "
+                        "and reuse them in later runs; they are left in place")  # fmt: skip
+    parser.add_argument("--backend", action="append", choices=("sqlite", "postgresql"),
+                        help="web: only this backend (repeatable)")  # fmt: skip
     args = parser.parse_args()
     repeat = 3 if args.quick else 15
     wanted = args.only or SECTIONS
@@ -670,6 +1002,7 @@ def main() -> None:
         "lifecycle": lambda: lifecycle(args.quick),
         "memory": lambda: memory(args.quick),
         "proofs": lambda: proofs(args.quick, args.pg_url),
+        "web": lambda: web(args.quick, args.pg_url, args.keep, args.backend),
     }
     for name in SECTIONS:
         if name in wanted:
@@ -729,6 +1062,15 @@ def print_section(name: str, rows: object) -> None:
                 continue
             print(f"{row['backend'] + ' ' + row['what']:<40}{row['events']:>10,}{row['p50_ms']:>9.3f}{row['ratio']:>10.2f}x"
                   f"{row['proof_bytes_max']:>7}{row['bound_bytes']:>7}")  # fmt: skip
+    elif name == "web":
+        print(f"{'web pages (median)':<64}{'ms':>9}{'ratio':>9}{'stmts':>6}  plan problems")
+        for row in rows:  # type: ignore[attr-defined]
+            if "skipped" in row:
+                print(f"{row['backend']:<64} skipped: {row['skipped']}")
+                continue
+            problems = "; ".join(row.get("plan_problems", [])) + (f" COUNT x{row['counts']}" if row.get("counts") else "")
+            print(f"{row['backend'][:2] + ' ' + row['what']:<64}{row['ms']:>9.2f}{row['ratio']:>8.1f}x"
+                  f"{row.get('statements', ''):>6}  {problems}")  # fmt: skip
     elif name == "memory":
         names = [k for k in rows[0] if k != "rows"]  # type: ignore[index]
         print("peak RSS MB (seconds)   " + "".join(f"{n[:22]:>24}" for n in names))

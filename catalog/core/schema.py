@@ -83,6 +83,9 @@ class Artifact(Base):
         Index("ix_artifacts_created_at_id", "created_at", "id"),  # ls, newest/oldest pages
         Index("ix_artifacts_size_id", "size", "id"),  # ls --sort largest/smallest pages
         Index("ix_artifacts_folder_path", "folder", "path", "size", "status"),  # reconcile's walk, limits (covering)
+        Index("ix_artifacts_original_path", "original_path"),  # an archived artifact by its first path; path holds
+        Index("ix_artifacts_prefix_created_at", "prefix", "created_at", "id"),  # ls --prefix pages
+        Index("ix_artifacts_status_created_at", "status", "created_at", "id"),  # ls --status pages
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
@@ -106,10 +109,14 @@ class Event(Base):
     """One entry of the append-only, hash-chained audit log (triggers refuse UPDATE and DELETE)."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_action_seq", "action", "seq"),  # audit log --action pages
+        Index("ix_events_path_seq", "path", "seq"),  # audit log --path pages
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    action: Mapped[str] = mapped_column(String(32), index=True)
+    action: Mapped[str] = mapped_column(String(32))
     artifact_id: Mapped[int | None] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
     path: Mapped[str | None] = mapped_column(String(512))
     #: The artifact's status after this event; null for events that change no row.

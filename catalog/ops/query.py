@@ -9,6 +9,7 @@ checkpoints).
 from __future__ import annotations
 
 import fnmatch
+import heapq
 import os
 import re
 import stat
@@ -85,22 +86,28 @@ def _as_of_view(as_of: datetime) -> Any:
     Each artifact's last row-changing event at or before that time gives its
     status and path then; the recorded facts (type, size, hash…) never change.
     Artifacts not yet written, or already deleted, are left out.
+
+    The last event is looked up per artifact (correlated subqueries on the
+    events' ``artifact_id`` index), so a page walks the artifacts in its
+    order and stops when it is full: grouping the whole log by artifact read
+    every event for every page. What a page still pays for is the artifacts
+    it passes that did not exist yet (newest first, as of long ago).
     """
     e = EVENTS.c
-    last = (
-        select(e.artifact_id, func.max(e.seq).label("seq"))
-        .where(e.at <= as_of, e.status.is_not(None))
-        .group_by(e.artifact_id)
-        .subquery()
-    )
-    then = select(e.artifact_id, e.path, e.status).join(last, last.c.seq == e.seq).subquery()
-    columns = [then.c.path if c.name == "path" else then.c.status if c.name == "status" else c for c in ARTIFACTS.c]
-    return (
-        select(*columns)
-        .join_from(ARTIFACTS, then, then.c.artifact_id == ARTIFACTS.c.id)
-        .where(then.c.status != "deleted")
-        .subquery("as_of")
-    )
+
+    def then(column: Any) -> Any:
+        return (
+            select(column)
+            .where(e.artifact_id == ARTIFACTS.c.id, e.at <= as_of, e.status.is_not(None))
+            .order_by(e.seq.desc())
+            .limit(1)
+            .correlate(ARTIFACTS)
+            .scalar_subquery()
+        )
+
+    changed = {"path": then(e.path).label("path"), "status": then(e.status).label("status")}
+    view = select(*(changed.get(c.name, c) for c in ARTIFACTS.c)).subquery("then")
+    return select(view).where(view.c.status != "deleted").subquery("as_of")  # none yet: NULL, left out too
 
 
 def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
@@ -388,15 +395,18 @@ class EventQuery:
 
 
 def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[EventRecord]:
-    """Events matching ``query``, oldest first, streamed in keyset batches."""
+    """Events matching ``query``, oldest first, streamed in keyset batches.
+
+    Each action is read as its own seq-ordered stream (the ``(action, seq)``
+    index) and the streams merged, so several actions never sort all their
+    events for one page.
+    """
     c = EVENTS.c
     where: list[Any] = []
     if query.since is not None:
         where.append(c.at >= query.since)
     if query.until is not None:
         where.append(c.at < query.until)
-    if query.actions:
-        where.append(c.action.in_(query.actions))
     if query.after is not None:
         where.append(c.seq > query.after)
     glob = query.path if query.path is not None and _GLOB_CHARS.search(query.path) else None
@@ -405,7 +415,12 @@ def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterat
     if query.actor is not None:
         where.append(c.actor.like("%" + _like_pattern(query.actor) + "%", escape="\\"))
     remaining = query.limit
-    for row in iter_events(catalog.read, where):
+    # a page's worth per query, unless rows may still be dropped here (a glob, an actor's case)
+    exact = glob is None and query.actor is None
+    batch = min(query.limit, 1000) if query.limit is not None and exact else 1000
+    streams = [iter_events(catalog.read, [*where, c.action == action], batch) for action in query.actions]
+    rows = heapq.merge(*streams, key=lambda row: row.seq) if streams else iter_events(catalog.read, where, batch)
+    for row in rows:
         if glob is not None and not fnmatch.fnmatchcase(row.path or "", glob):
             continue
         if query.actor is not None and query.actor not in row.actor:
