@@ -265,13 +265,13 @@ def test_a_compliance_officer_holds_an_artifact_and_takes_away_a_verified_bundle
 
     # the artifacts, filtered by type and by prefix: exactly the rows the API lists for the same filter
     visit.follow("nav a[href='/artifacts']", "artifacts")
-    assert len(visit.texts("tbody tr td:first-child a")) == 14
+    assert len(visit.texts("tbody tr td:first-child a:first-child")) == 14
     run = room.runs[0]
     visit.choose("select[name=type]", "explain")
     visit.type_into("input[name=prefix]", f"{run}*")
     visit.follow("form.filters button[type=submit]", "artifacts-filtered")
     expected = [r.path for r in Listing(room.catalog, ArtifactQuery(types=("explain",), prefix=f"{run}*"))]
-    shown = visit.texts("tbody tr td:first-child a")
+    shown = visit.texts("tbody tr td:first-child a:first-child")
     assert shown == expected and len(shown) == 2 and all(p.startswith("explain/") and run in p for p in shown)
 
     # one artifact: its path, its hash, its story
@@ -280,7 +280,7 @@ def test_a_compliance_officer_holds_an_artifact_and_takes_away_a_verified_bundle
     record = show(room.catalog, target).record
     assert visit.find("h1.path").text == target and visit.find("code.hash").text == record.sha256
     story = [(e.action, e.actor) for e in room.catalog.events() if e.artifact_id == record.id]
-    shown_story = list(zip(visit.texts("table tbody td:nth-child(3)"), visit.texts("table tbody td:nth-child(4)")))
+    shown_story = list(zip(visit.texts("table.story tbody td:nth-child(3)"), visit.texts("table.story tbody td:nth-child(4)")))
     assert shown_story == story and story[0][0] == "write"
     saved = visit.download("a.button[href^='/download/']", downloads, Path(target).name)
     assert hashlib.sha256(saved.read_bytes()).hexdigest() == record.sha256
