@@ -30,6 +30,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -103,22 +104,17 @@ def publish(folder: Path, filename: str, data: bytes, *, base: Path | None = Non
 
     The bytes go to a temp file beside it, which is fsynced, then hard-linked
     to the final name (POSIX link(2) never replaces an existing name); then
-    the folder is fsynced. With ``base`` (the store), ``folder`` is reached
-    from it without following a symlink (:class:`UnsafePath`). Returns the
-    SHA-256 (64 hex digits) of ``data``. Raises :class:`CollisionError` if the
-    name exists (nothing is overwritten) and OSError on I/O failure (no
-    partial file is left under the final name).
+    the folder is fsynced (:class:`Publisher`, one file). With ``base`` (the
+    store), ``folder`` is reached from it without following a symlink
+    (:class:`UnsafePath`). Returns the SHA-256 (64 hex digits) of ``data``.
+    Raises :class:`CollisionError` if the name exists (nothing is overwritten)
+    and OSError on I/O failure (no partial file is left under the final name).
     """
-    if len(data) < HASH_BESIDE:
-        _publish(folder, base, filename, lambda handle: handle.write(data))
-        return hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256()
-    hashing = _hash_pool().submit(digest.update, data)
-    try:
-        _publish(folder, base, filename, lambda handle: handle.write(data))
-    finally:
-        hashing.result()
-    return digest.hexdigest()
+    with Publisher(base) as publisher:
+        staged = publisher.stage(folder, filename, data)
+        publisher.link(staged)
+        publisher.sync()
+    return staged.sha256
 
 
 def publish_stream(
@@ -133,25 +129,11 @@ def publish_stream(
     the temp file is removed and nothing is published. Returns the SHA-256 (64 hex
     digits) and the size in bytes. Raises what ``check`` raises, CollisionError and OSError.
     """
-    digest, size = hashlib.sha256(), 0
-
-    def copy(handle: BinaryIO) -> None:
-        def pieces() -> Iterator[bytes]:
-            nonlocal size
-            for chunk in chunks:
-                digest.update(chunk)
-                handle.write(chunk)
-                size += len(chunk)
-                yield chunk
-
-        stream = pieces()
-        if check is not None:
-            check(stream)
-        for _ in stream:  # what the check did not read
-            pass
-
-    _publish(folder, base, filename, copy)
-    return digest.hexdigest(), size
+    with Publisher(base) as publisher:
+        staged = publisher.stage_stream(folder, filename, chunks, check)
+        publisher.link(staged)
+        publisher.sync()
+    return staged.sha256, staged.size
 
 
 def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
@@ -159,12 +141,106 @@ def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
     return iter(partial(source.read, CHUNK), b"")
 
 
-def _publish(folder: Path, base: Path | None, filename: str, fill: Callable[[BinaryIO], object]) -> None:
-    """The protocol: ``fill`` writes the temp file, which is fsynced, made read-only, linked, removed; folder fsynced."""
-    dir_fd = open_folder(base, _store_rel(folder, base)) if base is not None else os.open(
-        folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
-    label = folder.name
-    try:
+@dataclass(frozen=True)
+class Staged:
+    """A file written in full under its temp name beside ``folder/filename``, fsynced, read-only, not yet linked."""
+
+    folder: Path
+    filename: str
+    temp: str
+    sha256: str
+    size: int
+
+
+class Publisher:
+    """Publishes files into folders: each written and fsynced under a temp name, then linked; each folder fsynced once.
+
+    The protocol of :func:`publish`, in steps, so that several files can share
+    their folders' fsyncs (a scanner cycle: :meth:`catalog.ops.write.Writer.batch`):
+
+    - :meth:`stage` (:meth:`stage_stream`) writes a file's bytes to a temp file
+      beside its final name (the name carries host and pid), fsyncs it and makes
+      it read-only: nothing appears under a final name yet;
+    - :meth:`link` hard-links it to its final name (never clobbering:
+      :class:`CollisionError`) and removes the temp name;
+    - :meth:`sync` fsyncs every folder a name was linked into since the last
+      sync, once each: only then are the new names durable;
+    - :meth:`close` (the end of the ``with`` block) removes every temp file
+      staged but never linked, and closes the folders.
+
+    With ``base`` (the store), each folder is reached from ``base`` without
+    following a symlink (:class:`UnsafePath`), and with ``create`` made first
+    if missing (durably, as :func:`ensure_folder` does); otherwise it must
+    exist. Raises OSError on I/O failure.
+    """
+
+    def __init__(self, base: Path | None = None, *, create: bool = False) -> None:
+        self._base = base
+        self._create = create and base is not None
+        self._fds: dict[Path, int] = {}  # folder -> an open descriptor, one per folder
+        self._unsynced: dict[Path, None] = {}  # folders with a new name since the last sync, in order
+        self._temps: dict[Staged, None] = {}  # staged and not linked: removed by close()
+
+    def __enter__(self) -> Publisher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _folder(self, folder: Path) -> int:
+        fd = self._fds.get(folder)
+        if fd is None:
+            if self._base is not None:
+                fd = open_folder(self._base, _store_rel(folder, self._base), create=self._create)
+            else:
+                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._fds[folder] = fd
+        return fd
+
+    def stage(self, folder: Path, filename: str, data: bytes) -> Staged:
+        """Write ``data`` to a temp file for ``folder/filename``; returns it :class:`Staged` with its SHA-256 and size."""
+        if len(data) < HASH_BESIDE:
+            temp = self._stage(folder, filename, lambda handle: handle.write(data))
+            return self._keep(Staged(folder, filename, temp, hashlib.sha256(data).hexdigest(), len(data)))
+        digest = hashlib.sha256()
+        hashing = _hash_pool().submit(digest.update, data)  # hashlib and os.write both release the GIL
+        try:
+            temp = self._stage(folder, filename, lambda handle: handle.write(data))
+        finally:
+            hashing.result()
+        return self._keep(Staged(folder, filename, temp, digest.hexdigest(), len(data)))
+
+    def stage_stream(
+        self, folder: Path, filename: str, chunks: Iterable[bytes], check: Callable[[Iterator[bytes]], None] | None = None
+    ) -> Staged:
+        """:meth:`stage` for the bytes ``chunks`` yield, hashed and written as they come (see :func:`publish_stream`)."""
+        digest, size = hashlib.sha256(), 0
+
+        def copy(handle: BinaryIO) -> None:
+            def pieces() -> Iterator[bytes]:
+                nonlocal size
+                for chunk in chunks:
+                    digest.update(chunk)
+                    handle.write(chunk)
+                    size += len(chunk)
+                    yield chunk
+
+            stream = pieces()
+            if check is not None:
+                check(stream)
+            for _ in stream:  # what the check did not read
+                pass
+
+        temp = self._stage(folder, filename, copy)
+        return self._keep(Staged(folder, filename, temp, digest.hexdigest(), size))
+
+    def _keep(self, staged: Staged) -> Staged:
+        self._temps[staged] = None
+        return staged
+
+    def _stage(self, folder: Path, filename: str, fill: Callable[[BinaryIO], object]) -> str:
+        """``fill`` writes the temp file, which is fsynced and made read-only; any failure removes it."""
+        dir_fd = self._folder(folder)
         tmp = temp_name(filename, os.getpid())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
         try:
@@ -174,23 +250,63 @@ def _publish(folder: Path, base: Path | None, filename: str, fill: Callable[[Bin
                 os.fsync(handle.fileno())
                 os.fchmod(handle.fileno(), 0o444)
             fault("temp_written")
-            try:
-                os.link(tmp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-            except FileExistsError:
-                raise CollisionError(f"{label}/{filename} already exists; nothing was overwritten") from None
-            except OSError as exc:
-                if exc.errno in _NO_LINK_ERRNOS:
-                    raise OSError(exc.errno, _NO_LINKS, f"{label}/{filename}") from None
-                raise
+        except BaseException:
+            _remove(tmp, dir_fd)
+            raise
+        return tmp
+
+    def link(self, staged: Staged) -> None:
+        """Give a staged file its final name (POSIX link(2): never clobbering) and remove its temp name.
+
+        Raises :class:`CollisionError` if the name exists (nothing is
+        overwritten) and OSError (the temp file is removed either way). The
+        name is durable after :meth:`sync`.
+        """
+        dir_fd = self._folder(staged.folder)
+        self._temps.pop(staged, None)
+        try:
+            os.link(staged.temp, staged.filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        except FileExistsError:
+            raise CollisionError(f"{staged.folder.name}/{staged.filename} already exists; nothing was overwritten") from None
+        except OSError as exc:
+            if exc.errno in _NO_LINK_ERRNOS:
+                raise OSError(exc.errno, _NO_LINKS, f"{staged.folder.name}/{staged.filename}") from None
+            raise
         finally:
-            try:
-                os.unlink(tmp, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    fault("published")
+            _remove(staged.temp, dir_fd)
+        self._unsynced[staged.folder] = None
+        fault("published")
+
+    def discard(self, staged: Staged) -> None:
+        """Remove a staged file's temp file now (never its final name); nothing if it was linked or removed."""
+        if staged in self._temps:
+            del self._temps[staged]
+            _remove(staged.temp, self._fds[staged.folder])
+
+    def sync(self) -> None:
+        """fsync each folder a name was linked into since the last sync, once (POSIX fsync(2) on the folder)."""
+        while self._unsynced:
+            folder = next(iter(self._unsynced))
+            os.fsync(self._fds[folder])
+            del self._unsynced[folder]
+
+    def close(self) -> None:
+        """Remove the temp files staged and never linked; close the folders. Safe to call twice."""
+        try:
+            for staged in list(self._temps):
+                _remove(staged.temp, self._fds[staged.folder])
+        finally:
+            self._temps.clear()
+            for fd in self._fds.values():
+                os.close(fd)
+            self._fds.clear()
+
+
+def _remove(name: str, dir_fd: int) -> None:
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
 
 
 def create_exclusive(folder: Path, filename: str, data: bytes, mode: int = 0o444) -> str:

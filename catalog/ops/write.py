@@ -6,14 +6,21 @@
    (``put FILE``) is hashed, checked and copied piece by piece instead.
 3. Publish without clobbering: hard-link the temp file to the final name (an
    existing name is a :class:`~catalog.core.errors.CollisionError`), unlink the
-   temp file, fsync the folder (:func:`catalog.core.fs.publish`).
-4. Only then one short unit of work: the row and its ``write`` event.
-5. If that commit fails, the published file stays (it is complete) and a
-   :class:`~catalog.core.errors.CommitError` says so; reconcile adopts it.
+   temp file; then fsync each folder that got a new name, once
+   (:class:`catalog.core.fs.Publisher`).
+4. Only then one short unit of work: the rows and their ``write`` events.
+5. If that commit fails, the published files stay (they are complete) and a
+   :class:`~catalog.core.errors.CommitError` says so; reconcile adopts them.
 
-A crash before step 3 leaves at most a recognisably named temp file; a crash
-between 3 and 4 leaves a complete file without a row; never a partial file
+A crash before step 3 leaves at most recognisably named temp files; a crash
+between 3 and 4 leaves complete files without rows; never a partial file
 under a final name, never an overwritten one.
+
+One call of :meth:`Writer.write` is one such round (an explain report's pair
+of files, say); :meth:`Writer.batch` makes one round of everything written
+inside a ``with`` block (a scanner cycle): every file staged as it is written,
+all published when the block ends, each folder fsynced once, all rows and
+events committed together.
 """
 
 from __future__ import annotations
@@ -21,22 +28,25 @@ from __future__ import annotations
 import io
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path, PurePath
-from typing import Any, BinaryIO, Self, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Self, TypeVar, cast
 
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from ..core import chain, fs
 from ..core.content import check_content, check_stream
-from ..core.errors import CatalogError, CollisionError, CommitError, Param, StoreError, ValidationError
+from ..core.errors import CatalogError, CollisionError, CommitError, Param, Remedy, StoreError, ValidationError
 from ..core.formats import csv_bytes, json_bytes
 from ..core.names import ArtifactName, build_name, check_time, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
+
+if TYPE_CHECKING:
+    from ..core.settings import Settings
 
 
 def record(catalog: Catalog, files: Sequence[PublishedFile], *, actor: str | None = None) -> list[ArtifactRecord]:
@@ -73,8 +83,10 @@ def _commit_error(files: Sequence[PublishedFile], reason: str) -> CommitError:
     paths = tuple(item.path for item in files)
     # One line: driver errors (psycopg's among them) carry hints on further lines.
     reason = next((line.strip() for line in reason.splitlines() if line.strip()), "no reason given")
+    kept = "the file is complete and kept" if len(paths) == 1 else f"all {len(paths)} files are complete and kept"
     return CommitError(
-        f"published {', '.join(paths)} but could not record it in the catalog ({reason}); the file is complete and kept",
+        f"published {', '.join(paths)} but could not record {'it' if len(paths) == 1 else 'them'} in the catalog "
+        f"({reason}); {kept}",
         paths=paths,
     )
 
@@ -114,37 +126,29 @@ def choose_ext(artifact_type: str, source: str | None, ext: str | None) -> str:
     return validate_ext(artifact_type, ext, allow_extra=True)
 
 
-class Writer:
-    """Writes artifacts of any type into a store and records each one in its catalog.
+R = TypeVar("R")
 
-    The scanner's typed families (:class:`catalog.cryptorun.writer.AtomicWriter`)
-    build on this. ``actor`` is a claimed name recorded beside the OS identity
-    (default: the catalog's own claim).
+
+class Families(Generic[R]):
+    """The generic ways to write an artifact (bytes, a stream, JSON, CSV), each handed to :meth:`write`.
+
+    :class:`Writer` publishes and records each call at once and returns
+    records (``R`` is :class:`~catalog.core.records.ArtifactRecord`); a
+    :class:`Batch` stages each call and records them all when it ends, and
+    returns :class:`Queued` handles. The scanner's typed families build on this
+    (:class:`catalog.cryptorun.writer.ScannerFamilies`).
     """
 
-    def __init__(
-        self, base_dir: str | Path | None = None, *, catalog: Catalog | None = None, actor: str | None = None
-    ) -> None:
-        self.catalog = catalog if catalog is not None else Catalog.open(base_dir)
-        self._owns_catalog = catalog is None
-        self._claim = chain.validate_claim(actor)
-        self.settings = self.catalog.settings
+    settings: Settings
 
-    def close(self) -> None:
-        """Close the catalog if this writer opened it."""
-        if self._owns_catalog:
-            self.catalog.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def write(self, items: Sequence[Pending], *, pair: bool = False) -> list[R]:
+        """Write ``items`` (``pair``: one linked pair); one result per item, in order. See :meth:`Writer.write`."""
+        raise NotImplementedError
 
     def write_bytes(
         self, artifact_type: str, prefix: str, data: bytes, ext: str, *, created_at: datetime | None = None,
         check: bool = True,
-    ) -> ArtifactRecord:  # fmt: skip
+    ) -> R:  # fmt: skip
         """Store ``data`` as ``{type}/{time}-{prefix}-{type}.{ext}``; JSON, JSONL and CSV must parse first.
 
         Raises :class:`ValidationError` (name, extension, content),
@@ -161,14 +165,15 @@ class Writer:
     def write_stream(
         self, artifact_type: str, prefix: str, source: BinaryIO | Iterable[bytes], ext: str, *,
         created_at: datetime | None = None, check: bool = True,
-    ) -> ArtifactRecord:  # fmt: skip
+    ) -> R:  # fmt: skip
         """Store what ``source`` holds as :meth:`write_bytes` stores bytes: a binary file or stream (read to
         its end), or an iterable of byte chunks (a generator of downloaded pieces, say).
 
         Memory does not grow with the size: the bytes are hashed and written to
-        the temp file as they are read, and JSON, JSONL and CSV are checked as
-        they pass (:func:`catalog.core.content.check_stream`: its bounds). Content
-        that is refused leaves nothing behind. Raises what :meth:`write_bytes` raises.
+        the temp file as they are read (in a batch too: before this returns), and
+        JSON, JSONL and CSV are checked as they pass
+        (:func:`catalog.core.content.check_stream`: its bounds). Content that is
+        refused leaves nothing behind. Raises what :meth:`write_bytes` raises.
         """
         if isinstance(source, (str, bytes, bytearray, memoryview, io.TextIOBase)):
             raise StoreError(f"write_stream takes a binary file or an iterable of byte chunks, not {type(source).__name__}")
@@ -177,23 +182,21 @@ class Writer:
         chunks = fs.read_chunks(cast(BinaryIO, source)) if hasattr(source, "read") else source
         return self.write([Pending(name, chunks, check=content_check)])[0]
 
-    def write_json(
-        self, artifact_type: str, prefix: str, data: Any, *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
-        """Serialise ``data`` as JSON (``formats.json_indent``) and store it; returns its record.
+    def write_json(self, artifact_type: str, prefix: str, data: Any, *, created_at: datetime | None = None) -> R:
+        """Serialise ``data`` as JSON (``formats.json_indent``) and store it.
 
         NaN, infinities and naive times raise ValidationError; otherwise errors
-        are those of :meth:`write`.
+        are those of :meth:`Writer.write`.
         """
         name = self.name(artifact_type, prefix, "json", created_at)
         return self.write([Pending(name, json_bytes(data, self.settings.json_indent))])[0]
 
     def write_csv(
         self, artifact_type: str, prefix: str, rows: Iterable[Sequence[Any]], *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
+    ) -> R:
         """Serialise ``rows`` as CSV (the first the header; floats with ``formats.csv_precision`` decimals) and store it.
 
-        Returns the record. Bad cells raise ValidationError; otherwise errors are those of :meth:`write`.
+        Bad cells raise ValidationError; otherwise errors are those of :meth:`Writer.write`.
         """
         name = self.name(artifact_type, prefix, "csv", created_at)
         return self.write([Pending(name, csv_bytes(rows, self.settings.csv_precision))])[0]
@@ -209,53 +212,239 @@ class Writer:
         validate_ext(name.type, name.ext, allow_extra=allow_extra)
         return name
 
+
+#: A staged file and the row that will record it.
+_Entry = tuple[fs.Staged, PublishedFile]
+
+
+class Writer(Families[ArtifactRecord]):
+    """Writes artifacts of any type into a store and records each one in its catalog.
+
+    The scanner's typed families (:class:`catalog.cryptorun.writer.AtomicWriter`)
+    build on this. ``actor`` is a claimed name recorded beside the OS identity
+    (default: the catalog's own claim). :meth:`batch` writes many artifacts
+    as one commit.
+    """
+
+    def __init__(
+        self, base_dir: str | Path | None = None, *, catalog: Catalog | None = None, actor: str | None = None
+    ) -> None:
+        self.catalog = catalog if catalog is not None else Catalog.open(base_dir)
+        self._owns_catalog = catalog is None
+        self._claim = chain.validate_claim(actor)
+        self.settings = self.catalog.settings
+        self._batch: Batch | None = None  # the batch open on this writer, if any
+
+    def close(self) -> None:
+        """Close the catalog if this writer opened it."""
+        if self._owns_catalog:
+            self.catalog.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def batch(self) -> Batch:
+        """A :class:`Batch` (use it in a ``with`` block): everything written through it is one commit."""
+        return Batch(self)
+
     def write(self, items: Sequence[Pending], *, pair: bool = False) -> list[ArtifactRecord]:
-        """Publish every item in order, then record them all in one unit of work.
+        """Stage every item in order, then publish them all and record them in one unit of work.
 
         ``pair``: the items are one linked pair (e.g. an explain report's JSON
         and CSV), given a fresh ``pair_id``. Returns the records in order.
         Raises :class:`CollisionError` for a name already on disk or in the
-        catalog (before any byte is written), :class:`ValidationError` for a
+        catalog, or given twice (before any byte is written), :class:`ValidationError` for a
         retention date past year 9999, :class:`StoreError` for I/O (and for a
         store without hard links, or a folder of the store that is a symlink:
-        nothing is written through one), :class:`CatalogDatabaseError` for a
-        catalog this process cannot write or a full disk (before any byte is
-        written), and :class:`CommitError` for files published but not recorded.
+        nothing is written through one; and while a :meth:`batch` is open on
+        this writer: write through the batch), :class:`CatalogDatabaseError`
+        for a catalog this process cannot write or a full disk (before any byte
+        is written), and :class:`CommitError` for files published but not
+        recorded. Items are published only once all are staged, so a failure
+        while staging publishes none of them; if publishing one fails (another
+        writer took its name meanwhile, an I/O error), the ones published before
+        it are recorded and the error says so.
         """
-        pair_id = secrets.token_hex(16) if pair else None
-        actor = None if self._claim is None else chain.current_actor(self._claim)
-        base = self.catalog.base_dir
-        now = datetime.now(timezone.utc)
-        for item in items:
-            self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            if os.path.lexists(base / item.rel_path) or self.catalog.path_taken(item.rel_path):
-                raise CollisionError(f"{item.rel_path} already exists; nothing was overwritten")
-        self.catalog.require_writable(sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # a file never lands without its row
-        published: list[PublishedFile] = []
-        try:
-            for item in items:
-                folder = base / item.name.type
-                try:
-                    fs.ensure_folder(folder, base)  # a type folder that is a symlink is refused (UnsafePath)
-                    if isinstance(item.data, bytes):
-                        digest = fs.publish(folder, item.name.filename, item.data, base=base)
-                        size = len(item.data)
-                    else:
-                        digest, size = fs.publish_stream(folder, item.name.filename, item.data, item.check, base=base)
-                except OSError as exc:
-                    raise StoreError(f"cannot write {item.rel_path}: {exc.strerror or exc}") from None
-                published.append(
-                    PublishedFile(
-                        path=item.rel_path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
-                        created_at=item.name.created_at, size=size, sha256=digest, pair_id=pair_id,
-                        action=item.action, details=item.details,
-                    )  # fmt: skip
-                )
-        except CatalogError:
-            if published:  # never leave a published file unrecorded on purpose
-                record(self.catalog, published, actor=actor)
-            raise
-        records = record(self.catalog, published, actor=actor)
+        if self._batch is not None:
+            raise StoreError("a batch is open on this writer: write through it, or end it first")
+        self._check(items)
+        with fs.Publisher(self.catalog.base_dir, create=True) as publisher:
+            records, failure = self._land(publisher, self._stage(publisher, items, pair))
+        if failure is not None:
+            raise failure
         fs.fault("committed")
         return records
 
+    def _check(self, items: Sequence[Pending], staged: Collection[str] = ()) -> None:
+        """Refuse, before any byte is written, what cannot be written: a name taken or given twice, a bad date."""
+        base, now = self.catalog.base_dir, datetime.now(timezone.utc)
+        seen = set(staged)
+        for item in items:
+            path = item.rel_path
+            if path in seen:
+                raise CollisionError(f"{path} is already written in this batch; nothing was written")
+            seen.add(path)
+            self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
+            if os.path.lexists(base / path) or self.catalog.path_taken(path):
+                raise CollisionError(f"{path} already exists; nothing was overwritten")
+        self.catalog.require_writable(sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # a file never lands without its row
+
+    def _stage(self, publisher: fs.Publisher, items: Sequence[Pending], pair: bool) -> list[_Entry]:
+        """Write each item to its temp file (fsynced); a failure removes those of this call and raises StoreError."""
+        pair_id = secrets.token_hex(16) if pair else None
+        base = self.catalog.base_dir
+        entries: list[_Entry] = []
+        try:
+            for item in items:
+                folder = base / item.name.type
+                try:  # a type folder that is a symlink is refused (UnsafePath)
+                    if isinstance(item.data, bytes):
+                        staged = publisher.stage(folder, item.name.filename, item.data)
+                    else:
+                        staged = publisher.stage_stream(folder, item.name.filename, item.data, item.check)
+                except OSError as exc:
+                    raise StoreError(f"cannot write {item.rel_path}: {exc.strerror or exc}") from None
+                entries.append((staged, PublishedFile(
+                    path=item.rel_path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
+                    created_at=item.name.created_at, size=staged.size, sha256=staged.sha256, pair_id=pair_id,
+                    action=item.action, details=item.details,
+                )))  # fmt: skip
+        except BaseException:
+            for staged, _ in entries:
+                publisher.discard(staged)
+            raise
+        return entries
+
+    def _land(
+        self, publisher: fs.Publisher, entries: Sequence[_Entry]
+    ) -> tuple[list[ArtifactRecord], CatalogError | None]:
+        """Link every staged file, fsync each folder once, record them all in one unit of work.
+
+        Returns the records, and the error that stopped publishing part-way (the
+        files published before it are recorded), or None. Raises StoreError if a
+        folder cannot be fsynced (the files stay, unrecorded: reconcile adopts
+        them) and :class:`CommitError` naming every published file.
+        """
+        published: list[PublishedFile] = []
+        failure: CatalogError | None = None
+        for staged, item in entries:
+            try:
+                publisher.link(staged)
+            except CatalogError as exc:  # CollisionError: another writer took the name since the check
+                failure = exc
+                break
+            except OSError as exc:
+                failure = StoreError(f"cannot write {item.path}: {exc.strerror or exc}")
+                break
+            published.append(item)
+        if not published:
+            return [], failure
+        try:
+            publisher.sync()
+        except OSError as exc:
+            paths = ", ".join(item.path for item in published)
+            raise StoreError(f"published {paths} but cannot make the folder durable ({exc.strerror or exc}); "
+                             "not recorded, the files are kept", remedy=Remedy.ADOPT) from None  # fmt: skip
+        actor = None if self._claim is None else chain.current_actor(self._claim)
+        records = record(self.catalog, published, actor=actor)
+        if failure is not None:
+            failure = type(failure)(f"{failure}; written and recorded before it: {', '.join(r.path for r in records)}")
+        return records, failure
+
+
+@dataclass(eq=False)
+class Queued:
+    """An artifact written in an open :class:`Batch`: its store ``path`` and ``name`` now, its record once the batch commits."""
+
+    path: str
+    name: ArtifactName
+    _record: ArtifactRecord | None = field(default=None, init=False, repr=False)
+
+    @property
+    def record(self) -> ArtifactRecord:
+        """Its catalog record; :class:`StoreError` before its batch has committed (and for good if it did not)."""
+        if self._record is None:
+            raise StoreError(f"{self.path} has no record: its batch has not committed (records exist once the block ends)")
+        return self._record
+
+
+class Batch(Families[Queued]):
+    """Many artifacts written as one commit: ``with writer.batch() as b:``, then every write method through ``b``.
+
+    Each write call validates and checks its items at once (a name taken on
+    disk or in the catalog, or already written in this batch, is a
+    :class:`CollisionError` then) and writes each file to its temp file,
+    fsynced; it returns a :class:`Queued` per artifact (an explain report: a
+    pair of them). When the block ends without an error, every file is linked
+    to its final name in the order written, each folder is fsynced once, and
+    all rows and events are committed in one unit of work: a reader sees all
+    of the batch or none of it. :attr:`records` (and each ``Queued.record``)
+    then holds the records, in order. A batch with nothing written commits
+    nothing.
+
+    - An error inside the block (raised by a write, or by the caller's own code)
+      ends the batch: its temp files are removed, nothing is published or
+      recorded, and the error goes on.
+    - A commit that fails leaves every file published and complete; the
+      :class:`CommitError` names them all, and reconcile adopts them (as after
+      a single write whose commit failed). A crash after publishing leaves the
+      same: complete files without rows, which reconcile adopts.
+    - If another writer takes one of the names between the check and the link,
+      the files linked before it are recorded (never leaving a published file
+      unrecorded on purpose) and the :class:`CollisionError` names them; the
+      rest are not published.
+    - Batches do not nest, and while one is open its writer refuses writes of
+      its own (:class:`StoreError`): write through the batch. A batch is used once.
+    """
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.settings = writer.settings
+        self.records: list[ArtifactRecord] = []
+        self._state = "new"  # new, open, ended
+        self._publisher: fs.Publisher | None = None
+        self._entries: list[tuple[fs.Staged, PublishedFile, Queued]] = []
+
+    def __enter__(self) -> Self:
+        if self._state != "new":
+            raise StoreError("a batch is used once: start another with writer.batch()")
+        if self.writer._batch is not None:
+            raise StoreError("a batch is already open on this writer: batches do not nest; write through the open one")
+        self.writer._batch = self
+        self._publisher = fs.Publisher(self.writer.catalog.base_dir, create=True)
+        self._state = "open"
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        publisher, self._publisher = self._publisher, None
+        self._state = "ended"
+        self.writer._batch = None
+        assert publisher is not None
+        with publisher:  # removes the temp files of a batch that did not end well
+            if exc_type is not None or not self._entries:
+                return
+            records, failure = self.writer._land(publisher, [(staged, item) for staged, item, _ in self._entries])
+        for (_, _, queued), done in zip(self._entries, records):
+            queued._record = done
+        self.records = records
+        if failure is not None:
+            raise failure
+        fs.fault("committed")
+
+    def write(self, items: Sequence[Pending], *, pair: bool = False) -> list[Queued]:
+        """Check and stage ``items`` (``pair``: one linked pair) for this batch; returns a :class:`Queued` each, in order.
+
+        Raises what :meth:`Writer.write` raises before publishing, and
+        :class:`StoreError` outside the ``with`` block. Nothing is published
+        before the block ends.
+        """
+        if self._publisher is None:
+            raise StoreError("write through a batch inside its with block: with writer.batch() as b: b.write_json(...)")
+        self.writer._check(items, {item.path for _, item, _ in self._entries})
+        entries = self.writer._stage(self._publisher, items, pair)
+        queued = [Queued(item.path, pending.name) for (_, item), pending in zip(entries, items)]
+        self._entries.extend((staged, item, handle) for (staged, item), handle in zip(entries, queued))
+        return queued
