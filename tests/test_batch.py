@@ -180,6 +180,30 @@ def test_a_pair_fsyncs_its_folder_once(writer: AtomicWriter, base_dir: Path, fol
     assert folder_fsyncs == {"explain": 1}
 
 
+def test_every_file_is_fsynced_before_any_is_linked(writer: AtomicWriter, base_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files' fsyncs run side by side on helper threads; each still lands before the links begin."""
+    steps: list[tuple[str, str]] = []
+    real_fsync, real_link = os.fsync, os.link
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            steps.append(("fsync", parse_temp_name(os.path.basename(os.readlink(f"/proc/self/fd/{fd}"))).final_name))  # type: ignore[union-attr]
+
+    def link(src: str, dst: str, **kw: object) -> None:
+        steps.append(("link", dst))
+        real_link(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "link", link)
+    with writer.batch() as b:
+        queued = cycle(b)
+    names = sorted(Path(q.path).name for q in queued)
+    first_link = next(n for n, (what, _) in enumerate(steps) if what == "link")
+    assert sorted(name for what, name in steps[:first_link] if what == "fsync") == names
+    assert sorted(name for what, name in steps[first_link:]) == names and {w for w, _ in steps[first_link:]} == {"link"}
+
+
 # -- what a batch returns, and what it refuses ----------------------------------------------------
 
 

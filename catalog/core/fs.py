@@ -28,7 +28,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -59,6 +59,9 @@ FAULT_HOOK: Callable[[str], None] | None = None
 #: (hashlib and os.write both release the GIL): at 10 MiB that hides the hash behind the fsync.
 HASH_BESIDE = 256 * 1024
 _hasher: tuple[int, ThreadPoolExecutor] | None = None
+#: At most this many fsyncs in flight at once for one process (:class:`Publisher` with ``overlap``).
+SYNCS_IN_FLIGHT = 8
+_syncer: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def fault(point: str) -> None:
@@ -159,8 +162,8 @@ class Publisher:
     their folders' fsyncs (a scanner cycle: :meth:`catalog.ops.write.Writer.batch`):
 
     - :meth:`stage` (:meth:`stage_stream`) writes a file's bytes to a temp file
-      beside its final name (the name carries host and pid), fsyncs it and makes
-      it read-only: nothing appears under a final name yet;
+      beside its final name (the name carries host and pid), makes it
+      read-only and fsyncs it: nothing appears under a final name yet;
     - :meth:`link` hard-links it to its final name (never clobbering:
       :class:`CollisionError`) and removes the temp name;
     - :meth:`sync` fsyncs every folder a name was linked into since the last
@@ -168,18 +171,26 @@ class Publisher:
     - :meth:`close` (the end of the ``with`` block) removes every temp file
       staged but never linked, and closes the folders.
 
-    With ``base`` (the store), each folder is reached from ``base`` without
-    following a symlink (:class:`UnsafePath`), and with ``create`` made first
-    if missing (durably, as :func:`ensure_folder` does); otherwise it must
-    exist. Raises OSError on I/O failure.
+    With ``overlap``, a staged file's fsync runs on a helper thread while the
+    caller goes on (hashlib, os.write and fsync release the GIL), and the
+    folders' fsyncs run side by side: fsyncs in flight together can share one
+    journal commit (ext4's jbd2, xfs's log), where one after another each waits
+    for its own. Every file is still fsynced before it is linked: :meth:`link`
+    first waits for all of them (:meth:`settle`). With ``base`` (the store),
+    each folder is reached from ``base`` without following a symlink
+    (:class:`UnsafePath`), and with ``create`` made first if missing (durably,
+    as :func:`ensure_folder` does); otherwise it must exist. Raises OSError on
+    I/O failure.
     """
 
-    def __init__(self, base: Path | None = None, *, create: bool = False) -> None:
+    def __init__(self, base: Path | None = None, *, create: bool = False, overlap: bool = False) -> None:
         self._base = base
         self._create = create and base is not None
+        self._overlap = overlap
         self._fds: dict[Path, int] = {}  # folder -> an open descriptor, one per folder
         self._unsynced: dict[Path, None] = {}  # folders with a new name since the last sync, in order
         self._temps: dict[Staged, None] = {}  # staged and not linked: removed by close()
+        self._syncing: list[Future[None]] = []  # with overlap: the fsyncs of staged files still in flight
 
     def __enter__(self) -> Publisher:
         return self
@@ -201,7 +212,8 @@ class Publisher:
         """Write ``data`` to a temp file for ``folder/filename``; returns it :class:`Staged` with its SHA-256 and size."""
         if len(data) < HASH_BESIDE:
             temp = self._stage(folder, filename, lambda handle: handle.write(data))
-            return self._keep(Staged(folder, filename, temp, hashlib.sha256(data).hexdigest(), len(data)))
+            sha256 = hashlib.sha256(data).hexdigest()  # with overlap, while the file's fsync runs
+            return self._keep(Staged(folder, filename, temp, sha256, len(data)))
         digest = hashlib.sha256()
         hashing = _hash_pool().submit(digest.update, data)  # hashlib and os.write both release the GIL
         try:
@@ -239,21 +251,40 @@ class Publisher:
         return staged
 
     def _stage(self, folder: Path, filename: str, fill: Callable[[BinaryIO], object]) -> str:
-        """``fill`` writes the temp file, which is fsynced and made read-only; any failure removes it."""
+        """``fill`` writes the temp file, which is made read-only and fsynced; any failure removes it."""
         dir_fd = self._folder(folder)
         tmp = temp_name(filename, os.getpid())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
         try:
-            with os.fdopen(fd, "wb") as handle:
-                fill(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-                os.fchmod(handle.fileno(), 0o444)
+            try:
+                with os.fdopen(fd, "wb", closefd=False) as handle:
+                    fill(handle)
+                os.fchmod(fd, 0o444)
+            except BaseException:
+                os.close(fd)
+                raise
+            if self._overlap:
+                self._syncing.append(_sync_pool().submit(_fsync_close, fd))
+                return tmp
+            _fsync_close(fd)
             fault("temp_written")
         except BaseException:
             _remove(tmp, dir_fd)
             raise
         return tmp
+
+    def settle(self) -> None:
+        """Wait for the fsyncs of staged files still in flight (with ``overlap``); raises the first one's OSError."""
+        syncing, self._syncing = self._syncing, []
+        failure: BaseException | None = None
+        for future in syncing:
+            error = future.exception()
+            if error is None:
+                fault("temp_written")
+            elif failure is None:
+                failure = error
+        if failure is not None:
+            raise failure
 
     def link(self, staged: Staged) -> None:
         """Give a staged file its final name (POSIX link(2): never clobbering) and remove its temp name.
@@ -262,6 +293,8 @@ class Publisher:
         overwritten) and OSError (the temp file is removed either way). The
         name is durable after :meth:`sync`.
         """
+        if self._syncing:
+            self.settle()
         dir_fd = self._folder(staged.folder)
         self._temps.pop(staged, None)
         try:
@@ -285,6 +318,10 @@ class Publisher:
 
     def sync(self) -> None:
         """fsync each folder a name was linked into since the last sync, once (POSIX fsync(2) on the folder)."""
+        if self._overlap and len(self._unsynced) > 1:
+            for future in [_sync_pool().submit(os.fsync, self._fds[folder]) for folder in self._unsynced]:
+                future.result()
+            self._unsynced.clear()
         while self._unsynced:
             folder = next(iter(self._unsynced))
             os.fsync(self._fds[folder])
@@ -293,6 +330,9 @@ class Publisher:
     def close(self) -> None:
         """Remove the temp files staged and never linked; close the folders. Safe to call twice."""
         try:
+            for future in self._syncing:  # each closes its file
+                future.exception()
+            self._syncing.clear()
             for staged in list(self._temps):
                 _remove(staged.temp, self._fds[staged.folder])
         finally:
@@ -300,6 +340,21 @@ class Publisher:
             for fd in self._fds.values():
                 os.close(fd)
             self._fds.clear()
+
+
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_pool() -> ThreadPoolExecutor:
+    """Helper threads for fsyncs in flight together (:class:`Publisher` with ``overlap``); a forked child makes its own."""
+    global _syncer
+    if _syncer is None or _syncer[0] != os.getpid():
+        _syncer = (os.getpid(), ThreadPoolExecutor(max_workers=SYNCS_IN_FLIGHT, thread_name_prefix="catalog-fsync"))
+    return _syncer[1]
 
 
 def _remove(name: str, dir_fd: int) -> None:

@@ -271,7 +271,7 @@ class Writer(Families[ArtifactRecord]):
         if self._batch is not None:
             raise StoreError("a batch is open on this writer: write through it, or end it first")
         self._check(items)
-        with fs.Publisher(self.catalog.base_dir, create=True) as publisher:
+        with fs.Publisher(self.catalog.base_dir, create=True, overlap=len(items) > 1) as publisher:
             records, failure = self._land(publisher, self._stage(publisher, items, pair))
         if failure is not None:
             raise failure
@@ -330,6 +330,10 @@ class Writer(Families[ArtifactRecord]):
         """
         published: list[PublishedFile] = []
         failure: CatalogError | None = None
+        try:
+            publisher.settle()  # every file fsynced before any is linked
+        except OSError as exc:
+            return [], StoreError(f"cannot write {', '.join(item.path for _, item in entries)}: {exc.strerror or exc}")
         for staged, item in entries:
             try:
                 publisher.link(staged)
@@ -414,7 +418,7 @@ class Batch(Families[Queued]):
         if self.writer._batch is not None:
             raise StoreError("a batch is already open on this writer: batches do not nest; write through the open one")
         self.writer._batch = self
-        self._publisher = fs.Publisher(self.writer.catalog.base_dir, create=True)
+        self._publisher = fs.Publisher(self.writer.catalog.base_dir, create=True, overlap=True)
         self._state = "open"
         return self
 
