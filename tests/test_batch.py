@@ -267,6 +267,20 @@ def test_a_name_already_taken_is_refused_at_the_call(writer: AtomicWriter, catal
 
 
 @freeze_time(FROZEN)
+def test_a_name_only_the_catalog_holds_is_refused_when_the_block_ends(writer: AtomicWriter, catalog: Catalog, base_dir: Path) -> None:
+    """A row keeps its path after its file is gone (deleted by retention, say): asked once for the batch, before any link."""
+    gone = writer.write_json("health", "h", {"v": 0})
+    (base_dir / gone.path).unlink()
+    events_before = sum(1 for _ in catalog.events())
+    with pytest.raises(CollisionError, match="health/20240229-120000-h-health.json already exists; nothing was overwritten"):
+        with writer.batch() as b:
+            b.write_json("ledger", "l", {"v": 1})
+            b.write_json("health", "h", {"v": 2})  # not on disk: the call takes it
+    assert store_files(base_dir) == [] and [r.path for r in all_records(catalog)] == [gone.path]
+    assert sum(1 for _ in catalog.events()) == events_before
+
+
+@freeze_time(FROZEN)
 def test_a_name_taken_by_another_writer_before_the_link(writer: AtomicWriter, catalog: Catalog, base_dir: Path) -> None:
     """The race the hard link catches: the files linked before it are recorded, the rest never published."""
     with pytest.raises(CollisionError, match="already exists; nothing was overwritten; written and recorded before it: "

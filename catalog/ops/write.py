@@ -278,8 +278,13 @@ class Writer(Families[ArtifactRecord]):
         fs.fault("committed")
         return records
 
-    def _check(self, items: Sequence[Pending], staged: Collection[str] = ()) -> None:
-        """Refuse, before any byte is written, what cannot be written: a name taken or given twice, a bad date."""
+    def _check(self, items: Sequence[Pending], staged: Collection[str] = (), *, catalog: bool = True) -> None:
+        """Refuse, before any byte is written, what cannot be written: a name taken or given twice, a bad date.
+
+        ``staged``: the paths a batch holds already; ``catalog``: also ask the
+        catalog whether a path is taken and whether it can take a commit (a
+        batch asks once, for all its files, at its end: :meth:`_check_catalog`).
+        """
         base, now = self.catalog.base_dir, datetime.now(timezone.utc)
         seen = set(staged)
         for item in items:
@@ -288,9 +293,19 @@ class Writer(Families[ArtifactRecord]):
                 raise CollisionError(f"{path} is already written in this batch; nothing was written")
             seen.add(path)
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            if os.path.lexists(base / path) or self.catalog.path_taken(path):
+            if os.path.lexists(base / path):
                 raise CollisionError(f"{path} already exists; nothing was overwritten")
-        self.catalog.require_writable(sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # a file never lands without its row
+        if catalog:
+            self._check_catalog([item.rel_path for item in items],
+                                sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # fmt: skip
+
+    def _check_catalog(self, paths: Sequence[str], incoming: int = 0) -> None:
+        """CollisionError if the catalog holds one of ``paths`` (a row of any status: deleted artifacts keep theirs);
+        CatalogDatabaseError if it could not record them, or ``incoming`` more bytes would fill its disk."""
+        taken = self.catalog.paths_taken(paths)
+        if taken:
+            raise CollisionError(f"{next(p for p in paths if p in taken)} already exists; nothing was overwritten")
+        self.catalog.require_writable(incoming)  # a file never lands without its row
 
     def _stage(self, publisher: fs.Publisher, items: Sequence[Pending], pair: bool) -> list[_Entry]:
         """Write each item to its temp file (fsynced); a failure removes those of this call and raises StoreError."""
@@ -378,16 +393,18 @@ class Queued:
 class Batch(Families[Queued]):
     """Many artifacts written as one commit: ``with writer.batch() as b:``, then every write method through ``b``.
 
-    Each write call validates and checks its items at once (a name taken on
-    disk or in the catalog, or already written in this batch, is a
-    :class:`CollisionError` then) and writes each file to its temp file,
-    fsynced; it returns a :class:`Queued` per artifact (an explain report: a
-    pair of them). When the block ends without an error, every file is linked
-    to its final name in the order written, each folder is fsynced once, and
-    all rows and events are committed in one unit of work: a reader sees all
-    of the batch or none of it. :attr:`records` (and each ``Queued.record``)
-    then holds the records, in order. A batch with nothing written commits
-    nothing.
+    Each write call validates and checks its items at once (a name already on
+    disk, or already written in this batch, is a :class:`CollisionError`
+    then) and writes each file to its temp file, whose fsync runs on a helper
+    thread meanwhile; it returns a :class:`Queued` per artifact (an explain
+    report: a pair of them). When the block ends without an error, the
+    catalog is asked once whether it holds any of the names (a deleted
+    artifact keeps its row: :class:`CollisionError`, nothing published),
+    every file's fsync is awaited, every file is linked to its final name in
+    the order written, each folder is fsynced once, and all rows and events
+    are committed in one unit of work: a reader sees all of the batch or none
+    of it. :attr:`records` (and each ``Queued.record``) then holds the
+    records, in order. A batch with nothing written commits nothing.
 
     - An error inside the block (raised by a write, or by the caller's own code)
       ends the batch: its temp files are removed, nothing is published or
@@ -430,6 +447,7 @@ class Batch(Families[Queued]):
         with publisher:  # removes the temp files of a batch that did not end well
             if exc_type is not None or not self._entries:
                 return
+            self.writer._check_catalog([item.path for _, item, _ in self._entries])  # one query, before any link
             records, failure = self.writer._land(publisher, [(staged, item) for staged, item, _ in self._entries])
         for (_, _, queued), done in zip(self._entries, records):
             queued._record = done
@@ -447,7 +465,7 @@ class Batch(Families[Queued]):
         """
         if self._publisher is None:
             raise StoreError("write through a batch inside its with block: with writer.batch() as b: b.write_json(...)")
-        self.writer._check(items, {item.path for _, item, _ in self._entries})
+        self.writer._check(items, {item.path for _, item, _ in self._entries}, catalog=False)
         entries = self.writer._stage(self._publisher, items, pair)
         queued = [Queued(item.path, pending.name) for (_, item), pending in zip(entries, items)]
         self._entries.extend((staged, item, handle) for (staged, item), handle in zip(entries, queued))
