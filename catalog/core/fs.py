@@ -28,15 +28,15 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from .errors import CatalogError, CollisionError, ValidationError
 from .names import temp_name
+from .publisher import HASH_BESIDE, NO_LINK_ERRNOS, NO_LINKS, Staged  # noqa: F401 - callers use fs.*
+from .publisher import Publisher as _Publisher
 from .safe_open import (  # noqa: F401 - the store's safe opening lives there; callers use it as fs.*
     CHUNK,
     UnsafePath,
@@ -55,13 +55,6 @@ from .safe_open import (  # noqa: F401 - the store's safe opening lives there; c
 #: None in production.
 FAULT_HOOK: Callable[[str], None] | None = None
 
-#: From this size (bytes) on, the SHA-256 is computed on a helper thread while the bytes go to disk
-#: (hashlib and os.write both release the GIL): at 10 MiB that hides the hash behind the fsync.
-HASH_BESIDE = 256 * 1024
-_hasher: tuple[int, ThreadPoolExecutor] | None = None
-#: At most this many fsyncs in flight at once for one process (:class:`Publisher` with ``overlap``).
-SYNCS_IN_FLIGHT = 8
-_syncer: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def fault(point: str) -> None:
@@ -94,14 +87,6 @@ def ensure_folder(folder: Path, base: Path | None = None) -> None:
     fsync_dir(folder.parent)
 
 
-def _hash_pool() -> ThreadPoolExecutor:
-    """One long-lived hashing thread per process (a forked child makes its own)."""
-    global _hasher
-    if _hasher is None or _hasher[0] != os.getpid():
-        _hasher = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-sha256"))
-    return _hasher[1]
-
-
 def publish(folder: Path, filename: str, data: bytes, *, base: Path | None = None) -> str:
     """Write ``data`` as ``folder/filename`` atomically, durably, read-only (0444), never clobbering.
 
@@ -113,11 +98,7 @@ def publish(folder: Path, filename: str, data: bytes, *, base: Path | None = Non
     Raises :class:`CollisionError` if the name exists (nothing is overwritten)
     and OSError on I/O failure (no partial file is left under the final name).
     """
-    with Publisher(base) as publisher:
-        staged = publisher.stage(folder, filename, data)
-        publisher.link(staged)
-        publisher.sync()
-    return staged.sha256
+    return _publish_one(base, lambda publisher: publisher.stage(folder, filename, data)).sha256
 
 
 def publish_stream(
@@ -132,11 +113,16 @@ def publish_stream(
     the temp file is removed and nothing is published. Returns the SHA-256 (64 hex
     digits) and the size in bytes. Raises what ``check`` raises, CollisionError and OSError.
     """
+    staged = _publish_one(base, lambda publisher: publisher.stage_stream(folder, filename, chunks, check))
+    return staged.sha256, staged.size
+
+
+def _publish_one(base: Path | None, stage: Callable[[Publisher], Staged]) -> Staged:
     with Publisher(base) as publisher:
-        staged = publisher.stage_stream(folder, filename, chunks, check)
+        staged = stage(publisher)
         publisher.link(staged)
         publisher.sync()
-    return staged.sha256, staged.size
+    return staged
 
 
 def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
@@ -144,224 +130,11 @@ def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
     return iter(partial(source.read, CHUNK), b"")
 
 
-@dataclass(frozen=True)
-class Staged:
-    """A file written in full under its temp name beside ``folder/filename``, fsynced, read-only, not yet linked."""
+class Publisher(_Publisher):
+    """:class:`catalog.core.publisher.Publisher` with the crash-test hook (:func:`fault`) at each of its steps."""
 
-    folder: Path
-    filename: str
-    temp: str
-    sha256: str
-    size: int
-
-
-class Publisher:
-    """Publishes files into folders: each written and fsynced under a temp name, then linked; each folder fsynced once.
-
-    The protocol of :func:`publish`, in steps, so that several files can share
-    their folders' fsyncs (a scanner cycle: :meth:`catalog.ops.write.Writer.batch`):
-
-    - :meth:`stage` (:meth:`stage_stream`) writes a file's bytes to a temp file
-      beside its final name (the name carries host and pid), makes it
-      read-only and fsyncs it: nothing appears under a final name yet;
-    - :meth:`link` hard-links it to its final name (never clobbering:
-      :class:`CollisionError`) and removes the temp name;
-    - :meth:`sync` fsyncs every folder a name was linked into since the last
-      sync, once each: only then are the new names durable;
-    - :meth:`close` (the end of the ``with`` block) removes every temp file
-      staged but never linked, and closes the folders.
-
-    With ``overlap``, a staged file's fsync runs on a helper thread while the
-    caller goes on (hashlib, os.write and fsync release the GIL), and the
-    folders' fsyncs run side by side: fsyncs in flight together can share one
-    journal commit (ext4's jbd2, xfs's log), where one after another each waits
-    for its own. Every file is still fsynced before it is linked: :meth:`link`
-    first waits for all of them (:meth:`settle`). With ``base`` (the store),
-    each folder is reached from ``base`` without following a symlink
-    (:class:`UnsafePath`), and with ``create`` made first if missing (durably,
-    as :func:`ensure_folder` does); otherwise it must exist. Raises OSError on
-    I/O failure.
-    """
-
-    def __init__(self, base: Path | None = None, *, create: bool = False, overlap: bool = False) -> None:
-        self._base = base
-        self._create = create and base is not None
-        self._overlap = overlap
-        self._fds: dict[Path, int] = {}  # folder -> an open descriptor, one per folder
-        self._unsynced: dict[Path, None] = {}  # folders with a new name since the last sync, in order
-        self._temps: dict[Staged, None] = {}  # staged and not linked: removed by close()
-        self._syncing: list[Future[None]] = []  # with overlap: the fsyncs of staged files still in flight
-
-    def __enter__(self) -> Publisher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _folder(self, folder: Path) -> int:
-        fd = self._fds.get(folder)
-        if fd is None:
-            if self._base is not None:
-                fd = open_folder(self._base, _store_rel(folder, self._base), create=self._create)
-            else:
-                fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            self._fds[folder] = fd
-        return fd
-
-    def stage(self, folder: Path, filename: str, data: bytes) -> Staged:
-        """Write ``data`` to a temp file for ``folder/filename``; returns it :class:`Staged` with its SHA-256 and size."""
-        if len(data) < HASH_BESIDE:
-            temp = self._stage(folder, filename, lambda handle: handle.write(data))
-            sha256 = hashlib.sha256(data).hexdigest()  # with overlap, while the file's fsync runs
-            return self._keep(Staged(folder, filename, temp, sha256, len(data)))
-        digest = hashlib.sha256()
-        hashing = _hash_pool().submit(digest.update, data)  # hashlib and os.write both release the GIL
-        try:
-            temp = self._stage(folder, filename, lambda handle: handle.write(data))
-        finally:
-            hashing.result()
-        return self._keep(Staged(folder, filename, temp, digest.hexdigest(), len(data)))
-
-    def stage_stream(
-        self, folder: Path, filename: str, chunks: Iterable[bytes], check: Callable[[Iterator[bytes]], None] | None = None
-    ) -> Staged:
-        """:meth:`stage` for the bytes ``chunks`` yield, hashed and written as they come (see :func:`publish_stream`)."""
-        digest, size = hashlib.sha256(), 0
-
-        def copy(handle: BinaryIO) -> None:
-            def pieces() -> Iterator[bytes]:
-                nonlocal size
-                for chunk in chunks:
-                    digest.update(chunk)
-                    handle.write(chunk)
-                    size += len(chunk)
-                    yield chunk
-
-            stream = pieces()
-            if check is not None:
-                check(stream)
-            for _ in stream:  # what the check did not read
-                pass
-
-        temp = self._stage(folder, filename, copy)
-        return self._keep(Staged(folder, filename, temp, digest.hexdigest(), size))
-
-    def _keep(self, staged: Staged) -> Staged:
-        self._temps[staged] = None
-        return staged
-
-    def _stage(self, folder: Path, filename: str, fill: Callable[[BinaryIO], object]) -> str:
-        """``fill`` writes the temp file, which is made read-only and fsynced; any failure removes it."""
-        dir_fd = self._folder(folder)
-        tmp = temp_name(filename, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            try:
-                with os.fdopen(fd, "wb", closefd=False) as handle:
-                    fill(handle)
-                os.fchmod(fd, 0o444)
-            except BaseException:
-                os.close(fd)
-                raise
-            if self._overlap:
-                self._syncing.append(_sync_pool().submit(_fsync_close, fd))
-                return tmp
-            _fsync_close(fd)
-            fault("temp_written")
-        except BaseException:
-            _remove(tmp, dir_fd)
-            raise
-        return tmp
-
-    def settle(self) -> None:
-        """Wait for the fsyncs of staged files still in flight (with ``overlap``); raises the first one's OSError."""
-        syncing, self._syncing = self._syncing, []
-        failure: BaseException | None = None
-        for future in syncing:
-            error = future.exception()
-            if error is None:
-                fault("temp_written")
-            elif failure is None:
-                failure = error
-        if failure is not None:
-            raise failure
-
-    def link(self, staged: Staged) -> None:
-        """Give a staged file its final name (POSIX link(2): never clobbering) and remove its temp name.
-
-        Raises :class:`CollisionError` if the name exists (nothing is
-        overwritten) and OSError (the temp file is removed either way). The
-        name is durable after :meth:`sync`.
-        """
-        if self._syncing:
-            self.settle()
-        dir_fd = self._folder(staged.folder)
-        self._temps.pop(staged, None)
-        try:
-            os.link(staged.temp, staged.filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-        except FileExistsError:
-            raise CollisionError(f"{staged.folder.name}/{staged.filename} already exists; nothing was overwritten") from None
-        except OSError as exc:
-            if exc.errno in _NO_LINK_ERRNOS:
-                raise OSError(exc.errno, _NO_LINKS, f"{staged.folder.name}/{staged.filename}") from None
-            raise
-        finally:
-            _remove(staged.temp, dir_fd)
-        self._unsynced[staged.folder] = None
-        fault("published")
-
-    def discard(self, staged: Staged) -> None:
-        """Remove a staged file's temp file now (never its final name); nothing if it was linked or removed."""
-        if staged in self._temps:
-            del self._temps[staged]
-            _remove(staged.temp, self._fds[staged.folder])
-
-    def sync(self) -> None:
-        """fsync each folder a name was linked into since the last sync, once (POSIX fsync(2) on the folder)."""
-        if self._overlap and len(self._unsynced) > 1:
-            for future in [_sync_pool().submit(os.fsync, self._fds[folder]) for folder in self._unsynced]:
-                future.result()
-            self._unsynced.clear()
-        while self._unsynced:
-            folder = next(iter(self._unsynced))
-            os.fsync(self._fds[folder])
-            del self._unsynced[folder]
-
-    def close(self) -> None:
-        """Remove the temp files staged and never linked; close the folders. Safe to call twice."""
-        try:
-            for future in self._syncing:  # each closes its file
-                future.exception()
-            self._syncing.clear()
-            for staged in list(self._temps):
-                _remove(staged.temp, self._fds[staged.folder])
-        finally:
-            self._temps.clear()
-            for fd in self._fds.values():
-                os.close(fd)
-            self._fds.clear()
-
-
-def _fsync_close(fd: int) -> None:
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sync_pool() -> ThreadPoolExecutor:
-    """Helper threads for fsyncs in flight together (:class:`Publisher` with ``overlap``); a forked child makes its own."""
-    global _syncer
-    if _syncer is None or _syncer[0] != os.getpid():
-        _syncer = (os.getpid(), ThreadPoolExecutor(max_workers=SYNCS_IN_FLIGHT, thread_name_prefix="catalog-fsync"))
-    return _syncer[1]
-
-
-def _remove(name: str, dir_fd: int) -> None:
-    try:
-        os.unlink(name, dir_fd=dir_fd)
-    except FileNotFoundError:
-        pass
+    def _step(self, point: str) -> None:
+        fault(point)
 
 
 def create_exclusive(folder: Path, filename: str, data: bytes, mode: int = 0o444) -> str:
@@ -393,12 +166,6 @@ def create_exclusive(folder: Path, filename: str, data: bytes, mode: int = 0o444
     return hashlib.sha256(data).hexdigest()
 
 
-#: What link(2) fails with where the file system has no hard links (vfat, exFAT, some FUSE mounts), or the
-#: kernel refuses one (``fs.protected_hardlinks``: a file another user owns).
-_NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
-
-
-_NO_LINKS = "the file system does not support hard links (vfat, exFAT and some FUSE mounts have none)"
 
 
 def hard_link(source: Path, target: Path) -> None:
@@ -413,13 +180,13 @@ def hard_link(source: Path, target: Path) -> None:
     try:
         os.link(source, target, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno not in _NO_LINK_ERRNOS:
+        if exc.errno not in NO_LINK_ERRNOS:
             raise
         try:
             check_hard_links(target.parent)
         except OSError as probe:
-            if probe.strerror == _NO_LINKS:
-                raise OSError(exc.errno, _NO_LINKS, str(target)) from None
+            if probe.strerror == NO_LINKS:
+                raise OSError(exc.errno, NO_LINKS, str(target)) from None
             raise exc from None
         try:  # root is exempt from protected_hardlinks
             foreign = os.geteuid() != 0 and os.lstat(source).st_uid != os.geteuid()
@@ -443,8 +210,8 @@ def check_hard_links(folder: Path) -> None:
         try:
             os.link(probe, second)
         except OSError as exc:
-            if exc.errno in _NO_LINK_ERRNOS:
-                raise OSError(exc.errno, _NO_LINKS, str(folder)) from None
+            if exc.errno in NO_LINK_ERRNOS:
+                raise OSError(exc.errno, NO_LINKS, str(folder)) from None
             raise
         os.unlink(second)
     finally:
@@ -467,7 +234,7 @@ def place_exclusive(source: Path, target: Path) -> None:
     except FileExistsError:
         raise
     except OSError as exc:
-        if exc.errno not in _NO_LINK_ERRNOS:
+        if exc.errno not in NO_LINK_ERRNOS:
             raise
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
         os.replace(source, target)

@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 
 from ..core.formats import csv_bytes, json_bytes
 from ..core.records import ArtifactRecord
-from ..ops.write import Batch, Families, Pending, Queued, Writer
+from ..ops.write import Batch, Queued, Writer
+from ..ops.write_methods import Pending, WriteMethods
 from . import explain_rules
 from .explain import ExplainReport
 from .health import HealthMetrics, Span, spans_jsonl
@@ -24,8 +25,8 @@ from .ledger import Portfolio, Trade, executions_rows
 R = TypeVar("R")
 
 
-class ScannerFamilies(Families[R]):
-    """The scanner's typed artifacts, over :class:`catalog.ops.write.Families`.
+class ScannerFamilies(WriteMethods[R]):
+    """The scanner's typed artifacts, over :class:`catalog.ops.write_methods.WriteMethods`.
 
     On an :class:`AtomicWriter` each call is one commit and returns records;
     on an :class:`AtomicBatch` each returns :class:`~catalog.ops.write.Queued`

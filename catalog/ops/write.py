@@ -25,28 +25,25 @@ events committed together.
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any, BinaryIO, Generic, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from ..core import chain, fs
-from ..core.content import check_content, check_stream
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, Remedy, StoreError, ValidationError
-from ..core.formats import csv_bytes, json_bytes
-from ..core.names import ArtifactName, build_name, check_time, validate_ext
+from ..core.names import ArtifactName, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
+from .write_methods import Pending, WriteMethods
 
 if TYPE_CHECKING:
-    from ..core.settings import Settings
+    pass
 
 
 def record(catalog: Catalog, files: Sequence[PublishedFile], *, actor: str | None = None) -> list[ArtifactRecord]:
@@ -91,27 +88,6 @@ def _commit_error(files: Sequence[PublishedFile], reason: str) -> CommitError:
     )
 
 
-@dataclass(frozen=True)
-class Pending:
-    """An artifact ready to publish: its name, its bytes, and the event that will record it.
-
-    ``data`` is the bytes, or an iterable of byte chunks read while it is
-    published (then ``check``, if given, sees the chunks as they are copied and
-    raises to refuse them: :func:`catalog.core.fs.publish_stream`).
-    """
-
-    name: ArtifactName
-    data: bytes | Iterable[bytes]
-    action: str = "write"
-    details: Mapping[str, Any] = field(default_factory=dict)
-    check: Callable[[Iterator[bytes]], None] | None = None
-
-    @property
-    def rel_path(self) -> str:
-        """Its store path, ``{type}/{filename}``."""
-        return f"{self.name.type}/{self.name.filename}"
-
-
 def choose_ext(artifact_type: str, source: str | None, ext: str | None) -> str:
     """The extension to store an imported file with: ``ext``, else the ``source`` file's own (None: a stream).
 
@@ -126,98 +102,11 @@ def choose_ext(artifact_type: str, source: str | None, ext: str | None) -> str:
     return validate_ext(artifact_type, ext, allow_extra=True)
 
 
-R = TypeVar("R")
-
-
-class Families(Generic[R]):
-    """The generic ways to write an artifact (bytes, a stream, JSON, CSV), each handed to :meth:`write`.
-
-    :class:`Writer` publishes and records each call at once and returns
-    records (``R`` is :class:`~catalog.core.records.ArtifactRecord`); a
-    :class:`Batch` stages each call and records them all when it ends, and
-    returns :class:`Queued` handles. The scanner's typed families build on this
-    (:class:`catalog.cryptorun.writer.ScannerFamilies`).
-    """
-
-    settings: Settings
-
-    def write(self, items: Sequence[Pending], *, pair: bool = False) -> list[R]:
-        """Write ``items`` (``pair``: one linked pair); one result per item, in order. See :meth:`Writer.write`."""
-        raise NotImplementedError
-
-    def write_bytes(
-        self, artifact_type: str, prefix: str, data: bytes, ext: str, *, created_at: datetime | None = None,
-        check: bool = True,
-    ) -> R:  # fmt: skip
-        """Store ``data`` as ``{type}/{time}-{prefix}-{type}.{ext}``; JSON, JSONL and CSV must parse first.
-
-        Raises :class:`ValidationError` (name, extension, content),
-        :class:`CollisionError`, :class:`StoreError` and :class:`CommitError`.
-        """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise StoreError(f"write_bytes takes bytes, not {type(data).__name__}")
-        data = bytes(data)
-        name = self.name(artifact_type, prefix, ext, created_at, allow_extra=True)
-        if check:
-            check_content(name.ext, data)
-        return self.write([Pending(name, data)])[0]
-
-    def write_stream(
-        self, artifact_type: str, prefix: str, source: BinaryIO | Iterable[bytes], ext: str, *,
-        created_at: datetime | None = None, check: bool = True,
-    ) -> R:  # fmt: skip
-        """Store what ``source`` holds as :meth:`write_bytes` stores bytes: a binary file or stream (read to
-        its end), or an iterable of byte chunks (a generator of downloaded pieces, say).
-
-        Memory does not grow with the size: the bytes are hashed and written to
-        the temp file as they are read (in a batch too: before this returns), and
-        JSON, JSONL and CSV are checked as they pass
-        (:func:`catalog.core.content.check_stream`: its bounds). Content that is
-        refused leaves nothing behind. Raises what :meth:`write_bytes` raises.
-        """
-        if isinstance(source, (str, bytes, bytearray, memoryview, io.TextIOBase)):
-            raise StoreError(f"write_stream takes a binary file or an iterable of byte chunks, not {type(source).__name__}")
-        name = self.name(artifact_type, prefix, ext, created_at, allow_extra=True)
-        content_check = partial(check_stream, name.ext) if check else None
-        chunks = fs.read_chunks(cast(BinaryIO, source)) if hasattr(source, "read") else source
-        return self.write([Pending(name, chunks, check=content_check)])[0]
-
-    def write_json(self, artifact_type: str, prefix: str, data: Any, *, created_at: datetime | None = None) -> R:
-        """Serialise ``data`` as JSON (``formats.json_indent``) and store it.
-
-        NaN, infinities and naive times raise ValidationError; otherwise errors
-        are those of :meth:`Writer.write`.
-        """
-        name = self.name(artifact_type, prefix, "json", created_at)
-        return self.write([Pending(name, json_bytes(data, self.settings.json_indent))])[0]
-
-    def write_csv(
-        self, artifact_type: str, prefix: str, rows: Iterable[Sequence[Any]], *, created_at: datetime | None = None
-    ) -> R:
-        """Serialise ``rows`` as CSV (the first the header; floats with ``formats.csv_precision`` decimals) and store it.
-
-        Bad cells raise ValidationError; otherwise errors are those of :meth:`Writer.write`.
-        """
-        name = self.name(artifact_type, prefix, "csv", created_at)
-        return self.write([Pending(name, csv_bytes(rows, self.settings.csv_precision))])[0]
-
-    @staticmethod
-    def name(
-        artifact_type: str, prefix: str, ext: str, created_at: datetime | None, *, allow_extra: bool = False
-    ) -> ArtifactName:
-        """The artifact's name at ``created_at`` (default: now), truncated to the second; raises ValidationError."""
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        moment = now if created_at is None else check_time(created_at, now)
-        name = build_name(moment, prefix, artifact_type, ext)
-        validate_ext(name.type, name.ext, allow_extra=allow_extra)
-        return name
-
-
 #: A staged file and the row that will record it.
 _Entry = tuple[fs.Staged, PublishedFile]
 
 
-class Writer(Families[ArtifactRecord]):
+class Writer(WriteMethods[ArtifactRecord]):
     """Writes artifacts of any type into a store and records each one in its catalog.
 
     The scanner's typed families (:class:`catalog.cryptorun.writer.AtomicWriter`)
@@ -390,7 +279,7 @@ class Queued:
         return self._record
 
 
-class Batch(Families[Queued]):
+class Batch(WriteMethods[Queued]):
     """Many artifacts written as one commit: ``with writer.batch() as b:``, then every write method through ``b``.
 
     Each write call validates and checks its items at once (a name already on
