@@ -3,7 +3,7 @@
     python benchmarks/run.py                        # full run (about 15 minutes: it builds a store of 1M files)
     python benchmarks/run.py --quick                # fewer repetitions, small catalogs (under a minute)
     python benchmarks/run.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
-                                                    # adds PostgreSQL to the many-writers figures
+                                                    # adds PostgreSQL to the cycle, many-writers and proofs figures
     python benchmarks/run.py --only durability      # one section (repeatable)
     python benchmarks/run.py --only web --keep /tmp/webbench   # the web pages at 1M rows; the stores built once
 
@@ -386,6 +386,121 @@ def syscalls(quick: bool) -> dict[str, object]:
                 "floor": {**per(counts["floor"]), "commits": 1.0, "read_commits": 0.0}}  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# -- a scanner cycle as one commit (issue 17) ----------------------------------------------
+
+
+def _cycle_files(work: Path) -> list[tuple[str, str, bytes]]:
+    """The seven files of one demo cycle (type, ext, bytes), written once in a scratch store and read back."""
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
+    from catalog.cryptorun.demo import run_demo
+
+    catalog, _, _ = Catalog.init(load_settings(overrides={"base_dir": str(work / "scratch")}, env={}))
+    files = [(r.type, r.ext, (work / "scratch" / r.path).read_bytes()) for r in run_demo(catalog, assets=100, seed=1)]
+    catalog.close()
+    return files
+
+
+def _cycle_models(n: int) -> tuple[object, ...]:
+    """The demo cycle's models for round ``n`` (made before the clock starts): report, metrics, spans, portfolio, trades."""
+    import random
+
+    from catalog.cryptorun import demo
+
+    rng = random.Random(n)
+    report = demo.make_report(100, seed=n)
+    metrics, spans = demo.make_health(report, rng)
+    return report, metrics, spans, demo.make_portfolio(report, rng), demo.make_trades(report, rng)
+
+
+def _typed_cycle(writer: object, models: tuple[object, ...], n: int, batched: bool) -> None:
+    """The demo's cycle through the typed families (models validated and serialised): in a batch, or call by call."""
+    report, metrics, spans, portfolio, trades = models
+
+    def write(w: object) -> None:
+        w.write_explain_report(report, f"t{n}.scan")  # type: ignore[attr-defined]
+        w.write_portfolio(f"t{n}.portfolio", portfolio)  # type: ignore[attr-defined]
+        w.write_executions(f"t{n}.executions", trades)  # type: ignore[attr-defined]
+        w.write_health_metrics(f"t{n}.metrics", metrics)  # type: ignore[attr-defined]
+        w.write_traces(f"t{n}.traces", spans)  # type: ignore[attr-defined]
+        w.snapshot_config(f"t{n}.active")  # type: ignore[attr-defined]
+
+    if batched:
+        with writer.batch() as b:  # type: ignore[attr-defined]
+            write(b)
+    else:
+        write(writer)
+
+
+def cycle(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
+    """A 7-artifact scanner cycle with ``batch()`` against the same 7 files written one by one, interleaved rounds.
+
+    The files are the demo cycle's bytes (explain JSON and CSV, portfolio, 1,000 executions, health metrics,
+    traces, a config snapshot: about 170 KB), written with ``write_bytes`` (no parse check: storage only).
+    Then the whole typed cycle (models validated and serialised) with and without a batch.
+    """
+    from catalog.core.settings import load_settings
+    from catalog.core.store import Catalog
+    from catalog.cryptorun.writer import AtomicWriter
+
+    rounds = 6 if quick else 40
+    out = []
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    try:
+        files = _cycle_files(work)
+        for backend, url in [("SQLite", None), ("PostgreSQL", pg_url)]:
+            if backend == "PostgreSQL" and not url:
+                out.append({"backend": backend, "skipped": "no --pg-url"})
+                continue
+            database = _fresh_pg_database(url) if url else None
+            try:
+                settings = load_settings(overrides={"base_dir": str(work / backend), "catalog_url": database}, env={})
+                catalog, _, _ = Catalog.init(settings)
+                writer = AtomicWriter(catalog=catalog)
+
+                def singles(n: int, models: object, writer: AtomicWriter = writer) -> None:
+                    for k, (kind, ext, data) in enumerate(files):
+                        writer.write_bytes(kind, f"s{n}.{k}", data, ext, check=False)
+
+                def batched(n: int, models: object, writer: AtomicWriter = writer) -> None:
+                    with writer.batch() as b:
+                        for k, (kind, ext, data) in enumerate(files):
+                            b.write_bytes(kind, f"b{n}.{k}", data, ext, check=False)
+
+                def typed(n: int, models: object, writer: AtomicWriter = writer) -> None:
+                    _typed_cycle(writer, models, n, False)
+
+                def typed_batch(n: int, models: object, writer: AtomicWriter = writer) -> None:
+                    _typed_cycle(writer, models, 10**6 + n, True)
+
+                cases = {"7 single writes": singles, "batch()": batched, "typed cycle, call by call": typed,
+                         "typed cycle, batch()": typed_batch}  # fmt: skip
+                times: dict[str, list[float]] = {name: [] for name in cases}
+                for n in range(-2, rounds):  # two untimed rounds first; the order alternates round by round
+                    models = _cycle_models(n)
+                    order = list(cases) if n % 2 == 0 else list(reversed(cases))
+                    for name in order:
+                        start = time.perf_counter()
+                        cases[name](n + 2, models)
+                        if n >= 0:
+                            times[name].append(time.perf_counter() - start)
+                catalog.close()
+                p50 = {name: statistics.median(t) for name, t in times.items()}
+                ratio = p50["batch()"] / p50["7 single writes"]
+                out.append({"backend": backend, "rounds": rounds, "files": len(files),
+                            "bytes": sum(len(d) for _, _, d in files), "singles_ms": p50["7 single writes"] * 1000,
+                            "batch_ms": p50["batch()"] * 1000, "ratio": ratio, "target": 0.5, "met": ratio <= 0.5,
+                            "typed_singles_ms": p50["typed cycle, call by call"] * 1000,
+                            "typed_batch_ms": p50["typed cycle, batch()"] * 1000,
+                            "typed_ratio": p50["typed cycle, batch()"] / p50["typed cycle, call by call"]})  # fmt: skip
+            finally:
+                if database:
+                    _drop_pg_database(url, database)  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 # -- many writers -----------------------------------------------------------------------
@@ -971,7 +1086,7 @@ def web(quick: bool, pg_url: str | None, keep: str | None, backends: list[str] |
     return out
 
 
-SECTIONS = ("startup", "durability", "syscalls", "writers", "integrity", "lifecycle", "memory", "proofs", "web")
+SECTIONS = ("startup", "durability", "syscalls", "cycle", "writers", "integrity", "lifecycle", "memory", "proofs", "web")
 
 
 def main() -> None:
@@ -997,6 +1112,7 @@ def main() -> None:
         "startup": lambda: startup(repeat),
         "durability": lambda: durability(args.quick),
         "syscalls": lambda: syscalls(args.quick),
+        "cycle": lambda: cycle(args.quick, args.pg_url),
         "writers": lambda: writers(args.quick, args.pg_url),
         "integrity": lambda: integrity(args.quick),
         "lifecycle": lambda: lifecycle(args.quick),
@@ -1036,6 +1152,16 @@ def print_section(name: str, rows: object) -> None:
             row = rows[who]  # type: ignore[index]
             print(f"{who:<36}{row['file']:>11.2f}{row['folder']:>10.2f}{row['catalog']:>9.2f}{row['commits']:>14.2f}"
                   f"{row['read_commits']:>10.2f}")  # fmt: skip
+    elif name == "cycle":
+        print(f"{'7-artifact cycle (p50)':<16}{'rounds':>7}{'7 singles ms':>13}{'batch ms':>10}{'ratio':>8}{'target':>8}"
+              f"   typed cycle: {'calls ms':>9}{'batch ms':>10}{'ratio':>8}")  # fmt: skip
+        for row in rows:  # type: ignore[attr-defined]
+            if "skipped" in row:
+                print(f"{row['backend']:<16} skipped: {row['skipped']}")
+                continue
+            print(f"{row['backend']:<16}{row['rounds']:>7}{row['singles_ms']:>13.2f}{row['batch_ms']:>10.2f}"
+                  f"{row['ratio']:>7.2f}x{row['target']:>7.1f}x {'met' if row['met'] else 'NOT MET':<8}"
+                  f"{row['typed_singles_ms']:>19.2f}{row['typed_batch_ms']:>10.2f}{row['typed_ratio']:>7.2f}x")  # fmt: skip
     elif name == "writers":
         print(f"{'writer processes':<24}{'writes':>7}{'errors':>7}{'lost':>6}{'writes/s':>10}{'vs 1':>7}  chain")
         for row in rows:  # type: ignore[attr-defined]

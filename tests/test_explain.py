@@ -19,6 +19,7 @@ import pytest
 import catalog.core.fs as writer_module
 from catalog.core.errors import ValidationError
 from catalog.core.formats import csv_bytes, csv_records, json_bytes
+from catalog.core.names import parse_name, parse_temp_name
 from catalog.core.store import Catalog
 from catalog.cryptorun import explain as ex
 from catalog.cryptorun import explain_rules
@@ -324,7 +325,11 @@ def test_an_inconsistent_report_writes_nothing(writer: AtomicWriter, catalog: Ca
 
 def test_the_json_is_published_before_the_csv(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
     seen: list[list[str]] = []
-    monkeypatch.setattr(writer_module, "FAULT_HOOK", lambda point: seen.append(store_files(base_dir)) if point == "published" else None)
+
+    def final_names() -> list[str]:  # both files are staged first: their temp files are there too
+        return [path for path in store_files(base_dir) if parse_name(Path(path).name) is not None]
+
+    monkeypatch.setattr(writer_module, "FAULT_HOOK", lambda point: seen.append(final_names()) if point == "published" else None)
     writer.write_explain_report(make_report(2, seed=1, now=T), "p")
     assert [len(files) for files in seen] == [1, 2] and seen[0][0].endswith(".json")
 
@@ -350,8 +355,10 @@ with AtomicWriter() as writer:
 def test_a_crash_between_the_two_files_leaves_a_lone_json_without_rows(catalog: Catalog, base_dir: Path, catalog_url) -> None:
     result = run_python(KILL_BETWEEN, catalog_env(base_dir, catalog_url))
     assert result.returncode == -9, result.stderr
-    (lone,) = store_files(base_dir)
-    assert lone.endswith("-halfpair-explain.json")
+    files = store_files(base_dir)
+    (lone,) = [path for path in files if parse_name(Path(path).name) is not None]
+    (csv_temp,) = [parse_temp_name(Path(path).name) for path in files if path != lone]  # staged with the JSON
+    assert lone.endswith("-halfpair-explain.json") and csv_temp.final_name.endswith("-halfpair-explain.csv")  # type: ignore[union-attr]
     assert ex.ExplainReport.from_json((base_dir / lone).read_bytes()).meta.assets_count == 3  # complete
     assert all_records(catalog) == []
 

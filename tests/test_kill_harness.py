@@ -3,9 +3,9 @@
 After every kill: no partial file under a final name, every active row matches
 its file, and ``reconcile --fix`` + ``audit verify`` leave a clean store in which
 nothing fully written was lost. The quick suite skips it; ``.ci/run`` runs a
-modest count (CATALOG_SLOW_TESTS=1: 30 per operation; 96 kills on SQLite, 91 on PostgreSQL);
+modest count (CATALOG_SLOW_TESTS=1: 30 per operation; 126 kills on SQLite, 121 on PostgreSQL);
 thousands (CATALOG_KILLS per writer operation, half that for reconcile and
-verify, a fifth for schema upgrades: 650 gives 2,080 kills):
+verify, a fifth for schema upgrades: 650 gives 2,730 kills):
 
     CATALOG_SLOW_TESTS=1 CATALOG_KILLS=650 pytest -q tests/test_kill_harness.py
 """
@@ -32,7 +32,7 @@ from catalog.ops.reconcile import reconcile
 
 from helpers import all_records, catalog_env, store_files
 
-KILLS = int(os.environ.get("CATALOG_KILLS", "30"))  # per operation; five operations per backend
+KILLS = int(os.environ.get("CATALOG_KILLS", "30"))  # per operation; six operations per backend
 
 #: Run before the work: the imports every work needs, then a line that says start-up is over.
 READY = """
@@ -56,6 +56,19 @@ from catalog.cryptorun.writer import AtomicWriter
 with AtomicWriter() as w:
     for n in itertools.count():
         w.write_explain_report(make_report(1 + n % 20, seed=n), f"k{os.getpid()}-{n}")
+""",
+    "batches": """
+import hashlib, itertools, os
+from catalog.cryptorun.demo import make_report
+from catalog.cryptorun.writer import AtomicWriter
+with AtomicWriter() as w:
+    for n in itertools.count():
+        with w.batch() as b:  # a cycle: an explain pair and five more artifacts over three folders, one commit
+            b.write_explain_report(make_report(1 + n % 20, seed=n), f"k{os.getpid()}-{n}.scan")
+            for k in range(5):
+                pad = os.urandom(500 + (n * k) % 4000).hex()
+                b.write_json(("ledger", "health", "config")[k % 3], f"k{os.getpid()}-{n}.{k}",
+                             {"pad": pad, "check": hashlib.sha256(pad.encode()).hexdigest()})
 """,
     "reconcile": """
 from catalog.ops.reconcile import reconcile
@@ -140,6 +153,20 @@ class Invariants:
         assert self.catalog.audit_verify().ok
 
 
+BATCH = 7  # artifacts per batch of the "batches" work
+
+
+def whole_batches_only(catalog: Catalog) -> None:
+    """Before reconcile: every batch is recorded by its writer whole or not at all (what reconcile adopts is apart)."""
+    written: dict[str, int] = {}
+    for event in catalog.events():
+        if event.action == "write":
+            prefix = parse_name(Path(event.path).name).prefix  # type: ignore[arg-type, union-attr]
+            batch = prefix.rsplit(".", 1)[0]
+            written[batch] = written.get(batch, 0) + 1
+    assert all(count == BATCH for count in written.values()), {b: c for b, c in written.items() if c != BATCH}
+
+
 def kill_loop(
     operation: str, catalog: Catalog, base: Path, url: str | None, kills: int, seed: int,
     damaged: frozenset[str] = frozenset(),
@@ -157,13 +184,15 @@ def kill_loop(
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == -9, err.decode()[-2000:]
         done += 1
+        if operation == "batches":
+            whole_batches_only(catalog)
         invariants.after_kill()
     invariants.finish()
     return done
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("operation", ["writes", "pairs"])
+@pytest.mark.parametrize("operation", ["writes", "pairs", "batches"])
 def test_writers_killed_at_random_moments(operation: str, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
     assert kill_loop(operation, catalog, base_dir, catalog_url, KILLS, seed=hash(operation) % 1000) == KILLS
     assert all_records(catalog)  # work got done between the kills

@@ -150,14 +150,15 @@ def test_kept_forever_is_a_promise_a_later_policy_keeps(catalog: Catalog, writer
 
 
 def _fill_the_disk_on_the_csv(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_publish = fs.publish
+    """The disk fills as the pair's CSV gets its name (link(2) may need a new folder block), its JSON already published."""
+    real_link = fs.Publisher.link
 
-    def publish(folder: Path, filename: str, data: bytes, **kw: object) -> str:
-        if filename.endswith("-explain.csv"):
+    def link(self: fs.Publisher, staged: fs.Staged) -> None:
+        if staged.filename.endswith("-explain.csv"):
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real_publish(folder, filename, data, **kw)
+        real_link(self, staged)
 
-    monkeypatch.setattr(fs, "publish", publish)
+    monkeypatch.setattr(fs.Publisher, "link", link)
 
 
 def test_a_pair_whose_csv_was_never_written_is_noticed_and_completed(

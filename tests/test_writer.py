@@ -139,7 +139,7 @@ def test_a_collision_changes_nothing(writer: AtomicWriter, catalog: Catalog, bas
 @freeze_time(FROZEN)
 def test_a_collision_on_disk_alone_is_refused_before_publishing(writer: AtomicWriter, catalog: Catalog, base_dir: Path, monkeypatch) -> None:
     """Even when the pre-check misses (a racing writer), the hard link never clobbers."""
-    monkeypatch.setattr(Catalog, "path_taken", lambda self, rel: False)
+    monkeypatch.setattr(Catalog, "paths_taken", lambda self, rels: set())
     (base_dir / "ledger" / "20240229-235958-p-ledger.json").write_text("someone else's")
     monkeypatch.setattr(Path, "exists", lambda self: False)
     with pytest.raises(CollisionError):

@@ -28,7 +28,6 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -36,6 +35,8 @@ from typing import IO, BinaryIO
 
 from .errors import CatalogError, CollisionError, ValidationError
 from .names import temp_name
+from .publisher import HASH_BESIDE, NO_LINK_ERRNOS, NO_LINKS, Staged  # noqa: F401 - callers use fs.*
+from .publisher import Publisher as _Publisher
 from .safe_open import (  # noqa: F401 - the store's safe opening lives there; callers use it as fs.*
     CHUNK,
     UnsafePath,
@@ -54,10 +55,6 @@ from .safe_open import (  # noqa: F401 - the store's safe opening lives there; c
 #: None in production.
 FAULT_HOOK: Callable[[str], None] | None = None
 
-#: From this size (bytes) on, the SHA-256 is computed on a helper thread while the bytes go to disk
-#: (hashlib and os.write both release the GIL): at 10 MiB that hides the hash behind the fsync.
-HASH_BESIDE = 256 * 1024
-_hasher: tuple[int, ThreadPoolExecutor] | None = None
 
 
 def fault(point: str) -> None:
@@ -90,35 +87,18 @@ def ensure_folder(folder: Path, base: Path | None = None) -> None:
     fsync_dir(folder.parent)
 
 
-def _hash_pool() -> ThreadPoolExecutor:
-    """One long-lived hashing thread per process (a forked child makes its own)."""
-    global _hasher
-    if _hasher is None or _hasher[0] != os.getpid():
-        _hasher = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-sha256"))
-    return _hasher[1]
-
-
 def publish(folder: Path, filename: str, data: bytes, *, base: Path | None = None) -> str:
     """Write ``data`` as ``folder/filename`` atomically, durably, read-only (0444), never clobbering.
 
     The bytes go to a temp file beside it, which is fsynced, then hard-linked
     to the final name (POSIX link(2) never replaces an existing name); then
-    the folder is fsynced. With ``base`` (the store), ``folder`` is reached
-    from it without following a symlink (:class:`UnsafePath`). Returns the
-    SHA-256 (64 hex digits) of ``data``. Raises :class:`CollisionError` if the
-    name exists (nothing is overwritten) and OSError on I/O failure (no
-    partial file is left under the final name).
+    the folder is fsynced (:class:`Publisher`, one file). With ``base`` (the
+    store), ``folder`` is reached from it without following a symlink
+    (:class:`UnsafePath`). Returns the SHA-256 (64 hex digits) of ``data``.
+    Raises :class:`CollisionError` if the name exists (nothing is overwritten)
+    and OSError on I/O failure (no partial file is left under the final name).
     """
-    if len(data) < HASH_BESIDE:
-        _publish(folder, base, filename, lambda handle: handle.write(data))
-        return hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256()
-    hashing = _hash_pool().submit(digest.update, data)
-    try:
-        _publish(folder, base, filename, lambda handle: handle.write(data))
-    finally:
-        hashing.result()
-    return digest.hexdigest()
+    return _publish_one(base, lambda publisher: publisher.stage(folder, filename, data)).sha256
 
 
 def publish_stream(
@@ -133,25 +113,16 @@ def publish_stream(
     the temp file is removed and nothing is published. Returns the SHA-256 (64 hex
     digits) and the size in bytes. Raises what ``check`` raises, CollisionError and OSError.
     """
-    digest, size = hashlib.sha256(), 0
+    staged = _publish_one(base, lambda publisher: publisher.stage_stream(folder, filename, chunks, check))
+    return staged.sha256, staged.size
 
-    def copy(handle: BinaryIO) -> None:
-        def pieces() -> Iterator[bytes]:
-            nonlocal size
-            for chunk in chunks:
-                digest.update(chunk)
-                handle.write(chunk)
-                size += len(chunk)
-                yield chunk
 
-        stream = pieces()
-        if check is not None:
-            check(stream)
-        for _ in stream:  # what the check did not read
-            pass
-
-    _publish(folder, base, filename, copy)
-    return digest.hexdigest(), size
+def _publish_one(base: Path | None, stage: Callable[[Publisher], Staged]) -> Staged:
+    with Publisher(base) as publisher:
+        staged = stage(publisher)
+        publisher.link(staged)
+        publisher.sync()
+    return staged
 
 
 def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
@@ -159,38 +130,11 @@ def read_chunks(source: IO[bytes]) -> Iterator[bytes]:
     return iter(partial(source.read, CHUNK), b"")
 
 
-def _publish(folder: Path, base: Path | None, filename: str, fill: Callable[[BinaryIO], object]) -> None:
-    """The protocol: ``fill`` writes the temp file, which is fsynced, made read-only, linked, removed; folder fsynced."""
-    dir_fd = open_folder(base, _store_rel(folder, base)) if base is not None else os.open(
-        folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)  # fmt: skip
-    label = folder.name
-    try:
-        tmp = temp_name(filename, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                fill(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-                os.fchmod(handle.fileno(), 0o444)
-            fault("temp_written")
-            try:
-                os.link(tmp, filename, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-            except FileExistsError:
-                raise CollisionError(f"{label}/{filename} already exists; nothing was overwritten") from None
-            except OSError as exc:
-                if exc.errno in _NO_LINK_ERRNOS:
-                    raise OSError(exc.errno, _NO_LINKS, f"{label}/{filename}") from None
-                raise
-        finally:
-            try:
-                os.unlink(tmp, dir_fd=dir_fd)
-            except FileNotFoundError:
-                pass
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    fault("published")
+class Publisher(_Publisher):
+    """:class:`catalog.core.publisher.Publisher` with the crash-test hook (:func:`fault`) at each of its steps."""
+
+    def _step(self, point: str) -> None:
+        fault(point)
 
 
 def create_exclusive(folder: Path, filename: str, data: bytes, mode: int = 0o444) -> str:
@@ -222,12 +166,6 @@ def create_exclusive(folder: Path, filename: str, data: bytes, mode: int = 0o444
     return hashlib.sha256(data).hexdigest()
 
 
-#: What link(2) fails with where the file system has no hard links (vfat, exFAT, some FUSE mounts), or the
-#: kernel refuses one (``fs.protected_hardlinks``: a file another user owns).
-_NO_LINK_ERRNOS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
-
-
-_NO_LINKS = "the file system does not support hard links (vfat, exFAT and some FUSE mounts have none)"
 
 
 def hard_link(source: Path, target: Path) -> None:
@@ -242,13 +180,13 @@ def hard_link(source: Path, target: Path) -> None:
     try:
         os.link(source, target, follow_symlinks=False)
     except OSError as exc:
-        if exc.errno not in _NO_LINK_ERRNOS:
+        if exc.errno not in NO_LINK_ERRNOS:
             raise
         try:
             check_hard_links(target.parent)
         except OSError as probe:
-            if probe.strerror == _NO_LINKS:
-                raise OSError(exc.errno, _NO_LINKS, str(target)) from None
+            if probe.strerror == NO_LINKS:
+                raise OSError(exc.errno, NO_LINKS, str(target)) from None
             raise exc from None
         try:  # root is exempt from protected_hardlinks
             foreign = os.geteuid() != 0 and os.lstat(source).st_uid != os.geteuid()
@@ -272,8 +210,8 @@ def check_hard_links(folder: Path) -> None:
         try:
             os.link(probe, second)
         except OSError as exc:
-            if exc.errno in _NO_LINK_ERRNOS:
-                raise OSError(exc.errno, _NO_LINKS, str(folder)) from None
+            if exc.errno in NO_LINK_ERRNOS:
+                raise OSError(exc.errno, NO_LINKS, str(folder)) from None
             raise
         os.unlink(second)
     finally:
@@ -296,7 +234,7 @@ def place_exclusive(source: Path, target: Path) -> None:
     except FileExistsError:
         raise
     except OSError as exc:
-        if exc.errno not in _NO_LINK_ERRNOS:
+        if exc.errno not in NO_LINK_ERRNOS:
             raise
         os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
         os.replace(source, target)

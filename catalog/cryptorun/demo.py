@@ -155,24 +155,21 @@ def make_health(report: ex.ExplainReport, rng: random.Random) -> tuple[HealthMet
 
 
 def run_demo(catalog: Catalog, assets: int = 100, seed: int | None = None) -> list[ArtifactRecord]:
-    """Write one cycle's artifacts of every family; returns their records."""
+    """Write one cycle's artifacts of every family as one commit (:meth:`AtomicWriter.batch`); returns their records."""
     rng = random.Random(seed)
     run = f"demo-{secrets.token_hex(3)}"
-    writer = AtomicWriter(catalog=catalog)
     report = make_report(assets, seed)
-    explain_json, explain_csv = writer.write_explain_report(report, f"{run}.scan")
-    moment = explain_json.created_at
-    report = report.with_timestamp(moment)
-    metrics, spans = make_health(report, rng)
-    return [
-        explain_json,
-        explain_csv,
-        writer.write_portfolio(f"{run}.portfolio", make_portfolio(report, rng), created_at=moment),
-        writer.write_executions(f"{run}.executions", make_trades(report, rng), created_at=moment),
-        writer.write_health_metrics(f"{run}.metrics", metrics, created_at=moment),
-        writer.write_traces(f"{run}.traces", spans, created_at=moment),
-        writer.snapshot_config(f"{run}.active", created_at=moment),
-    ]
+    with AtomicWriter(catalog=catalog).batch() as cycle:
+        explain_json, _ = cycle.write_explain_report(report, f"{run}.scan")
+        moment = explain_json.name.created_at
+        report = report.with_timestamp(moment)
+        metrics, spans = make_health(report, rng)
+        cycle.write_portfolio(f"{run}.portfolio", make_portfolio(report, rng), created_at=moment)
+        cycle.write_executions(f"{run}.executions", make_trades(report, rng), created_at=moment)
+        cycle.write_health_metrics(f"{run}.metrics", metrics, created_at=moment)
+        cycle.write_traces(f"{run}.traces", spans, created_at=moment)
+        cycle.snapshot_config(f"{run}.active", created_at=moment)
+    return cycle.records
 
 
 def summary(records: list[ArtifactRecord]) -> dict[str, Any]:

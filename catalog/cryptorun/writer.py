@@ -1,8 +1,9 @@
 """The scanner's typed writers: explain pairs, ledger snapshots, health metrics and traces, config snapshots.
 
 Each validates its model, serialises it, and hands the bytes to the generic
-write protocol (:class:`catalog.ops.write.Writer`). The seed's legacy calls
-:func:`write_json` and :func:`write_csv` are here too.
+write protocol (:class:`catalog.ops.write.Writer`), one commit per call, or
+to a batch of it (:meth:`AtomicWriter.batch`: a scanner cycle as one commit).
+The seed's legacy calls :func:`write_json` and :func:`write_csv` are here too.
 """
 
 from __future__ import annotations
@@ -10,31 +11,35 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.formats import csv_bytes, json_bytes
 from ..core.records import ArtifactRecord
-from ..ops.write import Pending, Writer
+from ..ops.write import Batch, Queued, Writer
+from ..ops.write_methods import Pending, WriteMethods
 from . import explain_rules
 from .explain import ExplainReport
 from .health import HealthMetrics, Span, spans_jsonl
 from .ledger import Portfolio, Trade, executions_rows
 
+R = TypeVar("R")
 
-class AtomicWriter(Writer):
-    """Writes the scanner's artifacts into a store and records each one in its catalog.
 
-        >>> with AtomicWriter("./artifacts") as writer:
-        ...     record = writer.write_json("ledger", "portfolio", {"cash": 100.0})
+class ScannerFamilies(WriteMethods[R]):
+    """The scanner's typed artifacts, over :class:`catalog.ops.write_methods.WriteMethods`.
+
+    On an :class:`AtomicWriter` each call is one commit and returns records;
+    on an :class:`AtomicBatch` each returns :class:`~catalog.ops.write.Queued`
+    handles, recorded together when the batch ends.
     """
 
-    def write_explain_report(self, report: ExplainReport, prefix: str) -> tuple[ArtifactRecord, ArtifactRecord]:
+    def write_explain_report(self, report: ExplainReport, prefix: str) -> tuple[R, R]:
         """Validate ``report`` and write it as one pair: ``explain/<ts>-<prefix>-explain.json`` and ``.csv``.
 
         One instant, truncated to the second, names both files and becomes the
         report's ``meta.timestamp``. The JSON is published first; both rows
         and their events are committed together, linked by a ``pair_id``.
-        Returns the JSON's and the CSV's records. Raises
+        Returns the JSON's and the CSV's records (in a batch, their handles). Raises
         :class:`~catalog.core.errors.ValidationError` naming the first rule
         broken, and otherwise what :meth:`catalog.ops.write.Writer.write` raises.
         """
@@ -47,7 +52,7 @@ class AtomicWriter(Writer):
         json_record, csv_record = self.write([Pending(names[0], json_data), Pending(names[1], csv_data)], pair=True)
         return json_record, csv_record
 
-    def import_explain(self, data: bytes, prefix: str, source: str = "") -> tuple[list[ArtifactRecord], list[str]]:
+    def import_explain(self, data: bytes, prefix: str, source: str = "") -> tuple[list[R], list[str]]:
         """Bring in a report written elsewhere (e.g. by the Go scanner) as a catalogued pair.
 
         The JSON is stored byte for byte (its SHA-256 is the chain of custody),
@@ -70,14 +75,14 @@ class AtomicWriter(Writer):
 
     def write_portfolio(
         self, prefix: str, portfolio: Portfolio | Mapping[str, Any], *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
+    ) -> R:
         """A validated portfolio snapshot as ``ledger/<ts>-<prefix>-ledger.json``; ValidationError if invalid."""
         model = portfolio if isinstance(portfolio, Portfolio) else Portfolio.from_dict(portfolio)
         return self.write_json("ledger", prefix, model.to_dict(), created_at=created_at)
 
     def write_executions(
         self, prefix: str, trades: Iterable[Trade | Mapping[str, Any]], *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
+    ) -> R:
         """A validated execution log (one row per trade) as ``ledger/<ts>-<prefix>-ledger.csv``.
 
         Raises ValidationError for a bad trade or a repeated order id.
@@ -86,14 +91,14 @@ class AtomicWriter(Writer):
 
     def write_health_metrics(
         self, prefix: str, metrics: HealthMetrics | Mapping[str, Any], *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
+    ) -> R:
         """Validated hourly health metrics as ``health/<ts>-<prefix>-health.json``; ValidationError if invalid."""
         model = metrics if isinstance(metrics, HealthMetrics) else HealthMetrics.from_dict(metrics)
         return self.write_json("health", prefix, model.to_dict(), created_at=created_at)
 
     def write_traces(
         self, prefix: str, spans: Iterable[Span | Mapping[str, Any]], *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
+    ) -> R:
         """Validated request traces, one span per line, as ``health/<ts>-<prefix>-health.jsonl``.
 
         A trace file is complete or absent: it is published in one piece like
@@ -102,7 +107,7 @@ class AtomicWriter(Writer):
         data = spans_jsonl(spans)
         return self.write([Pending(self.name("health", prefix, "jsonl", created_at), data)])[0]
 
-    def snapshot_config(self, prefix: str = "active", *, created_at: datetime | None = None) -> ArtifactRecord:
+    def snapshot_config(self, prefix: str = "active", *, created_at: datetime | None = None) -> R:
         """The effective configuration, with where each value came from, as ``config/<ts>-<prefix>-config.json``.
 
         The catalog URL's password is hidden (:meth:`catalog.core.settings.Settings.values`).
@@ -110,6 +115,29 @@ class AtomicWriter(Writer):
         settings = self.settings
         snapshot = {"settings": settings.values(), "sources": dict(sorted(settings.sources.items()))}
         return self.write_json("config", prefix, snapshot, created_at=created_at)
+
+
+class AtomicWriter(ScannerFamilies[ArtifactRecord], Writer):
+    """Writes the scanner's artifacts into a store and records each one in its catalog.
+
+        >>> with AtomicWriter("./artifacts") as writer:
+        ...     record = writer.write_json("ledger", "portfolio", {"cash": 100.0})
+        ...     with writer.batch() as cycle:  # several artifacts, one commit
+        ...         pair = cycle.write_explain_report(report, "scan")
+        ...         cycle.write_portfolio("portfolio", portfolio)
+        ...     records = cycle.records
+    """
+
+    def batch(self) -> AtomicBatch:
+        """An :class:`AtomicBatch` (use it in a ``with`` block): every typed write through it is one commit.
+
+        See :class:`catalog.ops.write.Batch` for what it promises and refuses.
+        """
+        return AtomicBatch(self)
+
+
+class AtomicBatch(ScannerFamilies[Queued], Batch):
+    """A batch (:class:`catalog.ops.write.Batch`) with the scanner's typed families; made by :meth:`AtomicWriter.batch`."""
 
 
 def _legacy_write(write: Callable[[AtomicWriter], ArtifactRecord]) -> ArtifactRecord:

@@ -6,37 +6,44 @@
    (``put FILE``) is hashed, checked and copied piece by piece instead.
 3. Publish without clobbering: hard-link the temp file to the final name (an
    existing name is a :class:`~catalog.core.errors.CollisionError`), unlink the
-   temp file, fsync the folder (:func:`catalog.core.fs.publish`).
-4. Only then one short unit of work: the row and its ``write`` event.
-5. If that commit fails, the published file stays (it is complete) and a
-   :class:`~catalog.core.errors.CommitError` says so; reconcile adopts it.
+   temp file; then fsync each folder that got a new name, once
+   (:class:`catalog.core.fs.Publisher`).
+4. Only then one short unit of work: the rows and their ``write`` events.
+5. If that commit fails, the published files stay (they are complete) and a
+   :class:`~catalog.core.errors.CommitError` says so; reconcile adopts them.
 
-A crash before step 3 leaves at most a recognisably named temp file; a crash
-between 3 and 4 leaves a complete file without a row; never a partial file
+A crash before step 3 leaves at most recognisably named temp files; a crash
+between 3 and 4 leaves complete files without rows; never a partial file
 under a final name, never an overwritten one.
+
+One call of :meth:`Writer.write` is one such round (an explain report's pair
+of files, say); :meth:`Writer.batch` makes one round of everything written
+inside a ``with`` block (a scanner cycle): every file staged as it is written,
+all published when the block ends, each folder fsynced once, all rows and
+events committed together.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path, PurePath
-from typing import Any, BinaryIO, Self, cast
+from typing import TYPE_CHECKING, Self
 
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from ..core import chain, fs
-from ..core.content import check_content, check_stream
-from ..core.errors import CatalogError, CollisionError, CommitError, Param, StoreError, ValidationError
-from ..core.formats import csv_bytes, json_bytes
-from ..core.names import ArtifactName, build_name, check_time, validate_ext
+from ..core.errors import CatalogError, CollisionError, CommitError, Param, Remedy, StoreError, ValidationError
+from ..core.names import ArtifactName, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
+from .write_methods import Pending, WriteMethods
+
+if TYPE_CHECKING:
+    pass
 
 
 def record(catalog: Catalog, files: Sequence[PublishedFile], *, actor: str | None = None) -> list[ArtifactRecord]:
@@ -73,31 +80,12 @@ def _commit_error(files: Sequence[PublishedFile], reason: str) -> CommitError:
     paths = tuple(item.path for item in files)
     # One line: driver errors (psycopg's among them) carry hints on further lines.
     reason = next((line.strip() for line in reason.splitlines() if line.strip()), "no reason given")
+    kept = "the file is complete and kept" if len(paths) == 1 else f"all {len(paths)} files are complete and kept"
     return CommitError(
-        f"published {', '.join(paths)} but could not record it in the catalog ({reason}); the file is complete and kept",
+        f"published {', '.join(paths)} but could not record {'it' if len(paths) == 1 else 'them'} in the catalog "
+        f"({reason}); {kept}",
         paths=paths,
     )
-
-
-@dataclass(frozen=True)
-class Pending:
-    """An artifact ready to publish: its name, its bytes, and the event that will record it.
-
-    ``data`` is the bytes, or an iterable of byte chunks read while it is
-    published (then ``check``, if given, sees the chunks as they are copied and
-    raises to refuse them: :func:`catalog.core.fs.publish_stream`).
-    """
-
-    name: ArtifactName
-    data: bytes | Iterable[bytes]
-    action: str = "write"
-    details: Mapping[str, Any] = field(default_factory=dict)
-    check: Callable[[Iterator[bytes]], None] | None = None
-
-    @property
-    def rel_path(self) -> str:
-        """Its store path, ``{type}/{filename}``."""
-        return f"{self.name.type}/{self.name.filename}"
 
 
 def choose_ext(artifact_type: str, source: str | None, ext: str | None) -> str:
@@ -114,12 +102,17 @@ def choose_ext(artifact_type: str, source: str | None, ext: str | None) -> str:
     return validate_ext(artifact_type, ext, allow_extra=True)
 
 
-class Writer:
+#: A staged file and the row that will record it.
+_Entry = tuple[fs.Staged, PublishedFile]
+
+
+class Writer(WriteMethods[ArtifactRecord]):
     """Writes artifacts of any type into a store and records each one in its catalog.
 
     The scanner's typed families (:class:`catalog.cryptorun.writer.AtomicWriter`)
     build on this. ``actor`` is a claimed name recorded beside the OS identity
-    (default: the catalog's own claim).
+    (default: the catalog's own claim). :meth:`batch` writes many artifacts
+    as one commit.
     """
 
     def __init__(
@@ -129,6 +122,7 @@ class Writer:
         self._owns_catalog = catalog is None
         self._claim = chain.validate_claim(actor)
         self.settings = self.catalog.settings
+        self._batch: Batch | None = None  # the batch open on this writer, if any
 
     def close(self) -> None:
         """Close the catalog if this writer opened it."""
@@ -141,121 +135,227 @@ class Writer:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def write_bytes(
-        self, artifact_type: str, prefix: str, data: bytes, ext: str, *, created_at: datetime | None = None,
-        check: bool = True,
-    ) -> ArtifactRecord:  # fmt: skip
-        """Store ``data`` as ``{type}/{time}-{prefix}-{type}.{ext}``; JSON, JSONL and CSV must parse first.
-
-        Raises :class:`ValidationError` (name, extension, content),
-        :class:`CollisionError`, :class:`StoreError` and :class:`CommitError`.
-        """
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise StoreError(f"write_bytes takes bytes, not {type(data).__name__}")
-        data = bytes(data)
-        name = self.name(artifact_type, prefix, ext, created_at, allow_extra=True)
-        if check:
-            check_content(name.ext, data)
-        return self.write([Pending(name, data)])[0]
-
-    def write_stream(
-        self, artifact_type: str, prefix: str, source: BinaryIO | Iterable[bytes], ext: str, *,
-        created_at: datetime | None = None, check: bool = True,
-    ) -> ArtifactRecord:  # fmt: skip
-        """Store what ``source`` holds as :meth:`write_bytes` stores bytes: a binary file or stream (read to
-        its end), or an iterable of byte chunks (a generator of downloaded pieces, say).
-
-        Memory does not grow with the size: the bytes are hashed and written to
-        the temp file as they are read, and JSON, JSONL and CSV are checked as
-        they pass (:func:`catalog.core.content.check_stream`: its bounds). Content
-        that is refused leaves nothing behind. Raises what :meth:`write_bytes` raises.
-        """
-        if isinstance(source, (str, bytes, bytearray, memoryview, io.TextIOBase)):
-            raise StoreError(f"write_stream takes a binary file or an iterable of byte chunks, not {type(source).__name__}")
-        name = self.name(artifact_type, prefix, ext, created_at, allow_extra=True)
-        content_check = partial(check_stream, name.ext) if check else None
-        chunks = fs.read_chunks(cast(BinaryIO, source)) if hasattr(source, "read") else source
-        return self.write([Pending(name, chunks, check=content_check)])[0]
-
-    def write_json(
-        self, artifact_type: str, prefix: str, data: Any, *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
-        """Serialise ``data`` as JSON (``formats.json_indent``) and store it; returns its record.
-
-        NaN, infinities and naive times raise ValidationError; otherwise errors
-        are those of :meth:`write`.
-        """
-        name = self.name(artifact_type, prefix, "json", created_at)
-        return self.write([Pending(name, json_bytes(data, self.settings.json_indent))])[0]
-
-    def write_csv(
-        self, artifact_type: str, prefix: str, rows: Iterable[Sequence[Any]], *, created_at: datetime | None = None
-    ) -> ArtifactRecord:
-        """Serialise ``rows`` as CSV (the first the header; floats with ``formats.csv_precision`` decimals) and store it.
-
-        Returns the record. Bad cells raise ValidationError; otherwise errors are those of :meth:`write`.
-        """
-        name = self.name(artifact_type, prefix, "csv", created_at)
-        return self.write([Pending(name, csv_bytes(rows, self.settings.csv_precision))])[0]
-
-    @staticmethod
-    def name(
-        artifact_type: str, prefix: str, ext: str, created_at: datetime | None, *, allow_extra: bool = False
-    ) -> ArtifactName:
-        """The artifact's name at ``created_at`` (default: now), truncated to the second; raises ValidationError."""
-        now = datetime.now(timezone.utc).replace(microsecond=0)
-        moment = now if created_at is None else check_time(created_at, now)
-        name = build_name(moment, prefix, artifact_type, ext)
-        validate_ext(name.type, name.ext, allow_extra=allow_extra)
-        return name
+    def batch(self) -> Batch:
+        """A :class:`Batch` (use it in a ``with`` block): everything written through it is one commit."""
+        return Batch(self)
 
     def write(self, items: Sequence[Pending], *, pair: bool = False) -> list[ArtifactRecord]:
-        """Publish every item in order, then record them all in one unit of work.
+        """Stage every item in order, then publish them all and record them in one unit of work.
 
         ``pair``: the items are one linked pair (e.g. an explain report's JSON
         and CSV), given a fresh ``pair_id``. Returns the records in order.
         Raises :class:`CollisionError` for a name already on disk or in the
-        catalog (before any byte is written), :class:`ValidationError` for a
+        catalog, or given twice (before any byte is written), :class:`ValidationError` for a
         retention date past year 9999, :class:`StoreError` for I/O (and for a
         store without hard links, or a folder of the store that is a symlink:
-        nothing is written through one), :class:`CatalogDatabaseError` for a
-        catalog this process cannot write or a full disk (before any byte is
-        written), and :class:`CommitError` for files published but not recorded.
+        nothing is written through one; and while a :meth:`batch` is open on
+        this writer: write through the batch), :class:`CatalogDatabaseError`
+        for a catalog this process cannot write or a full disk (before any byte
+        is written), and :class:`CommitError` for files published but not
+        recorded. Items are published only once all are staged, so a failure
+        while staging publishes none of them; if publishing one fails (another
+        writer took its name meanwhile, an I/O error), the ones published before
+        it are recorded and the error says so.
         """
-        pair_id = secrets.token_hex(16) if pair else None
-        actor = None if self._claim is None else chain.current_actor(self._claim)
-        base = self.catalog.base_dir
-        now = datetime.now(timezone.utc)
-        for item in items:
-            self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            if os.path.lexists(base / item.rel_path) or self.catalog.path_taken(item.rel_path):
-                raise CollisionError(f"{item.rel_path} already exists; nothing was overwritten")
-        self.catalog.require_writable(sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # a file never lands without its row
-        published: list[PublishedFile] = []
-        try:
-            for item in items:
-                folder = base / item.name.type
-                try:
-                    fs.ensure_folder(folder, base)  # a type folder that is a symlink is refused (UnsafePath)
-                    if isinstance(item.data, bytes):
-                        digest = fs.publish(folder, item.name.filename, item.data, base=base)
-                        size = len(item.data)
-                    else:
-                        digest, size = fs.publish_stream(folder, item.name.filename, item.data, item.check, base=base)
-                except OSError as exc:
-                    raise StoreError(f"cannot write {item.rel_path}: {exc.strerror or exc}") from None
-                published.append(
-                    PublishedFile(
-                        path=item.rel_path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
-                        created_at=item.name.created_at, size=size, sha256=digest, pair_id=pair_id,
-                        action=item.action, details=item.details,
-                    )  # fmt: skip
-                )
-        except CatalogError:
-            if published:  # never leave a published file unrecorded on purpose
-                record(self.catalog, published, actor=actor)
-            raise
-        records = record(self.catalog, published, actor=actor)
+        if self._batch is not None:
+            raise StoreError("a batch is open on this writer: write through it, or end it first")
+        self._check(items)
+        with fs.Publisher(self.catalog.base_dir, create=True, overlap=len(items) > 1) as publisher:
+            records, failure = self._land(publisher, self._stage(publisher, items, pair))
+        if failure is not None:
+            raise failure
         fs.fault("committed")
         return records
 
+    def _check(self, items: Sequence[Pending], staged: Collection[str] = (), *, catalog: bool = True) -> None:
+        """Refuse, before any byte is written, what cannot be written: a name taken or given twice, a bad date.
+
+        ``staged``: the paths a batch holds already; ``catalog``: also ask the
+        catalog whether a path is taken and whether it can take a commit (a
+        batch asks once, for all its files, at its end: :meth:`_check_catalog`).
+        """
+        base, now = self.catalog.base_dir, datetime.now(timezone.utc)
+        seen = set(staged)
+        for item in items:
+            path = item.rel_path
+            if path in seen:
+                raise CollisionError(f"{path} is already written in this batch; nothing was written")
+            seen.add(path)
+            self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
+            if os.path.lexists(base / path):
+                raise CollisionError(f"{path} already exists; nothing was overwritten")
+        if catalog:
+            self._check_catalog([item.rel_path for item in items],
+                                sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # fmt: skip
+
+    def _check_catalog(self, paths: Sequence[str], incoming: int = 0) -> None:
+        """CollisionError if the catalog holds one of ``paths`` (a row of any status: deleted artifacts keep theirs);
+        CatalogDatabaseError if it could not record them, or ``incoming`` more bytes would fill its disk."""
+        taken = self.catalog.paths_taken(paths)
+        if taken:
+            raise CollisionError(f"{next(p for p in paths if p in taken)} already exists; nothing was overwritten")
+        self.catalog.require_writable(incoming)  # a file never lands without its row
+
+    def _stage(self, publisher: fs.Publisher, items: Sequence[Pending], pair: bool) -> list[_Entry]:
+        """Write each item to its temp file (fsynced); a failure removes those of this call and raises StoreError."""
+        pair_id = secrets.token_hex(16) if pair else None
+        base = self.catalog.base_dir
+        entries: list[_Entry] = []
+        try:
+            for item in items:
+                folder = base / item.name.type
+                try:  # a type folder that is a symlink is refused (UnsafePath)
+                    if isinstance(item.data, bytes):
+                        staged = publisher.stage(folder, item.name.filename, item.data)
+                    else:
+                        staged = publisher.stage_stream(folder, item.name.filename, item.data, item.check)
+                except OSError as exc:
+                    raise StoreError(f"cannot write {item.rel_path}: {exc.strerror or exc}") from None
+                entries.append((staged, PublishedFile(
+                    path=item.rel_path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
+                    created_at=item.name.created_at, size=staged.size, sha256=staged.sha256, pair_id=pair_id,
+                    action=item.action, details=item.details,
+                )))  # fmt: skip
+        except BaseException:
+            for staged, _ in entries:
+                publisher.discard(staged)
+            raise
+        return entries
+
+    def _land(
+        self, publisher: fs.Publisher, entries: Sequence[_Entry]
+    ) -> tuple[list[ArtifactRecord], CatalogError | None]:
+        """Link every staged file, fsync each folder once, record them all in one unit of work.
+
+        Returns the records, and the error that stopped publishing part-way (the
+        files published before it are recorded), or None. Raises StoreError if a
+        folder cannot be fsynced (the files stay, unrecorded: reconcile adopts
+        them) and :class:`CommitError` naming every published file.
+        """
+        published: list[PublishedFile] = []
+        failure: CatalogError | None = None
+        try:
+            publisher.settle()  # every file fsynced before any is linked
+        except OSError as exc:
+            return [], StoreError(f"cannot write {', '.join(item.path for _, item in entries)}: {exc.strerror or exc}")
+        for staged, item in entries:
+            try:
+                publisher.link(staged)
+            except CatalogError as exc:  # CollisionError: another writer took the name since the check
+                failure = exc
+                break
+            except OSError as exc:
+                failure = StoreError(f"cannot write {item.path}: {exc.strerror or exc}")
+                break
+            published.append(item)
+        if not published:
+            return [], failure
+        try:
+            publisher.sync()
+        except OSError as exc:
+            paths = ", ".join(item.path for item in published)
+            raise StoreError(f"published {paths} but cannot make the folder durable ({exc.strerror or exc}); "
+                             "not recorded, the files are kept", remedy=Remedy.ADOPT) from None  # fmt: skip
+        actor = None if self._claim is None else chain.current_actor(self._claim)
+        records = record(self.catalog, published, actor=actor)
+        if failure is not None:
+            failure = type(failure)(f"{failure}; written and recorded before it: {', '.join(r.path for r in records)}")
+        return records, failure
+
+
+@dataclass(eq=False)
+class Queued:
+    """An artifact written in an open :class:`Batch`: its store ``path`` and ``name`` now, its record once the batch commits."""
+
+    path: str
+    name: ArtifactName
+    _record: ArtifactRecord | None = field(default=None, init=False, repr=False)
+
+    @property
+    def record(self) -> ArtifactRecord:
+        """Its catalog record; :class:`StoreError` before its batch has committed (and for good if it did not)."""
+        if self._record is None:
+            raise StoreError(f"{self.path} has no record: its batch has not committed (records exist once the block ends)")
+        return self._record
+
+
+class Batch(WriteMethods[Queued]):
+    """Many artifacts written as one commit: ``with writer.batch() as b:``, then every write method through ``b``.
+
+    Each write call validates and checks its items at once (a name already on
+    disk, or already written in this batch, is a :class:`CollisionError`
+    then) and writes each file to its temp file, whose fsync runs on a helper
+    thread meanwhile; it returns a :class:`Queued` per artifact (an explain
+    report: a pair of them). When the block ends without an error, the
+    catalog is asked once whether it holds any of the names (a deleted
+    artifact keeps its row: :class:`CollisionError`, nothing published),
+    every file's fsync is awaited, every file is linked to its final name in
+    the order written, each folder is fsynced once, and all rows and events
+    are committed in one unit of work: a reader sees all of the batch or none
+    of it. :attr:`records` (and each ``Queued.record``) then holds the
+    records, in order. A batch with nothing written commits nothing.
+
+    - An error inside the block (raised by a write, or by the caller's own code)
+      ends the batch: its temp files are removed, nothing is published or
+      recorded, and the error goes on.
+    - A commit that fails leaves every file published and complete; the
+      :class:`CommitError` names them all, and reconcile adopts them (as after
+      a single write whose commit failed). A crash after publishing leaves the
+      same: complete files without rows, which reconcile adopts.
+    - If another writer takes one of the names between the check and the link,
+      the files linked before it are recorded (never leaving a published file
+      unrecorded on purpose) and the :class:`CollisionError` names them; the
+      rest are not published.
+    - Batches do not nest, and while one is open its writer refuses writes of
+      its own (:class:`StoreError`): write through the batch. A batch is used once.
+    """
+
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self.settings = writer.settings
+        self.records: list[ArtifactRecord] = []
+        self._state = "new"  # new, open, ended
+        self._publisher: fs.Publisher | None = None
+        self._entries: list[tuple[fs.Staged, PublishedFile, Queued]] = []
+
+    def __enter__(self) -> Self:
+        if self._state != "new":
+            raise StoreError("a batch is used once: start another with writer.batch()")
+        if self.writer._batch is not None:
+            raise StoreError("a batch is already open on this writer: batches do not nest; write through the open one")
+        self.writer._batch = self
+        self._publisher = fs.Publisher(self.writer.catalog.base_dir, create=True, overlap=True)
+        self._state = "open"
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        publisher, self._publisher = self._publisher, None
+        self._state = "ended"
+        self.writer._batch = None
+        assert publisher is not None
+        with publisher:  # removes the temp files of a batch that did not end well
+            if exc_type is not None or not self._entries:
+                return
+            self.writer._check_catalog([item.path for _, item, _ in self._entries])  # one query, before any link
+            records, failure = self.writer._land(publisher, [(staged, item) for staged, item, _ in self._entries])
+        for (_, _, queued), done in zip(self._entries, records):
+            queued._record = done
+        self.records = records
+        if failure is not None:
+            raise failure
+        fs.fault("committed")
+
+    def write(self, items: Sequence[Pending], *, pair: bool = False) -> list[Queued]:
+        """Check and stage ``items`` (``pair``: one linked pair) for this batch; returns a :class:`Queued` each, in order.
+
+        Raises what :meth:`Writer.write` raises before publishing, and
+        :class:`StoreError` outside the ``with`` block. Nothing is published
+        before the block ends.
+        """
+        if self._publisher is None:
+            raise StoreError("write through a batch inside its with block: with writer.batch() as b: b.write_json(...)")
+        self.writer._check(items, {item.path for _, item, _ in self._entries}, catalog=False)
+        entries = self.writer._stage(self._publisher, items, pair)
+        queued = [Queued(item.path, pending.name) for (_, item), pending in zip(entries, items)]
+        self._entries.extend((staged, item, handle) for (staged, item), handle in zip(entries, queued))
+        return queued
