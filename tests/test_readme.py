@@ -59,7 +59,7 @@ def test_non_editable_install_works_from_another_folder(tmp_path: Path) -> None:
 def test_the_readme_python_examples_run_as_written(tmp_path: Path) -> None:
     """Issue 14, case 14: the README's example raised CollisionError as written."""
     blocks = re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTORUN_")}
     init = subprocess.run([sys.executable, "-m", "catalog", "init"], cwd=tmp_path, env=env, capture_output=True,
                           text=True)  # fmt: skip
