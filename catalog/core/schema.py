@@ -80,6 +80,8 @@ class Artifact(Base):
     __table_args__ = (
         CheckConstraint("status IN ('" + "', '".join(STATUSES) + "')", name="status"),
         Index("ix_artifacts_type_created_at", "type", "created_at"),  # retention
+        Index("ix_artifacts_retention_totals", "type", "created_at", "recorded_at", "status", "retain_until",
+              "size"),  # retention plan --summary counts from the index alone  # fmt: skip
         Index("ix_artifacts_created_at_id", "created_at", "id"),  # ls, newest/oldest pages
         Index("ix_artifacts_size_id", "size", "id"),  # ls --sort largest/smallest pages
         Index("ix_artifacts_folder_path", "folder", "path", "size", "status"),  # reconcile's walk, limits (covering)

@@ -1,10 +1,11 @@
 """The retention plan in totals: how many artifacts, and how many bytes, each type loses or keeps, and why.
 
 ``retention plan --summary`` answers by type, action and reason without
-reading every expired row into Python: one ``GROUP BY`` per type over the
-rows no hold can reach (split by their retain_until promise), and the exact
-per-row decision of :func:`catalog.ops.retention.plan` only for the rows an
-active hold's selector might cover. The totals are, by construction, those
+reading every expired row into Python: one ``GROUP BY`` per type over its
+expired rows by their retain_until promise (from one covering index), and
+the exact per-row decision of :func:`catalog.ops.retention.plan` only for the
+rows an active hold's selector might cover, moved from their promise group
+to the group the plan puts them in. The totals are, by construction, those
 of the full plan with every ``keep`` row's promise grouped as "kept forever"
 or "retain_until later than now".
 """
@@ -18,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import and_, case, false, func, or_, select
 
+from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS
 from ..core.settings import FOREVER
 from ..core.store import Catalog
@@ -25,7 +27,7 @@ from .policy import HoldRecord, HoldSet, active_holds
 from .retention import PlanRow, Rule, expired_records, promise, rules
 
 KEPT_LATER = "retain_until later than now"
-_HELD, _DUE, _LATER, _FOREVER = -1, 0, 1, 2
+_DUE, _LATER, _FOREVER = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,25 @@ def _held(protection: HoldSet) -> Any:
     return or_(false(), *reach)
 
 
-def _totals(catalog: Catalog, rule: Rule, held: Any, now: datetime) -> list[tuple[int, int, int]]:
-    """(group, count, bytes) of the rule's expired rows: held candidates, due, promised later, kept forever."""
+def _totals(catalog: Catalog, rule: Rule, now: datetime) -> dict[int, list[int]]:
+    """[count, bytes] of the rule's expired rows by promise: due, promised later, kept forever.
+
+    Reads only columns of ``ix_artifacts_retention_totals`` (type, created_at,
+    recorded_at, status, retain_until, size): the index range alone answers it.
+    """
     c = ARTIFACTS.c
-    group = case((held, _HELD), (c.retain_until == FOREVER, _FOREVER), (c.retain_until > now, _LATER), else_=_DUE)
+    group = case((c.retain_until == FOREVER, _FOREVER), (c.retain_until > now, _LATER), else_=_DUE)
     query = (select(group.label("grp"), func.count(), func.coalesce(func.sum(c.size), 0))
              .where(rule.expired()).group_by(group))  # fmt: skip
     with catalog.read() as conn:
-        return [(int(g), int(n), int(size)) for g, n, size in conn.execute(query)]
+        return {int(g): [int(n), int(size)] for g, n, size in conn.execute(query)}
+
+
+def _promise_group(record: ArtifactRecord, now: datetime) -> int:
+    """The group :func:`_totals` counts ``record`` in."""
+    if record.retain_until == FOREVER:
+        return _FOREVER
+    return _LATER if record.retain_until is not None and record.retain_until > now else _DUE
 
 
 def plan_summary(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = ()) -> Sequence[SummaryRow]:
@@ -103,18 +116,22 @@ def plan_summary(catalog: Catalog, *, now: datetime | None = None, types: tuple[
     held = _held(protection)
     out: list[SummaryRow] = []
     for rule in rules(catalog, now, types):
+        totals = _totals(catalog, rule, now)
         groups: dict[tuple[str, str, str], list[int]] = {}
-        for group, count, size in _totals(catalog, rule, held, now):
-            if group == _HELD:
-                for record in expired_records(catalog, and_(rule.expired(), held)):
-                    total = groups.setdefault(summary_key(rule.decide(record, protection, now)), [0, 0])
-                    total[0] += 1
-                    total[1] += record.size
-                continue
-            key = {_DUE: (rule.type, rule.action, rule.reason), _LATER: (rule.type, "keep", KEPT_LATER),
-                   _FOREVER: (rule.type, "keep", promise(FOREVER))}[group]  # fmt: skip
-            total = groups.setdefault(key, [0, 0])
-            total[0] += count
-            total[1] += size
+        for record in expired_records(catalog, and_(rule.expired(), held)) if protection.holds else ():
+            # a row a hold may reach: decided one by one, as the plan does, and taken out of its promise group
+            taken = totals.setdefault(_promise_group(record, now), [0, 0])  # (a row written meanwhile)
+            taken[0] -= 1
+            taken[1] -= record.size
+            total = groups.setdefault(summary_key(rule.decide(record, protection, now)), [0, 0])
+            total[0] += 1
+            total[1] += record.size
+        for group, (count, size) in totals.items():
+            if count > 0:
+                key = {_DUE: (rule.type, rule.action, rule.reason), _LATER: (rule.type, "keep", KEPT_LATER),
+                       _FOREVER: (rule.type, "keep", promise(FOREVER))}[group]  # fmt: skip
+                total = groups.setdefault(key, [0, 0])
+                total[0] += count
+                total[1] += size
         out += [SummaryRow(*key, *total) for key, total in sorted(groups.items())]
     return out
