@@ -44,16 +44,17 @@ def summarised(catalog: Catalog, now: datetime, types: tuple[str, ...] = ()) -> 
 def store(writer: AtomicWriter, catalog: Catalog) -> Catalog:
     """Forty days of writes, every type and prefix, with holds of every kind, promises and a floor."""
     forever = dict(catalog.settings.retention, health=RetentionPolicy(None, "delete"))
-    kept = AtomicWriter(catalog=Catalog(replace(catalog.settings, retention=forever)))
-    for day in range(0, 40, 3):
-        for n, prefix in enumerate(PREFIXES):
-            when = START + timedelta(days=day, hours=n)
-            with freeze_time(when):
-                if n % 3 == 0:
-                    writer.write_explain_report(make_report(2, seed=day, now=when), prefix)
-                writer.write_json("ledger", prefix, {"day": day, "pad": "x" * n})
-                (kept if day % 2 == 0 else writer).write_json("health", prefix, {"day": day})
-                writer.write_json("config", prefix, {"day": day})
+    with Catalog(replace(catalog.settings, retention=forever)) as forever_catalog:  # health written as kept forever
+        kept = AtomicWriter(catalog=forever_catalog)
+        for day in range(0, 40, 3):
+            for n, prefix in enumerate(PREFIXES):
+                when = START + timedelta(days=day, hours=n)
+                with freeze_time(when):
+                    if n % 3 == 0:
+                        writer.write_explain_report(make_report(2, seed=day, now=when), prefix)
+                    writer.write_json("ledger", prefix, {"day": day, "pad": "x" * n})
+                    (kept if day % 2 == 0 else writer).write_json("health", prefix, {"day": day})
+                    writer.write_json("config", prefix, {"day": day})
     records = all_records(catalog)
     explain_json = next(r for r in records if r.type == "explain" and r.path.endswith(".json"))
     add_hold(catalog, path=explain_json.path, reason="the pair of one report")
