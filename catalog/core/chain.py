@@ -26,13 +26,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from . import fs, tlog, tree
+from . import fs, tree
 from .errors import ValidationError
 from .schema import CHAIN_HEAD, EVENTS
+
+if TYPE_CHECKING:  # tlog (and its signatures: cryptography) loads only where checkpoints are read
+    from . import tlog
 
 FORMAT_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -184,6 +187,8 @@ class Checkpoint:
 def read_checkpoint(path: Path) -> Checkpoint | tlog.TreeCheckpoint:
     """Load a checkpoint file: a C2SP tlog-checkpoint (:func:`catalog.core.tlog.parse_checkpoint`), or the JSON
     of :meth:`Checkpoint.to_dict` that earlier versions wrote. ValidationError if it is missing or not one."""
+    from . import tlog
+
     raw, _ = fs.read_small(path, "checkpoint file", tlog.MAX_BYTES)
     try:
         if raw.lstrip()[:1] not in (b"{", b"["):  # JSON: a checkpoint of an earlier version

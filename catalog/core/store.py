@@ -14,11 +14,11 @@ import os
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from . import chain, fs, replay, tlog, tree
+from . import chain, fs, tree
 from .db import Database
 from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
 from .records import ArtifactRecord, EventRecord
@@ -27,6 +27,9 @@ from .settings import Settings, load_settings
 from .sqlite_file import require_local_filesystem
 from .unit_of_work import UnitOfWork
 from .vocabulary import TYPES
+
+if TYPE_CHECKING:
+    from . import tlog
 
 _PATH_TAKEN = select(ARTIFACTS.c.path).where(ARTIFACTS.c.path == bindparam("b_path"))
 _PATHS_TAKEN = select(ARTIFACTS.c.path).where(ARTIFACTS.c.path.in_(bindparam("b_paths", expanding=True)))  # re-rendered per call
@@ -293,6 +296,8 @@ class Catalog:
         ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`), and each checkpoint against
         the log: a tree checkpoint's root against the log's tree (:func:`catalog.core.tlog.check`; signatures
         are :mod:`catalog.ops.checkpoints`' to check)."""
+        from . import replay, tlog  # only verify needs them (tlog loads cryptography)
+
         legacy = [c for c in checkpoints if isinstance(c, chain.Checkpoint)]
         report = chain.verify(self.db.read, legacy, skew=self.settings.max_clock_skew, checks=replay.CHECKS)
         trees = [c for c in checkpoints if isinstance(c, tlog.TreeCheckpoint)]
