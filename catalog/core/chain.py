@@ -32,6 +32,7 @@ from sqlalchemy import Connection, select
 
 from . import fs, tree
 from .errors import ValidationError
+from .prepared import Prepared
 from .schema import CHAIN_HEAD, EVENTS
 
 if TYPE_CHECKING:  # tlog (and its signatures: cryptography) loads only where checkpoints are read
@@ -129,14 +130,17 @@ _LOCK_HEAD = (
 )
 
 
+_LOCK_HEAD_PREPARED = Prepared(_LOCK_HEAD)
+
+
 def lock_head(conn: Connection) -> tuple[int, str, datetime | None]:
     """Lock the chain head row for this transaction (PostgreSQL: FOR UPDATE) and return its (seq, hash, at).
 
     ``at`` is the last event's time (aware UTC; None before the first event).
     Only the unit of work calls this, first thing in every write transaction.
     """
-    head = conn.execute(_LOCK_HEAD).one()
-    return head.seq, head.hash, head.at
+    ((seq, digest, at),) = _LOCK_HEAD_PREPARED.run(conn)
+    return seq, digest, Prepared.column(conn, EVENTS.c.at.type)(at)
 
 
 def next_link(prev_hash: str, seq: int, at: datetime, action: str, artifact_id: int | None, path: str | None,
