@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from catalog.core.errors import CollisionError
+from catalog.core.errors import CollisionError, CommitError
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops import policy
@@ -91,3 +91,15 @@ def _moment() -> Any:
     from datetime import datetime, timezone
 
     return datetime(2024, 2, 29, 23, 59, 58, tzinfo=timezone.utc)
+
+
+def test_a_row_taken_between_check_and_commit_is_the_constraint_s_refusal(catalog: Catalog, writer: AtomicWriter,
+                                                                          base_dir: Path, monkeypatch) -> None:  # fmt: skip
+    """Statements run on the driver's cursor still raise SQLAlchemy's IntegrityError, which the writer names."""
+    first = writer.write_bytes("health", "race", b"x", "txt", created_at=_moment())
+    catalog.change_status(first.id, action="delete", status="deleted")
+    (base_dir / first.path).chmod(0o644)
+    (base_dir / first.path).unlink()
+    monkeypatch.setattr(Catalog, "paths_taken", lambda self, paths: set())  # the check ran before the row existed
+    with pytest.raises(CommitError, match=r"\(another row already has this path\); the file is complete and kept"):
+        writer.write_bytes("health", "race", b"y", "txt", created_at=_moment())

@@ -33,7 +33,7 @@ _Compiled = tuple[str, tuple[str, ...], bool, tuple[tuple[str, Callable[[Any], A
 
 
 class Prepared:
-    """A Core statement compiled once per dialect (``keys``: the columns an INSERT or UPDATE sets).
+    """A Core statement compiled once per dialect and driver (``keys``: the columns an INSERT or UPDATE sets).
 
     :meth:`run` executes it inside the connection's transaction and returns
     its rows as the driver returns them (tuples; none for a statement without
@@ -48,14 +48,15 @@ class Prepared:
 
     def _for(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect
-        found = self._compiled.get(dialect.name)
+        key = f"{dialect.name}+{dialect.driver}"  # the driver decides the parameter style and the casts
+        found = self._compiled.get(key)
         if found is None:
             compiled = cast(SQLCompiler, self._statement.compile(dialect=dialect, column_keys=self._keys))
             names = tuple(compiled.positiontup or compiled.bind_names.values())
             fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
             found = (compiled.string, names, bool(compiled.positional),
                      tuple(cast(dict[str, Callable[[Any], Any]], compiled._bind_processors).items()), fixed)  # fmt: skip
-            self._compiled[dialect.name] = found
+            self._compiled[key] = found
         return found
 
     def run(self, conn: Connection, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] = {}) -> list[Any]:  # noqa: B006
