@@ -15,9 +15,9 @@ import os
 from alembic import context
 from sqlalchemy import Connection, Engine
 
-from catalog.core.schema import Base
+from catalog.core.schema import METADATA
 
-target_metadata = Base.metadata
+target_metadata = METADATA
 
 
 def _run(connection: Connection) -> None:

@@ -9,12 +9,14 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import event
 
 from catalog.core.records import ArtifactRecord
 from catalog.core.settings import ENV_VARS
@@ -279,3 +281,32 @@ def as_nobody(work: Callable[[], str], groups: tuple[int, ...] = ()) -> str:
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, shown
     return shown
+
+
+@contextmanager
+def transactions(catalog: Any) -> Iterator[list[dict[str, Any]]]:
+    """Every transaction on the catalog's engine: whether it writes, and its statements (whitespace folded)."""
+    seen: list[dict[str, Any]] = []
+    state = {"open": False}
+
+    def on_sql(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if not state["open"]:
+            seen.append({"write": bool(conn.get_execution_options().get("catalog_write")), "sql": []})
+            state["open"] = True
+        seen[-1]["sql"].append(" ".join(statement.split()))
+
+    def on_end(conn: Any) -> None:
+        state["open"] = False
+
+    engines = {id(e): e for e in (catalog.db.engine, catalog.db.read_engine.engine)}.values()  # (SQLite: 2 pools)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_sql)
+        event.listen(engine, "commit", on_end)
+        event.listen(engine, "rollback", on_end)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_sql)
+            event.remove(engine, "commit", on_end)
+            event.remove(engine, "rollback", on_end)

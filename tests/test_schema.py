@@ -9,7 +9,7 @@ from sqlalchemy import text
 from catalog.core import vocabulary as migrations
 from catalog.core.db import Database, migrations_dir
 from catalog.core.errors import Remedy, SchemaError, StoreError
-from catalog.core.schema import Base
+from catalog.core.schema import METADATA
 from catalog.core.settings import Settings, load_settings
 from catalog.core.sqlite_file import filesystem_type, require_local_filesystem
 from catalog.core.store import Catalog
@@ -37,7 +37,7 @@ def test_autogenerate_finds_no_difference(catalog: Catalog) -> None:
 
     with catalog.db.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
-        assert compare_metadata(context, Base.metadata) == []
+        assert compare_metadata(context, METADATA) == []
 
 
 def test_init_is_idempotent(settings: Settings) -> None:

@@ -17,8 +17,13 @@ try:
 except SystemExit as exit:
     code = exit.code
 print(json.dumps({"code": code, "sqlalchemy": "sqlalchemy" in sys.modules, "alembic": "alembic" in sys.modules,
-                  "yaml": "yaml" in sys.modules}), file=sys.stderr)
+                  "yaml": "yaml" in sys.modules, "heavy": [name for name in HEAVY if name in sys.modules]}),
+      file=sys.stderr)
 """
+#: What the everyday verbs (``put``, ``ls``) never need: the ORM (Core tables are enough), migrations, the web
+#: pages' templates and server, and the signatures of checkpoints (issue 17).
+HEAVY = ("sqlalchemy.orm", "alembic", "jinja2", "starlette", "cryptography")
+PROBE = PROBE.replace("import json, sys", f"import json, sys\nHEAVY = {HEAVY!r}")
 
 
 def modules_loaded(*args: str, cwd: Path) -> dict:
@@ -40,3 +45,15 @@ def test_verbs_that_do_not_migrate_never_import_alembic(catalog: Catalog, tmp_pa
         loaded = modules_loaded(*base, *args, cwd=tmp_path)
         assert loaded["code"] == 0 and not loaded["alembic"], args
     assert modules_loaded(*base, "db", "upgrade", cwd=tmp_path)["alembic"]  # the probe can see alembic
+
+
+def test_put_and_ls_import_only_what_they_use(catalog: Catalog, tmp_path: Path) -> None:
+    base = ["--base-dir", str(catalog.base_dir)]
+    if not catalog.settings.catalog_url.startswith("sqlite"):
+        base += ["--catalog-url", catalog.settings.catalog_url]
+    source = tmp_path / "report.json"
+    source.write_text('{"cash": 1}')
+    for args in (["put", str(source), "--type", "ledger", "--prefix", "startup"], ["ls"], ["ls", "--format", "ndjson"]):
+        loaded = modules_loaded(*base, *args, cwd=tmp_path)
+        assert loaded["code"] == 0 and loaded["heavy"] == [], args
+    assert modules_loaded(*base, "status", cwd=tmp_path)["heavy"] == ["cryptography"]  # the probe can see them

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -12,20 +10,22 @@ from typing import Any
 
 import pytest
 import sqlalchemy.exc as sa_exc
-from sqlalchemy import delete, event, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 from catalog.core import chain
+from catalog.core.crossings import WARN_AT, Crossings
 from catalog.core.errors import CatalogDatabaseError, NotFoundError, ValidationError
 from catalog.core.records import ArtifactRecord
 from catalog.core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS, FLOORS, FOLDER_USAGE, HOLDS, VERIFY_RESULTS, VERIFY_RUNS
 from catalog.core.settings import Limits, load_settings
 from catalog.core.store import Catalog
-from catalog.core.unit_of_work import WARN_AT, Crossings, Outcome, UnitOfWork
+from catalog.core.unit_of_work import Outcome, UnitOfWork
 from catalog.core.vocabulary import ON_DISK
 from catalog.cryptorun.demo import make_report
 from catalog.cryptorun.writer import AtomicWriter
 
 from helpers import representative_workload
+from helpers import transactions as _transactions
 
 UTC = timezone.utc
 LATER = datetime(2099, 1, 1, tzinfo=UTC)
@@ -297,35 +297,6 @@ def test_if_the_block_raises_nothing_is_written(catalog: Catalog, record: Artifa
 
 
 # -- the lock comes first -------------------------------------------------------------------------
-
-
-@contextmanager
-def _transactions(catalog: Catalog) -> Iterator[list[dict[str, Any]]]:
-    """Every transaction on the catalog's engine: whether it writes, and its statements (whitespace folded)."""
-    seen: list[dict[str, Any]] = []
-    state = {"open": False}
-
-    def on_sql(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
-        if not state["open"]:
-            seen.append({"write": bool(conn.get_execution_options().get("catalog_write")), "sql": []})
-            state["open"] = True
-        seen[-1]["sql"].append(" ".join(statement.split()))
-
-    def on_end(conn: Any) -> None:
-        state["open"] = False
-
-    engines = {id(e): e for e in (catalog.db.engine, catalog.db.read_engine.engine)}.values()  # (SQLite: 2 pools)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", on_sql)
-        event.listen(engine, "commit", on_end)
-        event.listen(engine, "rollback", on_end)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", on_sql)
-            event.remove(engine, "commit", on_end)
-            event.remove(engine, "rollback", on_end)
 
 
 def _lock_statement(catalog: Catalog) -> str:

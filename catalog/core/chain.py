@@ -26,13 +26,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from . import fs, tlog, tree
+from . import fs, tree
 from .errors import ValidationError
+from .prepared import Prepared
 from .schema import CHAIN_HEAD, EVENTS
+
+if TYPE_CHECKING:  # tlog (and its signatures: cryptography) loads only where checkpoints are read
+    from . import tlog
 
 FORMAT_VERSION = 1
 GENESIS_HASH = "0" * 64
@@ -126,14 +130,17 @@ _LOCK_HEAD = (
 )
 
 
+_LOCK_HEAD_PREPARED = Prepared(_LOCK_HEAD)
+
+
 def lock_head(conn: Connection) -> tuple[int, str, datetime | None]:
     """Lock the chain head row for this transaction (PostgreSQL: FOR UPDATE) and return its (seq, hash, at).
 
     ``at`` is the last event's time (aware UTC; None before the first event).
     Only the unit of work calls this, first thing in every write transaction.
     """
-    head = conn.execute(_LOCK_HEAD).one()
-    return head.seq, head.hash, head.at
+    ((seq, digest, at),) = _LOCK_HEAD_PREPARED.run(conn)
+    return seq, digest, Prepared.column(conn, EVENTS.c.at.type)(at)
 
 
 def next_link(prev_hash: str, seq: int, at: datetime, action: str, artifact_id: int | None, path: str | None,
@@ -184,6 +191,8 @@ class Checkpoint:
 def read_checkpoint(path: Path) -> Checkpoint | tlog.TreeCheckpoint:
     """Load a checkpoint file: a C2SP tlog-checkpoint (:func:`catalog.core.tlog.parse_checkpoint`), or the JSON
     of :meth:`Checkpoint.to_dict` that earlier versions wrote. ValidationError if it is missing or not one."""
+    from . import tlog
+
     raw, _ = fs.read_small(path, "checkpoint file", tlog.MAX_BYTES)
     try:
         if raw.lstrip()[:1] not in (b"{", b"["):  # JSON: a checkpoint of an earlier version

@@ -64,6 +64,9 @@ def _refuse_link(base: Path, parts: Sequence[str], exc: OSError, dir_fd: int) ->
         raise UnsafePath(base / Path(*parts), f"{'/'.join(parts)}/ is a symlink, not a folder") from exc
 
 
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -> int:
     """A file descriptor of the store folder ``base/rel``, reached without following any symlink below ``base``.
 
@@ -77,14 +80,18 @@ def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -
     fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for depth, part in enumerate(parts, 1):
-            if create:
-                try:
-                    os.mkdir(part, dir_fd=fd)
-                    os.fsync(fd)
-                except FileExistsError:
-                    pass
             try:
-                child = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+                try:
+                    child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    try:  # made only when missing: a write into an existing folder makes no mkdir call
+                        os.mkdir(part, dir_fd=fd)
+                        os.fsync(fd)
+                    except FileExistsError:
+                        pass
+                    child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
             except OSError as exc:
                 _refuse_link(base, parts[:depth], exc, fd)
                 raise

@@ -1,20 +1,21 @@
-"""The catalog's tables (SQLAlchemy 2.x models). Only alembic changes the schema.
+"""The catalog's tables: SQLAlchemy Core :class:`~sqlalchemy.Table` objects on one :data:`METADATA`.
 
-Each table is also exported once as a typed Core :class:`~sqlalchemy.Table`
-(``ARTIFACTS``, ``EVENTS``…), which every module imports instead of deriving
-``Model.__table__`` itself. ORM rows stay inside the package: the API hands
-out frozen records (:mod:`catalog.core.records`). Only the unit of work
-(:mod:`catalog.core.unit_of_work`) writes to these tables.
+Only alembic changes the schema (its autogenerate compares the database
+against :data:`METADATA`). Core tables, not ORM models: nothing in the
+package needs the ORM, and importing it costs every command start-up time
+(issue 17). The API hands out frozen records (:mod:`catalog.core.records`).
+Only the unit of work (:mod:`catalog.core.unit_of_work`) writes to these tables.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     ColumnElement,
     DateTime,
     Float,
@@ -31,7 +32,6 @@ from sqlalchemy import (
     literal,
     tuple_,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .vocabulary import ROLES, STATUSES
 
@@ -67,189 +67,152 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
-class Base(DeclarativeBase):
-    """The declarative base: every table, with the naming convention alembic relies on."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+#: Every table, with the naming convention alembic relies on (migrations compare against it).
+METADATA = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Artifact(Base):
-    """One file the store wrote or adopted. Never deleted; changes only with an event."""
-
-    __tablename__ = "artifacts"
-    __table_args__ = (
-        CheckConstraint("status IN ('" + "', '".join(STATUSES) + "')", name="status"),
-        Index("ix_artifacts_type_created_at", "type", "created_at"),  # retention
-        Index("ix_artifacts_retention_totals", "type", "created_at", "recorded_at", "status", "retain_until",
-              "size"),  # retention plan --summary counts from the index alone  # fmt: skip
-        Index("ix_artifacts_created_at_id", "created_at", "id"),  # ls, newest/oldest pages
-        Index("ix_artifacts_size_id", "size", "id"),  # ls --sort largest/smallest pages
-        Index("ix_artifacts_folder_path", "folder", "path", "size", "status"),  # reconcile's walk, limits (covering)
-        Index("ix_artifacts_original_path", "original_path"),  # an archived artifact by its first path; path holds
-        Index("ix_artifacts_prefix_created_at", "prefix", "created_at", "id"),  # ls --prefix pages
-        Index("ix_artifacts_status_created_at", "status", "created_at", "id"),  # ls --status pages
-    )
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    path: Mapped[str] = mapped_column(String(512), unique=True)
-    original_path: Mapped[str] = mapped_column(String(512))
-    folder: Mapped[str] = mapped_column(String(512))
-    type: Mapped[str] = mapped_column(String(16))
-    prefix: Mapped[str] = mapped_column(String(64))
-    ext: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    size: Mapped[int] = mapped_column(BigInteger)
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16))
-    retain_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: Links the JSON and CSV of one explain report; null for a single artifact.
-    pair_id: Mapped[str | None] = mapped_column(String(32), index=True)
+def _col(name: str, type_: Any, *args: Any, null: bool = False, **kwargs: Any) -> Column[Any]:
+    """A column, NOT NULL unless ``null`` (as the models' ``Mapped[X]`` / ``Mapped[X | None]`` said)."""
+    return Column(name, type_, *args, nullable=null, **kwargs)
 
 
-class Event(Base):
-    """One entry of the append-only, hash-chained audit log (triggers refuse UPDATE and DELETE)."""
+#: One file the store wrote or adopted. Never deleted; changes only with an event.
+ARTIFACTS = Table(
+    "artifacts", METADATA,
+    _col("id", Id, primary_key=True),
+    _col("path", String(512), unique=True),
+    _col("original_path", String(512)),
+    _col("folder", String(512)),
+    _col("type", String(16)),
+    _col("prefix", String(64)),
+    _col("ext", String(16)),
+    _col("created_at", UTCDateTime()),
+    _col("recorded_at", UTCDateTime()),
+    _col("size", BigInteger),
+    _col("sha256", String(64), index=True),
+    _col("status", String(16)),
+    _col("retain_until", UTCDateTime(), null=True),
+    _col("pair_id", String(32), index=True, null=True),  # links the JSON and CSV of one explain report
+    CheckConstraint("status IN ('" + "', '".join(STATUSES) + "')", name="status"),
+    Index("ix_artifacts_type_created_at", "type", "created_at"),  # retention
+    Index("ix_artifacts_retention_totals", "type", "created_at", "recorded_at", "status", "retain_until",
+          "size"),  # retention plan --summary counts from the index alone  # fmt: skip
+    Index("ix_artifacts_created_at_id", "created_at", "id"),  # ls, newest/oldest pages
+    Index("ix_artifacts_size_id", "size", "id"),  # ls --sort largest/smallest pages
+    Index("ix_artifacts_folder_path", "folder", "path", "size", "status"),  # reconcile's walk, limits (covering)
+    Index("ix_artifacts_original_path", "original_path"),  # an archived artifact by its first path; path holds
+    Index("ix_artifacts_prefix_created_at", "prefix", "created_at", "id"),  # ls --prefix pages
+    Index("ix_artifacts_status_created_at", "status", "created_at", "id"),  # ls --status pages
+)  # fmt: skip
 
-    __tablename__ = "events"
-    __table_args__ = (
-        Index("ix_events_action_seq", "action", "seq"),  # audit log --action pages
-        Index("ix_events_path_seq", "path", "seq"),  # audit log --path pages
-    )
+#: One entry of the append-only, hash-chained audit log (triggers refuse UPDATE and DELETE).
+#: ``status`` is the artifact's status after the event; null for events that change no row.
+EVENTS = Table(
+    "events", METADATA,
+    _col("seq", BigInteger, primary_key=True, autoincrement=False),
+    _col("at", UTCDateTime(), index=True),
+    _col("action", String(32)),
+    _col("artifact_id", Id, ForeignKey("artifacts.id"), index=True, null=True),
+    _col("path", String(512), null=True),
+    _col("status", String(16), null=True),
+    _col("actor", String(256)),
+    _col("details", Text),
+    _col("text", Text),
+    _col("hash", String(64)),
+    Index("ix_events_action_seq", "action", "seq"),  # audit log --action pages
+    Index("ix_events_path_seq", "path", "seq"),  # audit log --path pages
+)  # fmt: skip
 
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
-    action: Mapped[str] = mapped_column(String(32))
-    artifact_id: Mapped[int | None] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
-    path: Mapped[str | None] = mapped_column(String(512))
-    #: The artifact's status after this event; null for events that change no row.
-    status: Mapped[str | None] = mapped_column(String(16))
-    actor: Mapped[str] = mapped_column(String(256))
-    details: Mapped[str] = mapped_column(Text)
-    text: Mapped[str] = mapped_column(Text)
-    hash: Mapped[str] = mapped_column(String(64))
+#: The single row every appender locks: the last event's seq and hash.
+CHAIN_HEAD = Table(
+    "chain_head", METADATA,
+    _col("id", Integer, primary_key=True, autoincrement=False),
+    _col("seq", BigInteger),
+    _col("hash", String(64)),
+    CheckConstraint("id = 1", name="single_row"),
+)  # fmt: skip
 
+#: One perfect subtree of the audit log's Merkle tree (RFC 9162 §2.1): its 32-byte hash. ``level`` 0 holds
+#: the leaf hashes (leaf ``idx`` is event ``seq = idx + 1``); node (level, idx) covers events
+#: ``idx·2^level + 1 … (idx+1)·2^level``. Written with its event, in the same transaction; triggers refuse
+#: UPDATE and DELETE.
+MERKLE_NODES = Table(
+    "merkle_nodes", METADATA,
+    _col("level", SmallInteger, primary_key=True, autoincrement=False),
+    _col("idx", BigInteger, primary_key=True, autoincrement=False),
+    _col("hash", LargeBinary(32)),
+)  # fmt: skip
 
-class ChainHead(Base):
-    """The single row every appender locks: the last event's seq and hash."""
+#: A legal hold on a path, a prefix or a type.
+HOLDS = Table(
+    "holds", METADATA,
+    _col("id", Id, primary_key=True),
+    _col("selector_kind", String(16)),
+    _col("selector", String(512)),
+    _col("since", UTCDateTime(), null=True),
+    _col("until", UTCDateTime(), null=True),
+    _col("reason", Text),
+    _col("placed_at", UTCDateTime()),
+    _col("placed_by", String(256)),
+    _col("released_at", UTCDateTime(), null=True),
+    _col("released_by", String(256), null=True),
+    _col("release_reason", Text, null=True),
+)  # fmt: skip
 
-    __tablename__ = "chain_head"
-    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+#: The minimum retention per type, kept in the catalog.
+FLOORS = Table(
+    "policy_floors", METADATA,
+    _col("type", String(16), primary_key=True),
+    _col("days", Integer),
+)  # fmt: skip
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    seq: Mapped[int] = mapped_column(BigInteger)
-    hash: Mapped[str] = mapped_column(String(64))
+#: Files and bytes on disk per folder, kept in the same transaction as every artifact change.
+FOLDER_USAGE = Table(
+    "folder_usage", METADATA,
+    _col("folder", String(512), primary_key=True),
+    _col("files", BigInteger),
+    _col("bytes", BigInteger),
+)  # fmt: skip
 
+#: One recorded verification run.
+VERIFY_RUNS = Table(
+    "verify_runs", METADATA,
+    _col("id", Id, primary_key=True),
+    _col("started_at", UTCDateTime()),
+    _col("finished_at", UTCDateTime(), null=True),
+    _col("scope", Text),
+    _col("sample", Float, null=True),
+    _col("subset", String(32), null=True),
+    _col("checked", Integer, default=0),
+    _col("ok", Integer, default=0),
+    _col("failed", Integer, default=0),
+    _col("missing", Integer, default=0),
+    _col("duration_s", Float, null=True),
+)  # fmt: skip
 
-class MerkleNode(Base):
-    """One perfect subtree of the audit log's Merkle tree (RFC 9162 §2.1): its 32-byte hash.
+#: One artifact's outcome in a verification run.
+VERIFY_RESULTS = Table(
+    "verify_results", METADATA,
+    _col("id", Id, primary_key=True),
+    _col("run_id", Id, ForeignKey("verify_runs.id"), index=True),
+    _col("artifact_id", Id, ForeignKey("artifacts.id"), index=True),
+    _col("outcome", String(16)),
+    _col("detail", Text, null=True),
+)  # fmt: skip
 
-    ``level`` 0 holds the leaf hashes (leaf ``idx`` is event ``seq = idx + 1``);
-    node (level, idx) covers events ``idx·2^level + 1 … (idx+1)·2^level``.
-    Written with its event, in the same transaction; triggers refuse UPDATE and DELETE.
-    """
-
-    __tablename__ = "merkle_nodes"
-
-    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-
-
-class Hold(Base):
-    """A legal hold on a path, a prefix or a type (filled by the lifecycle issue)."""
-
-    __tablename__ = "holds"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    selector_kind: Mapped[str] = mapped_column(String(16))
-    selector: Mapped[str] = mapped_column(String(512))
-    since: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    reason: Mapped[str] = mapped_column(Text)
-    placed_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    placed_by: Mapped[str] = mapped_column(String(256))
-    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    released_by: Mapped[str | None] = mapped_column(String(256))
-    release_reason: Mapped[str | None] = mapped_column(Text)
-
-
-class PolicyFloor(Base):
-    """The minimum retention per type, kept in the catalog (lifecycle issue)."""
-
-    __tablename__ = "policy_floors"
-
-    type: Mapped[str] = mapped_column(String(16), primary_key=True)
-    days: Mapped[int] = mapped_column(Integer)
-
-
-class FolderUsage(Base):
-    """Files and bytes on disk per folder, kept in the same transaction as every artifact change."""
-
-    __tablename__ = "folder_usage"
-
-    folder: Mapped[str] = mapped_column(String(512), primary_key=True)
-    files: Mapped[int] = mapped_column(BigInteger)
-    bytes: Mapped[int] = mapped_column(BigInteger)
-
-
-class VerifyRun(Base):
-    """One recorded verification run (integrity issue)."""
-
-    __tablename__ = "verify_runs"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    scope: Mapped[str] = mapped_column(Text)
-    sample: Mapped[float | None] = mapped_column(Float)
-    subset: Mapped[str | None] = mapped_column(String(32))
-    checked: Mapped[int] = mapped_column(Integer, default=0)
-    ok: Mapped[int] = mapped_column(Integer, default=0)
-    failed: Mapped[int] = mapped_column(Integer, default=0)
-    missing: Mapped[int] = mapped_column(Integer, default=0)
-    duration_s: Mapped[float | None] = mapped_column(Float)
-
-
-class VerifyResult(Base):
-    """One artifact's outcome in a verification run."""
-
-    __tablename__ = "verify_results"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    run_id: Mapped[int] = mapped_column(Id, ForeignKey("verify_runs.id"), index=True)
-    artifact_id: Mapped[int] = mapped_column(Id, ForeignKey("artifacts.id"), index=True)
-    outcome: Mapped[str] = mapped_column(String(16))
-    detail: Mapped[str | None] = mapped_column(Text)
-
-
-class User(Base):
-    """A web account: its role and only a salted slow hash of its secret (:mod:`catalog.ops.users`).
-
-    Changed only through ``tx.users``, each change with its event; removing an account deletes its row
-    (the log keeps who it was, when it was added and why it was removed).
-    """
-
-    __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('" + "', '".join(ROLES) + "')", name="role"),)
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    role: Mapped[str] = mapped_column(String(16))
-    #: ``scrypt$N$r$p$SALT$HASH`` (hex): the parameters travel with the hash, so they can be raised later.
-    secret_hash: Mapped[str] = mapped_column(String(256))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    created_by: Mapped[str] = mapped_column(String(256))
-
-
-ARTIFACTS = cast(Table, Artifact.__table__)
-EVENTS = cast(Table, Event.__table__)
-CHAIN_HEAD = cast(Table, ChainHead.__table__)
-MERKLE_NODES = cast(Table, MerkleNode.__table__)
-HOLDS = cast(Table, Hold.__table__)
-FLOORS = cast(Table, PolicyFloor.__table__)
-FOLDER_USAGE = cast(Table, FolderUsage.__table__)
-VERIFY_RUNS = cast(Table, VerifyRun.__table__)
-VERIFY_RESULTS = cast(Table, VerifyResult.__table__)
-USERS = cast(Table, User.__table__)
+#: A web account: its role and only a salted slow hash of its secret (:mod:`catalog.ops.users`), as
+#: ``scrypt$N$r$p$SALT$HASH`` (hex: the parameters travel with the hash, so they can be raised later).
+#: Changed only through ``tx.users``, each change with its event; removing an account deletes its row
+#: (the log keeps who it was, when it was added and why it was removed).
+USERS = Table(
+    "users", METADATA,
+    _col("name", String(64), primary_key=True),
+    _col("role", String(16)),
+    _col("secret_hash", String(256)),
+    _col("created_at", UTCDateTime()),
+    _col("created_by", String(256)),
+    CheckConstraint("role IN ('" + "', '".join(ROLES) + "')", name="role"),
+)  # fmt: skip
 
 
 def keyset_after(

@@ -14,21 +14,26 @@ import os
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from . import chain, fs, replay, tlog, tree
+from . import chain, fs, tree
 from .db import Database
 from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
+from .prepared import Prepared
 from .records import ArtifactRecord, EventRecord
+from .remembered import Remembered
 from .schema import ARTIFACTS, EVENTS
 from .settings import Settings, load_settings
 from .sqlite_file import require_local_filesystem
 from .unit_of_work import UnitOfWork
 from .vocabulary import TYPES
 
-_PATH_TAKEN = select(ARTIFACTS.c.path).where(ARTIFACTS.c.path == bindparam("b_path"))
+if TYPE_CHECKING:
+    from . import tlog
+
+_PATH_TAKEN = Prepared(select(ARTIFACTS.c.path).where(ARTIFACTS.c.path == bindparam("b_path")))
 _PATHS_TAKEN = select(ARTIFACTS.c.path).where(ARTIFACTS.c.path.in_(bindparam("b_paths", expanding=True)))  # re-rendered per call
 
 
@@ -60,6 +65,7 @@ class Catalog:
         #: A claimed name recorded beside the OS identity in every event (``actor``, else CRYPTORUN_ACTOR).
         self.actor_claim = chain.validate_claim(actor if actor is not None else os.environ.get("CRYPTORUN_ACTOR"))
         self._acting_as: str | None = None
+        self._remembered: Remembered | None = None  # from this handle's last commit (see UnitOfWork)
         self.base_dir = settings.base_dir
         self.db = Database(
             settings.catalog_url,
@@ -117,9 +123,10 @@ class Catalog:
         Raises CatalogDatabaseError if the lock is still held elsewhere after the busy timeout.
         """
         with self.db.write() as conn:
-            tx = UnitOfWork(conn, actor or self.actor, self.settings)
+            tx = UnitOfWork(conn, actor or self.actor, self.settings, self._remembered)
             yield tx
             crossings = tx._close()
+        self._remembered = tx._remember()  # committed: the next unit of work may reuse what this one read
         crossings.warn()
 
     def require_writable(self, incoming: int = 0) -> None:
@@ -257,9 +264,9 @@ class Catalog:
     def paths_taken(self, rel_paths: Collection[str]) -> set[str]:
         """Those of ``rel_paths`` that are some row's current path (whatever its status): one query for them all."""
         paths = list(rel_paths)
+        if len(paths) == 1:  # a single write: one prepared statement on the driver, no transaction of its own
+            return {path for (path,) in self.db.read_statement(_PATH_TAKEN, {"b_path": paths[0]})}
         with self.db.read() as conn:
-            if len(paths) == 1:  # a single write: the precompiled statement, 80 µs less than an expanding IN
-                return set(conn.execute(_PATH_TAKEN, {"b_path": paths[0]}).scalars())
             return set(conn.execute(_PATHS_TAKEN, {"b_paths": paths}).scalars())
 
     def find_id(self, artifact_id: int) -> ArtifactRecord:
@@ -293,6 +300,8 @@ class Catalog:
         ``audit.max_clock_skew_seconds`` (see :func:`catalog.core.chain.verify`), and each checkpoint against
         the log: a tree checkpoint's root against the log's tree (:func:`catalog.core.tlog.check`; signatures
         are :mod:`catalog.ops.checkpoints`' to check)."""
+        from . import replay, tlog  # only verify needs them (tlog loads cryptography)
+
         legacy = [c for c in checkpoints if isinstance(c, chain.Checkpoint)]
         report = chain.verify(self.db.read, legacy, skew=self.settings.max_clock_skew, checks=replay.CHECKS)
         trees = [c for c in checkpoints if isinstance(c, tlog.TreeCheckpoint)]

@@ -15,7 +15,7 @@ tree from the events for ``audit verify``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -78,25 +78,40 @@ class Frontier:
 class Growth:
     """The nodes one unit of work adds, for the events it appends (the unit of work inserts them)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, known: Mapping[Pair, bytes] | None = None) -> None:
+        """``known``: stored nodes already known (the right border a writer kept from its last commit, valid
+        while the log's head is where it left it), so they need not be read again."""
         self._conn = conn
         self._new: dict[Pair, bytes] = {}
+        self._known: dict[Pair, bytes] = dict(known or {})  # stored nodes known without reading them
 
     def add(self, seq: int, text: str) -> None:
         """Grow the tree by event ``seq``'s leaf (events come in seq order, the head locked).
 
-        The left siblings it needs that this unit of work did not make are read
-        in one query (none for an even leaf index, one for an odd).
+        The left siblings it needs that this unit of work did not make, and did
+        not know, are read in one query (none for an even leaf index, at most one for an odd).
         """
         index, level, siblings = seq - 1, 0, []
         while (index >> level) & 1:
             siblings.append((level, (index >> level) - 1))
             level += 1
-        stored = fetch(self._conn, [pair for pair in siblings if pair not in self._new])
+        missing = [pair for pair in siblings if pair not in self._new and pair not in self._known]
+        if missing:
+            self._known.update(fetch(self._conn, missing))
         for level, idx, digest in merkle.new_nodes(
-            index, leaf(text), lambda lv, ix: self._new.get((lv, ix)) or stored[lv, ix]
+            index, leaf(text), lambda lv, ix: self._new.get((lv, ix)) or self._known[lv, ix]
         ):
             self._new[level, idx] = digest
+
+    def border(self, size: int) -> dict[Pair, bytes]:
+        """The right border of the tree of ``size`` leaves (the perfect subtrees the next append may need:
+        :func:`~catalog.core.merkle.range_nodes` ``(0, size)``), as far as this unit of work knows them."""
+        found = {}
+        for pair in merkle.range_nodes(0, size):
+            digest = self._new.get(pair) or self._known.get(pair)
+            if digest is not None:
+                found[pair] = digest
+        return found
 
     def root(self, size: int) -> bytes:
         """The root (32 raw bytes) of the first ``size`` leaves, those this unit of work added (not stored yet) too."""

@@ -30,7 +30,6 @@ anything but a SELECT.
 from __future__ import annotations
 
 import json
-import logging
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,11 +37,14 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Executable, Result, bindparam, select
+from sqlalchemy import Connection, CursorResult, Executable, Result, bindparam, func, select
 
 from . import chain, tree
+from .crossings import Crossings
 from .errors import NotFoundError, ValidationError
+from .prepared import Prepared
 from .records import ArtifactRecord, PublishedFile
+from .remembered import Remembered
 from .schema import (
     ARTIFACTS,
     CHAIN_HEAD,
@@ -55,28 +57,27 @@ from .schema import (
     VERIFY_RESULTS,
     VERIFY_RUNS,  # fmt: skip
 )
-from .settings import Limits, Settings
+from .settings import Settings
 from .vocabulary import ACTIONS, ON_DISK, STATUSES
 
-#: Share of a limit at which a folder or the store is reported as ``warn``.
-WARN_AT = 0.8
-log = logging.getLogger("catalog")
-
-# Statements of the write path, built once: building them per write cost more than the commit.
-_ADD_USAGE = (
+# Statements of the write path, compiled once per dialect and run on the driver's cursor (:mod:`.prepared`):
+# building them per write cost more than the commit, running them through SQLAlchemy about 0.1 ms each.
+_ROW_KEYS = ("path", "original_path", "folder", "type", "prefix", "ext", "created_at", "recorded_at", "size", "sha256",
+             "status", "retain_until", "pair_id")  # fmt: skip
+_ADD_USAGE = Prepared(
     FOLDER_USAGE.update()
     .where(FOLDER_USAGE.c.folder == bindparam("b_folder"))
     .values(files=FOLDER_USAGE.c.files + bindparam("b_files"), bytes=FOLDER_USAGE.c.bytes + bindparam("b_bytes"))
+    .returning(FOLDER_USAGE.c.files, FOLDER_USAGE.c.bytes)
 )
-_NEW_USAGE = FOLDER_USAGE.insert()
-_INSERT_ARTIFACT = ARTIFACTS.insert().returning(ARTIFACTS.c.id)
-_INSERT_EVENT = EVENTS.insert()
-_INSERT_NODES = MERKLE_NODES.insert()
-_MOVE_HEAD = (
-    CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash"))
-)
-_FLOORS = select(FLOORS.c.type, FLOORS.c.days)
-_USAGE_ROWS = select(FOLDER_USAGE.c.folder, FOLDER_USAGE.c.files, FOLDER_USAGE.c.bytes)
+_NEW_USAGE = Prepared(FOLDER_USAGE.insert(), ("folder", "files", "bytes"))
+_INSERT_ARTIFACT = Prepared(ARTIFACTS.insert().returning(ARTIFACTS.c.id), _ROW_KEYS)
+_INSERT_EVENT = Prepared(EVENTS.insert(), ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details",
+                                           "text", "hash"))  # fmt: skip
+_INSERT_NODES = Prepared(MERKLE_NODES.insert(), ("level", "idx", "hash"))
+_MOVE_HEAD = Prepared(CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash")))
+_FLOORS = Prepared(select(FLOORS.c.type, FLOORS.c.days))
+_STORE_BYTES = Prepared(select(func.coalesce(func.sum(FOLDER_USAGE.c.bytes), 0)))
 _ROW = select(ARTIFACTS).where(ARTIFACTS.c.id == bindparam("b_id"))
 
 
@@ -88,15 +89,23 @@ def folder_of(path: str) -> str:
 class UnitOfWork:
     """One write transaction holding the chain lock. Made by :meth:`catalog.core.store.Catalog.change`."""
 
-    def __init__(self, conn: Connection, actor: str, settings: Settings) -> None:
+    def __init__(self, conn: Connection, actor: str, settings: Settings, remembered: Remembered | None = None) -> None:
+        """``remembered``: what the writer kept from its last commit (used only if the head is still its head)."""
         self._conn = conn
         self.actor = actor
         self.settings = settings
         self._seq, self._hash, self._last_at = chain.lock_head(conn)  # the lock first, before any other statement
         self._first_seq = self._seq
-        self._tree = tree.Growth(conn)  # the Merkle tree's new nodes, inserted with the events
+        if remembered is not None and remembered.head != (self._seq, self._hash):
+            remembered = None  # the log moved since: someone else changed the catalog
+        # type -> floor days, read at most once (and again after a floor changes in this unit of work)
+        self._floors = None if remembered is None or remembered.floors is None else dict(remembered.floors)
+        self._store_before = None if remembered is None else remembered.store_bytes  # bytes on disk before, if known
+        self._store_after: int | None = None
+        self._tree = tree.Growth(conn, None if remembered is None else remembered.border)  # new nodes, with the events
         self._behind: tuple[datetime, datetime] | None = None  # (this host's clock, the log's) when behind by > skew
         self._delta: dict[str, tuple[int, int]] = {}  # folder -> net files, bytes this change added (may be < 0)
+        self._usage: dict[str, tuple[int, int]] = {}  # folder -> its files, bytes after this change's last count
         self.events = Events(self)
         self.artifacts = Artifacts(self)
         self.holds = Holds(self)
@@ -138,9 +147,12 @@ class UnitOfWork:
 
     def _count(self, folder: str, files: int, size: int) -> None:
         """Keep ``folder_usage`` in step (the chain lock is held, so no two writers race here)."""
-        done = self._write(_ADD_USAGE, {"b_folder": folder, "b_files": files, "b_bytes": size})
-        if done.rowcount == 0:
-            self._write(_NEW_USAGE, {"folder": folder, "files": files, "bytes": size})
+        done = _ADD_USAGE.run(self._conn, {"b_folder": folder, "b_files": files, "b_bytes": size})
+        if done:
+            self._usage[folder] = (done[0][0], done[0][1])
+        else:
+            _NEW_USAGE.run(self._conn, {"folder": folder, "files": files, "bytes": size})
+            self._usage[folder] = (files, size)
         before = self._delta.get(folder, (0, 0))
         self._delta[folder] = (before[0] + files, before[1] + size)
 
@@ -154,7 +166,7 @@ class UnitOfWork:
         if self._behind is not None:
             details["writer_clock"] = chain.iso_utc(self._behind[0])
         link = chain.next_link(self._hash, seq, moment, action, artifact_id, path, status, self.actor, details)
-        self._write(_INSERT_EVENT, link)
+        _INSERT_EVENT.run(self._conn, link)
         self._tree.add(seq, link["text"])
         self._seq, self._hash, self._last_at = seq, link["hash"], moment
         return seq
@@ -178,13 +190,20 @@ class UnitOfWork:
         if self._behind is not None and self._seq != self._first_seq:
             self._note_clock_behind()
         if self._seq != self._first_seq:
-            self._write(_INSERT_NODES, self._tree.rows())
-            self._write(_MOVE_HEAD, {"b_seq": self._seq, "b_hash": self._hash})
+            _INSERT_NODES.run(self._conn, self._tree.rows())
+            _MOVE_HEAD.run(self._conn, {"b_seq": self._seq, "b_hash": self._hash})
+        grown = sum(size for _, size in self._delta.values())
+        if self._store_before is not None:
+            self._store_after = self._store_before + grown
         if not any(files > 0 or size > 0 for files, size in self._delta.values()):
             return Crossings(self.settings.limits, {}, {}, 0)  # nothing grew: no limit can have been crossed
-        rows = self._conn.execute(_USAGE_ROWS).all()  # one row per folder: small
-        usage = {r.folder: (r.files, r.bytes) for r in rows if r.folder in self._delta}
-        return Crossings(self.settings.limits, dict(self._delta), usage, sum(r.bytes for r in rows))
+        if self._store_after is None:
+            self._store_after = int(_STORE_BYTES.run(self._conn)[0][0])
+        return Crossings(self.settings.limits, dict(self._delta), dict(self._usage), self._store_after)
+
+    def _remember(self) -> Remembered:
+        """What the next unit of work of this writer may reuse, once this one has committed."""
+        return Remembered((self._seq, self._hash), self._floors, self._tree.border(self._seq), self._store_after)
 
 
 class Events:
@@ -204,13 +223,14 @@ class Artifacts:
 
     def __init__(self, tx: UnitOfWork) -> None:
         self._tx = tx
-        self._floors: dict[str, int] | None = None
 
     def floor(self, artifact_type: str) -> int | None:
-        """The type's retention floor in days (read once per unit of work), or None."""
-        if self._floors is None:
-            self._floors = {row.type: row.days for row in self._tx.read(_FLOORS)}
-        return self._floors.get(artifact_type)
+        """The type's retention floor in days, or None: read once per unit of work, and not even that while
+        nothing changed the catalog since this writer's last commit (:class:`Remembered`)."""
+        tx = self._tx
+        if tx._floors is None:
+            tx._floors = dict(_FLOORS.run(tx._conn))
+        return tx._floors.get(artifact_type)
 
     def record(self, item: PublishedFile) -> ArtifactRecord:
         """Insert the row of a published file and its event (``item.action``); returns the new record.
@@ -228,7 +248,7 @@ class Artifacts:
             status="active", retain_until=retain_until, pair_id=item.pair_id,
         )  # fmt: skip
         tx._count(values["folder"], 1, item.size)
-        new_id = tx._write(_INSERT_ARTIFACT, values).scalar_one()
+        ((new_id,),) = _INSERT_ARTIFACT.run(tx._conn, values)
         tx._append(item.action, artifact_id=new_id, path=item.path, status="active",
                    details={**item.details, **chain.row_details(values)}, at=recorded_at)  # fmt: skip
         return ArtifactRecord(id=new_id, **{k: v for k, v in values.items() if k != "folder"})
@@ -324,6 +344,7 @@ class Floors:
             tx._write(FLOORS.insert().values(type=artifact_type, days=days))
         else:
             tx._write(FLOORS.update().where(FLOORS.c.type == artifact_type).values(days=days))
+        tx._floors = None  # what this unit of work read before is stale now
         return before
 
 
@@ -420,31 +441,3 @@ class VerifyRuns:
         tx._append("verify_run", artifact_id=None, path=None, status=None, at=finished_at, details={
             "run_id": run_id, "scope": dict(scope), "checked": checked, "ok": ok, "failed": failed,
             "missing": missing})  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Crossings:
-    """Usage after a committed change, to warn about limits it took past :data:`WARN_AT`."""
-
-    limits: Limits
-    added: Mapping[str, tuple[int, int]]  # folder -> net (files, bytes) this change added; a move is -1 here, +1 there
-    usage: Mapping[str, tuple[int, int]]  # folder -> (files, bytes) after it
-    store_bytes: int
-
-    def warn(self) -> None:
-        """Log a warning for each limit the change just took past 80 %."""
-        if not self.added:
-            return
-        limits, checks = self.limits, []
-        for folder, (files, size) in self.added.items():
-            now_files, now_bytes = self.usage.get(folder, (files, size))
-            if files > 0:
-                checks.append((f"folder {folder}", "files", now_files - files, now_files, limits.max_files_per_dir))
-            if size > 0:
-                checks.append((f"folder {folder}", "bytes", now_bytes - size, now_bytes, limits.max_dir_bytes))
-        grown = sum(size for _, size in self.added.values())  # a move between folders nets to zero
-        checks.append(("the store", "bytes", self.store_bytes - grown, self.store_bytes, limits.max_store_bytes))
-        for where, what, before, after, limit in checks:
-            if before < WARN_AT * limit <= after:
-                log.warning("%s holds %s %s, %d%% of its limit of %s (catalog limits)", where, after, what,
-                            100 * after // limit, limit)  # fmt: skip

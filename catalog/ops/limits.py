@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ..core.crossings import WARN_AT
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
-from ..core.unit_of_work import WARN_AT
 from ..core.vocabulary import ON_DISK
 
 LEVELS = ("ok", "warn", "over")

@@ -1,0 +1,105 @@
+"""The single small write (issue 17): what a writer remembers between writes, and when it must not trust it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalog.core.errors import CollisionError, CommitError
+from catalog.core.store import Catalog
+from catalog.cryptorun.writer import AtomicWriter
+from catalog.ops import policy
+
+from helpers import all_records, catalog_env, store_files, transactions
+
+
+@contextmanager
+def _statements(catalog: Catalog) -> Iterator[list[str]]:
+    """Every statement run on the catalog's engines meanwhile (whitespace folded)."""
+    seen: list[str] = []
+    with transactions(catalog) as found:
+        yield seen
+    seen.extend(statement for transaction in found for statement in transaction["sql"])
+
+
+def _reads(statements: list[str], table: str) -> list[str]:
+    return [s for s in statements if s.startswith("SELECT") and f"FROM {table}" in s]
+
+
+def test_a_writer_does_not_read_again_what_nothing_changed(catalog: Catalog, writer: AtomicWriter) -> None:
+    """Floors, the tree's border and the store's bytes are read once; the writer's next writes reuse them."""
+    writer.write_json("health", "first", {"n": 0})  # reads what it needs once
+    with _statements(catalog) as seen:
+        for n in range(1, 5):  # odd and even leaves: an odd one needs its left sibling, which the writer made
+            writer.write_json("health", f"next{n}", {"n": n})
+    assert _reads(seen, "policy_floors") == [] and _reads(seen, "merkle_nodes") == []
+    assert [s for s in seen if "sum(folder_usage.bytes)" in s] == []
+    assert [s for s in seen if s.startswith("INSERT INTO artifacts")] != []  # the listener saw the writes
+
+
+def test_a_writer_reads_again_after_another_changed_the_catalog(catalog: Catalog, writer: AtomicWriter) -> None:
+    writer.write_json("health", "first", {"n": 0})
+    with Catalog(catalog.settings) as other, AtomicWriter(catalog=other) as someone_else:
+        someone_else.write_json("health", "theirs", {"n": 1})
+    with _statements(catalog) as seen:
+        writer.write_json("health", "second", {"n": 2})
+    assert len(_reads(seen, "policy_floors")) == 1
+
+
+def test_a_floor_raised_by_another_process_binds_a_writer_that_wrote_before(catalog: Catalog,
+                                                                            writer: AtomicWriter) -> None:  # fmt: skip
+    before = writer.write_json("health", "before", {"n": 0})  # the writer has read the floors: none
+    assert before.retain_until == before.recorded_at + timedelta(days=14)
+    raised = subprocess.run(
+        [sys.executable, "-m", "catalog", "policy", "floor", "set", "health", "400", "--reason", "audit rule"],
+        env=catalog_env(catalog.base_dir, None if catalog.db.is_sqlite else catalog.settings.catalog_url),
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert raised.returncode == 0, raised.stderr
+    after = writer.write_json("health", "after", {"n": 1})
+    assert after.retain_until == after.recorded_at + timedelta(days=400)
+
+
+def test_a_floor_raised_through_the_writers_own_catalog_binds_its_next_write(catalog: Catalog,
+                                                                            writer: AtomicWriter) -> None:  # fmt: skip
+    writer.write_json("health", "before", {"n": 0})
+    policy.set_floor(catalog, "health", 400, "audit rule")  # the writer's own handle commits it: it remembers that
+    after = writer.write_json("health", "after", {"n": 1})
+    assert after.retain_until == after.recorded_at + timedelta(days=400)
+
+
+def test_a_name_only_the_catalog_holds_is_refused_before_a_byte_is_published(catalog: Catalog, writer: AtomicWriter,
+                                                                             base_dir: Path) -> None:  # fmt: skip
+    """A deleted artifact keeps its row: its name is taken though no file has it, and nothing lands."""
+    first = writer.write_bytes("health", "gone", b"x", "txt", created_at=_moment())
+    catalog.change_status(first.id, action="delete", status="deleted")
+    (base_dir / first.path).chmod(0o644)
+    (base_dir / first.path).unlink()
+    with pytest.raises(CollisionError, match="already exists"):
+        writer.write_bytes("health", "gone", b"y", "txt", created_at=_moment())
+    assert store_files(base_dir) == [] and [r.status for r in all_records(catalog)] == ["deleted"]
+
+
+def _moment() -> Any:
+    from datetime import datetime, timezone
+
+    return datetime(2024, 2, 29, 23, 59, 58, tzinfo=timezone.utc)
+
+
+def test_a_row_taken_between_check_and_commit_is_the_constraint_s_refusal(catalog: Catalog, writer: AtomicWriter,
+                                                                          base_dir: Path, monkeypatch) -> None:  # fmt: skip
+    """Statements run on the driver's cursor still raise SQLAlchemy's IntegrityError, which the writer names."""
+    first = writer.write_bytes("health", "race", b"x", "txt", created_at=_moment())
+    catalog.change_status(first.id, action="delete", status="deleted")
+    (base_dir / first.path).chmod(0o644)
+    (base_dir / first.path).unlink()
+    monkeypatch.setattr(Catalog, "paths_taken", lambda self, paths: set())  # the check ran before the row existed
+    with pytest.raises(CommitError, match=r"\(another row already has this path\); the file is complete and kept"):
+        writer.write_bytes("health", "race", b"y", "txt", created_at=_moment())
