@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 
 from catalog.core.settings import ENV_VARS, Settings, load_settings
 
-from helpers import BACKEND, PG_ADMIN_URL, SLOW, Cli, _unavailable
+from helpers import BACKEND, PG_ADMIN_URL, SLOW, SYSTEM_TMP, Cli, _unavailable
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -71,13 +73,19 @@ def catalog_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No test sees the developer's CRYPTORUN_* variables or ./config/artifacts.yaml."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's CRYPTORUN_* variables or ./config/artifacts.yaml; temp files (the commit
+    queues of group commit among them) go to a folder of the test's own, its subprocesses' too."""
     for var in (*ENV_VARS, "CATALOG_DEBUG", "CRYPTORUN_ACTOR"):
         monkeypatch.delenv(var, raising=False)
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
+    temp = tempfile.mkdtemp(prefix="cat-t-", dir=SYSTEM_TMP)  # short: Chromium's sockets live there (108 bytes a path)
+    monkeypatch.setenv("TMPDIR", temp)
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    yield
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture

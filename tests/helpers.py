@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,8 @@ BACKEND = os.environ.get("CATALOG_TEST_BACKEND", "sqlite")
 PG_ADMIN_URL = os.environ.get("CATALOG_TEST_PG_URL", "")
 REQUIRE_BACKEND = os.environ.get("CATALOG_TEST_REQUIRE_BACKEND") == "1"
 SLOW = os.environ.get("CATALOG_SLOW_TESTS") == "1"
+#: The system's temp folder, which every user may enter (each test's own TMPDIR lies in pytest's private folder).
+SYSTEM_TMP = tempfile.gettempdir()
 
 
 def _unavailable(reason: str) -> None:
@@ -271,6 +274,7 @@ def as_nobody(work: Callable[[], str], groups: tuple[int, ...] = ()) -> str:
             os.setgroups(list(groups))
             os.setgid(groups[0] if groups else NOBODY)
             os.setuid(NOBODY)
+            os.environ["TMPDIR"] = tempfile.tempdir = SYSTEM_TMP  # the test's own temp folder is root's
             os.write(writer, work().encode())
             code = 0
         finally:

@@ -34,7 +34,7 @@ from catalog.core.sqlite_file import reader_uri, require_local_filesystem
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
 
-from helpers import BACKEND, NOBODY, Cli, all_records, as_nobody, store_files
+from helpers import BACKEND, NOBODY, SYSTEM_TMP, Cli, all_records, as_nobody, store_files
 
 sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite-specific behaviour")
 as_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: to act as another user, or to mount")
@@ -148,7 +148,7 @@ def test_place_exclusive_without_hard_links_never_replaces_a_file(tmp_path: Path
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
     """A folder every user may enter (pytest's own tmp_path is private to its user)."""
-    folder = Path(tempfile.mkdtemp(prefix="cat-env-"))
+    folder = Path(tempfile.mkdtemp(prefix="cat-env-", dir=SYSTEM_TMP))
     folder.chmod(0o755)
     try:
         yield folder

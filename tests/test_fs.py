@@ -15,7 +15,7 @@ import pytest
 from catalog.core import fs
 from catalog.core.errors import CollisionError, InputError, ValidationError
 
-from helpers import NOT_REGULAR, as_nobody, plant
+from helpers import NOT_REGULAR, SYSTEM_TMP, as_nobody, plant
 
 
 def _listing(folder: Path) -> list[str]:
@@ -441,7 +441,7 @@ def test_read_file_through_a_file_as_folder(tmp_path: Path) -> None:
 
 
 def test_read_file_socket(monkeypatch: pytest.MonkeyPatch) -> None:
-    short = Path(tempfile.mkdtemp(prefix="cat-"))  # AF_UNIX paths are short: not under pytest's tmp_path
+    short = Path(tempfile.mkdtemp(prefix="cat-", dir=SYSTEM_TMP))  # AF_UNIX paths are short: not under pytest's tmp_path
     try:
         sock = socket.socket(socket.AF_UNIX)
         try:
@@ -470,7 +470,7 @@ def _read_as_nobody(path: Path) -> str:
 
 def test_read_file_permission_denied() -> None:
     # A dedicated folder under /tmp: pytest's own tmp_path is private to its user.
-    folder = Path(tempfile.mkdtemp(prefix="cat-perm-"))
+    folder = Path(tempfile.mkdtemp(prefix="cat-perm-", dir=SYSTEM_TMP))
     try:
         folder.chmod(0o755)
         secret = folder / "secret.json"

@@ -59,7 +59,9 @@ def site(catalog: Catalog, settings: Settings, writer: AtomicWriter, keyring: Pa
 
 
 def leftovers(scratch: Path) -> list[str]:
-    return sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*"))
+    """What is in the temp folder but the writers' commit queue (:mod:`catalog.core.group_commit`)."""
+    return sorted(str(p.relative_to(scratch)) for p in scratch.rglob("*")
+                  if not p.relative_to(scratch).parts[0].startswith("catalog-queue-"))  # fmt: skip
 
 
 def members(content: bytes) -> dict[str, bytes]:

@@ -33,9 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Self
 
-from sqlalchemy.exc import IntegrityError as SAIntegrityError
-
-from ..core import chain, fs
+from ..core import chain, fs, group_commit
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, Remedy, StoreError, ValidationError
 from ..core.names import ArtifactName, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
@@ -49,20 +47,23 @@ if TYPE_CHECKING:
 def record(catalog: Catalog, files: Sequence[PublishedFile], *, actor: str | None = None) -> list[ArtifactRecord]:
     """Record published files in one unit of work: a row and an event (``item.action``) each.
 
-    The files are already complete under their final names. If the commit
-    fails they stay, and :class:`CommitError` names them (reconcile adopts
-    them). A file whose row already exists with the same SHA-256 (adopted
-    meanwhile) counts as recorded. Returns the records in the order given.
+    The files are already complete under their final names. Writers on this
+    host that record at the same moment share one commit
+    (:mod:`catalog.core.group_commit`). If the commit fails the files stay, and
+    :class:`CommitError` names them (reconcile adopts them). A file whose row
+    already exists with the same SHA-256 (adopted meanwhile) counts as
+    recorded. Returns the records in the order given.
     """
     try:
-        with catalog.change(actor) as tx:
-            return [tx.artifacts.record(item) for item in files]
-    except SAIntegrityError:
-        adopted = _already_recorded(catalog, files)
-        if adopted is not None:
-            return adopted
-        raise _commit_error(files, "another row already has this path") from None
-    except Exception as exc:
+        return group_commit.record(catalog, files, actor or catalog.actor)
+    except group_commit.Unrecorded as exc:
+        if exc.taken:
+            adopted = _already_recorded(catalog, files)
+            if adopted is not None:
+                return adopted
+            raise _commit_error(files, "another row already has this path") from None
+        raise _commit_error(files, exc.reason) from None
+    except CatalogError as exc:
         raise _commit_error(files, str(exc)) from exc
 
 
