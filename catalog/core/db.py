@@ -254,35 +254,16 @@ class Database:
             return None
 
     def _wait_for_lock(self, deadline: float) -> int | None:
-        """Block in the kernel for the lock on a helper thread, up to the deadline; returns the fd holding it.
-
-        A blocking flock() cannot time out, so it runs on its own thread and its
-        own descriptor: if the deadline passes first, the thread releases the lock
-        whenever it gets it, and the writer gets the usual locked error.
-        """
-        fd = self._open_lock_file()
-        if fd is None:
+        """Block in the kernel for the lock (:func:`~catalog.core.sqlite_file.wait_flock`) up to the deadline; returns
+        the fd holding it, None if the lock file cannot be opened (SQLite's own locking decides then)."""
+        try:
+            fd = sqlite_file.wait_flock(lambda: sqlite_file.open_lock_file(Path(f"{self.sqlite_path}-lock")),
+                                        max(0.0, deadline - time.monotonic()))  # fmt: skip
+        except OSError:
             return None
-        got, state = threading.Event(), {"abandoned": False}
-        guard = threading.Lock()
-
-        def wait() -> None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            with guard:
-                if not state["abandoned"]:
-                    got.set()
-                    return
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-
-        threading.Thread(target=wait, name="catalog-write-turn", daemon=True).start()
-        if got.wait(max(0.0, deadline - time.monotonic())):
-            return fd
-        with guard:
-            if got.is_set():
-                return fd
-            state["abandoned"] = True
-        raise self._locked()
+        if fd is None:
+            raise self._locked()
+        return fd
 
     @contextmanager
     def exclusive(self, name: str, what: str) -> Iterator[None]:

@@ -53,7 +53,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from . import fs
+from . import fs, sqlite_file
 from .errors import CatalogDatabaseError
 from .records import ArtifactRecord, PublishedFile
 from .schema import ARTIFACTS
@@ -311,7 +311,7 @@ def _await(queue: CommitQueue, token: str) -> tuple[int | None, dict[str, Any] |
     """
     deadline = time.monotonic() + queue.wait_seconds
     for mode in (fcntl.LOCK_SH, fcntl.LOCK_EX):
-        fd = wait_flock(queue.open_lock, max(0.0, deadline - time.monotonic()), mode)
+        fd = sqlite_file.wait_flock(queue.open_lock, max(0.0, deadline - time.monotonic()), mode)
         if fd is None:
             break
         answer = queue.answer_for(token)
@@ -323,7 +323,7 @@ def _await(queue: CommitQueue, token: str) -> tuple[int | None, dict[str, Any] |
         os.close(fd)  # no answer: the last leader left before this request came; lead the next group
     if queue.withdraw(token):
         raise Unrecorded(f"the catalog stayed locked by other writers for {queue.wait_seconds:g} s")
-    fd = wait_flock(queue.open_lock, queue.wait_seconds, fcntl.LOCK_EX)  # a leader has it: it ends, or dies
+    fd = sqlite_file.wait_flock(queue.open_lock, queue.wait_seconds, fcntl.LOCK_EX)  # a leader has it: it ends, or dies
     if fd is None:
         raise Unrecorded("the writer recording it did not finish: reconcile shows whether it is recorded")
     answer = queue.answer_for(token)
@@ -331,40 +331,6 @@ def _await(queue: CommitQueue, token: str) -> tuple[int | None, dict[str, Any] |
         os.close(fd)
         return None, answer
     return fd, None
-
-
-def wait_flock(opener: Callable[[], int], seconds: float, mode: int = fcntl.LOCK_EX) -> int | None:
-    """A new descriptor from ``opener`` holding a ``flock`` (``mode``) within ``seconds``; None if time ran out.
-
-    A blocking flock(2) cannot time out, so it runs on a helper thread with its
-    own descriptor; if the time passes first, that thread releases the lock
-    whenever it gets it and closes the descriptor.
-    """
-    fd = opener()
-    try:
-        fcntl.flock(fd, mode | fcntl.LOCK_NB)
-        return fd
-    except BlockingIOError:
-        pass
-    got, guard, state = threading.Event(), threading.Lock(), {"abandoned": False}
-
-    def wait() -> None:
-        fcntl.flock(fd, mode)
-        with guard:
-            if not state["abandoned"]:
-                got.set()
-                return
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-    threading.Thread(target=wait, name="catalog-lock-wait", daemon=True).start()
-    if got.wait(seconds):
-        return fd
-    with guard:
-        if got.is_set():
-            return fd
-        state["abandoned"] = True
-    return None
 
 
 def _existing(tx: Any, paths: list[str]) -> dict[str, Any]:

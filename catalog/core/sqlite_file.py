@@ -13,7 +13,10 @@ in words (:func:`no_space`).
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import CatalogDatabaseError, Param, StoreError
@@ -139,6 +142,40 @@ def open_lock_file(path: Path) -> int:
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, SHARED_MODE)
     except PermissionError:
         return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+
+
+def wait_flock(opener: Callable[[], int], seconds: float, mode: int = fcntl.LOCK_EX) -> int | None:
+    """A new descriptor from ``opener`` holding a ``flock`` (``mode``) within ``seconds``; None if time ran out.
+
+    A blocking flock(2) cannot time out, so it runs on a helper thread with its
+    own descriptor; if the time passes first, that thread releases the lock
+    whenever it gets it and closes the descriptor.
+    """
+    fd = opener()
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        pass
+    got, guard, state = threading.Event(), threading.Lock(), {"abandoned": False}
+
+    def wait() -> None:
+        fcntl.flock(fd, mode)
+        with guard:
+            if not state["abandoned"]:
+                got.set()
+                return
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    threading.Thread(target=wait, name="catalog-lock-wait", daemon=True).start()
+    if got.wait(seconds):
+        return fd
+    with guard:
+        if got.is_set():
+            return fd
+        state["abandoned"] = True
+    return None
 
 
 def free_bytes(folder: Path) -> int | None:
