@@ -13,7 +13,9 @@ reason:
     stale_temp  a writer's leftover temp file
     restored    a row marked missing whose file is back, unchanged
     linked_folder  a folder of the store that is a symlink: never read or written through; left for a person
-    foreign     not an artifact: listed, never touched, not drift
+    foreign     not an artifact: listed, never touched, not drift; so is an artifact name in a
+                folder no layout puts it in (a partition that is not its name's date, a
+                depth that is neither month's nor day's): never adopted, never moved
     in_flight   an orphan or temp younger than the grace period: a live writer's; not drift
 
 A catalogued path that holds a symlink, a FIFO, a folder or any other
@@ -36,7 +38,17 @@ from sqlalchemy import func, select
 
 from ..core import fs
 from ..core.errors import IntegrityError, Param, ValidationError
-from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, store_path_problem, writer_gone
+from ..core.names import (
+    FUTURE_SLACK,
+    ArtifactName,
+    layout_of,
+    legacy_name,
+    parse_name,
+    parse_temp_name,
+    partition,
+    store_path_problem,
+    writer_gone,
+)
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
@@ -223,12 +235,12 @@ class Reconciler(Repairer):
             self.loose.append((entry, "a file in quarantine without a quarantined row"))
             return
         parsed = parse_name(name)
-        if parsed is not None and (folder == parsed.type or folder.startswith(f"{parsed.type}/archived/")):
+        if parsed is not None and (layout_of(folder, name) is not None or folder.startswith(f"{parsed.type}/archived/")):
             orphan = Orphan(entry, parsed.type, parsed.prefix, parsed.ext, parsed.created_at, False)
         else:
             legacy = legacy_name(name) if folder in TYPES else None
             if legacy is None or parsed is not None:
-                reason = "not an artifact name" if parsed is None else "an artifact name, in the wrong folder"
+                reason = "not an artifact name" if parsed is None else _misplaced(folder, parsed)
                 self.loose.append((entry, reason if top in TYPES else f"{reason}, outside the type folders"))
                 return
             created, prefix, ext, _ = legacy
@@ -299,6 +311,15 @@ class Reconciler(Repairer):
             self.catalog.change_status(row.id, action="quarantine", status="quarantined", path=target,
                                        details={"reason": reason, "by": "reconcile"})  # fmt: skip
             finding.fixed = f"moved to {target}"
+
+
+def _misplaced(folder: str, parsed: ArtifactName) -> str:
+    """Why an artifact name found in ``folder`` is not adopted: no layout puts it there (``foreign``, left alone)."""
+    if not folder.startswith(f"{parsed.type}/") and folder != parsed.type:
+        return "an artifact name, in the wrong folder"
+    places = [f"{parsed.type}/{partition(parsed.created_at, layout)}/" for layout in ("day", "month")]
+    return (f"an artifact name dated {parsed.created_at:%Y-%m-%d} in {folder}/, which no layout puts it in "
+            f"(flat: {parsed.type}/, month: {places[1]}, day: {places[0]}): not adopted")
 
 
 def reconcile(
