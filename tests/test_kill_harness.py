@@ -3,7 +3,7 @@
 After every kill: no partial file under a final name, every active row matches
 its file, and ``reconcile --fix`` + ``audit verify`` leave a clean store in which
 nothing fully written was lost. The quick suite skips it; ``.ci/run`` runs a
-modest count (CATALOG_SLOW_TESTS=1: 30 per operation; 126 kills on SQLite, 121 on PostgreSQL);
+modest count (CATALOG_SLOW_TESTS=1: 30 per operation; 156 kills on SQLite, 151 on PostgreSQL);
 thousands (CATALOG_KILLS per writer operation, half that for reconcile and
 verify, a fifth for schema upgrades: 650 gives 2,730 kills):
 
@@ -69,6 +69,22 @@ with AtomicWriter() as w:
                 pad = os.urandom(500 + (n * k) % 4000).hex()
                 b.write_json(("ledger", "health", "config")[k % 3], f"k{os.getpid()}-{n}.{k}",
                              {"pad": pad, "check": hashlib.sha256(pad.encode()).hexdigest()})
+""",
+    "day_writes": """
+import hashlib, itertools, os, random
+from datetime import datetime, timedelta, timezone
+from catalog.cryptorun.writer import AtomicWriter
+start = datetime(1972, 1, 1, tzinfo=timezone.utc) + timedelta(days=random.randrange(15000), seconds=os.getpid() % 86400)
+with AtomicWriter() as w:  # layout day (CRYPTORUN_LAYOUT): each write dated a day later, so its folder is new
+    for n in itertools.count():
+        pad = os.urandom(500 + n % 3000).hex()
+        data = {"pad": pad, "check": hashlib.sha256(pad.encode()).hexdigest()}
+        if n % 3:
+            w.write_json(("ledger", "health")[n % 2], f"k{os.getpid()}-{n}", data, created_at=start + timedelta(days=n))
+        else:
+            with w.batch() as b:  # two new day folders in one commit
+                for k in range(2):
+                    b.write_json("ledger", f"k{os.getpid()}-{n}.{k}", data, created_at=start + timedelta(days=n + 40 * k))
 """,
     "reconcile": """
 from catalog.ops.reconcile import reconcile
@@ -173,6 +189,8 @@ def kill_loop(
 ) -> int:  # fmt: skip
     rng = random.Random(seed)
     env = catalog_env(base, url)
+    if operation.startswith("day_"):
+        env["CRYPTORUN_LAYOUT"] = "day"
     invariants = Invariants(catalog, base, damaged)
     done = 0
     for _ in range(kills):
@@ -192,10 +210,14 @@ def kill_loop(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("operation", ["writes", "pairs", "batches"])
+@pytest.mark.parametrize("operation", ["writes", "pairs", "batches", "day_writes"])
 def test_writers_killed_at_random_moments(operation: str, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
     assert kill_loop(operation, catalog, base_dir, catalog_url, KILLS, seed=hash(operation) % 1000) == KILLS
     assert all_records(catalog)  # work got done between the kills
+    if operation == "day_writes":  # every file in the partition of its name's date, each folder new when written
+        paths = [r.path for r in all_records(catalog) if r.status == "active"]
+        assert paths and all(r.count("/") == 4 for r in paths), paths[:5]
+        assert len({p.rsplit("/", 1)[0] for p in paths}) > len(paths) // 2  # nearly every write made its folder
 
 
 @pytest.mark.slow
