@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from ..core import fs
 from ..core.errors import IntegrityError, Param, ValidationError
@@ -59,6 +61,11 @@ from .retention import lifecycle_change
 
 __all__ = ["CLASSES", "ReconcileReport", "Reconciler", "expected_work", "reconcile"]
 
+_C = ARTIFACTS.c
+#: (name, size, status) of one folder's rows from the covering index (folder, path, size, status): the database
+#: cuts "folder/" off the path (``b_cut``: its length + 1), so no string work per row happens here.
+_LIGHT_ROWS = select(func.substr(_C.path, bindparam("b_cut")), _C.size, _C.status).where(_C.folder == bindparam("b_folder"))
+
 
 class Reconciler(Repairer):
     """One reconcile run over a catalog: the walk here, matching and fixing in :class:`Repairer`."""
@@ -76,6 +83,7 @@ class Reconciler(Repairer):
         self.missing: list[Any] = []  # rows
         self.loose: list[tuple[Entry, str]] = []  # not artifacts where they are: foreign, unless a missing row's file
         self.linked: set[str] = set()  # linked_folder findings made
+        self._conn: Connection  # the walk's read connection (:meth:`walk`)
 
     # -- the walk -------------------------------------------------------------
 
@@ -87,16 +95,18 @@ class Reconciler(Repairer):
                 query = query.where(ARTIFACTS.c.type.in_(self.types))
             return {row.folder for row in conn.execute(query)}
 
-    def _light_rows(self, folder: str) -> dict[str, tuple[int, str]]:
-        """name -> (size, status) of one folder's rows: all a quick check of a healthy file needs."""
-        c = ARTIFACTS.c
-        name = func.substr(c.path, len(folder) + 2)  # the database cuts "folder/" off: no string work per row here
-        with self.catalog.read() as conn:
-            result = conn.execute(select(name, c.size, c.status).where(c.folder == folder))
+    def _light_rows(self, folder: str) -> dict[str, tuple[str, int, str]]:
+        """name -> (name, size, status) of one folder's rows: all a quick check of a healthy file needs.
+
+        One short transaction on the walk's own connection (:meth:`walk`), the statement compiled once.
+        """
+        conn = self._conn
+        with conn.begin():
+            result = conn.execute(_LIGHT_ROWS, {"b_folder": folder, "b_cut": len(folder) + 2})
             # plain columns with no result processing: read the DBAPI cursor directly (twice as fast)
             found = result.cursor.fetchall()
             result.close()
-        return {name: (size, status) for name, size, status in found}
+        return dict(zip(map(itemgetter(0), found), found))
 
     def _full_rows(self, folder: str) -> dict[str, Any]:
         """path -> row with what classification and repair need (fetched only when a folder needs them)."""
@@ -131,6 +141,10 @@ class Reconciler(Repairer):
 
     def walk(self) -> None:
         """Every folder under the type folders (each read once), then those only the catalog names."""
+        with self.catalog.db.reader() as self._conn:
+            self._walk()
+
+    def _walk(self) -> None:
         self._root_files()
         expected = self._catalog_folders()
         if self.types:
@@ -153,7 +167,8 @@ class Reconciler(Repairer):
         made of it. Everything else is classified after the folder is read.
         """
         light = self._light_rows(folder)
-        self.report.rows += sum(status in ON_DISK for _, status in light.values())
+        statuses = Counter(map(itemgetter(2), light.values()))
+        self.report.rows += sum(statuses[status] for status in ON_DISK)
         pop, healthy, quick = light.pop, ("active", "archived"), not self.deep
         odd: list[tuple[str, int, float, bool]] = []  # (name, size, mtime, has a row)
         subfolders, files = [], 0
@@ -177,7 +192,7 @@ class Reconciler(Repairer):
                                 files += 1
                                 row = pop(entry.name, None)
                                 if quick and row is not None and (
-                                    (row[0] == info.st_size and row[1] in healthy) or row[1] == "quarantined"
+                                    (row[1] == info.st_size and row[2] in healthy) or row[2] == "quarantined"
                                 ):
                                     continue  # the quick check holds: same size, on disk as recorded
                                 odd.append((entry.name, info.st_size, info.st_mtime, row is not None))
