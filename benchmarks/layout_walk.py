@@ -54,22 +54,10 @@ def _store(root: Path, files: int, layout: str) -> object:
     return catalog
 
 
-def _walk(root: Path) -> int:
-    """The bare walk: every folder read once with os.scandir, every regular file stat-ed."""
-    seen, pending = 0, [str(root)]
-    while pending:
-        with os.scandir(pending.pop()) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    entry.stat(follow_symlinks=False)
-                    seen += 1
-    return seen
-
-
 def layout(quick: bool) -> list[dict[str, object]]:
     """Quick reconcile / bare walk at 100,000 files (10,000 with ``quick``), flat and day."""
+    from run import _scan_walk  # the bare walk run.py's integrity section measures against
+
     from catalog.ops.reconcile import reconcile
 
     out: list[dict[str, object]] = []
@@ -81,7 +69,7 @@ def layout(quick: bool) -> list[dict[str, object]]:
             walks, runs = [], []
             for _ in range(3 if quick else 7):  # interleaved: both see the same cache and the same neighbours
                 start = time.perf_counter()
-                seen = _walk(work)
+                seen = _scan_walk(work)
                 walks.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 report = reconcile(catalog, grace=0)  # type: ignore[arg-type]
