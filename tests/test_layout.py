@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from freezegun import freeze_time
 
-from catalog.core.errors import ConfigError, StoreError
+from catalog.core.errors import CollisionError, ConfigError, StoreError
 from catalog.core.names import build_name, layout_of, parse_name, placements, store_path, store_path_problem
 from catalog.core.records import PublishedFile
 from catalog.core.settings import load_settings
@@ -197,16 +197,16 @@ def test_a_store_switched_from_flat_to_day_part_way_passes_every_check(catalog: 
 # -- limits recommend a layout ---------------------------------------------------------------------------------
 
 
-def _cadence(catalog: Catalog, days: int, every: timedelta, layout: str = "flat") -> None:
-    """Rows of an explain report every ``every`` for ``days`` days, recorded as written (limits read rows only)."""
+def _cadence(catalog: Catalog, days: int, every: timedelta, layout: str = "flat", kind: str = "explain") -> None:
+    """Rows of a report (``kind``) every ``every`` for ``days`` days, recorded as written (limits read rows only)."""
     start = datetime(2025, 10, 1, tzinfo=timezone.utc)
     moment = start
     while moment < start + timedelta(days=days):
         with catalog.change() as tx:
             day_end = moment + timedelta(days=1)
             while moment < day_end:
-                name = build_name(moment, "btc", "explain", "json")
-                tx.artifacts.record(PublishedFile(store_path(name, layout), "explain", "btc", "json", moment, 10, "0" * 64))
+                name = build_name(moment, "btc", kind, "json")
+                tx.artifacts.record(PublishedFile(store_path(name, layout), kind, "btc", "json", moment, 10, "0" * 64))
                 moment += every
 
 
@@ -238,13 +238,19 @@ def test_limits_say_whether_month_fits(catalog: Catalog, run_cli) -> None:  # ty
     assert data["limits"][-1]["layout_advice"] is None  # the store row
     facts = status(catalog).to_dict()["limits"]
     assert facts == [{"name": "explain", "level": "warn", "layout_advice": row.advice.text}]
-    # an hourly report fits a month folder: month is the coarsest that fits
-    assert layout_advice(catalog, "explain").per_folder["day"] == 288
-    catalog.settings = replace(catalog.settings, limits=replace(catalog.settings.limits, max_files_per_dir=500))
-    slow = layout_advice(catalog, "explain")
-    assert slow.recommended == "day"
     catalog.settings = replace(catalog.settings, limits=replace(catalog.settings.limits, max_files_per_dir=300))
     assert layout_advice(catalog, "explain").recommended is None  # 288 a day is near even a day folder's 300
+    assert "no layout fits: even day holds 288 per folder" in layout_advice(catalog, "explain").text
+
+
+def test_month_is_recommended_where_it_fits(catalog: Catalog) -> None:
+    """A ledger an hour kept 90 days: 2,160 in one folder, 744 a month, 24 a day; at 1,000 month is the coarsest fit."""
+    with freeze_time("2025-10-31T00:00:00Z"):
+        _cadence(catalog, 30, timedelta(hours=1), kind="ledger")
+    catalog.settings = replace(catalog.settings, limits=replace(catalog.settings.limits, max_files_per_dir=1_000))
+    advice = layout_advice(catalog, "ledger")
+    assert advice.per_folder == {"flat": 2_160, "month": 744, "day": 24} and advice.recommended == "month"
+    assert advice.text == "ledger/: 24 files/day, 2,160 over 90 days; layout: month keeps each folder under 1,000 (744 per folder)"
 
 
 def test_status_names_the_remedy_when_a_folder_is_over(catalog: Catalog) -> None:
@@ -283,6 +289,24 @@ def test_a_file_in_a_wrong_or_hand_made_partition_is_a_finding_never_adopted(cat
         assert found[path].cls == "foreign" and where in found[path].reason and "not adopted" in found[path].reason
         assert (base / path).exists()  # never touched
     assert [r.path for r in all_records(catalog)] == [record.path]
+
+
+def test_a_name_on_disk_in_another_layouts_place_is_a_collision(catalog: Catalog) -> None:
+    """A rowless file (reconcile has not adopted it yet) at the flat place of a name: the day writer refuses it."""
+    flat = catalog.base_dir / "explain" / NAME
+    flat.write_text('{"v": 0}')
+    with freeze_time(MOMENT), pytest.raises(CollisionError, match=f"explain/{NAME} already exists"):
+        switch(catalog, "day").write_json("explain", "btc", {"v": 1})
+    assert not (catalog.base_dir / "explain" / "2025").exists() and all_records(catalog) == []
+    flat.unlink()  # adopted and then gone: its row keeps the name (a deleted artifact's too)
+    with catalog.change() as tx:
+        tx.artifacts.record(PublishedFile(f"explain/{NAME}", "explain", "btc", "json", MOMENT, 8, "0" * 64))
+    for layout in ("day", "month"):
+        with freeze_time(MOMENT), pytest.raises(CollisionError, match=f"explain/{NAME} already exists"):
+            switch(catalog, layout).write_json("explain", "btc", {"v": 1})
+        with freeze_time(MOMENT), pytest.raises(CollisionError, match=f"explain/{NAME} already exists"), \
+                switch(catalog, layout).batch() as batch:
+            batch.write_json("explain", "btc", {"v": 1})
 
 
 def test_a_catalogued_file_moved_to_a_wrong_partition_is_moved_back(catalog: Catalog) -> None:

@@ -183,7 +183,7 @@ class Writer(WriteMethods[ArtifactRecord]):
                 raise CollisionError(f"{path} is already written in this batch; nothing was written")
             seen.add(path)
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            for place in placements(path) or [path]:  # a name is taken whichever layout's folder holds it
+            for place in placements(item.name.filename):  # a name is taken whichever layout's folder holds it
                 if os.path.lexists(base / place):
                     raise CollisionError(f"{place} already exists; nothing was overwritten")
         if catalog:
@@ -194,7 +194,7 @@ class Writer(WriteMethods[ArtifactRecord]):
         """CollisionError if the catalog holds one of ``paths``, or its name in another layout's folder (a row of any
         status: deleted artifacts keep theirs);
         CatalogDatabaseError if it could not record them, or ``incoming`` more bytes would fill its disk."""
-        places = [place for path in paths for place in placements(path) or [path]]  # every layout's place of each name
+        places = [place for path in paths for place in placements(path.rpartition("/")[2]) or [path]]  # every layout's place
         taken = self.catalog.paths_taken(places)
         if taken:
             raise CollisionError(f"{next(p for p in places if p in taken)} already exists; nothing was overwritten")
