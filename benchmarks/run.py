@@ -1094,8 +1094,8 @@ def web(quick: bool, pg_url: str | None, keep: str | None, backends: list[str] |
     return out
 
 
-SECTIONS = ("startup", "durability", "syscalls", "cycle", "writers", "integrity", "lifecycle", "memory", "proofs", "web",
-            "lean")
+SECTIONS = ("startup", "durability", "syscalls", "cycle", "writers", "integrity", "layout", "lifecycle", "memory", "proofs",
+            "web", "lean")
 
 
 def main() -> None:
@@ -1124,6 +1124,7 @@ def main() -> None:
         "cycle": lambda: cycle(args.quick, args.pg_url),
         "writers": lambda: writers(args.quick, args.pg_url),
         "integrity": lambda: integrity(args.quick),
+        "layout": lambda: __import__("layout_walk").layout(args.quick),
         "lifecycle": lambda: lifecycle(args.quick),
         "memory": lambda: memory(args.quick),
         "proofs": lambda: proofs(args.quick, args.pg_url),
@@ -1183,6 +1184,8 @@ def print_section(name: str, rows: object) -> None:
             label = f"{row['backend']} x{row['processes']}" + ("" if row.get("grouped", True) else ", alone")
             print(f"{label:<24}{row['writes']:>7}{row['errors']:>7}{row['lost']:>6}"
                   f"{row['per_second']:>10.1f}{row['ratio']:>6.2f}x  {'ok' if row['chain_ok'] else 'BROKEN'}")  # fmt: skip
+    elif name == "layout":
+        __import__("layout_walk").print_rows(rows)
     elif name == "integrity":
         print(f"{'integrity':<72}{'seconds':>9}{'baseline':>9}{'ratio':>8}")
         for row in rows:  # type: ignore[attr-defined]

@@ -85,6 +85,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     monkeypatch.setenv("TMPDIR", temp)
     monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
     yield
+    monkeypatch.undo()  # the test's patches of os (a refused scandir…) end before the folder is removed
     shutil.rmtree(temp, ignore_errors=True)
 
 

@@ -4,8 +4,8 @@ After every kill: no partial file under a final name, every active row matches
 its file, and ``reconcile --fix`` + ``audit verify`` leave a clean store in which
 nothing fully written was lost. Many writers at once (group commit) run as
 rounds of four processes killed one by one (a third of CATALOG_KILLS rounds,
-four kills each). The quick suite skips it; ``.ci/run`` runs a
-modest count (CATALOG_SLOW_TESTS=1: 30 per operation, plus 10 rounds of the many writers);
+four kills each), in the flat and the day layout. The quick suite skips it; ``.ci/run`` runs a
+modest count (CATALOG_SLOW_TESTS=1: 30 per operation, plus 10 rounds of the many writers per layout);
 thousands (CATALOG_KILLS per writer operation, half that for reconcile and
 verify, a fifth for schema upgrades: 650 gives 2,730 kills, plus 216 rounds of many writers):
 
@@ -71,6 +71,22 @@ with AtomicWriter() as w:
                 pad = os.urandom(500 + (n * k) % 4000).hex()
                 b.write_json(("ledger", "health", "config")[k % 3], f"k{os.getpid()}-{n}.{k}",
                              {"pad": pad, "check": hashlib.sha256(pad.encode()).hexdigest()})
+""",
+    "day_writes": """
+import hashlib, itertools, os, random
+from datetime import datetime, timedelta, timezone
+from catalog.cryptorun.writer import AtomicWriter
+start = datetime(1972, 1, 1, tzinfo=timezone.utc) + timedelta(days=random.randrange(15000), seconds=os.getpid() % 86400)
+with AtomicWriter() as w:  # layout day (CRYPTORUN_LAYOUT): each write dated a day later, so its folder is new
+    for n in itertools.count():
+        pad = os.urandom(500 + n % 3000).hex()
+        data = {"pad": pad, "check": hashlib.sha256(pad.encode()).hexdigest()}
+        if n % 3:
+            w.write_json(("ledger", "health")[n % 2], f"k{os.getpid()}-{n}", data, created_at=start + timedelta(days=n))
+        else:
+            with w.batch() as b:  # two new day folders in one commit
+                for k in range(2):
+                    b.write_json("ledger", f"k{os.getpid()}-{n}.{k}", data, created_at=start + timedelta(days=n + 40 * k))
 """,
     "reconcile": """
 from catalog.ops.reconcile import reconcile
@@ -177,6 +193,8 @@ def kill_loop(
 ) -> int:  # fmt: skip
     rng = random.Random(seed)
     env = catalog_env(base, url)
+    if operation.startswith("day_"):
+        env["CRYPTORUN_LAYOUT"] = "day"
     invariants = Invariants(catalog, base, damaged)
     done = 0
     for _ in range(kills):
@@ -196,11 +214,13 @@ def kill_loop(
 
 
 @pytest.mark.slow
-def test_many_writers_killed_one_by_one(catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("layout", ["flat", "day"])
+def test_many_writers_killed_one_by_one(catalog: Catalog, base_dir: Path, catalog_url, layout: str) -> None:  # type: ignore[no-untyped-def]
     """Group commit under kills: four writers at once (two single, two batching) share commits; each is killed at its
     own random moment (a leader mid-commit, a writer waiting in the queue), so survivors take the queue over."""
     rng = random.Random(1717)
     env = catalog_env(base_dir, catalog_url)
+    env["CRYPTORUN_LAYOUT"] = layout
     invariants = Invariants(catalog, base_dir, frozenset())
     for _ in range(max(3, KILLS // 3)):
         procs = [subprocess.Popen([sys.executable, "-c", READY + WORK[work]], env=env, stdout=subprocess.PIPE,
@@ -220,10 +240,14 @@ def test_many_writers_killed_one_by_one(catalog: Catalog, base_dir: Path, catalo
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("operation", ["writes", "pairs", "batches"])
+@pytest.mark.parametrize("operation", ["writes", "pairs", "batches", "day_writes"])
 def test_writers_killed_at_random_moments(operation: str, catalog: Catalog, base_dir: Path, catalog_url) -> None:  # type: ignore[no-untyped-def]
     assert kill_loop(operation, catalog, base_dir, catalog_url, KILLS, seed=hash(operation) % 1000) == KILLS
     assert all_records(catalog)  # work got done between the kills
+    if operation == "day_writes":  # every file in the partition of its name's date, each folder new when written
+        paths = [r.path for r in all_records(catalog) if r.status == "active"]
+        assert paths and all(r.count("/") == 4 for r in paths), paths[:5]
+        assert len({p.rsplit("/", 1)[0] for p in paths}) > len(paths) // 2  # nearly every write made its folder
 
 
 @pytest.mark.slow

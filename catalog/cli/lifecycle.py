@@ -288,7 +288,11 @@ def retain_extend(state: State, path: str | None, prefix: str | None, artifact_t
 def limits_cmd(state: State, fmt: str) -> None:
     """Files and bytes per folder and for the store against the limits; warn at 80 %, exit 1 when over.
 
-    Answered from the catalog alone: no folder is read.
+    Answered from the catalog alone: no folder is read. Each partition folder
+    (layout month or day) is a folder of its own. A folder at warn or over
+    gets a remedy: its type's observed write rate and the layout (setting
+    `layout`) that keeps each folder under the limit for the retention period
+    (a line under the table; `layout_advice` in JSON).
 
     \b
     Example:
@@ -300,4 +304,9 @@ def limits_cmd(state: State, fmt: str) -> None:
     with state.catalog() as catalog:
         rows = limits(catalog)
     exit_after(1 if any(row.level == "over" for row in rows) else 0)
-    show_dicts(rows, ("scope", "name", "files", "max_files", "bytes", "max_bytes", "level"), fmt, "limits")
+    advice = ("layout_advice",) if fmt in ("json", "ndjson") else ()
+    show_dicts(rows, ("scope", "name", "files", "max_files", "bytes", "max_bytes", "level", *advice), fmt, "limits")
+    if fmt == "table":
+        for row in rows:
+            if row.advice is not None:
+                echo(f"remedy: {row.advice.text}")

@@ -194,6 +194,13 @@ class Database:
             return statement.run(conn, params)
 
     @contextmanager
+    def reader(self) -> Iterator[Connection]:
+        """One read-only connection kept for many short transactions, each ``with conn.begin():`` (a walk that reads
+        a folder's rows at a time: no pool checkout per folder). Driver errors become CatalogDatabaseError."""
+        with self._errors(), self.read_engine.connect() as conn:
+            yield conn
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (SQLite: the writers' queue, then BEGIN IMMEDIATE), committed on success.
 

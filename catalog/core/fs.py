@@ -269,6 +269,34 @@ def unlink_durably(path: Path) -> bool:
     return gone
 
 
+def prune_folders(base: Path, rel: str, keep: Callable[[str], bool]) -> list[str]:
+    """Remove the store folder ``base/rel`` if it is empty, then its parents while they are empty, durably (each
+    parent fsynced), stopping at the first folder ``keep`` (given its store path) says to keep. Returns the store
+    paths removed. rmdir(2) never removes a folder that holds anything (a file, a temp file, a folder), so
+    nothing but empty folders ever goes; a folder reached through a symlink is never removed. Raises OSError
+    on I/O failure other than "not empty" or "gone".
+    """
+    removed: list[str] = []
+    while rel and not keep(rel):
+        parent, _, name = rel.rpartition("/")
+        try:
+            fd = open_folder(base, parent)
+        except (FileNotFoundError, NotADirectoryError):
+            break
+        try:
+            os.rmdir(name, dir_fd=fd)
+            os.fsync(fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
+                break
+            raise
+        finally:
+            os.close(fd)
+        removed.append(rel)
+        rel = parent
+    return removed
+
+
 def move_durably(source: Path, target: Path, base: Path | None = None) -> None:
     """Move a file by link then unlink, each durable: a crash leaves it under one name or both, never none.
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .errors import ValidationError
-from .vocabulary import EXTRA_EXTS, QUARANTINE, STANDARD_EXTS, TYPES
+from .vocabulary import EXTRA_EXTS, LAYOUTS, QUARANTINE, STANDARD_EXTS, TYPES
 
 MAX_PREFIX = 64
 #: The earliest time an artifact may carry: the Unix epoch. Earlier times are no report's (Go's zero time,
@@ -154,6 +154,68 @@ def parse_name(filename: str) -> ArtifactName | None:
     return ArtifactName(created, match["prefix"], match["type"], match["ext"])
 
 
+def partition(created_at: datetime, layout: str) -> str:
+    """The partition folders (below the type folder) of an artifact dated ``created_at`` (UTC) under ``layout``:
+    ``""`` (flat), ``YYYY/MM`` (month) or ``YYYY/MM/DD`` (day). Raises ValidationError for another layout."""
+    if layout not in LAYOUTS:
+        raise ValidationError(f"unknown layout {layout!r}; choose one of: {', '.join(LAYOUTS)}")
+    t = created_at
+    return "" if layout == "flat" else f"{t.year:04d}/{t.month:02d}" + ("" if layout == "month" else f"/{t.day:02d}")
+
+
+def store_path(name: ArtifactName, layout: str) -> str:
+    """The store path of a new artifact: ``TYPE/NAME`` (flat), ``TYPE/YYYY/MM/NAME`` (month) or
+    ``TYPE/YYYY/MM/DD/NAME`` (day), the partition from the UTC date in the name itself (never the clock)."""
+    part = partition(name.created_at, layout)
+    return f"{name.type}/{part}/{name.filename}" if part else f"{name.type}/{name.filename}"
+
+
+_PARTITION_RE = re.compile(r"(?P<type>[a-z]+)/\d{4}(/(0[1-9]|1[0-2])(/(0[1-9]|[12]\d|3[01]))?)?")
+
+
+def is_partition(folder: str) -> bool:
+    """Whether the store folder ``folder`` is a folder the ``month`` and ``day`` layouts make: a year, month or day
+    of a type (``explain/2026``, ``explain/2026/11``, ``explain/2026/11/29``), never a type folder itself."""
+    match = _PARTITION_RE.fullmatch(folder)
+    return match is not None and match["type"] in TYPES
+
+
+def placements(path: str) -> list[str]:
+    """Where the layouts put the artifact that ``path`` names: given ``NAME`` or ``TYPE/NAME`` (an artifact name of
+    that type), its store path under flat, month and day, in that order; [] for anything else. Lets a name be
+    looked up whichever layout wrote it."""
+    folder, _, filename = path.rpartition("/")
+    parsed = parse_name(filename)
+    if parsed is None or folder not in ("", parsed.type):
+        return []
+    return [store_path(parsed, layout) for layout in LAYOUTS]
+
+
+def name_time(filename: str) -> datetime | None:
+    """The UTC time an artifact name (:func:`parse_name`) or a legacy name (:func:`legacy_name`) carries; else None."""
+    parsed = parse_name(filename)
+    if parsed is not None:
+        return parsed.created_at
+    legacy = legacy_name(filename)
+    return None if legacy is None else legacy[0]
+
+
+def layout_of(folder: str, filename: str) -> str | None:
+    """The layout under which an artifact named ``filename`` lies in the store folder ``folder``: ``flat`` (the
+    type folder itself), ``month`` or ``day`` (the partition its name's date gives), else None (a wrong
+    partition, a depth that is neither layout, or a name of another type: not where any layout puts it).
+    Legacy names (:func:`legacy_name`) belong in the type folder only."""
+    parsed = parse_name(filename)
+    artifact_type, _, rest = folder.partition("/")
+    if parsed is None:
+        return "flat" if artifact_type in TYPES and not rest and legacy_name(filename) is not None else None
+    if artifact_type != parsed.type:
+        return None
+    if not rest:
+        return "flat"
+    return next((layout for layout in ("month", "day") if rest == partition(parsed.created_at, layout)), None)
+
+
 def host_name() -> str:
     """This host's name as temp file names carry it: at most 64 of ``A-Za-z0-9.-``, anything else as ``_``."""
     return re.sub(r"[^A-Za-z0-9.-]", "_", socket.gethostname() or "unknown-host")[:64]
@@ -220,8 +282,10 @@ def store_path_problem(path: object) -> str | None:
     """Why ``path`` is not a path an artifact row may hold (words that follow "it is"); None if it is one.
 
     A row's path is relative POSIX, without ``.``, ``..`` or empty parts, and
-    is ``TYPE/NAME`` or ``TYPE/archived/…/NAME`` (NAME an artifact name of that
-    type per :func:`parse_name`, or a legacy name per :func:`legacy_name`), or
+    is ``TYPE/NAME``, ``TYPE/YYYY/MM/NAME`` or ``TYPE/YYYY/MM/DD/NAME`` (a
+    partition folder that matches the date in NAME: :func:`layout_of`), or
+    ``TYPE/archived/…/NAME`` (NAME an artifact name of that type per
+    :func:`parse_name`, or a legacy name per :func:`legacy_name`), or
     such a path under ``quarantine/`` (where reconcile may add ``.<8 hex>``).
     The one rule behind :func:`catalog.core.fs.row_file`: a path read from the
     database is checked by it before any file operation.
@@ -237,9 +301,11 @@ def store_path_problem(path: object) -> str | None:
     if len(parts) < 2 or parts[0] not in TYPES:
         return f"not under a type folder ({', '.join(TYPES)}) or {QUARANTINE}/"
     *folders, name = parts
-    if len(folders) > 1 and (folders[1] != "archived" or not all(_FOLDER_RE.fullmatch(f) for f in folders[2:])):
-        return f"not directly in {folders[0]}/ nor in {folders[0]}/archived/"
     names = [name, _QUARANTINE_SUFFIX.sub("", name)] if quarantined else [name]
+    archived = len(folders) > 1 and folders[1] == "archived" and all(_FOLDER_RE.fullmatch(f) for f in folders[2:])
+    if len(folders) > 1 and not archived and not any(layout_of("/".join(folders), n) for n in names):
+        return (f"not directly in {folders[0]}/, nor in the partition folder its name's date gives, nor in "
+                f"{folders[0]}/archived/")
     if not any(legacy_name(n) is not None or getattr(parse_name(n), "type", None) == folders[0] for n in names):
         return f"not named as an artifact of type {folders[0]} ({_show(name)})"
     return None

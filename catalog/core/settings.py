@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, ValidationError
-from .vocabulary import ENVIRONMENTS, RETENTION_ACTIONS, TYPES
+from .vocabulary import ENVIRONMENTS, LAYOUTS, RETENTION_ACTIONS, TYPES
 from .yaml_file import read_yaml
 
 DEFAULT_CONFIG_FILE = Path("config") / "artifacts.yaml"
@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "environment": "development",
     "base_dir": None,
     "catalog_url": None,
+    "layout": "flat",
     "retention": {
         "explain": {"days": 30, "action": "delete"},
         "ledger": {"days": 90, "action": "archive"},
@@ -54,6 +55,7 @@ ENV_VARS: dict[str, str] = {
     "CRYPTORUN_ENV": "environment",
     "CRYPTORUN_ARTIFACTS_DIR": "base_dir",
     "CRYPTORUN_CATALOG_URL": "catalog_url",
+    "CRYPTORUN_LAYOUT": "layout",
     "CRYPTORUN_EXPLAIN_RETENTION_DAYS": "retention.explain.days",
     "CRYPTORUN_LEDGER_RETENTION_DAYS": "retention.ledger.days",
     "CRYPTORUN_HEALTH_RETENTION_DAYS": "retention.health.days",
@@ -100,6 +102,8 @@ class Settings:
     max_clock_skew: timedelta = timedelta(minutes=5)
     #: The store's private signing key (``catalog keys generate``), outside the store; None: checkpoints are unsigned.
     signing_key: Path | None = None
+    #: Where new files go in their type folder: flat, month or day (:func:`catalog.core.names.store_path`).
+    layout: str = "flat"
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -113,6 +117,7 @@ class Settings:
             "environment": self.environment,
             "base_dir": str(self.base_dir),
             "catalog_url": redact_url(self.catalog_url),
+            "layout": self.layout,
             "formats.json_indent": self.json_indent,
             "formats.csv_precision": self.csv_precision,
             "limits.max_files_per_dir": self.limits.max_files_per_dir,
@@ -235,6 +240,10 @@ def _check(key: str, value: Any, where: str) -> Any:
             raise fail("a database URL" if key == "catalog_url" else "a non-empty path")
         if key == "catalog_url":
             _check_url(value, fail)
+        return value
+    if key == "layout":
+        if not isinstance(value, str) or value not in LAYOUTS:
+            raise fail("one of " + ", ".join(LAYOUTS))
         return value
     if key.startswith("retention.") and key.endswith(".days"):
         if value is None and not where.startswith("env:"):
@@ -412,6 +421,7 @@ def load_settings(
         checkpoint_dir=checkpoints,
         max_clock_skew=timedelta(seconds=values["audit.max_clock_skew_seconds"]),
         signing_key=signing_key,
+        layout=values["layout"],
         config_file=path,
         sources=sources,
     )

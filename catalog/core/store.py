@@ -16,11 +16,12 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, or_, select
 
 from . import chain, fs, tree
 from .db import Database
 from .errors import NotFoundError, Param, Remedy, SchemaError, StoreError, ValidationError
+from .names import placements
 from .prepared import Prepared
 from .records import ArtifactRecord, EventRecord
 from .remembered import Remembered
@@ -286,6 +287,10 @@ class Catalog:
         rel = self.relative(path)
         with self.db.read() as conn:
             row = conn.execute(select(ARTIFACTS).where(ARTIFACTS.c.original_path == rel).order_by(ARTIFACTS.c.id)).first()
+            places = placements(rel)  # a name, or TYPE/NAME: found in whichever layout's folder it was written
+            if row is None and places:
+                row = conn.execute(select(ARTIFACTS).where(or_(ARTIFACTS.c.path.in_(places), ARTIFACTS.c.original_path.in_(places)))
+                                   .order_by(ARTIFACTS.c.id)).first()  # fmt: skip
         if row is None:
             raise NotFoundError(f"no artifact at {rel} in the catalog")
         return ArtifactRecord.from_row(row)

@@ -10,6 +10,10 @@ from __future__ import annotations
 #: Artifact types; each is also the top-level folder its files live in.
 TYPES: tuple[str, ...] = ("explain", "ledger", "health", "config")
 
+#: How new files are placed in their type folder (``layout``): all in it (``flat``), or in partition folders by
+#: the UTC date in their own name, ``TYPE/YYYY/MM/`` (``month``) or ``TYPE/YYYY/MM/DD/`` (``day``).
+LAYOUTS: tuple[str, ...] = ("flat", "month", "day")
+
 #: The extensions each type is written with by the typed writers.
 STANDARD_EXTS: dict[str, tuple[str, ...]] = {
     "explain": ("json", "csv"),

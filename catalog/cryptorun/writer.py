@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from ..core.formats import csv_bytes, json_bytes
+from ..core.names import store_path
 from ..core.records import ArtifactRecord
 from ..ops.write import Batch, Queued, Writer
 from ..ops.write_methods import Pending, WriteMethods
@@ -69,7 +70,7 @@ class ScannerFamilies(WriteMethods[R]):
         source_details = {"source": source, "source_sha256": hashlib.sha256(data).hexdigest(), "broken_rules": broken}
         items = [
             Pending(names[0], data, "import", source_details),
-            Pending(names[1], csv_data, "import", {"derived_from": f"explain/{names[0].filename}"}),
+            Pending(names[1], csv_data, "import", {"derived_from": store_path(names[0], self.settings.layout)}),
         ]
         return self.write(items, pair=True), broken
 

@@ -119,9 +119,12 @@ def status(catalog: Catalog, now: datetime | None = None) -> Status:
     if overdue:
         need(Attention(f"{overdue} artifacts are more than a day past expiry", Remedy.APPLY_RETENTION))
     near = [row for row in limits(catalog) if row.level != "ok"]
-    result.facts["limits"] = [{"name": r.name, "level": r.level} for r in near]
-    if any(r.level == "over" for r in near):
-        need(Attention("a folder or the store is over its limit", Remedy.LIMITS))
+    result.facts["limits"] = [{"name": r.name, "level": r.level, "layout_advice": None if r.advice is None else r.advice.text}
+                              for r in near]  # fmt: skip
+    over = [r for r in near if r.level == "over"]
+    if over:
+        advice = "; ".join(r.advice.text for r in over if r.advice is not None)
+        need(Attention("a folder or the store is over its limit" + (f" ({advice})" if advice else ""), Remedy.LIMITS))
     return result
 
 

@@ -13,7 +13,9 @@ reason:
     stale_temp  a writer's leftover temp file
     restored    a row marked missing whose file is back, unchanged
     linked_folder  a folder of the store that is a symlink: never read or written through; left for a person
-    foreign     not an artifact: listed, never touched, not drift
+    foreign     not an artifact: listed, never touched, not drift; so is an artifact name in a
+                folder no layout puts it in (a partition that is not its name's date, a
+                depth that is neither month's nor day's): never adopted, never moved
     in_flight   an orphan or temp younger than the grace period: a live writer's; not drift
 
 A catalogued path that holds a symlink, a FIFO, a folder or any other
@@ -29,14 +31,26 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from ..core import fs
 from ..core.errors import IntegrityError, Param, ValidationError
-from ..core.names import FUTURE_SLACK, legacy_name, parse_name, parse_temp_name, store_path_problem, writer_gone
+from ..core.names import (
+    FUTURE_SLACK,
+    ArtifactName,
+    layout_of,
+    legacy_name,
+    parse_name,
+    parse_temp_name,
+    partition,
+    store_path_problem,
+    writer_gone,
+)
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
@@ -46,6 +60,11 @@ from .repair import Repairer
 from .retention import lifecycle_change
 
 __all__ = ["CLASSES", "ReconcileReport", "Reconciler", "expected_work", "reconcile"]
+
+_C = ARTIFACTS.c
+#: (name, size, status) of one folder's rows from the covering index (folder, path, size, status): the database
+#: cuts "folder/" off the path (``b_cut``: its length + 1), so no string work per row happens here.
+_LIGHT_ROWS = select(func.substr(_C.path, bindparam("b_cut")), _C.size, _C.status).where(_C.folder == bindparam("b_folder"))
 
 
 class Reconciler(Repairer):
@@ -64,6 +83,7 @@ class Reconciler(Repairer):
         self.missing: list[Any] = []  # rows
         self.loose: list[tuple[Entry, str]] = []  # not artifacts where they are: foreign, unless a missing row's file
         self.linked: set[str] = set()  # linked_folder findings made
+        self._conn: Connection  # the walk's read connection (:meth:`walk`)
 
     # -- the walk -------------------------------------------------------------
 
@@ -75,16 +95,18 @@ class Reconciler(Repairer):
                 query = query.where(ARTIFACTS.c.type.in_(self.types))
             return {row.folder for row in conn.execute(query)}
 
-    def _light_rows(self, folder: str) -> dict[str, tuple[int, str]]:
-        """name -> (size, status) of one folder's rows: all a quick check of a healthy file needs."""
-        c = ARTIFACTS.c
-        name = func.substr(c.path, len(folder) + 2)  # the database cuts "folder/" off: no string work per row here
-        with self.catalog.read() as conn:
-            result = conn.execute(select(name, c.size, c.status).where(c.folder == folder))
+    def _light_rows(self, folder: str) -> dict[str, tuple[str, int, str]]:
+        """name -> (name, size, status) of one folder's rows: all a quick check of a healthy file needs.
+
+        One short transaction on the walk's own connection (:meth:`walk`), the statement compiled once.
+        """
+        conn = self._conn
+        with conn.begin():
+            result = conn.execute(_LIGHT_ROWS, {"b_folder": folder, "b_cut": len(folder) + 2})
             # plain columns with no result processing: read the DBAPI cursor directly (twice as fast)
             found = result.cursor.fetchall()
             result.close()
-        return {name: (size, status) for name, size, status in found}
+        return dict(zip(map(itemgetter(0), found), found))
 
     def _full_rows(self, folder: str) -> dict[str, Any]:
         """path -> row with what classification and repair need (fetched only when a folder needs them)."""
@@ -119,6 +141,10 @@ class Reconciler(Repairer):
 
     def walk(self) -> None:
         """Every folder under the type folders (each read once), then those only the catalog names."""
+        with self.catalog.db.reader() as self._conn:
+            self._walk()
+
+    def _walk(self) -> None:
         self._root_files()
         expected = self._catalog_folders()
         if self.types:
@@ -141,7 +167,8 @@ class Reconciler(Repairer):
         made of it. Everything else is classified after the folder is read.
         """
         light = self._light_rows(folder)
-        self.report.rows += sum(status in ON_DISK for _, status in light.values())
+        statuses = Counter(map(itemgetter(2), light.values()))
+        self.report.rows += sum(statuses[status] for status in ON_DISK)
         pop, healthy, quick = light.pop, ("active", "archived"), not self.deep
         odd: list[tuple[str, int, float, bool]] = []  # (name, size, mtime, has a row)
         subfolders, files = [], 0
@@ -165,7 +192,7 @@ class Reconciler(Repairer):
                                 files += 1
                                 row = pop(entry.name, None)
                                 if quick and row is not None and (
-                                    (row[0] == info.st_size and row[1] in healthy) or row[1] == "quarantined"
+                                    (row[1] == info.st_size and row[2] in healthy) or row[2] == "quarantined"
                                 ):
                                     continue  # the quick check holds: same size, on disk as recorded
                                 odd.append((entry.name, info.st_size, info.st_mtime, row is not None))
@@ -223,12 +250,12 @@ class Reconciler(Repairer):
             self.loose.append((entry, "a file in quarantine without a quarantined row"))
             return
         parsed = parse_name(name)
-        if parsed is not None and (folder == parsed.type or folder.startswith(f"{parsed.type}/archived/")):
+        if parsed is not None and (layout_of(folder, name) is not None or folder.startswith(f"{parsed.type}/archived/")):
             orphan = Orphan(entry, parsed.type, parsed.prefix, parsed.ext, parsed.created_at, False)
         else:
             legacy = legacy_name(name) if folder in TYPES else None
             if legacy is None or parsed is not None:
-                reason = "not an artifact name" if parsed is None else "an artifact name, in the wrong folder"
+                reason = "not an artifact name" if parsed is None else _misplaced(folder, parsed)
                 self.loose.append((entry, reason if top in TYPES else f"{reason}, outside the type folders"))
                 return
             created, prefix, ext, _ = legacy
@@ -299,6 +326,15 @@ class Reconciler(Repairer):
             self.catalog.change_status(row.id, action="quarantine", status="quarantined", path=target,
                                        details={"reason": reason, "by": "reconcile"})  # fmt: skip
             finding.fixed = f"moved to {target}"
+
+
+def _misplaced(folder: str, parsed: ArtifactName) -> str:
+    """Why an artifact name found in ``folder`` is not adopted: no layout puts it there (``foreign``, left alone)."""
+    if not folder.startswith(f"{parsed.type}/") and folder != parsed.type:
+        return "an artifact name, in the wrong folder"
+    places = [f"{parsed.type}/{partition(parsed.created_at, layout)}/" for layout in ("day", "month")]
+    return (f"an artifact name dated {parsed.created_at:%Y-%m-%d} in {folder}/, which no layout puts it in "
+            f"(flat: {parsed.type}/, month: {places[1]}, day: {places[0]}): not adopted")
 
 
 def reconcile(

@@ -11,8 +11,13 @@ shortened). A legal hold protects whatever it covers, whatever its age.
 finishes the job without doing anything twice:
 
     delete:  intent event -> unlink -> fsync folder -> ``delete`` event (status deleted)
-    archive: intent event -> link into <type>/archived/YYYY-MM/ -> fsync both
-             folders -> unlink the old name -> ``archive`` event (new path)
+    archive: intent event -> link into <type>/archived/YYYY-MM/ (layout day:
+             YYYY-MM/DD/) -> fsync both folders -> unlink the old name ->
+             ``archive`` event (new path)
+
+Under the ``month`` and ``day`` layouts, a partition folder (year, month, day)
+that a delete or archive leaves empty is removed (rmdir, its parent fsynced);
+a folder holding anything at all is never removed, nor a type or archive folder.
 
 An archive never destroys bytes it has not secured: the old name goes only
 once the archive name holds the recorded bytes; an archive name already taken
@@ -36,6 +41,7 @@ from sqlalchemy import and_, exists, select
 from ..core import fs
 from ..core.errors import CatalogError, IntegrityError, Param, StoreError, ValidationError, translate
 from ..core.formats import format_time
+from ..core.names import is_partition
 from ..core.records import ArtifactRecord
 from ..core.replay import LogGuards
 from ..core.schema import ARTIFACTS, EVENTS, keyset_after
@@ -186,10 +192,22 @@ class ApplyReport:
                 "failed": [{"path": p, "reason": r} for p, r in self.failed], "protected": self.protected}  # fmt: skip
 
 
-def archive_path(record: ArtifactRecord) -> str:
-    """``<type>/archived/YYYY-MM/<name>``: the month of the artifact's own timestamp, its original file name."""
+def archive_path(record: ArtifactRecord, layout: str = "flat") -> str:
+    """``<type>/archived/YYYY-MM/<name>`` (layouts flat and month) or ``<type>/archived/YYYY-MM/DD/<name>``
+    (layout day): the month (and day) of the artifact's own timestamp, its original file name."""
     name = PurePosixPath(record.original_path).name
-    return f"{record.type}/archived/{record.created_at:%Y-%m}/{name}"
+    day = f"/{record.created_at:%d}" if layout == "day" else ""
+    return f"{record.type}/archived/{record.created_at:%Y-%m}{day}/{name}"
+
+
+def _prune(catalog: Catalog, path: str) -> None:
+    """Remove the partition folders (``explain/2026/11/29``, then ``explain/2026/11``…) that ``path``'s removal left
+    empty: a day layout would otherwise leave a folder a day behind forever. Type folders, archive folders
+    and anything not made by a layout stay; a folder that holds anything is never removed. A writer that
+    opened such a folder a moment before gets an error (never a lost file) and may simply try again."""
+    folder = path.rpartition("/")[0]
+    if is_partition(folder):
+        fs.prune_folders(catalog.base_dir, folder, keep=lambda rel: not is_partition(rel))
 
 
 def open_intents(catalog: Catalog) -> Sequence[Any]:
@@ -232,6 +250,7 @@ def lifecycle_change(catalog: Catalog, artifact_id: int, path: str) -> str | Non
 def _finish_delete(catalog: Catalog, record: ArtifactRecord, seq: int, reason: str) -> None:
     fs.unlink_durably(fs.row_file(catalog.base_dir, record.path))
     catalog.change_status(record.id, action="delete", status="deleted", details={"reason": reason, "intent": seq})
+    _prune(catalog, record.path)
 
 
 def _holds_bytes(catalog: Catalog, path: str, record: ArtifactRecord) -> bool:
@@ -283,6 +302,7 @@ def _finish_archive(catalog: Catalog, record: ArtifactRecord, target: str, seq: 
     fs.unlink_durably(src)
     catalog.change_status(record.id, action="archive", status="archived", path=target,
                           details={"reason": reason, "intent": seq})  # fmt: skip
+    _prune(catalog, record.path)
     return target
 
 
@@ -347,7 +367,7 @@ def _act(catalog: Catalog, report: ApplyReport, row: PlanRow, now: datetime, log
                               details={"reason": f"file missing when retention came to {row.action} it"})  # fmt: skip
         report.missing.append(record.path)
         return
-    target = _free_archive_path(catalog, record, archive_path(record)) if row.action == "archive" else None
+    target = _free_archive_path(catalog, record, archive_path(record, catalog.settings.layout)) if row.action == "archive" else None
     with catalog.change() as tx:
         record, protected = protection_in(tx, record.id, now, log)  # at the moment of acting, in the intent's transaction
         if protected is None:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Self
 
 from ..core import chain, fs, group_commit
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, Remedy, StoreError, ValidationError
-from ..core.names import ArtifactName, validate_ext
+from ..core.names import ArtifactName, placements, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
 from .write_methods import Pending, WriteMethods
@@ -177,43 +177,48 @@ class Writer(WriteMethods[ArtifactRecord]):
         """
         base, now = self.catalog.base_dir, datetime.now(timezone.utc)
         seen = set(staged)
+        layout = self.settings.layout
         for item in items:
-            path = item.rel_path
+            path = item.rel_path(layout)
             if path in seen:
                 raise CollisionError(f"{path} is already written in this batch; nothing was written")
             seen.add(path)
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            if os.path.lexists(base / path):
-                raise CollisionError(f"{path} already exists; nothing was overwritten")
+            for place in placements(item.name.filename):  # a name is taken whichever layout's folder holds it
+                if os.path.lexists(base / place):
+                    raise CollisionError(f"{place} already exists; nothing was overwritten")
         if catalog:
-            self._check_catalog([item.rel_path for item in items],
+            self._check_catalog([item.rel_path(layout) for item in items],
                                 sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # fmt: skip
 
     def _check_catalog(self, paths: Sequence[str], incoming: int = 0) -> None:
-        """CollisionError if the catalog holds one of ``paths`` (a row of any status: deleted artifacts keep theirs);
+        """CollisionError if the catalog holds one of ``paths``, or its name in another layout's folder (a row of any
+        status: deleted artifacts keep theirs);
         CatalogDatabaseError if it could not record them, or ``incoming`` more bytes would fill its disk."""
-        taken = self.catalog.paths_taken(paths)
+        places = [place for path in paths for place in placements(path.rpartition("/")[2]) or [path]]  # every layout's place
+        taken = self.catalog.paths_taken(places)
         if taken:
-            raise CollisionError(f"{next(p for p in paths if p in taken)} already exists; nothing was overwritten")
+            raise CollisionError(f"{next(p for p in places if p in taken)} already exists; nothing was overwritten")
         self.catalog.require_writable(incoming)  # a file never lands without its row
 
     def _stage(self, publisher: fs.Publisher, items: Sequence[Pending], pair: bool) -> list[_Entry]:
         """Write each item to its temp file (fsynced); a failure removes those of this call and raises StoreError."""
         pair_id = secrets.token_hex(16) if pair else None
-        base = self.catalog.base_dir
+        base, layout = self.catalog.base_dir, self.settings.layout
         entries: list[_Entry] = []
         try:
             for item in items:
-                folder = base / item.name.type
-                try:  # a type folder that is a symlink is refused (UnsafePath)
+                path = item.rel_path(layout)
+                folder = (base / path).parent  # a partition folder is made on demand, durably (fsync of its parent)
+                try:  # a type or partition folder that is a symlink is refused (UnsafePath)
                     if isinstance(item.data, bytes):
                         staged = publisher.stage(folder, item.name.filename, item.data)
                     else:
                         staged = publisher.stage_stream(folder, item.name.filename, item.data, item.check)
                 except OSError as exc:
-                    raise StoreError(f"cannot write {item.rel_path}: {exc.strerror or exc}") from None
+                    raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
                 entries.append((staged, PublishedFile(
-                    path=item.rel_path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
+                    path=path, type=item.name.type, prefix=item.name.prefix, ext=item.name.ext,
                     created_at=item.name.created_at, size=staged.size, sha256=staged.sha256, pair_id=pair_id,
                     action=item.action, details=item.details,
                 )))  # fmt: skip

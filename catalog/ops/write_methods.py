@@ -19,7 +19,7 @@ from ..core import fs
 from ..core.content import check_content, check_stream
 from ..core.errors import StoreError
 from ..core.formats import csv_bytes, json_bytes
-from ..core.names import ArtifactName, build_name, check_time, validate_ext
+from ..core.names import ArtifactName, build_name, check_time, store_path, validate_ext
 
 if TYPE_CHECKING:
     from ..core.settings import Settings
@@ -40,10 +40,9 @@ class Pending:
     details: Mapping[str, Any] = field(default_factory=dict)
     check: Callable[[Iterator[bytes]], None] | None = None
 
-    @property
-    def rel_path(self) -> str:
-        """Its store path, ``{type}/{filename}``."""
-        return f"{self.name.type}/{self.name.filename}"
+    def rel_path(self, layout: str) -> str:
+        """Its store path under ``layout``: ``{type}/{filename}``, or in its partition (:func:`~catalog.core.names.store_path`)."""
+        return store_path(self.name, layout)
 
 
 R = TypeVar("R")
@@ -69,7 +68,8 @@ class WriteMethods(Generic[R]):
         self, artifact_type: str, prefix: str, data: bytes, ext: str, *, created_at: datetime | None = None,
         check: bool = True,
     ) -> R:  # fmt: skip
-        """Store ``data`` as ``{type}/{time}-{prefix}-{type}.{ext}``; JSON, JSONL and CSV must parse first.
+        """Store ``data`` as ``{type}/{time}-{prefix}-{type}.{ext}`` (in its partition folder under ``layout`` month
+        or day); JSON, JSONL and CSV must parse first.
 
         Raises :class:`ValidationError` (name, extension, content),
         :class:`CollisionError`, :class:`StoreError` and :class:`CommitError`.
