@@ -568,8 +568,12 @@ def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
                 env.pop("CRYPTORUN_CATALOG_URL", None)
                 if db_url:
                     env["CRYPTORUN_CATALOG_URL"] = db_url
-                if not grouped:  # no usable temp folder: no commit queue, each write commits alone (as before #17)
-                    env["TMPDIR"] = "/proc"
+                if not grouped:  # a queue folder others may write in turns grouping off: each write commits alone
+                    from catalog.core.group_commit import queue_folder
+
+                    folder = queue_folder(work / "store")
+                    folder.mkdir(mode=0o700)
+                    folder.chmod(0o777)
                 run = _writers_run(env, processes, count)
                 run["grouped"] = grouped
                 catalog = Catalog(settings)
@@ -583,6 +587,9 @@ def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
             finally:
                 if db_url:
                     _drop_pg_database(url, db_url)  # type: ignore[arg-type]
+                from catalog.core.group_commit import queue_folder
+
+                shutil.rmtree(queue_folder(work / "store"), ignore_errors=True)
                 shutil.rmtree(work, ignore_errors=True)
     for row in out:
         single = next(r for r in out if r["backend"] == row["backend"] and r["processes"] == 1)

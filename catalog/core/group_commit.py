@@ -111,8 +111,7 @@ class CommitQueue:
         settings = catalog.settings
         if settings.sqlite_busy_timeout_ms <= 0:
             return None
-        store = hashlib.sha256(os.path.realpath(catalog.base_dir).encode()).hexdigest()[:20]
-        folder = Path(tempfile.gettempdir()) / f"catalog-queue-{os.geteuid()}-{store}"
+        folder = queue_folder(catalog.base_dir)
         try:
             os.mkdir(folder, 0o700)
         except FileExistsError:
@@ -221,6 +220,13 @@ class CommitQueue:
     def open_lock(self) -> int:
         """A new descriptor of the leader lock (one per call: flock is per open file, so threads queue too)."""
         return os.open(self.folder / "leader", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+
+def queue_folder(base_dir: Path) -> Path:
+    """The commit queue's folder for the store at ``base_dir`` and this user (see the module; a folder there that is
+    not private to this user turns grouping off for the store: the way to turn it off on purpose)."""
+    store = hashlib.sha256(os.path.realpath(base_dir).encode()).hexdigest()[:20]
+    return Path(tempfile.gettempdir()) / f"catalog-queue-{os.geteuid()}-{store}"
 
 
 _QUEUES: weakref.WeakKeyDictionary[Catalog, CommitQueue | None] = weakref.WeakKeyDictionary()
