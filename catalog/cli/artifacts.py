@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..core.vocabulary import EXTRA_EXTS, EXTS, READABLE, SORTS, STATUSES, TYPES
-from .render import echo, show_dicts, show_records, show_rows
+from .render import ALL_RECORD_COLUMNS, echo, show_batches, show_dicts, show_records, show_rows
 from .root import State, UTCTime, cli, complete_files, complete_paths, format_option, open_input, pass_state
 
 
@@ -108,7 +108,11 @@ def ls(
     query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit, as_of, exts)
     with state.catalog() as catalog:
         listing = Listing(catalog, query)
-        show_records(listing, fmt, trailer=lambda: {"next_after": listing.next_after})
+        if fmt == "table":
+            show_records(listing, fmt)
+        else:  # an export: rows straight from the database, no record per row
+            show_batches(listing.batches(), ALL_RECORD_COLUMNS, fmt, "artifacts",
+                         trailer=lambda: {"next_after": listing.next_after})  # fmt: skip
 
 
 def _show_stories(stories: list[Any], fmt: str) -> None:

@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
+import json
 import os
 import re
 import stat
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from ..core.chain import iter_events
+from ..core.chain import event_batches
 from ..core.errors import NotFoundError, Param, ValidationError
 from ..core.fs import UnsafePath, row_file, sha256_file
 from ..core.records import ArtifactRecord, EventRecord
-from ..core.schema import ARTIFACTS, EVENTS, keyset_after
+from ..core.schema import ARTIFACTS, EVENTS, iso_text, keyset_after
 from ..core.store import Catalog
 from ..core.vocabulary import ACTIONS, EXTS, ON_DISK, SORTS, STATUSES, TYPES
 
@@ -132,9 +134,12 @@ def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
     return where
 
 
-def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
-    """Artifacts matching ``query`` in its order, fetched in keyset batches of ``batch`` rows.
+def _artifact_pages(
+    catalog: Catalog, query: ArtifactQuery, batch: int, columns: Callable[[Any], list[Any]] | None = None
+) -> Iterator[list[Any]]:
+    """The rows matching ``query`` in its order, a keyset page at a time (each in its own short read).
 
+    ``columns`` picks what each row holds from the source table (default: every column).
     Raises NotFoundError if ``query.after`` names no artifact.
     """
     source = ARTIFACTS if query.as_of is None else _as_of_view(query.as_of)
@@ -143,15 +148,18 @@ def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), bat
     order = (key.desc(), ident.desc()) if descending else (key.asc(), ident.asc())
     base = _filters(query, source)
     glob = query.prefix if query.prefix is not None and _GLOB_CHARS.search(query.prefix) else None
+    chosen = select(*columns(source)) if columns is not None else select(source)
+
+    def cursor_at(where: Any) -> tuple[Any, int] | None:  # the sort key of one row: the next page starts after it
+        with catalog.read() as conn:
+            found = conn.execute(select(key, ident).where(where)).first()
+        return None if found is None else (found[0], found[1])
 
     cursor: tuple[Any, int] | None = None
     if query.after is not None:
-        rel = catalog.relative(query.after)
-        with catalog.read() as conn:
-            start = conn.execute(select(source).where(source.c.path == rel)).first()
-        if start is None:
+        cursor = cursor_at(source.c.path == catalog.relative(query.after))
+        if cursor is None:
             raise NotFoundError(Param("after"), f" {query.after}: no artifact at that path", value=query.after)
-        cursor = (getattr(start, column_name), start.id)
 
     remaining = query.limit
     while remaining is None or remaining > 0:
@@ -161,40 +169,78 @@ def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), bat
             where.append(keyset_after((key, ident), cursor, descending=descending))
         size = batch if remaining is None else min(batch, remaining)
         with catalog.read() as conn:
-            rows = conn.execute(select(source).where(*where).order_by(*order).limit(size)).all()
+            rows: list[Any] = list(conn.execute(chosen.where(*where).order_by(*order).limit(size)).all())
         if not rows:
             return
-        for row in rows:
-            if glob is None or fnmatch.fnmatchcase(row.prefix, glob):
-                if remaining is not None:
-                    remaining -= 1
-                yield ArtifactRecord.from_row(row)
-                if remaining == 0:
-                    return
-        cursor = (getattr(rows[-1], column_name), rows[-1].id)
-        if len(rows) < size:
+        fetched, last = len(rows), rows[-1]
+        if glob is not None:
+            rows = [row for row in rows if fnmatch.fnmatchcase(row.prefix, glob)]
+        if remaining is not None:
+            rows = rows[:remaining]
+            remaining -= len(rows)
+        yield rows
+        if fetched < size or remaining == 0:
             return
+        cursor = cursor_at(ident == last.id) if columns is not None else (getattr(last, column_name), last.id)
+
+
+def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
+    """Artifacts matching ``query`` in its order, fetched in keyset batches of ``batch`` rows.
+
+    Raises NotFoundError if ``query.after`` names no artifact.
+    """
+    for rows in _artifact_pages(catalog, query, batch):
+        yield from map(ArtifactRecord.from_row, rows)
+
+
+#: The columns of :func:`artifact_batches`' rows: :class:`ArtifactRecord`'s fields, in order.
+RECORD_FIELDS = tuple(f.name for f in fields(ArtifactRecord))
+
+
+def artifact_batches(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 5000) -> Iterator[list[Any]]:
+    """The rows of :func:`iter_artifacts` for an export: lists of up to ``batch`` rows, each a tuple of
+    :data:`RECORD_FIELDS` values as :meth:`ArtifactRecord.to_dict` gives them (times as ISO-8601 UTC text).
+
+    No record is built per row: the database formats the times (:class:`catalog.core.schema.iso_text`).
+    Raises NotFoundError if ``query.after`` names no artifact.
+    """
+    times = {"created_at", "recorded_at", "retain_until"}
+
+    def columns(source: Any) -> list[Any]:
+        return [iso_text(source.c[name]).label(name) if name in times else source.c[name] for name in RECORD_FIELDS]
+
+    for rows in _artifact_pages(catalog, query, batch, columns):
+        if rows:
+            yield rows
 
 
 class Listing:
     """A streamed listing that remembers where it stopped, for keyset pagination.
 
-    Iterate it once; afterwards :attr:`next_after` is the path to pass as
+    Iterate it once (as records, or as export rows by :meth:`batches`);
+    afterwards :attr:`next_after` is the path to pass as
     ``ArtifactQuery.after`` for the next page (None when the query had no
     limit or the last page was short).
     """
 
     def __init__(self, catalog: Catalog, query: ArtifactQuery) -> None:
-        self._records = iter_artifacts(catalog, query)
+        self._catalog, self._query = catalog, query
         self._limit = query.limit
         self._count = 0
         self._last: str | None = None
 
     def __iter__(self) -> Iterator[ArtifactRecord]:
-        for record in self._records:
+        for record in iter_artifacts(self._catalog, self._query):
             self._count += 1
             self._last = record.path
             yield record
+
+    def batches(self) -> Iterator[list[Any]]:
+        """The listing as :func:`artifact_batches` gives it (rows of :data:`RECORD_FIELDS` values)."""
+        for rows in artifact_batches(self._catalog, self._query):
+            self._count += len(rows)
+            self._last = rows[-1][1]  # the path
+            yield rows
 
     @property
     def next_after(self) -> str | None:
@@ -394,8 +440,9 @@ class EventQuery:
                 raise ValidationError(f"{what} must be 1-512 characters without NUL", value=text)
 
 
-def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[EventRecord]:
-    """Events matching ``query``, oldest first, streamed in keyset batches.
+def _event_pages(catalog: Catalog, query: EventQuery, columns: Sequence[Any] | None = None) -> Iterator[list[Any]]:
+    """The events matching ``query`` in seq order, a batch at a time; ``columns`` as in
+    :func:`catalog.core.chain.event_batches` (a ``path`` and an ``actor`` column are needed).
 
     Each action is read as its own seq-ordered stream (the ``(action, seq)``
     index) and the streams merged, so several actions never sort all their
@@ -414,19 +461,49 @@ def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterat
         where.append(c.path.like(_like_pattern(glob), escape="\\") if glob else c.path == query.path)
     if query.actor is not None:
         where.append(c.actor.like("%" + _like_pattern(query.actor) + "%", escape="\\"))
-    remaining = query.limit
     # a page's worth per query, unless rows may still be dropped here (a glob, an actor's case)
     exact = glob is None and query.actor is None
     batch = min(query.limit, 1000) if query.limit is not None and exact else 1000
-    streams = [iter_events(catalog.read, [*where, c.action == action], batch) for action in query.actions]
-    rows = heapq.merge(*streams, key=lambda row: row.seq) if streams else iter_events(catalog.read, where, batch)
-    for row in rows:
-        if glob is not None and not fnmatch.fnmatchcase(row.path or "", glob):
-            continue
-        if query.actor is not None and query.actor not in row.actor:
-            continue
-        yield EventRecord.from_row(row)
+    pages: Iterator[list[Any]]
+    if query.actions:
+        streams = [chain.from_iterable(event_batches(catalog.read, [*where, c.action == action], batch, columns))
+                   for action in query.actions]  # fmt: skip
+        merged = heapq.merge(*streams, key=lambda row: row.seq)
+        pages = iter(lambda: list(islice(merged, batch)), [])
+    else:
+        pages = event_batches(catalog.read, where, batch, columns)
+    remaining = query.limit
+    for rows in pages:
+        if glob is not None:
+            rows = [row for row in rows if fnmatch.fnmatchcase(row.path or "", glob)]
+        if query.actor is not None:
+            rows = [row for row in rows if query.actor in row.actor]
         if remaining is not None:
-            remaining -= 1
-            if remaining == 0:
-                return
+            rows = rows[:remaining]
+            remaining -= len(rows)
+        if rows:
+            yield rows
+        if remaining == 0:
+            return
+
+
+def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[EventRecord]:
+    """Events matching ``query``, oldest first, streamed in keyset batches."""
+    for rows in _event_pages(catalog, query):
+        yield from map(EventRecord.from_row, rows)
+
+
+#: The columns of :func:`event_log_batches`' rows: :meth:`EventRecord.to_dict`'s keys, in order.
+EVENT_FIELDS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
+
+
+def event_log_batches(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[list[tuple[Any, ...]]]:
+    """The events of :func:`iter_event_log` for an export: lists of rows, each a tuple of
+    :data:`EVENT_FIELDS` values as :meth:`EventRecord.to_dict` gives them (``at`` as ISO-8601 UTC text,
+    ``details`` a dict). No record is built per row; each batch's details are parsed in one ``json.loads``.
+    """
+    e = EVENTS.c
+    columns = [iso_text(e.at).label("at") if name == "at" else e[name] for name in EVENT_FIELDS]
+    for rows in _event_pages(catalog, query, columns):
+        details = json.loads("[" + ",".join([row.details for row in rows]) + "]")
+        yield [(*row[:7], found, row[8]) for row, found in zip(rows, details)]

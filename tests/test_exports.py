@@ -1,0 +1,172 @@
+"""Exports stream rows straight from the database (issue 17 item 4), and say exactly what the record path said.
+
+`ls` and `audit log` in ndjson, csv and json read batches of plain rows (times
+formatted by the database, no record per row): their bytes are compared with
+the record path's rows written by the writer as it was before batching
+(:func:`reference_listing`, kept here verbatim), for a store of awkward values
+(unicode, quotes, commas, line breaks, formula starts, NULLs, big sizes,
+microseconds, every status, moves), on both backends.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any
+
+import pytest
+from freezegun import freeze_time
+
+from catalog.core.formats import CsvWriter, cell_text, write_listing
+from catalog.core.records import PublishedFile
+from catalog.core.store import Catalog
+from catalog.core.vocabulary import STATUSES
+from catalog.ops.query import ArtifactQuery, EventQuery, Listing, iter_event_log
+
+UTC = timezone.utc
+T0 = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+
+#: Text a CSV or JSON writer must take care with; each lands in a path, a prefix, a pair id, an actor and a reason.
+AWKWARD = ("plain", 'ünï "quoted", comma', "line\nbreak\r\nand cr", "=1+1", "-X", "'quoted", "@SUM(A1)", "\t tab",
+           "＝full width", "emoji 🚀 \u2028 sep", "back\\slash", "-0.5")  # fmt: skip
+
+RECORD_COLUMNS = ("id", "path", "original_path", "type", "prefix", "ext", "created_at", "recorded_at", "size",
+                  "sha256", "status", "retain_until", "pair_id")  # fmt: skip
+EVENT_COLUMNS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
+
+
+def reference_listing(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], fmt: str, out: IO[str], *, key: str = "rows",
+    trailer: Callable[[], Mapping[str, Any]] | None = None,
+) -> int:  # fmt: skip
+    """The listing writer as it was before exports were batched (catalog.core.formats.write_listing), row by row."""
+    count = 0
+    if fmt == "json":
+        out.write('{"' + key + '": [')
+        for row in rows:
+            out.write(("," if count else "") + "\n  " + json.dumps({c: row.get(c) for c in columns}))
+            count += 1
+        extra = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in (trailer() if trailer else {}).items())
+        out.write(("\n" if count else "") + f'], "count": {count}{extra}}}\n')
+    elif fmt == "ndjson":
+        for row in rows:
+            out.write(json.dumps({c: row.get(c) for c in columns}) + "\n")
+            count += 1
+    elif fmt == "csv":
+        writer = CsvWriter(out)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([cell_text(row.get(c)) for c in columns])
+            count += 1
+    return count
+
+
+def _when(n: int) -> datetime:
+    """Minutes apart; every other one with microseconds."""
+    return T0 + timedelta(minutes=n, microseconds=(n * 37_111) % 1_000_000 if n % 2 else 0)
+
+
+def awkward_store(catalog: Catalog) -> list[datetime]:
+    """Rows and events of :data:`AWKWARD` text, every status, moves and restores; returns moments between changes."""
+    moments = []
+    ids = []
+    for n, text in enumerate(AWKWARD):
+        with freeze_time(_when(n)), catalog.change(actor=f"bot {text}") as tx:
+            kind = ("explain", "ledger", "health")[n % 3]
+            item = PublishedFile(path=f"{kind}/2024{n:04d}-{text}-{kind}.json", type=kind, prefix=text, ext="json",
+                                 created_at=_when(n) - timedelta(days=n), size=2**53 + 1 if n == 1 else n * 1000,
+                                 sha256=f"{n:064x}", pair_id=text[:32] if n % 2 else None)  # fmt: skip
+            ids.append(tx.artifacts.record(item).id)
+            tx.events.append("checkpoint", details={"note": text, "nested": {"b": [1, None, 2.5, True], "a": text}})
+    moments.append(_when(len(AWKWARD)) + timedelta(seconds=30))
+    changes = [
+        (0, "archive", "archived", "archive/moved-0.json"), (1, "delete", "deleted", None), (2, "missing", "missing", None),
+        (3, "quarantine", "quarantined", None), (4, "archive", "archived", "archive/ünï, \"moved\"\n.json"),
+        (1, "restore", "active", None), (5, "delete", "deleted", None), (0, "restore", "active", "explain/back-0.json"),
+    ]  # fmt: skip
+    for step, (index, action, status, path) in enumerate(changes):
+        at = _when(len(AWKWARD) + 1 + step)
+        with freeze_time(at), catalog.change(actor=f"op {AWKWARD[step % len(AWKWARD)]}") as tx:
+            tx.artifacts.set_status(ids[index], action=action, status=status, path=path,
+                                    details={"reason": AWKWARD[-1 - step]})  # fmt: skip
+        moments.append(at + timedelta(seconds=30))
+    assert {status for _, _, status, _ in changes} | {"active"} == set(STATUSES)
+    return moments
+
+
+def _ls_cases(moments: list[datetime]) -> list[tuple[list[str], dict[str, Any]]]:
+    """(ls arguments, the same query as ArtifactQuery fields)."""
+    cases: list[tuple[list[str], dict[str, Any]]] = [
+        ([], {}),
+        (["--sort", "oldest"], {"sort": "oldest"}),
+        (["--sort", "path", "--limit", "5"], {"sort": "path", "limit": 5}),
+        (["--sort", "largest", "--limit", "3"], {"sort": "largest", "limit": 3}),
+        (["--status", "archived", "--status", "deleted"], {"statuses": ("archived", "deleted")}),
+        (["--prefix", "*quoted*"], {"prefix": "*quoted*"}),
+        (["--prefix", "*e*", "--limit", "2"], {"prefix": "*e*", "limit": 2}),
+        (["--type", "ledger", "--since", "2024-01-05"], {"types": ("ledger",), "since": datetime(2024, 1, 5, tzinfo=UTC)}),
+        (["--limit", "3", "--after", "ledger/20240001-ünï \"quoted\", comma-ledger.json"],
+         {"limit": 3, "after": "ledger/20240001-ünï \"quoted\", comma-ledger.json"}),
+    ]  # fmt: skip
+    for moment in moments[::3]:
+        cases.append((["--as-of", moment.isoformat()], {"as_of": moment}))
+        cases.append((["--as-of", moment.isoformat(), "--sort", "path", "--limit", "4"],
+                      {"as_of": moment, "sort": "path", "limit": 4}))  # fmt: skip
+    return cases
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "json"])
+def test_ls_export_is_the_record_path_byte_for_byte(catalog: Catalog, run_cli, fmt: str) -> None:
+    moments = awkward_store(catalog)
+    for args, fields in _ls_cases(moments):
+        listing = Listing(catalog, ArtifactQuery(**fields))
+        expected = io.StringIO()
+        listed = reference_listing((r.to_dict() for r in listing), RECORD_COLUMNS, fmt, expected, key="artifacts",
+                                   trailer=lambda listing=listing: {"next_after": listing.next_after})  # fmt: skip
+        assert listed >= 2, args  # the case lists rows
+        result = run_cli("ls", *args, "--format", fmt)
+        assert result.exit_code == 0, result.output
+        assert result.stdout_bytes.decode() == expected.getvalue(), args  # (.output turns \r\n into \n)
+
+
+def _event_cases(moments: list[datetime]) -> list[tuple[list[str], dict[str, Any]]]:
+    return [
+        ([], {}),
+        (["--action", "archive", "--action", "write", "--action", "restore"], {"actions": ("archive", "write", "restore")}),
+        (["--path", "archive/*"], {"path": "archive/*"}),
+        (["--path", "ledger/20240001-ünï \"quoted\", comma-ledger.json"],
+         {"path": "ledger/20240001-ünï \"quoted\", comma-ledger.json"}),
+        (["--actor", "quoted"], {"actor": "quoted"}),
+        (["--limit", "7"], {"limit": 7}),
+        (["--since", moments[0].isoformat(), "--limit", "4"], {"since": moments[0], "limit": 4}),
+        (["--until", moments[0].isoformat(), "--action", "checkpoint"], {"until": moments[0], "actions": ("checkpoint",)}),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "json"])
+def test_audit_log_export_is_the_record_path_byte_for_byte(catalog: Catalog, run_cli, fmt: str) -> None:
+    moments = awkward_store(catalog)
+    for args, fields in _event_cases(moments):
+        rows = (event.to_dict() for event in iter_event_log(catalog, EventQuery(**fields)))
+        if fmt == "csv":
+            rows = ({**row, "details": json.dumps(row["details"], sort_keys=True)} for row in rows)
+        expected = io.StringIO()
+        assert reference_listing(rows, EVENT_COLUMNS, fmt, expected, key="events") >= 2, args  # the case lists events
+        result = run_cli("audit", "log", *args, "--format", fmt)
+        assert result.exit_code == 0, result.output
+        assert result.stdout_bytes.decode() == expected.getvalue(), args  # (.output turns \r\n into \n)
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "json"])
+def test_write_listing_writes_what_it_wrote_row_by_row(fmt: str) -> None:
+    """The batched writer behind every listing (web exports, retention plan…) keeps the row-by-row bytes."""
+    rows = [{"a": text, "n": n, "big": 2**64 + n, "f": n / 3, "none": None, "flag": bool(n % 2), "d": {"k": text}}
+            for n, text in enumerate(AWKWARD * 200)]  # fmt: skip
+    columns = ("a", "n", "big", "f", "none", "flag", "d")
+    for subset in (rows, rows[:1], []):
+        expected, actual = io.StringIO(), io.StringIO()
+        reference_listing(subset, columns, fmt, expected, key="things", trailer=lambda: {"next": "x\ny"})
+        assert write_listing(subset, columns, fmt, actual, key="things", trailer=lambda: {"next": "x\ny"}) == len(subset)
+        assert actual.getvalue() == expected.getvalue()
