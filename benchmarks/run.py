@@ -1086,7 +1086,8 @@ def web(quick: bool, pg_url: str | None, keep: str | None, backends: list[str] |
     return out
 
 
-SECTIONS = ("startup", "durability", "syscalls", "cycle", "writers", "integrity", "lifecycle", "memory", "proofs", "web")
+SECTIONS = ("startup", "durability", "syscalls", "cycle", "writers", "integrity", "lifecycle", "memory", "proofs", "web",
+            "exports")  # fmt: skip
 
 
 def main() -> None:
@@ -1119,6 +1120,7 @@ def main() -> None:
         "memory": lambda: memory(args.quick),
         "proofs": lambda: proofs(args.quick, args.pg_url),
         "web": lambda: web(args.quick, args.pg_url, args.keep, args.backend),
+        "exports": lambda: __import__("exports").exports(args.quick, args.pg_url),
     }
     for name in SECTIONS:
         if name in wanted:
@@ -1133,7 +1135,9 @@ def main() -> None:
 
 
 def print_section(name: str, rows: object) -> None:
-    if name == "startup":
+    if name == "exports":
+        __import__("exports").print_rows(rows)
+    elif name == "startup":
         print(f"{'startup (median wall time)':<44}{'seconds':>9}{'ratio':>8}")
         for row in rows:  # type: ignore[attr-defined]
             print(f"{row['name']:<44}{row['seconds']:>9.3f}{row['ratio']:>7.2f}x")
