@@ -89,27 +89,21 @@ def _as_of_view(as_of: datetime) -> Any:
     status and path then; the recorded facts (type, size, hash…) never change.
     Artifacts not yet written, or already deleted, are left out.
 
-    The last event is looked up per artifact (correlated subqueries on the
-    events' ``artifact_id`` index), so a page walks the artifacts in its
-    order and stops when it is full: grouping the whole log by artifact read
-    every event for every page. What a page still pays for is the artifacts
-    it passes that did not exist yet (newest first, as of long ago).
+    That event is found once per artifact (one correlated lookup of its seq
+    on the events' ``artifact_id`` index) and joined by its seq for both the
+    path and the status, so a page walks the artifacts in its order and stops
+    when it is full: grouping the whole log by artifact read every event for
+    every page. What a page still pays for is the artifacts it passes that
+    did not exist yet (newest first, as of long ago).
     """
     e = EVENTS.c
-
-    def then(column: Any) -> Any:
-        return (
-            select(column)
-            .where(e.artifact_id == ARTIFACTS.c.id, e.at <= as_of, e.status.is_not(None))
-            .order_by(e.seq.desc())
-            .limit(1)
-            .correlate(ARTIFACTS)
-            .scalar_subquery()
-        )
-
-    changed = {"path": then(e.path).label("path"), "status": then(e.status).label("status")}
-    view = select(*(changed.get(c.name, c) for c in ARTIFACTS.c)).subquery("then")
-    return select(view).where(view.c.status != "deleted").subquery("as_of")  # none yet: NULL, left out too
+    last = (select(e.seq).where(e.artifact_id == ARTIFACTS.c.id, e.at <= as_of, e.status.is_not(None))
+            .order_by(e.seq.desc()).limit(1).correlate(ARTIFACTS).scalar_subquery())  # fmt: skip
+    then = EVENTS.alias("then_event")
+    changed = {"path": then.c.path.label("path"), "status": then.c.status.label("status")}
+    view = select(*(changed.get(c.name, c) for c in ARTIFACTS.c)).join_from(ARTIFACTS, then, then.c.seq == last)
+    then_view = view.subquery("then")
+    return select(then_view).where(then_view.c.status != "deleted").subquery("as_of")  # none yet: no join, left out
 
 
 def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
