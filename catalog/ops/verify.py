@@ -176,7 +176,8 @@ def verify(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for rows in _rows(catalog, scope):
             chosen = [row for row in rows if scope.picks(row.id, seed or 0)]
-            results = pool.map(lambda row: _hash(catalog, row), chosen)
+            # one worker hashes here: no hand-over to a thread (and back) per file
+            results = (pool.map if workers > 1 else map)(lambda row: _hash(catalog, row), chosen)
             outcomes = []
             for row, found in zip(chosen, results):
                 report.checked += 1
