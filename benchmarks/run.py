@@ -1120,7 +1120,7 @@ def main() -> None:
         "memory": lambda: memory(args.quick),
         "proofs": lambda: proofs(args.quick, args.pg_url),
         "web": lambda: web(args.quick, args.pg_url, args.keep, args.backend),
-        "exports": lambda: __import__("exports").exports(args.quick, args.pg_url),
+        "exports": lambda: __import__("exports").exports(args.quick, args.pg_url, args.keep),
     }
     for name in SECTIONS:
         if name in wanted:
