@@ -36,7 +36,8 @@ atexit.register(report)
 
 CATALOG_MAIN = PROBE + 'sys.argv = ["catalog", *sys.argv[1:]]\nfrom catalog.cli import main\nmain()\n'
 
-#: The baseline: the raw driver, the same SELECT, json.dumps per row (times as the driver gives them, str()).
+#: The baseline: the raw driver, the same SELECT, json.dumps per row (times as the driver gives them; PostgreSQL's
+#: datetimes through str(), which makes json.dumps build an encoder per row there).
 RAW = PROBE + """
 import json, os
 query, url = sys.argv[1], os.environ.get("RAW_PG")
@@ -52,8 +53,12 @@ else:
     cursor = conn.cursor()
 cursor.execute(query)
 write = sys.stdout.write
-for row in cursor:
-    write(json.dumps(dict(zip(columns, row)), default=str) + "\\n")
+if url:  # psycopg gives times as datetimes, which json.dumps needs told to write as text
+    for row in cursor:
+        write(json.dumps(dict(zip(columns, row)), default=str) + "\\n")
+else:  # sqlite3 gives text, numbers and None
+    for row in cursor:
+        write(json.dumps(dict(zip(columns, row))) + "\\n")
 """
 
 LS_SELECT = ("SELECT id, path, original_path, type, prefix, ext, created_at, recorded_at, size, sha256, status, "
