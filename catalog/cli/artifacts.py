@@ -103,6 +103,7 @@ def ls(
       catalog ls --prefix 'momentum*' --status active --format json | jq '.artifacts[].path'
       catalog ls --limit 100 --after explain/20240115-103000-momentum_scan-explain.json
     """
+    from ..ops.exports import listing_batches
     from ..ops.query import ArtifactQuery, Listing
 
     query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit, as_of, exts)
@@ -111,7 +112,7 @@ def ls(
         if fmt == "table":
             show_records(listing, fmt)
         else:  # an export: rows straight from the database, no record per row
-            show_batches(listing.batches(), ALL_RECORD_COLUMNS, fmt, "artifacts",
+            show_batches(listing_batches(listing), ALL_RECORD_COLUMNS, fmt, "artifacts",
                          trailer=lambda: {"next_after": listing.next_after})  # fmt: skip
 
 

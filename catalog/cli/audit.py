@@ -50,7 +50,8 @@ def audit_log(
       catalog audit log --path 'ledger/*' --since 2024-01-01T00:00:00Z
       catalog audit log --actor alice --format ndjson > alice.ndjson
     """
-    from ..ops.query import EVENT_FIELDS, EventQuery, event_log_batches, iter_event_log
+    from ..ops.exports import EVENT_FIELDS, event_log_batches
+    from ..ops.query import EventQuery, iter_event_log
 
     query = EventQuery(since, until, actions, path, actor_text, limit)
     with state.catalog() as catalog:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import fnmatch
 import heapq
-import json
 import os
 import re
 import stat
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain, islice
 from typing import Any
@@ -26,7 +25,7 @@ from ..core.chain import event_batches
 from ..core.errors import NotFoundError, Param, ValidationError
 from ..core.fs import UnsafePath, row_file, sha256_file
 from ..core.records import ArtifactRecord, EventRecord
-from ..core.schema import ARTIFACTS, EVENTS, iso_text, keyset_after
+from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.store import Catalog
 from ..core.vocabulary import ACTIONS, EXTS, ON_DISK, SORTS, STATUSES, TYPES
 
@@ -89,12 +88,10 @@ def _as_of_view(as_of: datetime) -> Any:
     status and path then; the recorded facts (type, size, hash…) never change.
     Artifacts not yet written, or already deleted, are left out.
 
-    That event is found once per artifact (one correlated lookup of its seq
-    on the events' ``artifact_id`` index) and joined by its seq for both the
-    path and the status, so a page walks the artifacts in its order and stops
-    when it is full: grouping the whole log by artifact read every event for
-    every page. What a page still pays for is the artifacts it passes that
-    did not exist yet (newest first, as of long ago).
+    That event is found once per artifact (its seq, on the ``artifact_id``
+    index) and joined for path and status, so a page walks the artifacts in
+    its order and stops when full; it still pays for the artifacts it passes
+    that did not exist yet (newest first, as of long ago).
     """
     e = EVENTS.c
     last = (select(e.seq).where(e.artifact_id == ARTIFACTS.c.id, e.at <= as_of, e.status.is_not(None))
@@ -131,11 +128,8 @@ def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
 def _artifact_pages(
     catalog: Catalog, query: ArtifactQuery, batch: int, columns: Callable[[Any], list[Any]] | None = None
 ) -> Iterator[list[Any]]:
-    """The rows matching ``query`` in its order, a keyset page at a time (each in its own short read).
-
-    ``columns`` picks what each row holds from the source table (default: every column).
-    Raises NotFoundError if ``query.after`` names no artifact.
-    """
+    """The rows matching ``query`` in its order, a keyset page at a time (each in its own short read); ``columns``
+    picks what a row holds from the source (default: every column). NotFoundError if ``query.after`` names none."""
     source = ARTIFACTS if query.as_of is None else _as_of_view(query.as_of)
     column_name, descending = SORTS[query.sort]
     key, ident = source.c[column_name], source.c.id
@@ -146,8 +140,7 @@ def _artifact_pages(
 
     def cursor_at(where: Any) -> tuple[Any, int] | None:  # the sort key of one row: the next page starts after it
         with catalog.read() as conn:
-            found = conn.execute(select(key, ident).where(where)).first()
-        return None if found is None else (found[0], found[1])
+            return conn.execute(select(key, ident).where(where)).first()
 
     cursor: tuple[Any, int] | None = None
     if query.after is not None:
@@ -179,67 +172,37 @@ def _artifact_pages(
 
 
 def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
-    """Artifacts matching ``query`` in its order, fetched in keyset batches of ``batch`` rows.
-
-    Raises NotFoundError if ``query.after`` names no artifact.
-    """
+    """Artifacts matching ``query`` in its order, in keyset batches of ``batch``; NotFoundError if ``after`` names none."""
     for rows in _artifact_pages(catalog, query, batch):
         yield from map(ArtifactRecord.from_row, rows)
-
-
-#: The columns of :func:`artifact_batches`' rows: :class:`ArtifactRecord`'s fields, in order.
-RECORD_FIELDS = tuple(f.name for f in fields(ArtifactRecord))
-
-
-def artifact_batches(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 5000) -> Iterator[list[Any]]:
-    """The rows of :func:`iter_artifacts` for an export: lists of up to ``batch`` rows, each a tuple of
-    :data:`RECORD_FIELDS` values as :meth:`ArtifactRecord.to_dict` gives them (times as ISO-8601 UTC text).
-
-    No record is built per row: the database formats the times (:class:`catalog.core.schema.iso_text`).
-    Raises NotFoundError if ``query.after`` names no artifact.
-    """
-    times = {"created_at", "recorded_at", "retain_until"}
-
-    def columns(source: Any) -> list[Any]:
-        return [iso_text(source.c[name]).label(name) if name in times else source.c[name] for name in RECORD_FIELDS]
-
-    for rows in _artifact_pages(catalog, query, batch, columns):
-        if rows:
-            yield rows
 
 
 class Listing:
     """A streamed listing that remembers where it stopped, for keyset pagination.
 
-    Iterate it once (as records, or as export rows by :meth:`batches`);
-    afterwards :attr:`next_after` is the path to pass as
-    ``ArtifactQuery.after`` for the next page (None when the query had no
-    limit or the last page was short).
+    Iterate it once (or read it by :func:`catalog.ops.exports.listing_batches`); then :attr:`next_after` is the path
+    to pass as ``ArtifactQuery.after`` for the next page (None without a limit or after a short page).
     """
 
     def __init__(self, catalog: Catalog, query: ArtifactQuery) -> None:
-        self._catalog, self._query = catalog, query
-        self._limit = query.limit
+        self.catalog, self.query = catalog, query
         self._count = 0
         self._last: str | None = None
 
     def __iter__(self) -> Iterator[ArtifactRecord]:
-        for record in iter_artifacts(self._catalog, self._query):
-            self._count += 1
-            self._last = record.path
+        for record in iter_artifacts(self.catalog, self.query):
+            self.seen(1, record.path)
             yield record
 
-    def batches(self) -> Iterator[list[Any]]:
-        """The listing as :func:`artifact_batches` gives it (rows of :data:`RECORD_FIELDS` values)."""
-        for rows in artifact_batches(self._catalog, self._query):
-            self._count += len(rows)
-            self._last = rows[-1][1]  # the path
-            yield rows
+    def seen(self, count: int, last_path: str) -> None:
+        """Note ``count`` more rows listed, the last at ``last_path`` (an export reading rows itself calls this)."""
+        self._count += count
+        self._last = last_path
 
     @property
     def next_after(self) -> str | None:
         """The last path of a full page (the cursor for the next one), else None."""
-        return self._last if self._limit is not None and self._count == self._limit else None
+        return self._last if self.query.limit is not None and self._count == self.query.limit else None
 
 
 # -- one artifact ---------------------------------------------------------------
@@ -435,13 +398,8 @@ class EventQuery:
 
 
 def _event_pages(catalog: Catalog, query: EventQuery, columns: Sequence[Any] | None = None) -> Iterator[list[Any]]:
-    """The events matching ``query`` in seq order, a batch at a time; ``columns`` as in
-    :func:`catalog.core.chain.event_batches` (a ``path`` and an ``actor`` column are needed).
-
-    Each action is read as its own seq-ordered stream (the ``(action, seq)``
-    index) and the streams merged, so several actions never sort all their
-    events for one page.
-    """
+    """The events matching ``query`` in seq order, a batch at a time (``columns`` as in :func:`event_batches`, with
+    ``path`` and ``actor``); each action is its own seq-ordered stream (the ``(action, seq)`` index), merged."""
     c = EVENTS.c
     where: list[Any] = []
     if query.since is not None:
@@ -485,19 +443,3 @@ def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterat
     """Events matching ``query``, oldest first, streamed in keyset batches."""
     for rows in _event_pages(catalog, query):
         yield from map(EventRecord.from_row, rows)
-
-
-#: The columns of :func:`event_log_batches`' rows: :meth:`EventRecord.to_dict`'s keys, in order.
-EVENT_FIELDS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
-
-
-def event_log_batches(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[list[tuple[Any, ...]]]:
-    """The events of :func:`iter_event_log` for an export: lists of rows, each a tuple of
-    :data:`EVENT_FIELDS` values as :meth:`EventRecord.to_dict` gives them (``at`` as ISO-8601 UTC text,
-    ``details`` a dict). No record is built per row; each batch's details are parsed in one ``json.loads``.
-    """
-    e = EVENTS.c
-    columns = [iso_text(e.at).label("at") if name == "at" else e[name] for name in EVENT_FIELDS]
-    for rows in _event_pages(catalog, query, columns):
-        details = json.loads("[" + ",".join([row.details for row in rows]) + "]")
-        yield [(*row[:7], found, row[8]) for row, found in zip(rows, details)]
