@@ -1102,7 +1102,7 @@ def web(quick: bool, pg_url: str | None, keep: str | None, backends: list[str] |
 
 
 SECTIONS = ("startup", "durability", "syscalls", "cycle", "writers", "integrity", "layout", "lifecycle", "memory", "proofs",
-            "web", "lean")
+            "web", "lean", "exports")  # fmt: skip
 
 
 def main() -> None:
@@ -1137,6 +1137,7 @@ def main() -> None:
         "proofs": lambda: proofs(args.quick, args.pg_url),
         "web": lambda: web(args.quick, args.pg_url, args.keep, args.backend),
         "lean": lambda: __import__("lean").durability(args.quick, args.pg_url),  # benchmarks/lean.py (issue 17)
+        "exports": lambda: __import__("exports").exports(args.quick, args.pg_url, args.keep),
     }
     for name in SECTIONS:
         if name in wanted:
@@ -1153,6 +1154,8 @@ def main() -> None:
 def print_section(name: str, rows: object) -> None:
     if name == "lean":
         __import__("lean").show(rows)
+    elif name == "exports":
+        __import__("exports").print_rows(rows)
     elif name == "startup":
         print(f"{'startup (median wall time)':<44}{'seconds':>9}{'ratio':>8}")
         for row in rows:  # type: ignore[attr-defined]

@@ -229,6 +229,23 @@ def test_subsets_cover_every_artifact_exactly_once(many, catalog: Catalog) -> No
     assert seen == Counter({r.id: 1 for r in many})
 
 
+@pytest.mark.parametrize("batch", [1, 4, 23, 500])
+def test_every_batch_of_results_is_recorded(many, catalog: Catalog, monkeypatch: pytest.MonkeyPatch,
+                                            batch: int) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """Each batch's results are written in a unit of work of their own, the last one with the run's end."""
+    from sqlalchemy import select
+
+    from catalog.core.schema import VERIFY_RESULTS as RESULTS
+    from catalog.ops import verify as verify_module
+
+    monkeypatch.setattr(verify_module, "BATCH", batch)
+    run = verify(catalog, Scope(subset=(1, 2)))
+    with catalog.db.read() as conn:
+        recorded = [r.artifact_id for r in conn.execute(select(RESULTS.c.artifact_id).where(RESULTS.c.run_id == run.run_id))]
+    assert sorted(recorded) == [r.id for r in many if r.id % 2 == 0] and run.checked == len(recorded) > 0
+    assert [(r.checked, r.ok) for r in history(catalog, 1)] == [(run.checked, run.checked)]
+
+
 def test_samples_are_reproducible_with_a_seed(many, catalog: Catalog) -> None:  # type: ignore[no-untyped-def]
     def picked(seed: int) -> set[int]:
         run = verify(catalog, Scope(sample=0.3, seed=seed))

@@ -121,3 +121,22 @@ def test_temp_names_carry_host_and_pid_and_are_unique() -> None:
     assert parsed is not None and parsed.pid == 4242 and parsed.final_name == "20240115-080000-p-ledger.json"
     assert parse_name(a) is None  # a temp file is never mistaken for an artifact
     assert parse_temp_name("20240115-080000-p-ledger.json") is None
+
+
+@pytest.mark.parametrize("stamp", ["20240115103000", "20240229235959", "20230229000000", "20241332000000", "20240230000000",
+                                   "00000101000000", "99991231235959", "20240101240000", "20240101006000",
+                                   "20240101000060", "20240101000061", "19700101000000", "٢٠٢٤0115103000"])  # fmt: skip
+def test_a_name_time_reads_as_strptime_reads_it(stamp: str) -> None:
+    """Names are checked on every path read from a row (verify, get, retention): their time is read without
+    strptime, with the same answer (and the same refusals: no 13th month, no leap second)."""
+    from catalog.core.names import _stamp_time
+
+    try:
+        expected: object = datetime.strptime(stamp, "%Y%m%d%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        expected = ValueError
+    try:
+        found: object = _stamp_time(stamp)
+    except ValueError:
+        found = ValueError
+    assert found == expected

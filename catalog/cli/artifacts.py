@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..core.vocabulary import EXTRA_EXTS, EXTS, READABLE, SORTS, STATUSES, TYPES
-from .render import echo, show_dicts, show_records, show_rows
+from .render import ALL_RECORD_COLUMNS, echo, show_batches, show_dicts, show_records, show_rows
 from .root import State, UTCTime, cli, complete_files, complete_paths, format_option, open_input, pass_state
 
 
@@ -103,12 +103,17 @@ def ls(
       catalog ls --prefix 'momentum*' --status active --format json | jq '.artifacts[].path'
       catalog ls --limit 100 --after explain/20240115-103000-momentum_scan-explain.json
     """
+    from ..ops.exports import listing_batches
     from ..ops.query import ArtifactQuery, Listing
 
     query = ArtifactQuery(types, prefix, statuses, since, until, sort, after, limit, as_of, exts)
     with state.catalog() as catalog:
         listing = Listing(catalog, query)
-        show_records(listing, fmt, trailer=lambda: {"next_after": listing.next_after})
+        if fmt == "table":
+            show_records(listing, fmt)
+        else:  # an export: rows straight from the database, no record per row
+            show_batches(listing_batches(listing), ALL_RECORD_COLUMNS, fmt, "artifacts",
+                         trailer=lambda: {"next_after": listing.next_after})  # fmt: skip
 
 
 def _show_stories(stories: list[Any], fmt: str) -> None:

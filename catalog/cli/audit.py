@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ..core.vocabulary import ACTIONS
-from .render import echo, show_rows
+from .render import echo, show_batches, show_rows
 from .root import State, UTCTime, cli, cli_error, complete_files, exit_after, format_option, pass_state
 
 
@@ -24,9 +24,6 @@ def audit() -> None:
       catalog audit verify --checkpoint /secure/checkpoint.json
       catalog audit log --since 2024-01-01 --action write
     """
-
-
-EVENT_COLUMNS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
 
 
 _ACTIONS_HELP = "\n".join(f"  {name:<17} {meaning}" for name, meaning in ACTIONS.items())
@@ -53,15 +50,20 @@ def audit_log(
       catalog audit log --path 'ledger/*' --since 2024-01-01T00:00:00Z
       catalog audit log --actor alice --format ndjson > alice.ndjson
     """
+    from ..ops.exports import EVENT_FIELDS, event_log_batches
     from ..ops.query import EventQuery, iter_event_log
 
     query = EventQuery(since, until, actions, path, actor_text, limit)
     with state.catalog() as catalog:
-        rows = (event.to_dict() for event in iter_event_log(catalog, query))
-        if fmt in ("table", "csv"):
-            rows = ({**row, "details": json.dumps(row["details"], sort_keys=True)} for row in rows)
-        columns = EVENT_COLUMNS if fmt != "table" else ("seq", "at", "action", "path", "status", "actor", "details")
-        show_rows(rows, columns, fmt, "events")
+        if fmt == "table":
+            rows = ({**event.to_dict(), "details": json.dumps(event.details, sort_keys=True)}
+                    for event in iter_event_log(catalog, query))  # fmt: skip
+            show_rows(rows, ("seq", "at", "action", "path", "status", "actor", "details"), fmt, "events")
+            return
+        batches = event_log_batches(catalog, query)  # an export: rows straight from the database
+        if fmt == "csv":  # details as one cell of JSON text
+            batches = ([(*row[:7], json.dumps(row[7], sort_keys=True), row[8]) for row in rows] for rows in batches)
+        show_batches(batches, EVENT_FIELDS, fmt, "events")
 
 
 @audit.command("verify")

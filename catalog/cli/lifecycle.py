@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..core.vocabulary import TYPES
-from .render import echo, show_dicts, show_rows
+from .render import echo, show_batches, show_dicts, show_rows
 from .root import State, UTCTime, Whole, cli, exit_after, format_option, pass_state
 
 PLAN_COLUMNS = ("path", "type", "action", "reason", "age_days", "expires_at", "size", "status")
@@ -55,9 +55,14 @@ def retention_plan(state: State, types: tuple[str, ...], now: Any, summary: bool
             rows = plan_summary(catalog, now=now, types=types)
             show_rows((row.to_dict() for row in rows), SUMMARY_COLUMNS, fmt, "summary")
             return
-        from ..ops.retention import plan
+        if fmt == "table":
+            from ..ops.retention import plan
 
-        show_rows((row.to_dict() for row in plan(catalog, now=now, types=types)), PLAN_COLUMNS, fmt, "plan")
+            show_rows((row.to_dict() for row in plan(catalog, now=now, types=types)), PLAN_COLUMNS, fmt, "plan")
+            return
+        from ..ops.retention import PLAN_FIELDS, plan_batches
+
+        show_batches(plan_batches(catalog, now=now, types=types), PLAN_FIELDS, fmt, "plan")  # an export
 
 
 @retention.command("apply")

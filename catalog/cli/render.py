@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from ..core.formats import cell_text, write_listing
+from ..core.formats import cell_text, write_batches, write_listing
 from ..core.text import fit, human_size, pad, printable, width
 
 if TYPE_CHECKING:
@@ -189,6 +189,15 @@ def show_records(
     """Render artifact records (streamed): a short table for people, every field for programs."""
     columns = RECORD_COLUMNS if fmt == "table" else ALL_RECORD_COLUMNS
     return show_rows((r.to_dict() for r in records), columns, fmt, "artifacts", trailer, out)
+
+
+def show_batches(
+    batches: Iterable[Sequence[Sequence[Any]]], columns: Sequence[str], fmt: str, key: str,
+    trailer: Callable[[], Mapping[str, Any]] | None = None, out: IO[str] | None = None,
+) -> int:  # fmt: skip
+    """Render an export given as batches of rows (each row its values in ``columns`` order) in a machine format
+    (json, ndjson, csv: the same bytes as :func:`show_rows` writes for the same rows); returns the row count."""
+    return write_batches(batches, columns, fmt, out or sys.stdout, key=key, trailer=trailer)
 
 
 def show_dicts(items: Iterable[Any], columns: Sequence[str], fmt: str, key: str) -> int:

@@ -160,14 +160,24 @@ def iter_events(read: Any, where: list[Any] | None = None, batch: int = 1000) ->
     Each batch is read in its own short transaction (``read`` is
     ``Database.read``); ``where`` adds conditions on the ``events`` columns.
     """
+    for rows in event_batches(read, where, batch):
+        yield from rows
+
+
+def event_batches(
+    read: Any, where: list[Any] | None = None, batch: int = 1000, columns: Sequence[Any] | None = None
+) -> Iterator[list[Any]]:
+    """:func:`iter_events` a batch (a list of up to ``batch`` rows) at a time; ``columns`` picks what a row
+    holds (default: every column; a ``seq`` column is needed)."""
     last = 0
+    chosen = select(*columns) if columns else select(EVENTS)
     while True:
-        query = select(EVENTS).where(EVENTS.c.seq > last, *(where or [])).order_by(EVENTS.c.seq).limit(batch)
+        query = chosen.where(EVENTS.c.seq > last, *(where or [])).order_by(EVENTS.c.seq).limit(batch)
         with read() as conn:
             rows = conn.execute(query).all()
         if not rows:
             return
-        yield from rows
+        yield rows
         last = rows[-1].seq
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    FunctionElement,
     Index,
     Integer,
     LargeBinary,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     literal,
     tuple_,
 )
+from sqlalchemy.ext.compiler import compiles
 
 from .vocabulary import ROLES, STATUSES
 
@@ -227,3 +229,31 @@ def keyset_after(
     keys = tuple_(*columns)
     bound = tuple_(*(literal(value, column.type) for column, value in zip(columns, values, strict=True)))
     return keys < bound if descending else keys > bound
+
+
+class iso_text(FunctionElement[str]):  # noqa: N801 (an SQL function, named as one)
+    """A :class:`UTCDateTime` column as the text :func:`catalog.core.formats.format_time` gives its value,
+    computed by the database: ``2024-01-15T10:30:00Z``, ``…:00.250000Z`` (microseconds only if any); NULL stays NULL.
+
+    Exports read times through it, so no row's time is parsed into a datetime
+    and printed again in Python.
+    """
+
+    type = String()
+    name = "iso_text"
+    inherit_cache = True
+
+
+@compiles(iso_text, "sqlite")
+def _iso_text_sqlite(element: iso_text, compiler: Any, **kw: Any) -> str:
+    # stored as "YYYY-MM-DD HH:MM:SS.ffffff" (SQLAlchemy's SQLite DATETIME text)
+    x = compiler.process(element.clauses, **kw)
+    return (f"replace(substr({x}, 1, 19), ' ', 'T') || CASE WHEN rtrim(substr({x}, 21), '0') = '' THEN 'Z' "
+            f"ELSE '.' || substr(substr({x}, 21) || '000000', 1, 6) || 'Z' END")  # fmt: skip
+
+
+@compiles(iso_text, "postgresql")
+def _iso_text_postgresql(element: iso_text, compiler: Any, **kw: Any) -> str:
+    x = compiler.process(element.clauses, **kw)  # timestamp without time zone, holding UTC
+    return (f"to_char({x}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN to_char({x}, 'US') = '000000' THEN 'Z' "
+            f"ELSE '.' || to_char({x}, 'US') || 'Z' END")  # fmt: skip

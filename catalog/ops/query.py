@@ -13,14 +13,15 @@ import heapq
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain, islice
 from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from ..core.chain import iter_events
+from ..core.chain import event_batches
 from ..core.errors import NotFoundError, Param, ValidationError
 from ..core.fs import UnsafePath, row_file, sha256_file
 from ..core.records import ArtifactRecord, EventRecord
@@ -87,27 +88,19 @@ def _as_of_view(as_of: datetime) -> Any:
     status and path then; the recorded facts (type, size, hash…) never change.
     Artifacts not yet written, or already deleted, are left out.
 
-    The last event is looked up per artifact (correlated subqueries on the
-    events' ``artifact_id`` index), so a page walks the artifacts in its
-    order and stops when it is full: grouping the whole log by artifact read
-    every event for every page. What a page still pays for is the artifacts
-    it passes that did not exist yet (newest first, as of long ago).
+    That event is found once per artifact (its seq, on the ``artifact_id``
+    index) and joined for path and status, so a page walks the artifacts in
+    its order and stops when full; it still pays for the artifacts it passes
+    that did not exist yet (newest first, as of long ago).
     """
     e = EVENTS.c
-
-    def then(column: Any) -> Any:
-        return (
-            select(column)
-            .where(e.artifact_id == ARTIFACTS.c.id, e.at <= as_of, e.status.is_not(None))
-            .order_by(e.seq.desc())
-            .limit(1)
-            .correlate(ARTIFACTS)
-            .scalar_subquery()
-        )
-
-    changed = {"path": then(e.path).label("path"), "status": then(e.status).label("status")}
-    view = select(*(changed.get(c.name, c) for c in ARTIFACTS.c)).subquery("then")
-    return select(view).where(view.c.status != "deleted").subquery("as_of")  # none yet: NULL, left out too
+    last = (select(e.seq).where(e.artifact_id == ARTIFACTS.c.id, e.at <= as_of, e.status.is_not(None))
+            .order_by(e.seq.desc()).limit(1).correlate(ARTIFACTS).scalar_subquery())  # fmt: skip
+    then = EVENTS.alias("then_event")
+    changed = {"path": then.c.path.label("path"), "status": then.c.status.label("status")}
+    view = select(*(changed.get(c.name, c) for c in ARTIFACTS.c)).join_from(ARTIFACTS, then, then.c.seq == last)
+    then_view = view.subquery("then")
+    return select(then_view).where(then_view.c.status != "deleted").subquery("as_of")  # none yet: no join, left out
 
 
 def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
@@ -132,26 +125,28 @@ def _filters(query: ArtifactQuery, source: Any) -> list[Any]:
     return where
 
 
-def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
-    """Artifacts matching ``query`` in its order, fetched in keyset batches of ``batch`` rows.
-
-    Raises NotFoundError if ``query.after`` names no artifact.
-    """
+def _artifact_pages(
+    catalog: Catalog, query: ArtifactQuery, batch: int, columns: Callable[[Any], list[Any]] | None = None
+) -> Iterator[list[Any]]:
+    """The rows matching ``query`` in its order, a keyset page at a time (each in its own short read); ``columns``
+    picks what a row holds from the source (default: every column). NotFoundError if ``query.after`` names none."""
     source = ARTIFACTS if query.as_of is None else _as_of_view(query.as_of)
     column_name, descending = SORTS[query.sort]
     key, ident = source.c[column_name], source.c.id
     order = (key.desc(), ident.desc()) if descending else (key.asc(), ident.asc())
     base = _filters(query, source)
     glob = query.prefix if query.prefix is not None and _GLOB_CHARS.search(query.prefix) else None
+    chosen = select(*columns(source)) if columns is not None else select(source)
+
+    def cursor_at(where: Any) -> tuple[Any, int] | None:  # the sort key of one row: the next page starts after it
+        with catalog.read() as conn:
+            return conn.execute(select(key, ident).where(where)).first()
 
     cursor: tuple[Any, int] | None = None
     if query.after is not None:
-        rel = catalog.relative(query.after)
-        with catalog.read() as conn:
-            start = conn.execute(select(source).where(source.c.path == rel)).first()
-        if start is None:
+        cursor = cursor_at(source.c.path == catalog.relative(query.after))
+        if cursor is None:
             raise NotFoundError(Param("after"), f" {query.after}: no artifact at that path", value=query.after)
-        cursor = (getattr(start, column_name), start.id)
 
     remaining = query.limit
     while remaining is None or remaining > 0:
@@ -161,45 +156,53 @@ def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), bat
             where.append(keyset_after((key, ident), cursor, descending=descending))
         size = batch if remaining is None else min(batch, remaining)
         with catalog.read() as conn:
-            rows = conn.execute(select(source).where(*where).order_by(*order).limit(size)).all()
+            rows: list[Any] = list(conn.execute(chosen.where(*where).order_by(*order).limit(size)).all())
         if not rows:
             return
-        for row in rows:
-            if glob is None or fnmatch.fnmatchcase(row.prefix, glob):
-                if remaining is not None:
-                    remaining -= 1
-                yield ArtifactRecord.from_row(row)
-                if remaining == 0:
-                    return
-        cursor = (getattr(rows[-1], column_name), rows[-1].id)
-        if len(rows) < size:
+        fetched, last = len(rows), rows[-1]
+        if glob is not None:
+            rows = [row for row in rows if fnmatch.fnmatchcase(row.prefix, glob)]
+        if remaining is not None:
+            rows = rows[:remaining]
+            remaining -= len(rows)
+        yield rows
+        if fetched < size or remaining == 0:
             return
+        cursor = cursor_at(ident == last.id) if columns is not None else (getattr(last, column_name), last.id)
+
+
+def iter_artifacts(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), batch: int = 1000) -> Iterator[ArtifactRecord]:
+    """Artifacts matching ``query`` in its order, in keyset batches of ``batch``; NotFoundError if ``after`` names none."""
+    for rows in _artifact_pages(catalog, query, batch):
+        yield from map(ArtifactRecord.from_row, rows)
 
 
 class Listing:
     """A streamed listing that remembers where it stopped, for keyset pagination.
 
-    Iterate it once; afterwards :attr:`next_after` is the path to pass as
-    ``ArtifactQuery.after`` for the next page (None when the query had no
-    limit or the last page was short).
+    Iterate it once (or read it by :func:`catalog.ops.exports.listing_batches`); then :attr:`next_after` is the path
+    to pass as ``ArtifactQuery.after`` for the next page (None without a limit or after a short page).
     """
 
     def __init__(self, catalog: Catalog, query: ArtifactQuery) -> None:
-        self._records = iter_artifacts(catalog, query)
-        self._limit = query.limit
+        self.catalog, self.query = catalog, query
         self._count = 0
         self._last: str | None = None
 
     def __iter__(self) -> Iterator[ArtifactRecord]:
-        for record in self._records:
-            self._count += 1
-            self._last = record.path
+        for record in iter_artifacts(self.catalog, self.query):
+            self.seen(1, record.path)
             yield record
+
+    def seen(self, count: int, last_path: str) -> None:
+        """Note ``count`` more rows listed, the last at ``last_path`` (an export reading rows itself calls this)."""
+        self._count += count
+        self._last = last_path
 
     @property
     def next_after(self) -> str | None:
         """The last path of a full page (the cursor for the next one), else None."""
-        return self._last if self._limit is not None and self._count == self._limit else None
+        return self._last if self.query.limit is not None and self._count == self.query.limit else None
 
 
 # -- one artifact ---------------------------------------------------------------
@@ -394,13 +397,9 @@ class EventQuery:
                 raise ValidationError(f"{what} must be 1-512 characters without NUL", value=text)
 
 
-def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[EventRecord]:
-    """Events matching ``query``, oldest first, streamed in keyset batches.
-
-    Each action is read as its own seq-ordered stream (the ``(action, seq)``
-    index) and the streams merged, so several actions never sort all their
-    events for one page.
-    """
+def _event_pages(catalog: Catalog, query: EventQuery, columns: Sequence[Any] | None = None) -> Iterator[list[Any]]:
+    """The events matching ``query`` in seq order, a batch at a time (``columns`` as in :func:`event_batches`, with
+    ``path`` and ``actor``); each action is its own seq-ordered stream (the ``(action, seq)`` index), merged."""
     c = EVENTS.c
     where: list[Any] = []
     if query.since is not None:
@@ -414,19 +413,33 @@ def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterat
         where.append(c.path.like(_like_pattern(glob), escape="\\") if glob else c.path == query.path)
     if query.actor is not None:
         where.append(c.actor.like("%" + _like_pattern(query.actor) + "%", escape="\\"))
-    remaining = query.limit
     # a page's worth per query, unless rows may still be dropped here (a glob, an actor's case)
     exact = glob is None and query.actor is None
     batch = min(query.limit, 1000) if query.limit is not None and exact else 1000
-    streams = [iter_events(catalog.read, [*where, c.action == action], batch) for action in query.actions]
-    rows = heapq.merge(*streams, key=lambda row: row.seq) if streams else iter_events(catalog.read, where, batch)
-    for row in rows:
-        if glob is not None and not fnmatch.fnmatchcase(row.path or "", glob):
-            continue
-        if query.actor is not None and query.actor not in row.actor:
-            continue
-        yield EventRecord.from_row(row)
+    pages: Iterator[list[Any]]
+    if query.actions:
+        streams = [chain.from_iterable(event_batches(catalog.read, [*where, c.action == action], batch, columns))
+                   for action in query.actions]  # fmt: skip
+        merged = heapq.merge(*streams, key=lambda row: row.seq)
+        pages = iter(lambda: list(islice(merged, batch)), [])
+    else:
+        pages = event_batches(catalog.read, where, batch, columns)
+    remaining = query.limit
+    for rows in pages:
+        if glob is not None:
+            rows = [row for row in rows if fnmatch.fnmatchcase(row.path or "", glob)]
+        if query.actor is not None:
+            rows = [row for row in rows if query.actor in row.actor]
         if remaining is not None:
-            remaining -= 1
-            if remaining == 0:
-                return
+            rows = rows[:remaining]
+            remaining -= len(rows)
+        if rows:
+            yield rows
+        if remaining == 0:
+            return
+
+
+def iter_event_log(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[EventRecord]:
+    """Events matching ``query``, oldest first, streamed in keyset batches."""
+    for rows in _event_pages(catalog, query):
+        yield from map(EventRecord.from_row, rows)

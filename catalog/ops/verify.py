@@ -172,10 +172,12 @@ def verify(
         run_id = tx.verify_runs.start(started_at=started, scope=json.dumps(scope_data, sort_keys=True),
                                       sample=scope.sample, subset=scope_data["subset"])  # fmt: skip
     report = VerifyReport(run_id, scope_data)
+    pending: list[Outcome] = []  # results not yet recorded
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for rows in _rows(catalog, scope):
             chosen = [row for row in rows if scope.picks(row.id, seed or 0)]
-            results = pool.map(lambda row: _hash(catalog, row), chosen)
+            # one worker hashes here: no hand-over to a thread (and back) per file
+            results = (pool.map if workers > 1 else map)(lambda row: _hash(catalog, row), chosen)
             outcomes = []
             for row, found in zip(chosen, results):
                 report.checked += 1
@@ -200,11 +202,14 @@ def verify(
                     outcome, detail = "ok", None
                     report.ok += 1
                 outcomes.append(Outcome(row.id, row.path, outcome, detail))
-            if outcomes:
-                with catalog.change() as tx:  # one short unit of work per batch
-                    tx.verify_runs.add_results(run_id, outcomes)
+            if pending:  # the batch before: one short unit of work per batch
+                with catalog.change() as tx:
+                    tx.verify_runs.add_results(run_id, pending)
+            pending = outcomes
     report.duration_s = time.monotonic() - clock
-    with catalog.change() as tx:
+    with catalog.change() as tx:  # the last batch's results and the run's end: one commit
+        if pending:
+            tx.verify_runs.add_results(run_id, pending)
         tx.verify_runs.finish(run_id, checked=report.checked, ok=report.ok, failed=len(report.failed),
                               missing=len(report.missing), duration_s=report.duration_s, scope=scope_data)  # fmt: skip
     auto_checkpoint(catalog)
