@@ -60,7 +60,7 @@ def retention_plan(state: State, types: tuple[str, ...], now: Any, summary: bool
 
             show_rows((row.to_dict() for row in plan(catalog, now=now, types=types)), PLAN_COLUMNS, fmt, "plan")
             return
-        from ..ops.retention import PLAN_FIELDS, plan_batches
+        from ..ops.exports import PLAN_FIELDS, plan_batches
 
         show_batches(plan_batches(catalog, now=now, types=types), PLAN_FIELDS, fmt, "plan")  # an export
 

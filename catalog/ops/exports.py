@@ -12,10 +12,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import fields
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import case, type_coerce
+
+from ..core.formats import format_time
 from ..core.records import ArtifactRecord
-from ..core.schema import EVENTS, iso_text
+from ..core.schema import ARTIFACTS, EVENTS, UTCDateTime, iso_text
 from ..core.store import Catalog
 from .query import ArtifactQuery, EventQuery, Listing, _artifact_pages, _event_pages
 
@@ -61,3 +65,44 @@ def listing_batches(listing: Listing) -> Iterator[list[Any]]:
     for rows in artifact_batches(listing.catalog, listing.query):
         listing.seen(len(rows), rows[-1][1])  # the path
         yield rows
+
+
+#: The columns of :func:`plan_batches`' rows: :meth:`PlanRow.to_dict`'s keys, in order.
+PLAN_FIELDS = ("path", "type", "action", "reason", "age_days", "expires_at", "size", "status")
+
+
+def plan_batches(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (),
+                 batch: int = 5000) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
+    """:func:`plan` for an export: lists of rows, each a tuple of :data:`PLAN_FIELDS` values as
+    :meth:`PlanRow.to_dict` gives them, in the plan's order.
+
+    With no hold in force no record is built per row: each row is read as
+    the few columns the plan shows and its later time (one time per row,
+    parsed once). With holds, each row is decided by :meth:`Rule.decide`
+    against them, as :func:`plan` does. Raises ValidationError as ``plan`` does.
+    """
+    from .retention import active_holds, expired_pages, promise, rules  # the plan's own (and its imports) only here
+
+    now = now or datetime.now(timezone.utc)
+    protection = active_holds(catalog)
+    if protection.holds:
+        for rule in rules(catalog, now, types):
+            for rows in expired_pages(catalog, rule.expired(), batch):
+                decided = (rule.decide(ArtifactRecord.from_row(row), protection, now).to_dict() for row in rows)
+                yield [tuple(row[name] for name in PLAN_FIELDS) for row in decided]
+        return
+    c = ARTIFACTS.c
+    later = type_coerce(case((c.created_at >= c.recorded_at, c.created_at), else_=c.recorded_at), UTCDateTime())
+    columns = [c.path, c.type, c.size, c.status, c.retain_until, later.label("base"), c.id]
+    for rule in rules(catalog, now, types):
+        days = timedelta(days=rule.days)
+        for rows in expired_pages(catalog, rule.expired(), batch, columns):
+            out = []
+            for path, artifact_type, size, status, retain_until, base, _ in rows:
+                age, expires = round((now - base).total_seconds() / 86400, 2), base + days
+                if retain_until is not None and retain_until > now:
+                    out.append((path, artifact_type, "keep", promise(retain_until), age,
+                                format_time(max(expires, retain_until)), size, status))  # fmt: skip
+                else:
+                    out.append((path, artifact_type, rule.action, rule.reason, age, format_time(expires), size, status))
+            yield out

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
-from sqlalchemy import and_, case, exists, select, type_coerce
+from sqlalchemy import and_, exists, select
 
 from ..core import fs
 from ..core.errors import CatalogError, IntegrityError, Param, StoreError, ValidationError, translate
@@ -44,7 +44,7 @@ from ..core.formats import format_time
 from ..core.names import is_partition
 from ..core.records import ArtifactRecord
 from ..core.replay import LogGuards
-from ..core.schema import ARTIFACTS, EVENTS, UTCDateTime, keyset_after
+from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.vocabulary import READABLE, TYPES
@@ -139,7 +139,7 @@ def rules(catalog: Catalog, now: datetime, types: tuple[str, ...] = ()) -> Itera
             yield Rule(artifact_type, days, action, reason, cutoff_for(now, days))
 
 
-def _expired_pages(catalog: Catalog, where: Any, batch: int, columns: list[Any] | None = None) -> Iterator[list[Any]]:
+def expired_pages(catalog: Catalog, where: Any, batch: int, columns: list[Any] | None = None) -> Iterator[list[Any]]:
     """The rows matching ``where``, oldest first (created_at, id), a keyset page of ``batch`` at a time;
     ``columns`` picks what a row holds (default every column; an ``id`` column is needed)."""
     c = ARTIFACTS.c
@@ -158,7 +158,7 @@ def _expired_pages(catalog: Catalog, where: Any, batch: int, columns: list[Any] 
 
 def expired_records(catalog: Catalog, where: Any, batch: int = 1000) -> Iterator[ArtifactRecord]:
     """The artifacts matching ``where``, oldest first (created_at, id), read in keyset batches of ``batch``."""
-    for rows in _expired_pages(catalog, where, batch):
+    for rows in expired_pages(catalog, where, batch):
         yield from map(ArtifactRecord.from_row, rows)
 
 
@@ -174,45 +174,6 @@ def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...
     for rule in rules(catalog, now, types):
         for record in expired_records(catalog, rule.expired(), batch):
             yield rule.decide(record, protection, now)
-
-
-#: The columns of :func:`plan_batches`' rows: :meth:`PlanRow.to_dict`'s keys, in order.
-PLAN_FIELDS = ("path", "type", "action", "reason", "age_days", "expires_at", "size", "status")
-
-
-def plan_batches(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (),
-                 batch: int = 5000) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
-    """:func:`plan` for an export: lists of rows, each a tuple of :data:`PLAN_FIELDS` values as
-    :meth:`PlanRow.to_dict` gives them, in the plan's order.
-
-    With no hold in force no record is built per row: each row is read as
-    the few columns the plan shows and its later time (one time per row,
-    parsed once). With holds, each row is decided by :meth:`Rule.decide`
-    against them, as :func:`plan` does. Raises ValidationError as ``plan`` does.
-    """
-    now = now or datetime.now(timezone.utc)
-    protection = active_holds(catalog)
-    if protection.holds:
-        for rule in rules(catalog, now, types):
-            for rows in _expired_pages(catalog, rule.expired(), batch):
-                decided = (rule.decide(ArtifactRecord.from_row(row), protection, now).to_dict() for row in rows)
-                yield [tuple(row[name] for name in PLAN_FIELDS) for row in decided]
-        return
-    c = ARTIFACTS.c
-    later = type_coerce(case((c.created_at >= c.recorded_at, c.created_at), else_=c.recorded_at), UTCDateTime())
-    columns = [c.path, c.type, c.size, c.status, c.retain_until, later.label("base"), c.id]
-    for rule in rules(catalog, now, types):
-        days = timedelta(days=rule.days)
-        for rows in _expired_pages(catalog, rule.expired(), batch, columns):
-            out = []
-            for path, artifact_type, size, status, retain_until, base, _ in rows:
-                age, expires = round((now - base).total_seconds() / 86400, 2), base + days
-                if retain_until is not None and retain_until > now:
-                    out.append((path, artifact_type, "keep", promise(retain_until), age,
-                                format_time(max(expires, retain_until)), size, status))  # fmt: skip
-                else:
-                    out.append((path, artifact_type, rule.action, rule.reason, age, format_time(expires), size, status))
-            yield out
 
 
 # -- apply --------------------------------------------------------------------------------------
