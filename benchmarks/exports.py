@@ -25,16 +25,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-PROBE = """
-import atexit, sys
-def report():
-    with open("/proc/self/status") as status:
-        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
-    sys.stderr.write(f"PEAK_KB {peak}\\n")
-atexit.register(report)
-"""
-
-CATALOG_MAIN = PROBE + 'sys.argv = ["catalog", *sys.argv[1:]]\nfrom catalog.cli import main\nmain()\n'
+from run import PEAK_PROBE as CATALOG_MAIN  # run.py's: the CLI, reporting its peak memory at exit
+from run import PEAK_REPORT as PROBE
 
 #: The baseline: the raw driver, the same SELECT, json.dumps per row (times as the driver gives them; PostgreSQL's
 #: datetimes through str(), which makes json.dumps build an encoder per row there).

@@ -14,8 +14,6 @@ of the same tree, every folder read once.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import statistics
 import sys
@@ -28,30 +26,15 @@ PER_DAY = 288
 
 
 def _store(root: Path, files: int, layout: str) -> object:
-    from catalog.core.schema import ARTIFACTS
-    from catalog.core.settings import load_settings
-    from catalog.core.store import Catalog
+    from run import _bulk_store  # run.py's bulk builder, with this section's folders and times
 
-    catalog, _, _ = Catalog.init(load_settings(overrides={"base_dir": str(root)}, env={}))
     start = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    rows, payload, made = [], os.urandom(64), set()
-    for n in range(files):
+
+    def place(n: int) -> tuple[str, datetime]:
         when = start + timedelta(seconds=n * 86400 // PER_DAY)
-        folder = f"ledger/archived/2024-{n % 10 + 1:02d}" if layout == "flat" else f"ledger/{when:%Y/%m/%d}"
-        if folder not in made:
-            (root / folder).mkdir(parents=True, exist_ok=True)
-            made.add(folder)
-        data = payload[:-8] + n.to_bytes(8, "big")
-        path = f"{folder}/{when:%Y%m%d-%H%M%S}-b{n}-ledger.json"
-        (root / path).write_bytes(data)
-        rows.append({"path": path, "original_path": path, "folder": folder, "type": "ledger", "prefix": f"b{n}",
-                     "ext": "json", "created_at": when, "recorded_at": when, "size": len(data),
-                     "sha256": hashlib.sha256(data).hexdigest(), "status": "active", "retain_until": None})  # fmt: skip
-        if len(rows) == 5000 or n == files - 1:
-            with catalog.db.write() as conn:  # type: ignore[attr-defined]
-                conn.execute(ARTIFACTS.insert(), rows)
-            rows = []
-    return catalog
+        return (f"ledger/archived/2024-{n % 10 + 1:02d}" if layout == "flat" else f"ledger/{when:%Y/%m/%d}"), when
+
+    return _bulk_store(root, files, 64, 10, place)
 
 
 def layout(quick: bool) -> list[dict[str, object]]:

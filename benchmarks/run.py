@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -77,23 +78,30 @@ def startup(repeat: int) -> list[dict[str, object]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _bulk_store(root: Path, files: int, size: int, folders: int) -> object:
-    """A store of ``files`` files of ``size`` bytes over ``folders`` ledger folders, catalogued by bulk insert."""
-    from datetime import datetime, timezone
+def _bulk_store(root: Path, files: int, size: int, folders: int,
+                place: Callable[[int], tuple[str, datetime]] | None = None) -> object:  # fmt: skip
+    """A store of ``files`` files of ``size`` bytes over ``folders`` ledger folders, catalogued by bulk insert.
 
+    ``place(n)``: the folder and time of file ``n`` (default: 2024-01-01, the ``folders`` folders in turn).
+    """
     from catalog.core.schema import ARTIFACTS
     from catalog.core.settings import load_settings
     from catalog.core.store import Catalog
 
+    def spread(n: int) -> tuple[str, datetime]:
+        folder = "ledger" if folders == 1 else f"ledger/archived/2024-{n % folders + 1:02d}"
+        return folder, datetime(2024, 1, 1, tzinfo=timezone.utc)
+
     settings = load_settings(overrides={"base_dir": str(root)}, env={})
     catalog, _, _ = Catalog.init(settings)
-    when = datetime(2024, 1, 1, tzinfo=timezone.utc)
-    rows, payload = [], os.urandom(size)
+    rows, payload, made = [], os.urandom(size), set()
     for n in range(files):
-        folder = "ledger" if folders == 1 else f"ledger/archived/2024-{n % folders + 1:02d}"
-        (root / folder).mkdir(parents=True, exist_ok=True)
+        folder, when = (place or spread)(n)
+        if folder not in made:
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            made.add(folder)
         data = payload[:-8] + n.to_bytes(8, "big")
-        path = f"{folder}/20240101-000000-b{n}-ledger.json"
+        path = f"{folder}/{when:%Y%m%d-%H%M%S}-b{n}-ledger.json"
         (root / path).write_bytes(data)
         rows.append({"path": path, "original_path": path, "folder": folder, "type": "ledger", "prefix": f"b{n}",
                      "ext": "json", "created_at": when, "recorded_at": when, "size": len(data),
@@ -623,14 +631,16 @@ def _drop_pg_database(admin_url: str, url: str) -> None:
 
 # -- memory -----------------------------------------------------------------------------
 
-PEAK_PROBE = """
+#: Prepended to a script: at exit it writes its peak resident memory (``PEAK_KB n``) to standard error.
+PEAK_REPORT = """
 import atexit, sys
 def report():
     with open("/proc/self/status") as status:
         peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
     sys.stderr.write(f"PEAK_KB {peak}\\n")
 atexit.register(report)
-sys.argv = ["catalog", *sys.argv[1:]]
+"""
+PEAK_PROBE = PEAK_REPORT + """sys.argv = ["catalog", *sys.argv[1:]]
 from catalog.cli import main
 main()
 """

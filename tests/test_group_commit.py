@@ -212,7 +212,8 @@ def test_a_queue_folder_that_is_not_private_turns_grouping_off(catalog: Catalog,
 def test_no_grouping_when_writers_may_not_wait(settings: Settings, catalog: Catalog) -> None:
     from dataclasses import replace
 
-    assert CommitQueue.open(Catalog(replace(settings, sqlite_busy_timeout_ms=0), check=False)) is None
+    with Catalog(replace(settings, sqlite_busy_timeout_ms=0), check=False) as never_waits:
+        assert CommitQueue.open(never_waits) is None
 
 
 def test_a_writer_that_waits_too_long_withdraws_and_says_so(catalog: Catalog, settings: Settings,
