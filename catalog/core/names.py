@@ -191,15 +191,6 @@ def placements(path: str) -> list[str]:
     return [store_path(parsed, layout) for layout in LAYOUTS]
 
 
-def name_time(filename: str) -> datetime | None:
-    """The UTC time an artifact name (:func:`parse_name`) or a legacy name (:func:`legacy_name`) carries; else None."""
-    parsed = parse_name(filename)
-    if parsed is not None:
-        return parsed.created_at
-    legacy = legacy_name(filename)
-    return None if legacy is None else legacy[0]
-
-
 def layout_of(folder: str, filename: str) -> str | None:
     """The layout under which an artifact named ``filename`` lies in the store folder ``folder``: ``flat`` (the
     type folder itself), ``month`` or ``day`` (the partition its name's date gives), else None (a wrong
