@@ -107,20 +107,20 @@ def test_demo_writes_its_cycle_as_one_commit(catalog: Catalog) -> None:
 
 
 def test_a_reader_never_sees_part_of_a_batch(writer: AtomicWriter, catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
-    """By construction: while each row of the batch is inserted, another connection still sees none of them."""
+    """By construction: once the batch's rows are inserted, another connection still sees none of them."""
     seen: list[int] = []
-    real_record = uow.Artifacts.record
+    real_record_many = uow.Artifacts.record_many
 
-    def record_and_look(self: uow.Artifacts, item):  # type: ignore[no-untyped-def]
-        done = real_record(self, item)
+    def record_and_look(self: uow.Artifacts, items):  # type: ignore[no-untyped-def]
+        done = real_record_many(self, items)
         with catalog.db.read() as conn:  # another connection: only committed rows
             seen.append(conn.execute(select(func.count()).select_from(ARTIFACTS)).scalar_one())
         return done
 
-    monkeypatch.setattr(uow.Artifacts, "record", record_and_look)
+    monkeypatch.setattr(uow.Artifacts, "record_many", record_and_look)
     with writer.batch() as b:
         cycle(b)
-    assert seen == [0] * 7 and len(all_records(catalog)) == 7
+    assert seen == [0] and len(all_records(catalog)) == 7
 
 
 def test_a_polling_reader_sees_whole_batches_only(writer: AtomicWriter, catalog: Catalog, settings) -> None:  # type: ignore[no-untyped-def]

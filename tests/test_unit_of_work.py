@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 import sqlalchemy.exc as sa_exc
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import event as sa_event
 
 from catalog.core import chain
 from catalog.core.crossings import WARN_AT, Crossings
 from catalog.core.errors import CatalogDatabaseError, NotFoundError, ValidationError
-from catalog.core.records import ArtifactRecord
+from catalog.core.names import parse_name
+from catalog.core.records import ArtifactRecord, Outcome, PublishedFile
 from catalog.core.schema import ARTIFACTS, CHAIN_HEAD, EVENTS, FLOORS, FOLDER_USAGE, HOLDS, VERIFY_RESULTS, VERIFY_RUNS
 from catalog.core.settings import Limits, load_settings
 from catalog.core.store import Catalog
-from catalog.core.unit_of_work import Outcome, UnitOfWork
+from catalog.core.unit_of_work import UnitOfWork
 from catalog.core.vocabulary import ON_DISK
 from catalog.cryptorun.demo import make_report
 from catalog.cryptorun.writer import AtomicWriter
@@ -199,6 +201,34 @@ def test_verify_runs_write_their_events(catalog: Catalog, writer: AtomicWriter) 
     assert (run.started_at, run.checked, run.ok, run.failed, run.missing, run.duration_s) == (started, 2, 1, 1, 0, 0.5)
     assert run.finished_at is not None
     assert results == [(good.id, "ok"), (bad.id, "failed")]
+    assert catalog.audit_verify().ok
+
+
+def _file(path: str, size: int) -> PublishedFile:
+    folder, _, name = path.rpartition("/")
+    parsed = parse_name(name)
+    assert parsed is not None
+    return PublishedFile(path=path, type=parsed.type, prefix=parsed.prefix, ext=parsed.ext, created_at=parsed.created_at,
+                         size=size, sha256=f"{size:064x}")  # fmt: skip
+
+
+def test_record_many_is_one_insert_per_table_in_order(catalog: Catalog) -> None:
+    """A batch's rows: one INSERT for the rows, one for the events, one usage statement per folder; ids, events
+    and the chain in the order given, exactly as one record() each would leave them."""
+    items = [_file("ledger/20240101-000003-b-ledger.json", 30), _file("explain/20240101-000001-z-explain.json", 10),
+             _file("ledger/20240101-000002-a-ledger.json", 20)]  # fmt: skip
+    statements: list[str] = []
+    head = _head(catalog)
+    with catalog.change() as tx:
+        sa_event.listen(tx._conn, "before_cursor_execute", lambda *a: statements.append(a[2].split("(")[0].strip()))
+        records = tx.artifacts.record_many(items)
+    assert [r.path for r in records] == [i.path for i in items] and [r.id for r in records] == sorted(r.id for r in records)
+    assert [catalog.find_id(r.id).path for r in records] == [i.path for i in items]
+    assert [(a, i, p) for a, i, p, *_ in _events_after(catalog, head[0])] == [("write", r.id, r.path) for r in records]
+    inserts = [s for s in statements if s.startswith("INSERT")]
+    assert inserts == ["INSERT INTO folder_usage", "INSERT INTO folder_usage", "INSERT INTO artifacts",
+                       "INSERT INTO events", "INSERT INTO merkle_nodes"]  # fmt: skip
+    assert _usage(catalog) == {"ledger": (2, 50), "explain": (1, 10)} == _usage_from_rows(catalog)
     assert catalog.audit_verify().ok
 
 

@@ -292,7 +292,7 @@ def commit(catalog: Catalog, requests: Sequence[Request]) -> dict[str | None, Ou
                         "another row already has this path", taken=True)  # fmt: skip
                     continue
                 tx.actor = request.actor
-                outcomes[request.token] = [tx.artifacts.record(f) for f in request.files]
+                outcomes[request.token] = tx.artifacts.record_many(request.files)
             tx.actor = catalog.actor
             return outcomes
     except CatalogDatabaseError as exc:  # the catalog itself failed: it would fail each of them too

@@ -17,6 +17,7 @@ import secrets
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import PurePosixPath
 
 from .errors import ValidationError
 from .vocabulary import EXTRA_EXTS, LAYOUTS, QUARANTINE, STANDARD_EXTS, TYPES
@@ -178,6 +179,11 @@ def is_partition(folder: str) -> bool:
     of a type (``explain/2026``, ``explain/2026/11``, ``explain/2026/11/29``), never a type folder itself."""
     match = _PARTITION_RE.fullmatch(folder)
     return match is not None and match["type"] in TYPES
+
+
+def folder_of(path: str) -> str:
+    """The folder part of a store path (``ledger/archived/2024-01`` for a file in it; ``.`` for a bare name)."""
+    return str(PurePosixPath(path).parent)
 
 
 def placements(path: str) -> list[str]:

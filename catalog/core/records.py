@@ -97,3 +97,13 @@ class PublishedFile:
     pair_id: str | None = None
     action: str = "write"
     details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One artifact's result in a verify run: ``outcome`` is ok, failed, missing or skipped."""
+
+    artifact_id: int
+    path: str
+    outcome: str
+    detail: str | None

@@ -34,8 +34,10 @@ from .vocabulary import TYPES
 if TYPE_CHECKING:
     from . import tlog
 
-_PATH_TAKEN = Prepared(select(ARTIFACTS.c.path).where(ARTIFACTS.c.path == bindparam("b_path")))
-_PATHS_TAKEN = select(ARTIFACTS.c.path).where(ARTIFACTS.c.path.in_(bindparam("b_paths", expanding=True)))  # re-rendered per call
+#: Paths asked about per statement: a write's three placements (flat, month, day), a scanner cycle's 7 × 3.
+_TAKEN_CHUNK = 24
+_PATHS_TAKEN = Prepared(select(ARTIFACTS.c.path).where(
+    ARTIFACTS.c.path.in_([bindparam(f"b_p{i}") for i in range(_TAKEN_CHUNK)])))  # fmt: skip
 
 
 def _is_store(folder: Path) -> bool:
@@ -263,12 +265,15 @@ class Catalog:
             return ArtifactRecord.from_row(row) if row is not None else None
 
     def paths_taken(self, rel_paths: Collection[str]) -> set[str]:
-        """Those of ``rel_paths`` that are some row's current path (whatever its status): one query for them all."""
-        paths = list(rel_paths)
-        if len(paths) == 1:  # a single write: one prepared statement on the driver, no transaction of its own
-            return {path for (path,) in self.db.read_statement(_PATH_TAKEN, {"b_path": paths[0]})}
-        with self.db.read() as conn:
-            return set(conn.execute(_PATHS_TAKEN, {"b_paths": paths}).scalars())
+        """Those of ``rel_paths`` that are some row's current path (whatever its status): one statement per 24 of them."""
+        paths = list(dict.fromkeys(rel_paths))
+        taken: set[str] = set()
+        for start in range(0, len(paths), _TAKEN_CHUNK):  # one prepared statement on the driver per 24 paths
+            chunk = paths[start:start + _TAKEN_CHUNK]
+            chunk += chunk[-1:] * (_TAKEN_CHUNK - len(chunk))  # the same statement for any count: pad with a repeat
+            params = {f"b_p{i}": path for i, path in enumerate(chunk)}
+            taken.update(path for (path,) in self.db.read_statement(_PATHS_TAKEN, params))
+        return taken
 
     def find_id(self, artifact_id: int) -> ArtifactRecord:
         """The artifact with this id; :class:`NotFoundError` if there is none."""

@@ -31,19 +31,17 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from pathlib import PurePosixPath
 from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, Executable, Result, bindparam, func, select
 
-from . import chain, tree
+from . import chain, names, tree
 from .crossings import Crossings
 from .errors import NotFoundError, ValidationError
 from .prepared import Prepared
-from .records import ArtifactRecord, PublishedFile
+from .records import ArtifactRecord, Outcome, PublishedFile
 from .remembered import Remembered
 from .schema import (
     ARTIFACTS,
@@ -72,6 +70,7 @@ _ADD_USAGE = Prepared(
 )
 _NEW_USAGE = Prepared(FOLDER_USAGE.insert(), ("folder", "files", "bytes"))
 _INSERT_ARTIFACT = Prepared(ARTIFACTS.insert().returning(ARTIFACTS.c.id), _ROW_KEYS)
+_INSERT_ARTIFACTS = ARTIFACTS.insert().returning(ARTIFACTS.c.path, ARTIFACTS.c.id)  # rows come back in any order
 _INSERT_EVENT = Prepared(EVENTS.insert(), ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details",
                                            "text", "hash"))  # fmt: skip
 _INSERT_NODES = Prepared(MERKLE_NODES.insert(), ("level", "idx", "hash"))
@@ -79,11 +78,6 @@ _MOVE_HEAD = Prepared(CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq
 _FLOORS = Prepared(select(FLOORS.c.type, FLOORS.c.days))
 _STORE_BYTES = Prepared(select(func.coalesce(func.sum(FOLDER_USAGE.c.bytes), 0)))
 _ROW = select(ARTIFACTS).where(ARTIFACTS.c.id == bindparam("b_id"))
-
-
-def folder_of(path: str) -> str:
-    """The folder part of a store path (``ledger/archived/2024-01`` for a file in it)."""
-    return str(PurePosixPath(path).parent)
 
 
 class UnitOfWork:
@@ -158,6 +152,13 @@ class UnitOfWork:
 
     def _append(self, action: str, *, artifact_id: int | None, path: str | None, status: str | None,
                 details: Mapping[str, Any] | None, at: datetime | None) -> int:  # fmt: skip
+        link = self._link(action, artifact_id=artifact_id, path=path, status=status, details=details, at=at)
+        _INSERT_EVENT.run(self._conn, link)
+        return int(link["seq"])
+
+    def _link(self, action: str, *, artifact_id: int | None, path: str | None, status: str | None,
+              details: Mapping[str, Any] | None, at: datetime | None) -> dict[str, Any]:  # fmt: skip
+        """The next event's columns, the head and the tree moved past it (the caller inserts it before the commit)."""
         if action not in ACTIONS:
             raise ValidationError(f"unknown action {action!r}; choose one of: {', '.join(ACTIONS)}", value=action)
         seq = self._seq + 1
@@ -166,10 +167,9 @@ class UnitOfWork:
         if self._behind is not None:
             details["writer_clock"] = chain.iso_utc(self._behind[0])
         link = chain.next_link(self._hash, seq, moment, action, artifact_id, path, status, self.actor, details)
-        _INSERT_EVENT.run(self._conn, link)
         self._tree.add(seq, link["text"])
         self._seq, self._hash, self._last_at = seq, link["hash"], moment
-        return seq
+        return link
 
     def _note_clock_behind(self) -> None:
         """Record one ``clock_behind`` event, unless this host already has an unresolved one (one finding per host)."""
@@ -239,19 +239,33 @@ class Artifacts:
         floor. Raises SQLAlchemy's IntegrityError if the path already has a row,
         and ValidationError if ``retain_until`` would pass year 9999.
         """
-        tx = self._tx
-        recorded_at = tx.clock()
-        retain_until = tx.settings.retain_until(item.type, item.created_at, recorded_at, self.floor(item.type))
-        values: dict[str, Any] = dict(
-            path=item.path, original_path=item.path, folder=folder_of(item.path), type=item.type, prefix=item.prefix,
-            ext=item.ext, created_at=item.created_at, recorded_at=recorded_at, size=item.size, sha256=item.sha256,
-            status="active", retain_until=retain_until, pair_id=item.pair_id,
-        )  # fmt: skip
-        tx._count(values["folder"], 1, item.size)
-        ((new_id,),) = _INSERT_ARTIFACT.run(tx._conn, values)
-        tx._append(item.action, artifact_id=new_id, path=item.path, status="active",
-                   details={**item.details, **chain.row_details(values)}, at=recorded_at)  # fmt: skip
-        return ArtifactRecord(id=new_id, **{k: v for k, v in values.items() if k != "folder"})
+        return self.record_many([item])[0]
+
+    def record_many(self, items: Sequence[PublishedFile]) -> list[ArtifactRecord]:
+        """:meth:`record` each of ``items`` (rows and events in their order; errors as there), with one statement
+        per table for them all: the rows' INSERT (ids returned in order), the events', each folder's usage."""
+        tx, rows = self._tx, cast("list[dict[str, Any]]", [])
+        for item in items:
+            recorded_at = tx.clock()
+            rows.append(dict(
+                path=item.path, original_path=item.path, folder=names.folder_of(item.path), type=item.type,
+                prefix=item.prefix, ext=item.ext, created_at=item.created_at, recorded_at=recorded_at,
+                size=item.size, sha256=item.sha256, status="active", pair_id=item.pair_id,
+                retain_until=tx.settings.retain_until(item.type, item.created_at, recorded_at, self.floor(item.type)),
+            ))  # fmt: skip
+        for folder in dict.fromkeys(row["folder"] for row in rows):
+            mine = [row["size"] for row in rows if row["folder"] == folder]
+            tx._count(folder, len(mine), sum(mine))
+        if len(rows) == 1:
+            ids = [_INSERT_ARTIFACT.run(tx._conn, rows[0])[0][0]]
+        else:  # SQLAlchemy's "insertmanyvalues": one INSERT … VALUES (…), (…) … RETURNING; paths are unique
+            new_ids = {path: new_id for path, new_id in tx._conn.execute(_INSERT_ARTIFACTS, rows)}
+            ids = [new_ids[row["path"]] for row in rows]
+        links = [tx._link(item.action, artifact_id=new_id, path=item.path, status="active", at=row["recorded_at"],
+                          details={**item.details, **chain.row_details(row)})
+                 for item, row, new_id in zip(items, rows, ids)]  # fmt: skip
+        _INSERT_EVENT.run(tx._conn, links if len(links) > 1 else links[0])
+        return [ArtifactRecord(id=new_id, **{k: v for k, v in row.items() if k != "folder"}) for row, new_id in zip(rows, ids)]
 
     def set_status(self, artifact_id: int, *, action: str, status: str, path: str | None = None,
                    retain_until: datetime | None = None, details: Mapping[str, Any] | None = None,
@@ -270,7 +284,7 @@ class Artifacts:
             raise NotFoundError(f"no artifact with id {artifact_id}")
         changes: dict[str, Any] = {"status": status}
         if path is not None and path != row.path:
-            changes.update(path=path, folder=folder_of(path))
+            changes.update(path=path, folder=names.folder_of(path))
         if retain_until is not None:
             changes["retain_until"] = retain_until
         event_details = {"from_status": row.status, **chain.row_details(changes), **dict(details or {})}
@@ -390,16 +404,6 @@ class Users:
         tx._write(USERS.delete().where(USERS.c.name == name))
         tx._append("user_remove", artifact_id=None, path=None, status=None, at=None,
                    details={"name": name, "role": role, "reason": reason})  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One artifact's result in a verify run: ``outcome`` is ok, failed, missing or skipped."""
-
-    artifact_id: int
-    path: str
-    outcome: str
-    detail: str | None
 
 
 class VerifyRuns:

@@ -31,9 +31,9 @@ from ..core.chain import iso_utc
 from ..core.errors import Param, ValidationError
 from ..core.formats import format_time
 from ..core.fs import UnsafePath, row_file, sha256_file
+from ..core.records import Outcome
 from ..core.schema import ARTIFACTS, VERIFY_RESULTS, VERIFY_RUNS
 from ..core.store import Catalog
-from ..core.unit_of_work import Outcome
 from ..core.vocabulary import READABLE
 from .checkpoints import auto_checkpoint
 from .retention import lifecycle_change
