@@ -87,6 +87,19 @@ def test_a_name_only_the_catalog_holds_is_refused_before_a_byte_is_published(cat
     assert store_files(base_dir) == [] and [r.status for r in all_records(catalog)] == ["deleted"]
 
 
+@pytest.mark.parametrize("count", [1, 23, 24, 25, 60])
+def test_paths_taken_answers_for_any_count(catalog: Catalog, writer: AtomicWriter, count: int) -> None:
+    """The collision check asks 24 paths per statement: a taken path is found wherever it falls, repeats and
+    padding never invent one."""
+    taken = [writer.write_bytes("health", f"t{n}", b"x", "txt").path for n in range(3)]
+    asked = [f"health/20240101-0000{n % 60:02d}-free{n}-health.txt" for n in range(count)]
+    for spot, path in zip((0, count // 2, count - 1), taken):
+        asked[spot] = path
+    asked += asked[:2]  # a path asked twice
+    assert catalog.paths_taken(asked) == set(taken) & set(asked) != set()
+    assert catalog.paths_taken([]) == set()
+
+
 def _moment() -> Any:
     from datetime import datetime, timezone
 
