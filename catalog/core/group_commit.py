@@ -282,6 +282,7 @@ def commit(catalog: Catalog, requests: Sequence[Request]) -> dict[str | None, Ou
     """Record ``requests`` in one unit of work; if one of them fails it, each alone. Returns an outcome per token."""
     try:
         with catalog.change() as tx:
+            own = tx.actor  # the catalog's, for what the unit of work itself appends after these (clock_behind)
             recovered = _existing(tx, [f.path for r in requests if r.recovered for f in r.files])
             outcomes: dict[str | None, Outcome] = {}
             for request in requests:
@@ -293,7 +294,7 @@ def commit(catalog: Catalog, requests: Sequence[Request]) -> dict[str | None, Ou
                     continue
                 tx.actor = request.actor
                 outcomes[request.token] = tx.artifacts.record_many(request.files)
-            tx.actor = catalog.actor
+            tx.actor = own
             return outcomes
     except CatalogDatabaseError as exc:  # the catalog itself failed: it would fail each of them too
         return {r.token: Unrecorded(str(exc)) for r in requests}
