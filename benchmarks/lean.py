@@ -1,6 +1,6 @@
 """Issue 17 item 2: a single small write against the physical floor, on SQLite and PostgreSQL, with CPU per write.
 
-``python benchmarks/run.py --only lean [--quick] [--pg-url URL]``. The floor is
+``python benchmarks/run.py --only durability [--quick] [--pg-url URL]``. The floor is
 :func:`run.floor_write` (temp file, write, fsync, rename, fsync the folder,
 then one bare commit of one row): a bare ``sqlite3`` commit for SQLite, a bare
 ``psycopg`` commit on the same server for PostgreSQL. Ours is

@@ -3,7 +3,7 @@
     python benchmarks/run.py                        # full run (about 15 minutes: it builds a store of 1M files)
     python benchmarks/run.py --quick                # fewer repetitions, small catalogs (under a minute)
     python benchmarks/run.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
-                                                    # adds PostgreSQL to the cycle, many-writers and proofs figures
+                                                    # adds PostgreSQL to the write, cycle, writers, proofs, exports figures
     python benchmarks/run.py --only durability      # one section (repeatable)
     python benchmarks/run.py --only web --keep /tmp/webbench   # the web pages at 1M rows; the stores built once
 
@@ -288,42 +288,6 @@ def floor_write(folder: Path, name: str, data: bytes, db: object) -> None:
     db.execute("BEGIN")  # type: ignore[attr-defined]
     db.execute("INSERT INTO files VALUES (?, ?, ?)", (name, len(data), ""))  # type: ignore[attr-defined]
     db.execute("COMMIT")  # type: ignore[attr-defined]
-
-
-def durability(quick: bool) -> list[dict[str, object]]:
-    """p50 of a catalog write (durable file + row + event, chain lock) against the floor, interleaved."""
-    from catalog.core.settings import load_settings
-    from catalog.core.store import Catalog
-    from catalog.cryptorun.writer import AtomicWriter
-
-    out = []
-    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
-    try:
-        catalog, _, _ = Catalog.init(load_settings(overrides={"base_dir": str(work / "store")}, env={}))
-        writer = AtomicWriter(catalog=catalog)
-        (work / "floor").mkdir()
-        db = _floor_db(work / "floor.sqlite")
-        counts = {"4 KiB": 15, "1 MiB": 8, "10 MiB": 4} if quick else {"4 KiB": 200, "1 MiB": 60, "10 MiB": 20}
-        for label, size in SIZES.items():
-            ours, floor = [], []
-            for n in range(-2, counts[label]):  # two untimed rounds first: caches, the hashing thread
-                data = os.urandom(size)
-                start = time.perf_counter()
-                floor_write(work / "floor", f"{size}-{n + 2}.bin", data, db)
-                floor.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                writer.write_bytes("ledger", f"d{size}-{n + 2}", data, "parquet", check=False)
-                ours.append(time.perf_counter() - start)
-            ours, floor = ours[2:], floor[2:]
-            p50, base = statistics.median(ours), statistics.median(floor)
-            target = 1.3 if size < 1024**2 else 1.1
-            out.append({"size": label, "writes": counts[label], "p50_s": p50, "floor_p50_s": base, "ratio": p50 / base,
-                        "target": target, "met": p50 / base <= target})  # fmt: skip
-        db.close()  # type: ignore[attr-defined]
-        catalog.close()
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return out
 
 
 SYSCALL_PROBE = """
@@ -1112,7 +1076,7 @@ def web(quick: bool, pg_url: str | None, keep: str | None, backends: list[str] |
 
 
 SECTIONS = ("startup", "durability", "syscalls", "cycle", "writers", "integrity", "layout", "lifecycle", "memory", "proofs",
-            "web", "lean", "exports")  # fmt: skip
+            "web", "exports")  # fmt: skip
 
 
 def main() -> None:
@@ -1136,7 +1100,7 @@ def main() -> None:
     }
     runs = {
         "startup": lambda: startup(repeat),
-        "durability": lambda: durability(args.quick),
+        "durability": lambda: __import__("lean").durability(args.quick, args.pg_url),  # benchmarks/lean.py
         "syscalls": lambda: syscalls(args.quick),
         "cycle": lambda: cycle(args.quick, args.pg_url),
         "writers": lambda: writers(args.quick, args.pg_url),
@@ -1146,7 +1110,6 @@ def main() -> None:
         "memory": lambda: memory(args.quick),
         "proofs": lambda: proofs(args.quick, args.pg_url),
         "web": lambda: web(args.quick, args.pg_url, args.keep, args.backend),
-        "lean": lambda: __import__("lean").durability(args.quick, args.pg_url),  # benchmarks/lean.py (issue 17)
         "exports": lambda: __import__("exports").exports(args.quick, args.pg_url, args.keep),
     }
     for name in SECTIONS:
@@ -1162,7 +1125,7 @@ def main() -> None:
 
 
 def print_section(name: str, rows: object) -> None:
-    if name == "lean":
+    if name == "durability":
         __import__("lean").show(rows)
     elif name == "exports":
         __import__("exports").print_rows(rows)
@@ -1170,11 +1133,6 @@ def print_section(name: str, rows: object) -> None:
         print(f"{'startup (median wall time)':<44}{'seconds':>9}{'ratio':>8}")
         for row in rows:  # type: ignore[attr-defined]
             print(f"{row['name']:<44}{row['seconds']:>9.3f}{row['ratio']:>7.2f}x")
-    elif name == "durability":
-        print(f"{'durable write + row vs floor (p50)':<36}{'writes':>7}{'ours ms':>9}{'floor ms':>9}{'ratio':>8}{'target':>8}")
-        for row in rows:  # type: ignore[attr-defined]
-            print(f"{row['size']:<36}{row['writes']:>7}{row['p50_s'] * 1000:>9.2f}{row['floor_p50_s'] * 1000:>9.2f}"
-                  f"{row['ratio']:>7.2f}x{row['target']:>7.1f}x {'met' if row['met'] else 'NOT MET'}")  # fmt: skip
     elif name == "syscalls":
         if "skipped" in rows:  # type: ignore[operator]
             print(f"syscalls per write: skipped ({rows['skipped']})")  # type: ignore[index]
