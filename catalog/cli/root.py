@@ -12,7 +12,8 @@ said, and the exit code is the command's own (0, or 1 when it had already found
 a problem: see :func:`exit_after`), so ``set -o pipefail`` scripts go on.
 Standard tools die of SIGPIPE instead (status 141), which such scripts count
 as a failure. Heavy modules (SQLAlchemy, alembic) are imported inside the
-commands that need them, so ``catalog --help`` starts fast.
+commands that need them, and each command's module only when it is run
+(:mod:`.commands`), so ``catalog --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .. import __version__
 from ..core.errors import CatalogError, Remedy, translate
 from ..core.text import printable
 from ..core.vocabulary import ENVIRONMENTS, FORMATS, HEAD_REVISION
+from .commands import COMMANDS, LazyGroup
 from .render import WIDE
 
 if TYPE_CHECKING:
@@ -120,8 +122,8 @@ class CatalogCommand(click.Command):
         return super().invoke(ctx)
 
 
-class CatalogGroup(click.Group):
-    """Turns every error into one ``Error:`` line and exit code 2 (1 for findings)."""
+class CatalogGroup(LazyGroup):
+    """Turns every error into one ``Error:`` line and exit code 2 (1 for findings); commands load when looked up."""
 
     command_class = CatalogCommand
     group_class = type  # subgroups are CatalogGroups too
@@ -376,7 +378,8 @@ def complete_paths(statuses: tuple[str, ...] = (), files: bool = False) -> Calla
     return complete
 
 
-@click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=CatalogGroup, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})  # fmt: skip
 @click.option("--base-dir", metavar="DIR", help="Store folder (overrides CRYPTORUN_ARTIFACTS_DIR and the config).",
               shell_complete=lambda ctx, param, incomplete: [CompletionItem(incomplete, type="dir")])  # fmt: skip
 @click.option("--catalog-url", metavar="URL", help="Catalog database URL (default: SQLite in the base folder).")
