@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -78,3 +79,28 @@ def test_put_and_ls_import_only_what_they_use(catalog: Catalog, tmp_path: Path) 
         assert loaded["code"] == 0 and loaded["heavy"] == [], args
         assert loaded["commands"] == ["catalog.cli.artifacts"], args  # only the module of the command run
     assert modules_loaded(*base, "status", cwd=tmp_path)["heavy"] == ["cryptography"]  # the probe can see them
+
+
+#: The `catalog` console script, reporting at exit whether start-up was frozen and the collector's thresholds restored.
+COLLECTOR_PROBE = """
+import atexit, gc, sys
+usual = gc.get_threshold()
+atexit.register(lambda: print(gc.get_freeze_count() > 0, gc.get_threshold() == usual, file=sys.stderr))
+sys.argv = ["catalog", *sys.argv[1:]]
+from catalog.cli import main
+main()
+"""
+
+
+def test_the_command_line_collects_garbage_as_usual_once_started(catalog: Catalog, tmp_path: Path, run_cli) -> None:
+    base = ["--base-dir", str(catalog.base_dir)]
+    if not catalog.settings.catalog_url.startswith("sqlite"):
+        base += ["--catalog-url", catalog.settings.catalog_url]
+    source = tmp_path / "report.json"
+    source.write_text('{"cash": 1}')
+    argv = [sys.executable, "-c", COLLECTOR_PROBE, *base, "put", str(source), "--type", "ledger", "--prefix", "gc"]
+    child = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path)
+    assert child.returncode == 0 and child.stderr.split()[-2:] == ["True", "True"], child.stderr
+    frozen = gc.get_freeze_count()
+    run_cli("ls")  # in a program's own process: its collector is left as it is
+    assert gc.get_freeze_count() == frozen

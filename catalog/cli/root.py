@@ -32,7 +32,7 @@ from .. import __version__
 from ..core.errors import CatalogError, Remedy, translate
 from ..core.text import printable
 from ..core.vocabulary import ENVIRONMENTS, FORMATS, HEAD_REVISION
-from .commands import COMMANDS, LazyGroup
+from .commands import COMMANDS, LazyGroup, start_up, started
 from .render import WIDE
 
 if TYPE_CHECKING:
@@ -227,10 +227,11 @@ class State:
 
     @property
     def settings(self) -> Settings:
-        """The effective settings (defaults < file < environment < flags)."""
+        """The effective settings (defaults < file < environment < flags); the command has started once asked."""
         if self._settings is None:
             from ..core.settings import load_settings
 
+            started()  # a command asks for them once its modules are loaded
             self._settings = load_settings(self.config_file, overrides=self.flags, override_sources=FLAG_SOURCES)
         return self._settings
 
@@ -415,7 +416,8 @@ def main() -> None:
 
     Ctrl-C is click's to handle ("Aborted!", exit 1) only while the command runs:
     before (while Python imports the package) and after (while it shuts down) it
-    ends the process by the signal, quietly (see :mod:`catalog`).
+    ends the process by the signal, quietly (see :mod:`catalog`). Garbage is
+    collected rarely until the command asks for its settings (:func:`.commands.start_up`).
     """
     import logging
     import signal
@@ -431,6 +433,7 @@ def main() -> None:
     logger.setLevel(logging.WARNING)
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        start_up()
         cli.main(prog_name="catalog")
     except KeyboardInterrupt:  # in the instant before or after click's own handling
         click.echo("Aborted!", err=True)
