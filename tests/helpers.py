@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import event
@@ -97,6 +98,12 @@ def plant(path: Path, what: str, outside: Path) -> None:
             os.chdir(here)
     else:
         raise ValueError(what)
+
+
+def subcommands(group: click.Group) -> dict[str, click.Command]:
+    """A group's commands by name, each looked up as click does (the root imports a command's module then)."""
+    ctx = click.Context(group)
+    return {name: command for name in group.list_commands(ctx) if (command := group.get_command(ctx, name))}
 
 
 def catalog_env(base_dir: Path, catalog_url: str | None) -> dict[str, str]:

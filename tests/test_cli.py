@@ -19,7 +19,7 @@ from catalog.core.names import parse_name
 from catalog.core.store import Catalog
 from catalog.core.vocabulary import HEAD_REVISION
 
-from helpers import all_records, catalog_env, store_files, write_events
+from helpers import all_records, catalog_env, store_files, subcommands, write_events
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
@@ -234,7 +234,7 @@ def test_version_shows_the_schema_revision(run_cli) -> None:
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
-    for name, command in group.commands.items():
+    for name, command in subcommands(group).items():
         yield (*prefix, name), command
         if isinstance(command, click.Group):
             yield from _commands(command, (*prefix, name))
@@ -245,6 +245,23 @@ def test_every_command_has_help_with_an_example(run_cli, path) -> None:
     result = run_cli(*path, "--help", global_args=[])
     assert result.exit_code == 0
     assert "Example:" in result.stdout and "catalog " in result.stdout.split("Example:")[1]
+
+
+def test_the_root_lists_each_command_with_its_own_short_help() -> None:
+    import importlib
+    import pkgutil
+
+    import catalog.cli
+    from catalog.cli.commands import COMMANDS
+
+    for module in pkgutil.iter_modules(catalog.cli.__path__):  # a command in a module the table misses shows here
+        importlib.import_module(f"catalog.cli.{module.name}")
+    assert sorted(COMMANDS) == sorted(cli.commands) == sorted(subcommands(cli))
+    for name, (modules, text) in COMMANDS.items():
+        command = cli.commands[name]
+        assert command.callback.__module__.removeprefix("catalog.cli.") in modules.split(), name
+        for limit in (20, 45, 70, 10**6):  # as `catalog --help` shortens it at any width
+            assert click.Command(name, help=text).get_short_help_str(limit) == command.get_short_help_str(limit), name
 
 
 def test_init_twice(run_cli, base_dir: Path) -> None:
@@ -608,7 +625,7 @@ sys.exit(main())
 @pytest.mark.parametrize(
     "module,while_",
     [("catalog.ops.families", "importing the package"), ("click", "importing the command line"),
-     ("catalog.cli.admin", "importing the commands"), ("sqlalchemy", "running the command")],
+     ("catalog.cli.artifacts", "importing the command run"), ("sqlalchemy", "running the command")],
 )  # fmt: skip
 def test_ctrl_c_at_any_moment_never_shows_a_traceback(base_dir: Path, module: str, while_: str) -> None:
     import signal
@@ -619,7 +636,7 @@ def test_ctrl_c_at_any_moment_never_shows_a_traceback(base_dir: Path, module: st
     argv = [sys.executable, "-c", INTERRUPTED_SCRIPT, module, "--base-dir", str(base_dir), "ls"]
     child = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     assert "Traceback" not in child.stderr, child.stderr
-    if while_ == "running the command":  # click's own handling
+    if while_ in ("importing the command run", "running the command"):  # click's own handling
         assert (child.returncode, child.stderr.split()) == (1, ["Aborted!"]), child.stderr
     else:  # ended by the signal, as before Python starts
         assert (child.returncode, child.stderr) == (-signal.SIGINT, ""), child.stderr

@@ -33,6 +33,8 @@ from catalog.core.settings import Settings, load_settings
 from catalog.core.store import Catalog
 from catalog.ops.query import ArtifactQuery
 
+from helpers import subcommands
+
 UTC = timezone.utc
 SINCE_UNTIL = ("since", " must be earlier than ", "until")
 
@@ -92,14 +94,14 @@ def _context(*names: str) -> click.Context:
     command: click.Command = cli
     for name in names:
         assert isinstance(command, click.Group)
-        command = command.commands[name]
+        command = subcommands(command)[name]
         ctx = click.Context(command, info_name=name, parent=ctx)
     return ctx
 
 
 def test_describe_uses_the_commands_flags() -> None:
     root = click.Context(cli, info_name="catalog")
-    ls_ctx = cli.commands["ls"].make_context("ls", [], parent=root)
+    ls_ctx = subcommands(cli)["ls"].make_context("ls", [], parent=root)
     assert describe(_since_until(), ls_ctx) == "--since must be earlier than --until"
 
 
@@ -172,8 +174,8 @@ def _check_command_exists(line: str) -> None:
     words = shlex.split(line)[1:]
     command: click.Command = cli
     while isinstance(command, click.Group) and words and not words[0].startswith("-"):
-        assert words[0] in command.commands, f"{line}: no command {words[0]!r}"
-        command = command.commands[words.pop(0)]
+        assert words[0] in subcommands(command), f"{line}: no command {words[0]!r}"
+        command = subcommands(command)[words.pop(0)]
     runnable = not isinstance(command, click.Group) or command.invoke_without_command
     assert runnable, f"{line}: names a group that does nothing by itself"
     flags = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}

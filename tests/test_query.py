@@ -18,7 +18,7 @@ from catalog.core.store import Catalog
 from catalog.ops import query
 from catalog.ops.query import ArtifactQuery, iter_artifacts
 
-from helpers import all_records, tamper
+from helpers import all_records, subcommands, tamper
 
 T0 = datetime(2024, 1, 15, 10, 0, tzinfo=timezone.utc)
 
@@ -244,7 +244,7 @@ def test_config_show_names_the_source_of_each_layer(run_cli, tmp_path: Path, mon
 def test_cli_choices_come_from_the_vocabulary() -> None:
     from catalog.cli import cli
 
-    ls = {p.name: p for p in cli.commands["ls"].params}  # type: ignore[attr-defined]
+    ls = {p.name: p for p in subcommands(cli)["ls"].params}
     assert tuple(ls["statuses"].type.choices) == models.STATUSES
     assert tuple(ls["sort"].type.choices) == tuple(query.SORTS)
     assert tuple(ls["types"].type.choices) == models.TYPES

@@ -12,7 +12,8 @@ said, and the exit code is the command's own (0, or 1 when it had already found
 a problem: see :func:`exit_after`), so ``set -o pipefail`` scripts go on.
 Standard tools die of SIGPIPE instead (status 141), which such scripts count
 as a failure. Heavy modules (SQLAlchemy, alembic) are imported inside the
-commands that need them, so ``catalog --help`` starts fast.
+commands that need them, and each command's module only when it is run
+(:mod:`.commands`), so ``catalog --help`` starts fast.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .. import __version__
 from ..core.errors import CatalogError, Remedy, translate
 from ..core.text import printable
 from ..core.vocabulary import ENVIRONMENTS, FORMATS, HEAD_REVISION
+from .commands import COMMANDS, LazyGroup, start_up, started
 from .render import WIDE
 
 if TYPE_CHECKING:
@@ -120,8 +122,8 @@ class CatalogCommand(click.Command):
         return super().invoke(ctx)
 
 
-class CatalogGroup(click.Group):
-    """Turns every error into one ``Error:`` line and exit code 2 (1 for findings)."""
+class CatalogGroup(LazyGroup):
+    """Turns every error into one ``Error:`` line and exit code 2 (1 for findings); commands load when looked up."""
 
     command_class = CatalogCommand
     group_class = type  # subgroups are CatalogGroups too
@@ -225,10 +227,11 @@ class State:
 
     @property
     def settings(self) -> Settings:
-        """The effective settings (defaults < file < environment < flags)."""
+        """The effective settings (defaults < file < environment < flags); the command has started once asked."""
         if self._settings is None:
             from ..core.settings import load_settings
 
+            started()  # a command asks for them once its modules are loaded
             self._settings = load_settings(self.config_file, overrides=self.flags, override_sources=FLAG_SOURCES)
         return self._settings
 
@@ -376,7 +379,8 @@ def complete_paths(statuses: tuple[str, ...] = (), files: bool = False) -> Calla
     return complete
 
 
-@click.group(cls=CatalogGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=CatalogGroup, lazy=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})  # fmt: skip
 @click.option("--base-dir", metavar="DIR", help="Store folder (overrides CRYPTORUN_ARTIFACTS_DIR and the config).",
               shell_complete=lambda ctx, param, incomplete: [CompletionItem(incomplete, type="dir")])  # fmt: skip
 @click.option("--catalog-url", metavar="URL", help="Catalog database URL (default: SQLite in the base folder).")
@@ -412,7 +416,8 @@ def main() -> None:
 
     Ctrl-C is click's to handle ("Aborted!", exit 1) only while the command runs:
     before (while Python imports the package) and after (while it shuts down) it
-    ends the process by the signal, quietly (see :mod:`catalog`).
+    ends the process by the signal, quietly (see :mod:`catalog`). Garbage is
+    collected rarely until the command asks for its settings (:func:`.commands.start_up`).
     """
     import logging
     import signal
@@ -428,6 +433,7 @@ def main() -> None:
     logger.setLevel(logging.WARNING)
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        start_up()
         cli.main(prog_name="catalog")
     except KeyboardInterrupt:  # in the instant before or after click's own handling
         click.echo("Aborted!", err=True)
