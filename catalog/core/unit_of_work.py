@@ -259,7 +259,7 @@ class Artifacts:
         if len(rows) == 1:
             ids = [_INSERT_ARTIFACT.run(tx._conn, rows[0])[0][0]]
         else:  # SQLAlchemy's "insertmanyvalues": one INSERT … VALUES (…), (…) … RETURNING; paths are unique
-            new_ids = dict(tx._conn.execute(_INSERT_ARTIFACTS, rows).all())
+            new_ids: dict[str, int] = dict(tx._conn.execute(_INSERT_ARTIFACTS, rows).all())
             ids = [new_ids[row["path"]] for row in rows]
         links = [tx._link(item.action, artifact_id=new_id, path=item.path, status="active", at=row["recorded_at"],
                           details={**item.details, **chain.row_details(row)})
