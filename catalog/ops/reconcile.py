@@ -1,9 +1,9 @@
 """Reconcile: find every disagreement between the store's folders and the catalog, and repair the catalog.
 
-One walk, folder by folder: each folder's entries (sorted) are merged with the
-catalog rows of that folder (sorted by path), so memory stays bounded by the
-largest folder, not the store. Each finding has a real path, a class and a
-reason:
+One walk, folder by folder: each folder's entries are merged with the
+catalog rows of that folder (read with the next folders' rows, up to
+:data:`AHEAD_ROWS` rows in all), so memory stays bounded by the largest
+folder, not the store. Each finding has a real path, a class and a reason:
 
     orphan      a complete file with an artifact name (or a legacy name) and no row
     missing     a row whose file is gone

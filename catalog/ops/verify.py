@@ -10,7 +10,9 @@ Each run is a ``verify_runs`` row (scope, sample, counts, duration) with one
 ``verify_results`` row per artifact checked, one ``verify_run`` event, and one
 ``verify_failure`` event per failed or missing file. Rows are read in keyset
 batches, each in its own short transaction: an hours-long verify never holds
-one read transaction (which would starve SQLite's checkpoints).
+one read transaction (which would starve SQLite's checkpoints). A batch's
+folders are opened once and held while its files are read
+(:class:`catalog.core.fs.HeldFolders`): no symlink is followed, as ever.
 """
 
 from __future__ import annotations
