@@ -174,7 +174,7 @@ def verify(
                                       sample=scope.sample, subset=scope_data["subset"])  # fmt: skip
     report = VerifyReport(run_id, scope_data)
     pending: list[Outcome] = []  # results not yet recorded
-    with ThreadPoolExecutor(max_workers=workers) as pool, HeldFolders(catalog.base_dir) as folders:
+    with HeldFolders(catalog.base_dir) as folders, ThreadPoolExecutor(max_workers=workers) as pool:  # threads end first
         for rows in _rows(catalog, scope):
             chosen = [row for row in rows if scope.picks(row.id, seed or 0)]
             # one worker hashes here: no hand-over to a thread (and back) per file
