@@ -39,6 +39,7 @@ from .publisher import HASH_BESIDE, NO_LINK_ERRNOS, NO_LINKS, Staged  # noqa: F4
 from .publisher import Publisher as _Publisher
 from .safe_open import (  # noqa: F401 - the store's safe opening lives there; callers use it as fs.*
     CHUNK,
+    HeldFolders,
     UnsafePath,
     _store_rel,
     file_kind,

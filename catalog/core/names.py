@@ -119,12 +119,11 @@ def check_time(moment: datetime, now: datetime | None = None) -> datetime:
     """``moment`` in UTC to the second, if it may date an artifact: not before :data:`EARLIEST` and, given the
     writer's clock ``now``, at most :data:`FUTURE_SLACK` after it. Raises ValidationError otherwise."""
     moment = utc_second(moment)
-    shown = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     if moment < EARLIEST:
-        raise ValidationError(f"time {shown} is before 1970-01-01, so it is no report's time (Go's zero time "
+        raise ValidationError(f"time {moment:%Y-%m-%dT%H:%M:%SZ} is before 1970-01-01, so it is no report's time (Go's zero time "
                               "0001-01-01T00:00:00Z means it was never set)")  # fmt: skip
     if now is not None and moment > now + FUTURE_SLACK:
-        raise ValidationError(f"time {shown} is more than a day after this host's clock "
+        raise ValidationError(f"time {moment:%Y-%m-%dT%H:%M:%SZ} is more than a day after this host's clock "
                               f"({now:%Y-%m-%dT%H:%M:%SZ}): an artifact records what already happened")  # fmt: skip
     return moment
 

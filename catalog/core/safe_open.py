@@ -114,10 +114,15 @@ def row_file(base: Path, rel: str) -> Path:
     Raises :class:`UnsafePath` (``reason`` says why) for any other path;
     nothing is touched then.
     """
+    _refuse_row_path(base, rel)
+    return base / rel
+
+
+def _refuse_row_path(base: Path, rel: str) -> None:
+    """Raise :class:`UnsafePath` unless ``rel`` is a path an artifact row may hold (:func:`row_file`'s check)."""
     problem = store_path_problem(rel)
     if problem is not None:
         raise UnsafePath(base / str(rel)[:200], f"refused: the catalog's path {str(rel)[:80]!r} is {problem}")
-    return base / rel
 
 
 def _store_rel(folder: Path, base: Path) -> str:
@@ -126,6 +131,39 @@ def _store_rel(folder: Path, base: Path) -> str:
 
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def _open_in(dir_fd: int, name: str, base: Path, rel: str | PurePosixPath) -> tuple[int, int]:
+    """(descriptor, size in bytes) of the regular file ``name`` in the held folder ``dir_fd`` (``base/rel``, for errors).
+
+    Opened with ``O_NOFOLLOW | O_NONBLOCK`` and checked by one ``fstat``, as
+    :func:`open_artifact` says; the caller closes the descriptor.
+    """
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError as exc:
+        try:
+            info = os.lstat(name, dir_fd=dir_fd)
+        except OSError:
+            raise exc from None
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafePath(base / rel, f"not a regular file ({file_kind(info.st_mode)})") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise UnsafePath(base / rel, f"not a regular file ({file_kind(info.st_mode)})")
+    return fd, info.st_size
+
+
+def _open_fd(base: Path, rel: str | PurePosixPath) -> tuple[int, int]:
+    """(descriptor, size in bytes) of the store file ``base/rel``, opened as :func:`open_artifact` says."""
+    *folders, name = _parts(rel)
+    dir_fd = open_folder(base, "/".join(folders))
+    try:
+        return _open_in(dir_fd, name, base, rel)
+    finally:
+        os.close(dir_fd)
 
 
 def open_artifact(base: Path, rel: str | PurePosixPath) -> BinaryIO:
@@ -139,26 +177,7 @@ def open_artifact(base: Path, rel: str | PurePosixPath) -> BinaryIO:
     symlinked folder), FileNotFoundError / NotADirectoryError if it is gone,
     and OSError on I/O failure.
     """
-    *folders, name = _parts(rel)
-    dir_fd = open_folder(base, "/".join(folders))
-    try:
-        try:
-            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
-        except OSError as exc:
-            try:
-                info = os.lstat(name, dir_fd=dir_fd)
-            except OSError:
-                raise exc from None
-            if not stat.S_ISREG(info.st_mode):
-                raise UnsafePath(base / rel, f"not a regular file ({file_kind(info.st_mode)})") from None
-            raise
-    finally:
-        os.close(dir_fd)
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        raise UnsafePath(base / rel, f"not a regular file ({file_kind(mode)})")
-    return os.fdopen(fd, "rb")
+    return os.fdopen(_open_fd(base, rel)[0], "rb")
 
 
 def read_limited(handle: BinaryIO, size: int | None) -> Iterator[bytes]:
@@ -178,20 +197,24 @@ def read_limited(handle: BinaryIO, size: int | None) -> Iterator[bytes]:
 
 
 def sha256_file(base: Path, rel: str | PurePosixPath, size: int | None = None) -> tuple[str | None, int]:
-    """SHA-256 (64 hex digits) and size in bytes of the store file ``base/rel``, opened by :func:`open_artifact`.
+    """SHA-256 (64 hex digits) and size in bytes of the store file ``base/rel``, opened as :func:`open_artifact` says.
 
     With ``size`` (the recorded size), a file of another size is not hashed:
     the SHA-256 is None and the size is the one on disk (or, for a file
     still growing, the bytes read: at most ``size`` + 1). Raises what
     :func:`open_artifact` raises.
     """
-    with open_artifact(base, rel) as handle:
-        on_disk = os.fstat(handle.fileno()).st_size
+    return _digest(*_open_fd(base, rel), size)
+
+
+def _digest(fd: int, on_disk: int, size: int | None) -> tuple[str | None, int]:
+    """:func:`sha256_file` of the open descriptor ``fd`` (``on_disk``: its size by ``fstat``), which it closes."""
+    try:
         if size is not None and on_disk != size:
             return None, on_disk
         digest, read = hashlib.sha256(), 0
         limit = None if size is None else size + 1  # one byte past the recorded size proves a longer file
-        view, fd = _buffer(), handle.fileno()  # read straight from the descriptor into one reused buffer
+        view = _buffer()  # read straight from the descriptor into one reused buffer
         while limit is None or read < limit:
             got = os.readv(fd, [view if limit is None or limit - read >= CHUNK else view[: limit - read]])
             if not got:
@@ -201,6 +224,65 @@ def sha256_file(base: Path, rel: str | PurePosixPath, size: int | None = None) -
         if size is not None and read != size:
             return None, read
         return digest.hexdigest(), read
+    finally:
+        os.close(fd)
+
+
+class HeldFolders:
+    """Store folders held open for a batch of row reads: each folder is opened once, each file relative to it.
+
+    A folder is reached as :func:`open_folder` reaches it (``O_NOFOLLOW`` from
+    the base folder down) the first time a row needs it, and its descriptor is
+    kept until :meth:`close` (or the end of the ``with`` block), so each file
+    costs one ``openat(2)`` and one ``fstat(2)``; no symlink is followed
+    anywhere on the path. At most :attr:`LIMIT` folders are held (past that a
+    folder is opened and closed per file, as before). Safe to share between
+    threads; close it only when no thread reads through it.
+    """
+
+    #: Most folders held at once: a batch never needs more descriptors than this.
+    LIMIT = 64
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self._held: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> HeldFolders:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every held folder (the next read opens its folder afresh)."""
+        with self._lock:
+            held, self._held = self._held, {}
+        for fd in held.values():
+            os.close(fd)
+
+    def sha256_row(self, rel: str, size: int | None) -> tuple[str | None, int]:
+        """:func:`sha256_file` of the path ``rel`` read from an artifact row, checked first as :func:`row_file` checks it.
+
+        Raises what :func:`row_file` and :func:`open_artifact` raise.
+        """
+        _refuse_row_path(self.base, rel)
+        folder, _, name = rel.rpartition("/")  # checked: relative, no empty, "." or ".." part, in a folder
+        with self._lock:
+            dir_fd = self._held.get(folder)
+        held = dir_fd is not None
+        if dir_fd is None:
+            dir_fd = open_folder(self.base, folder)
+            with self._lock:
+                if folder not in self._held and len(self._held) < self.LIMIT:
+                    self._held[folder] = dir_fd
+                    held = True
+        try:
+            found = _open_in(dir_fd, name, self.base, rel)
+        finally:
+            if not held:
+                os.close(dir_fd)
+        return _digest(*found, size)
 
 
 _BUFFERS = threading.local()

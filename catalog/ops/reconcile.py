@@ -1,9 +1,9 @@
 """Reconcile: find every disagreement between the store's folders and the catalog, and repair the catalog.
 
-One walk, folder by folder: each folder's entries (sorted) are merged with the
-catalog rows of that folder (sorted by path), so memory stays bounded by the
-largest folder, not the store. Each finding has a real path, a class and a
-reason:
+One walk, folder by folder: each folder's entries are merged with the
+catalog rows of that folder (read with the next folders' rows, up to
+:data:`AHEAD_ROWS` rows in all), so memory stays bounded by the largest
+folder, not the store. Each finding has a real path, a class and a reason:
 
     orphan      a complete file with an artifact name (or a legacy name) and no row
     missing     a row whose file is gone
@@ -31,12 +31,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections import Counter
 from collections.abc import Callable
-from operator import itemgetter
+from operator import countOf
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select
+from sqlalchemy import Connection, bindparam, case, func, literal_column, select
 
 from ..core import fs
 from ..core.errors import IntegrityError, Param, ValidationError
@@ -51,6 +50,7 @@ from ..core.names import (
     store_path_problem,
     writer_gone,
 )
+from ..core.prepared import Prepared
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
@@ -62,9 +62,31 @@ from .retention import lifecycle_change
 __all__ = ["CLASSES", "ReconcileReport", "Reconciler", "expected_work", "reconcile"]
 
 _C = ARTIFACTS.c
-#: (name, size, status) of one folder's rows from the covering index (folder, path, size, status): the database
-#: cuts "folder/" off the path (``b_cut``: its length + 1), so no string work per row happens here.
-_LIGHT_ROWS = select(func.substr(_C.path, bindparam("b_cut")), _C.size, _C.status).where(_C.folder == bindparam("b_folder"))
+#: The walk reads the rows of up to AHEAD_FOLDERS folders in one transaction, until AHEAD_ROWS rows.
+AHEAD_FOLDERS, AHEAD_ROWS = 64, 5000
+#: In :data:`_LIGHT_ROWS`, the size of a quarantined row (on disk, never quick-checked) and of a row with no file
+#: on disk (deleted, missing): no file's size.
+_KEPT, _NOT_ON_DISK = -1, -2
+#: (name, size) of one folder's rows from the covering index (folder, path, size, status): the database cuts
+#: "folder/" off the path (``b_cut``: its length + 1) and gives a healthy (active, archived) row's size, else
+#: :data:`_KEPT` or :data:`_NOT_ON_DISK`: two objects a row, no string work per row here. Run on the driver's cursor.
+_LIGHT_ROWS = Prepared(select(func.substr(_C.path, bindparam("b_cut")), case(
+    *((_C.status == status, _C.size) for status in READABLE),
+    *((_C.status == status, literal_column(str(_KEPT))) for status in ON_DISK if status not in READABLE),
+    else_=literal_column(str(_NOT_ON_DISK)),
+)).where(_C.folder == bindparam("b_folder")))
+
+
+def _loose_index_scan() -> Any:
+    """Every folder the catalog names, in order: the next one found by one seek of ix_artifacts_folder_path each."""
+    found = select(func.min(_C.folder).label("folder")).cte("folders", recursive=True)
+    following = select(func.min(_C.folder)).where(_C.folder > found.c.folder).scalar_subquery()
+    found = found.union_all(select(following).where(found.c.folder.is_not(None)))
+    return select(found.c.folder).where(found.c.folder.is_not(None))
+
+
+#: Every distinct folder of the artifacts table (a loose index scan: a seek a folder, not a step a row).
+_FOLDERS = _loose_index_scan()
 
 
 class Reconciler(Repairer):
@@ -84,29 +106,48 @@ class Reconciler(Repairer):
         self.loose: list[tuple[Entry, str]] = []  # not artifacts where they are: foreign, unless a missing row's file
         self.linked: set[str] = set()  # linked_folder findings made
         self._conn: Connection  # the walk's read connection (:meth:`walk`)
+        self._next: list[str] = []  # the folders the walk reads next, the next one last
+        self._ahead: dict[str, dict[str, int]] = {}  # their rows, read ahead (:meth:`_light_rows`)
 
     # -- the walk -------------------------------------------------------------
 
-    def _catalog_folders(self) -> set[str]:
-        """Folders the catalog expects files in (an index-only scan)."""
-        with self.catalog.read() as conn:
-            query = select(ARTIFACTS.c.folder).distinct().where(ARTIFACTS.c.status.in_(ON_DISK))
-            if self.types:
-                query = query.where(ARTIFACTS.c.type.in_(self.types))
-            return {row.folder for row in conn.execute(query)}
+    def _unwalked_folders(self, walked: set[str]) -> list[str]:
+        """Folders the catalog expects files in (rows on disk, of the run's types) that the walk did not read, sorted.
 
-    def _light_rows(self, folder: str) -> dict[str, tuple[str, int, str]]:
-        """name -> (name, size, status) of one folder's rows: all a quick check of a healthy file needs.
-
-        One short transaction on the walk's own connection (:meth:`walk`), the statement compiled once.
+        The catalog's folders come from a loose index scan (one index seek a
+        folder, not one step a row: :data:`_FOLDERS`); each one not walked is
+        then asked whether it holds a row on disk.
         """
         conn = self._conn
         with conn.begin():
-            result = conn.execute(_LIGHT_ROWS, {"b_folder": folder, "b_cut": len(folder) + 2})
-            # plain columns with no result processing: read the DBAPI cursor directly (twice as fast)
-            found = result.cursor.fetchall()
-            result.close()
-        return dict(zip(map(itemgetter(0), found), found))
+            others = [folder for (folder,) in conn.execute(_FOLDERS) if folder not in walked]
+            holds = select(_C.id).where(_C.folder == bindparam("b_folder"), _C.status.in_(ON_DISK)).limit(1)
+            if self.types:
+                holds = holds.where(_C.type.in_(self.types))
+            return [folder for folder in others if conn.execute(holds, {"b_folder": folder}).first() is not None]
+
+    def _light_rows(self, folder: str) -> dict[str, int]:
+        """name -> size (or :data:`_KEPT`, :data:`_NOT_ON_DISK`) of one folder's rows: all a quick check needs.
+
+        Read in one short transaction on the walk's own connection (:meth:`walk`)
+        with the rows of the folders the walk reads next, until :data:`AHEAD_ROWS`
+        rows (a day layout's sibling partitions: one transaction for many small
+        folders, memory bounded all the same). A row read ahead is a few folders
+        older than its listing: the race of a row read just before its listing,
+        which the classification already allows for (a young rowless file is in
+        flight; a row without its file is re-read before it is called missing).
+        """
+        found = self._ahead.pop(folder, None)
+        if found is not None:
+            return found
+        conn, rows = self._conn, 0
+        with conn.begin():
+            for name in (folder, *reversed(self._next[-AHEAD_FOLDERS:])):
+                if rows >= AHEAD_ROWS:
+                    break
+                self._ahead[name] = light = dict(_LIGHT_ROWS.run(conn, {"b_folder": name, "b_cut": len(name) + 2}))
+                rows += len(light)
+        return self._ahead.pop(folder)
 
     def _full_rows(self, folder: str) -> dict[str, Any]:
         """path -> row with what classification and repair need (fetched only when a folder needs them)."""
@@ -146,18 +187,19 @@ class Reconciler(Repairer):
 
     def _walk(self) -> None:
         self._root_files()
-        expected = self._catalog_folders()
+        walked = set()
         if self.types:
             pending = [root for root in self.types if (self.base / root).is_dir()]
         else:
             with os.scandir(self.base) as it:
                 pending = [e.name for e in it if e.is_dir(follow_symlinks=False)]
         pending.sort(reverse=True)
+        self._next = pending
         while pending:
             folder = pending.pop()
             pending.extend(sorted(self._folder(folder), reverse=True))
-            expected.discard(folder)
-        for folder in sorted(expected):  # gone from disk, or outside the folders walked (quarantine/ with --type)
+            walked.add(folder)
+        for folder in self._unwalked_folders(walked):  # gone from disk, or outside the folders walked (quarantine/ with --type)
             self._folder(folder)
 
     def _folder(self, folder: str) -> list[str]:
@@ -167,9 +209,8 @@ class Reconciler(Repairer):
         made of it. Everything else is classified after the folder is read.
         """
         light = self._light_rows(folder)
-        statuses = Counter(map(itemgetter(2), light.values()))
-        self.report.rows += sum(statuses[status] for status in ON_DISK)
-        pop, healthy, quick = light.pop, ("active", "archived"), not self.deep
+        self.report.rows += len(light) - countOf(light.values(), _NOT_ON_DISK)
+        pop, quick = light.pop, not self.deep
         odd: list[tuple[str, int, float, bool]] = []  # (name, size, mtime, has a row)
         subfolders, files = [], 0
         others: list[tuple[str, str, bool]] = []  # not regular files: (name, what it is, a symlink to a folder)
@@ -191,10 +232,8 @@ class Reconciler(Repairer):
                                 info = entry.stat(follow_symlinks=False)
                                 files += 1
                                 row = pop(entry.name, None)
-                                if quick and row is not None and (
-                                    (row[1] == info.st_size and row[2] in healthy) or row[2] == "quarantined"
-                                ):
-                                    continue  # the quick check holds: same size, on disk as recorded
+                                if quick and (row == info.st_size or row == _KEPT):
+                                    continue  # the quick check holds: same size, on disk as recorded (or quarantined)
                                 odd.append((entry.name, info.st_size, info.st_mtime, row is not None))
                             elif entry.is_dir(follow_symlinks=False):
                                 subfolders.append(f"{folder}/{entry.name}")

@@ -10,7 +10,9 @@ Each run is a ``verify_runs`` row (scope, sample, counts, duration) with one
 ``verify_results`` row per artifact checked, one ``verify_run`` event, and one
 ``verify_failure`` event per failed or missing file. Rows are read in keyset
 batches, each in its own short transaction: an hours-long verify never holds
-one read transaction (which would starve SQLite's checkpoints).
+one read transaction (which would starve SQLite's checkpoints). A batch's
+folders are opened once and held while its files are read
+(:class:`catalog.core.fs.HeldFolders`): no symlink is followed, as ever.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sqlalchemy import select
 from ..core.chain import iso_utc
 from ..core.errors import Param, ValidationError
 from ..core.formats import format_time
-from ..core.fs import UnsafePath, row_file, sha256_file
+from ..core.fs import HeldFolders, UnsafePath
 from ..core.records import Outcome
 from ..core.schema import ARTIFACTS, VERIFY_RESULTS, VERIFY_RUNS
 from ..core.store import Catalog
@@ -121,11 +123,10 @@ class VerifyReport:
                 "clean": self.clean}  # fmt: skip
 
 
-def _hash(catalog: Catalog, row: Any) -> tuple[str | None, int] | str | None:
+def _hash(folders: HeldFolders, row: Any) -> tuple[str | None, int] | str | None:
     """(SHA-256, size) of an artifact's file; None if it is gone; why it is refused (:class:`UnsafePath`), in words."""
     try:
-        row_file(catalog.base_dir, row.path)  # a path read from the database: checked before the file is opened
-        return sha256_file(catalog.base_dir, row.path, row.size)
+        return folders.sha256_row(row.path, row.size)  # a path read from the database: checked before the file is opened
     except (FileNotFoundError, NotADirectoryError):
         return None
     except UnsafePath as exc:
@@ -173,11 +174,11 @@ def verify(
                                       sample=scope.sample, subset=scope_data["subset"])  # fmt: skip
     report = VerifyReport(run_id, scope_data)
     pending: list[Outcome] = []  # results not yet recorded
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with HeldFolders(catalog.base_dir) as folders, ThreadPoolExecutor(max_workers=workers) as pool:  # threads end first
         for rows in _rows(catalog, scope):
             chosen = [row for row in rows if scope.picks(row.id, seed or 0)]
             # one worker hashes here: no hand-over to a thread (and back) per file
-            results = (pool.map if workers > 1 else map)(lambda row: _hash(catalog, row), chosen)
+            results = (pool.map if workers > 1 else map)(lambda row: _hash(folders, row), chosen)
             outcomes = []
             for row, found in zip(chosen, results):
                 report.checked += 1
@@ -202,6 +203,7 @@ def verify(
                     outcome, detail = "ok", None
                     report.ok += 1
                 outcomes.append(Outcome(row.id, row.path, outcome, detail))
+            folders.close()  # each batch's folders are opened afresh: none is held for a whole run
             if pending:  # the batch before: one short unit of work per batch
                 with catalog.change() as tx:
                     tx.verify_runs.add_results(run_id, pending)
