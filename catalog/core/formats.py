@@ -36,6 +36,7 @@ from itertools import islice
 from typing import IO, Any
 
 from .errors import ValidationError
+from .json_rows import json_objects
 
 MAX_DEPTH = 200
 #: Most digits a written number may have (Python's own default limit for printing a whole number).
@@ -301,25 +302,25 @@ def write_batches(
 
     The formats are :func:`write_listing`'s, byte for byte: values go out as
     they are (text, numbers, None, and for JSON nested dicts and lists; CSV
-    cells through :func:`cell_text`). Each batch is serialised with one
-    encoder (one ``csv.writer.writerows``) and written in one ``out.write``,
-    so an export of a million rows pays little Python per row.
+    cells through :func:`cell_text`). Each batch is serialised column by
+    column (:func:`catalog.core.json_rows.json_objects`) or with one
+    ``csv.writer.writerows``, and written in one ``out.write``, so an export
+    of a million rows pays little Python per row.
     Raises ValueError for another format.
     """
     count = 0
-    encode = json.JSONEncoder().encode  # json.dumps with its defaults, without its per-call set-up
     if fmt == "json":
         out.write('{"' + key + '": [')
         for rows in batches:
             if rows:
-                out.write(("," if count else "") + "\n  " + ",\n  ".join([encode(dict(zip(columns, row))) for row in rows]))
+                out.write(("," if count else "") + "\n  " + json_objects(rows, columns, ",\n  ")[:-4])
                 count += len(rows)
         extra = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in (trailer() if trailer else {}).items())
         out.write(("\n" if count else "") + f'], "count": {count}{extra}}}\n')
     elif fmt == "ndjson":
         for rows in batches:
             if rows:
-                out.write("\n".join([encode(dict(zip(columns, row))) for row in rows]) + "\n")
+                out.write(json_objects(rows, columns, "\n"))
                 count += len(rows)
     elif fmt == "csv":
         CsvWriter(out).writerow(columns)
