@@ -193,6 +193,20 @@ def test_column_by_column_json_keeps_the_row_by_row_bytes_for_odd_shapes(fmt: st
         assert actual.getvalue() == expected, name
 
 
+def test_column_by_column_csv_keeps_the_row_by_row_bytes() -> None:
+    """Negative and huge whole numbers, booleans (not numbers here), formulas among numbers, ragged rows."""
+    rows = [[-n, 2**70 + n, n % 2 == 0, "=1+1" if n % 3 else n, None, AWKWARD[n % len(AWKWARD)]] for n in range(60)]
+    columns = ("neg", "big", "flag", "mixed", "none", "text")
+    for subset in (rows, [*rows[:5], [*rows[5], "extra"], *rows[6:]], [rows[0][:2], *rows[1:]]):
+        expected, actual = io.StringIO(), io.StringIO()
+        writer = CsvWriter(expected)
+        writer.writerow(columns)
+        for row in subset:  # what write_batches wrote row by row
+            writer.writerow([cell_text(value) for value in row])
+        assert write_batches([subset[:25], subset[25:]], columns, "csv", actual) == len(subset)
+        assert actual.getvalue() == expected.getvalue()
+
+
 PLAN_COLUMNS = ("path", "type", "action", "reason", "age_days", "expires_at", "size", "status")
 
 

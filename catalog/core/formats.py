@@ -48,6 +48,9 @@ NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 #: What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection"); a cell's first
 #: character is compared after NFKC, so the full-width (＝＋－＠) and small (﹦﹢﹣﹫) forms count too.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: First characters after which :func:`csv_text` has nothing to check: printable ASCII, neither space nor ``'``
+#: nor a formula start (NFKC leaves ASCII as it is).
+_PLAIN_STARTS = frozenset(map(chr, range(0x21, 0x7F))) - {"'", *FORMULA_STARTS}
 
 
 def format_time(moment: datetime, where: str = "$") -> str:
@@ -195,7 +198,7 @@ def csv_text(text: str) -> str:
     the product formats itself (:func:`csv_cell`) pass unchanged.
     """
     first = text[:1]
-    if first.isascii() and first.isalnum():  # most cells: nothing a spreadsheet runs starts so
+    if first in _PLAIN_STARTS:  # most cells: nothing a spreadsheet runs starts so
         return text
     if first == "'":
         return "'" + text
@@ -259,9 +262,9 @@ class CsvWriter:
         """Write one row."""
         self._writer.writerow([csv_text(cell) for cell in cells])
 
-    def writerows(self, rows: Iterable[Iterable[str]]) -> None:
-        """Write many rows (one call into the csv module)."""
-        self._writer.writerows([csv_text(cell) for cell in cells] for cells in rows)
+    def writerows(self, rows: Iterable[Iterable[str]], *, checked: bool = False) -> None:
+        """Write many rows (one call into the csv module); ``checked``: each cell went through :func:`csv_text`."""
+        self._writer.writerows(rows if checked else ([csv_text(cell) for cell in cells] for cells in rows))
 
 
 def cell_text(value: Any) -> str:
@@ -326,7 +329,13 @@ def write_batches(
         CsvWriter(out).writerow(columns)
         for rows in batches:
             chunk = io.StringIO()
-            CsvWriter(chunk).writerows([[cell_text(value) for value in row] for row in rows])
+            if len(set(map(len, rows))) == 1:  # column by column: whole numbers are never formulas
+                values = [(set(map(type, column)), column) for column in zip(*rows)]
+                cells = [list(map(str, column)) if kind == {int} else list(map(csv_text, column)) if kind == {str}
+                         else list(map(csv_text, map(cell_text, column))) for kind, column in values]  # fmt: skip
+                CsvWriter(chunk).writerows(zip(*cells), checked=True)
+            else:
+                CsvWriter(chunk).writerows([[cell_text(value) for value in row] for row in rows])
             out.write(chunk.getvalue())
             count += len(rows)
     else:

@@ -18,13 +18,15 @@ from json.encoder import encode_basestring_ascii as _text
 from typing import Any
 
 _encode = json.JSONEncoder().encode  # json.dumps with its defaults
+_ENCODERS = {False: _encode, True: json.JSONEncoder(sort_keys=True).encode}
 _MARK = "\x00"  # separates a column's values in one encoder call; the encoder writes it only as "\u0000"
 _SPLIT = ", " + _encode(_MARK) + ", "
 _NONE = type(None)
 
 
-def _values(column: Sequence[Any]) -> Sequence[str]:
-    """Each value of ``column`` as the standard encoder writes it."""
+def json_texts(column: Sequence[Any], sort_keys: bool = False) -> Sequence[str]:
+    """Each value of ``column`` as ``json.dumps(value, sort_keys=sort_keys)`` writes it."""
+    encode = _ENCODERS[sort_keys]
     kinds = set(map(type, column))
     if kinds == {str}:
         return list(map(_text, column))
@@ -35,9 +37,9 @@ def _values(column: Sequence[Any]) -> Sequence[str]:
         return ["null" if value is None else simple(value) for value in column]
     flat = [_MARK] * (2 * len(column) - 1)
     flat[0::2] = column
-    pieces = _encode(flat)[1:-1].split(_SPLIT)
+    pieces = encode(flat)[1:-1].split(_SPLIT)
     # the marker text is a whole JSON string only where a value *is* the marker: then the count tells, and each goes alone
-    return pieces if len(pieces) == len(column) else list(map(_encode, column))
+    return pieces if len(pieces) == len(column) else list(map(encode, column))
 
 
 def json_objects(rows: Sequence[Sequence[Any]], columns: Sequence[str], end: str) -> str:
@@ -51,6 +53,6 @@ def json_objects(rows: Sequence[Sequence[Any]], columns: Sequence[str], end: str
         return "".join([_encode(dict(zip(columns, row))) + end for row in rows])  # the per-row path, for odd shapes
     parts: list[Any] = []
     for i, (name, column) in enumerate(zip(columns, values)):
-        parts += [repeat(("{" if i == 0 else ", ") + _text(name) + ": "), _values(column)]
+        parts += [repeat(("{" if i == 0 else ", ") + _text(name) + ": "), json_texts(column)]
     parts.append(repeat("}" + end))
     return "".join(chain.from_iterable(zip(*parts)))
