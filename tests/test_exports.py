@@ -19,7 +19,7 @@ from typing import IO, Any
 import pytest
 from freezegun import freeze_time
 
-from catalog.core.formats import CsvWriter, cell_text, write_listing
+from catalog.core.formats import CsvWriter, cell_text, write_batches, write_listing
 from catalog.core.records import PublishedFile
 from catalog.core.store import Catalog
 from catalog.core.vocabulary import STATUSES
@@ -169,6 +169,41 @@ def test_write_listing_writes_what_it_wrote_row_by_row(fmt: str) -> None:
         expected, actual = io.StringIO(), io.StringIO()
         reference_listing(subset, columns, fmt, expected, key="things", trailer=lambda: {"next": "x\ny"})
         assert write_listing(subset, columns, fmt, actual, key="things", trailer=lambda: {"next": "x\ny"}) == len(subset)
+        assert actual.getvalue() == expected.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json"])
+def test_column_by_column_json_keeps_the_row_by_row_bytes_for_odd_shapes(fmt: str) -> None:
+    """Values that are (or hold) the encoder's own separator mark, mixed kinds in one column, a repeated column
+    name and a row shorter than the others all come out as json.dumps of each row's dict would write them."""
+    mark = "\x00"
+    rows = [[mark, {"k": mark}, n, n % 2 == 0, [n, mark, n], None if n % 3 else "x", n / 7, 2**70, mark if n % 2 else n / 3]
+            for n in range(50)]  # fmt: skip
+    rows[7][2] = "text among numbers"
+    columns = ("m", "d", "n", "b", "l", "maybe", "f", "big", "mm")
+    shapes = {"as is": (rows, columns), "a repeated name": (rows, ("m", "d", "m", "b", "l", "maybe", "f", "big", "mm")),
+              "a short row": ([*rows[:3], rows[3][:4], *rows[4:]], columns), "one row": (rows[:1], columns),
+              "more values than names": (rows, columns[:5])}  # fmt: skip
+    for name, (subset, names) in shapes.items():
+        lines = [json.dumps(dict(zip(names, row))) for row in subset]  # what write_batches wrote row by row
+        expected = "".join(line + "\n" for line in lines) if fmt == "ndjson" else \
+            '{"things": [' + ",".join("\n  " + line for line in lines) + f'\n], "count": {len(lines)}}}\n'
+        actual = io.StringIO()
+        assert write_batches([subset[:20], subset[20:]], names, fmt, actual, key="things") == len(subset)
+        assert actual.getvalue() == expected, name
+
+
+def test_column_by_column_csv_keeps_the_row_by_row_bytes() -> None:
+    """Negative and huge whole numbers, booleans (not numbers here), formulas among numbers, ragged rows."""
+    rows = [[-n, 2**70 + n, n % 2 == 0, "=1+1" if n % 3 else n, None, AWKWARD[n % len(AWKWARD)]] for n in range(60)]
+    columns = ("neg", "big", "flag", "mixed", "none", "text")
+    for subset in (rows, [*rows[:5], [*rows[5], "extra"], *rows[6:]], [rows[0][:2], *rows[1:]]):
+        expected, actual = io.StringIO(), io.StringIO()
+        writer = CsvWriter(expected)
+        writer.writerow(columns)
+        for row in subset:  # what write_batches wrote row by row
+            writer.writerow([cell_text(value) for value in row])
+        assert write_batches([subset[:25], subset[25:]], columns, "csv", actual) == len(subset)
         assert actual.getvalue() == expected.getvalue()
 
 

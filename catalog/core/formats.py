@@ -36,6 +36,7 @@ from itertools import islice
 from typing import IO, Any
 
 from .errors import ValidationError
+from .json_rows import json_objects
 
 MAX_DEPTH = 200
 #: Most digits a written number may have (Python's own default limit for printing a whole number).
@@ -47,6 +48,9 @@ NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
 #: What a spreadsheet takes as the start of a formula (OWASP, "CSV Injection"); a cell's first
 #: character is compared after NFKC, so the full-width (＝＋－＠) and small (﹦﹢﹣﹫) forms count too.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: First characters after which :func:`csv_text` has nothing to check: printable ASCII, neither space nor ``'``
+#: nor a formula start (NFKC leaves ASCII as it is).
+_PLAIN_STARTS = frozenset(map(chr, range(0x21, 0x7F))) - {"'", *FORMULA_STARTS}
 
 
 def format_time(moment: datetime, where: str = "$") -> str:
@@ -194,7 +198,7 @@ def csv_text(text: str) -> str:
     the product formats itself (:func:`csv_cell`) pass unchanged.
     """
     first = text[:1]
-    if first.isascii() and first.isalnum():  # most cells: nothing a spreadsheet runs starts so
+    if first in _PLAIN_STARTS:  # most cells: nothing a spreadsheet runs starts so
         return text
     if first == "'":
         return "'" + text
@@ -258,9 +262,9 @@ class CsvWriter:
         """Write one row."""
         self._writer.writerow([csv_text(cell) for cell in cells])
 
-    def writerows(self, rows: Iterable[Iterable[str]]) -> None:
-        """Write many rows (one call into the csv module)."""
-        self._writer.writerows([csv_text(cell) for cell in cells] for cells in rows)
+    def writerows(self, rows: Iterable[Iterable[str]], *, checked: bool = False) -> None:
+        """Write many rows (one call into the csv module); ``checked``: each cell went through :func:`csv_text`."""
+        self._writer.writerows(rows if checked else ([csv_text(cell) for cell in cells] for cells in rows))
 
 
 def cell_text(value: Any) -> str:
@@ -301,31 +305,37 @@ def write_batches(
 
     The formats are :func:`write_listing`'s, byte for byte: values go out as
     they are (text, numbers, None, and for JSON nested dicts and lists; CSV
-    cells through :func:`cell_text`). Each batch is serialised with one
-    encoder (one ``csv.writer.writerows``) and written in one ``out.write``,
-    so an export of a million rows pays little Python per row.
+    cells through :func:`cell_text`). Each batch is serialised column by
+    column (:func:`catalog.core.json_rows.json_objects`) or with one
+    ``csv.writer.writerows``, and written in one ``out.write``, so an export
+    of a million rows pays little Python per row.
     Raises ValueError for another format.
     """
     count = 0
-    encode = json.JSONEncoder().encode  # json.dumps with its defaults, without its per-call set-up
     if fmt == "json":
         out.write('{"' + key + '": [')
         for rows in batches:
             if rows:
-                out.write(("," if count else "") + "\n  " + ",\n  ".join([encode(dict(zip(columns, row))) for row in rows]))
+                out.write(("," if count else "") + "\n  " + json_objects(rows, columns, ",\n  ")[:-4])
                 count += len(rows)
         extra = "".join(f", {json.dumps(k)}: {json.dumps(v)}" for k, v in (trailer() if trailer else {}).items())
         out.write(("\n" if count else "") + f'], "count": {count}{extra}}}\n')
     elif fmt == "ndjson":
         for rows in batches:
             if rows:
-                out.write("\n".join([encode(dict(zip(columns, row))) for row in rows]) + "\n")
+                out.write(json_objects(rows, columns, "\n"))
                 count += len(rows)
     elif fmt == "csv":
         CsvWriter(out).writerow(columns)
         for rows in batches:
             chunk = io.StringIO()
-            CsvWriter(chunk).writerows([[cell_text(value) for value in row] for row in rows])
+            if len(set(map(len, rows))) == 1:  # column by column: whole numbers are never formulas
+                values = [(set(map(type, column)), column) for column in zip(*rows)]
+                cells = [list(map(str, column)) if kind == {int} else list(map(csv_text, column)) if kind == {str}
+                         else list(map(csv_text, map(cell_text, column))) for kind, column in values]  # fmt: skip
+                CsvWriter(chunk).writerows(zip(*cells), checked=True)
+            else:
+                CsvWriter(chunk).writerows([[cell_text(value) for value in row] for row in rows])
             out.write(chunk.getvalue())
             count += len(rows)
     else:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import case, type_coerce
 
 from ..core.formats import format_time
+from ..core.json_rows import json_texts
 from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS, EVENTS, UTCDateTime, iso_text
 from ..core.store import Catalog
@@ -48,16 +49,21 @@ def artifact_batches(catalog: Catalog, query: ArtifactQuery = ArtifactQuery(), b
 EVENT_FIELDS = ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details", "hash")
 
 
-def event_log_batches(catalog: Catalog, query: EventQuery = EventQuery()) -> Iterator[list[tuple[Any, ...]]]:
+def event_log_batches(catalog: Catalog, query: EventQuery = EventQuery(), *,
+                      details_text: bool = False) -> Iterator[list[tuple[Any, ...]]]:  # fmt: skip
     """The events of :func:`iter_event_log` for an export: lists of rows, each a tuple of
     :data:`EVENT_FIELDS` values as :meth:`EventRecord.to_dict` gives them (``at`` as ISO-8601 UTC text,
-    ``details`` a dict). No record is built per row; each batch's details are parsed in one ``json.loads``.
+    ``details`` a dict, or with ``details_text`` its ``json.dumps(details, sort_keys=True)``: one CSV cell).
+    No record is built per row; each batch's details are parsed in one ``json.loads``.
     """
     e = EVENTS.c
     columns = [iso_text(e.at).label("at") if name == "at" else e[name] for name in EVENT_FIELDS]
     for rows in _event_pages(catalog, query, columns):
-        details = json.loads("[" + ",".join([row.details for row in rows]) + "]")
-        yield [(*row[:7], found, row[8]) for row, found in zip(rows, details)]
+        values: list[Any] = list(zip(*rows))  # column by column: no Python per row
+        values[7] = json.loads("[" + ",".join(values[7]) + "]")
+        if details_text:
+            values[7] = json_texts(values[7], sort_keys=True)
+        yield list(zip(*values))
 
 
 def listing_batches(listing: Listing) -> Iterator[list[Any]]:
