@@ -309,6 +309,6 @@ def store_path_problem(path: object) -> str | None:
     if len(folders) > 1 and not archived and not any(layout_of("/".join(folders), n) for n in names):
         return (f"not directly in {folders[0]}/, nor in the partition folder its name's date gives, nor in "
                 f"{folders[0]}/archived/")
-    if not any(legacy_name(n) is not None or getattr(parse_name(n), "type", None) == folders[0] for n in names):
+    if not any(getattr(parse_name(n), "type", None) == folders[0] or legacy_name(n) is not None for n in names):
         return f"not named as an artifact of type {folders[0]} ({_show(name)})"
     return None
