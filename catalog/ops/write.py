@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING, Self
 
 from ..core import chain, fs, group_commit
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, Remedy, StoreError, ValidationError
-from ..core.names import ArtifactName, placements, validate_ext
+from ..core.names import ArtifactName, store_path, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
+from ..core.vocabulary import LAYOUTS
 from .write_methods import Pending, WriteMethods
 
 if TYPE_CHECKING:
@@ -168,34 +169,37 @@ class Writer(WriteMethods[ArtifactRecord]):
         fs.fault("committed")
         return records
 
-    def _check(self, items: Sequence[Pending], staged: Collection[str] = (), *, catalog: bool = True) -> None:
+    def _check(self, items: Sequence[Pending], staged: Collection[str] = (), *, catalog: bool = True) -> list[str]:
         """Refuse, before any byte is written, what cannot be written: a name taken or given twice, a bad date.
 
         ``staged``: the paths a batch holds already; ``catalog``: also ask the
         catalog whether a path is taken and whether it can take a commit (a
-        batch asks once, for all its files, at its end: :meth:`_check_catalog`).
+        batch asks once, for all its files, at its end: :meth:`_check_catalog`). Returns each item's store path
+        under every layout, in order (what the catalog is asked about).
         """
-        base, now = self.catalog.base_dir, datetime.now(timezone.utc)
+        base, now = str(self.catalog.base_dir), datetime.now(timezone.utc)
         seen = set(staged)
         layout = self.settings.layout
+        places: list[str] = []
         for item in items:
             path = item.rel_path(layout)
             if path in seen:
                 raise CollisionError(f"{path} is already written in this batch; nothing was written")
             seen.add(path)
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            for place in placements(item.name.filename):  # a name is taken whichever layout's folder holds it
-                if os.path.lexists(base / place):
+            mine = [store_path(item.name, other) for other in LAYOUTS]  # taken whichever layout's folder holds it
+            for place in mine:
+                if os.path.lexists(os.path.join(base, place)):
                     raise CollisionError(f"{place} already exists; nothing was overwritten")
+            places += mine
         if catalog:
-            self._check_catalog([item.rel_path(layout) for item in items],
-                                sum(len(item.data) for item in items if isinstance(item.data, bytes)))  # fmt: skip
+            self._check_catalog(places, sum(len(item.data) for item in items if isinstance(item.data, bytes)))
+        return places
 
-    def _check_catalog(self, paths: Sequence[str], incoming: int = 0) -> None:
-        """CollisionError if the catalog holds one of ``paths``, or its name in another layout's folder (a row of any
-        status: deleted artifacts keep theirs);
+    def _check_catalog(self, places: Sequence[str], incoming: int = 0) -> None:
+        """CollisionError if the catalog holds one of ``places`` (each name's store path under every layout: a row of
+        any status; deleted artifacts keep theirs);
         CatalogDatabaseError if it could not record them, or ``incoming`` more bytes would fill its disk."""
-        places = [place for path in paths for place in placements(path.rpartition("/")[2]) or [path]]  # every layout's place
         taken = self.catalog.paths_taken(places)
         if taken:
             raise CollisionError(f"{next(p for p in places if p in taken)} already exists; nothing was overwritten")
@@ -323,6 +327,7 @@ class Batch(WriteMethods[Queued]):
         self._state = "new"  # new, open, ended
         self._publisher: fs.Publisher | None = None
         self._entries: list[tuple[fs.Staged, PublishedFile, Queued]] = []
+        self._places: list[str] = []  # every staged name's store path under each layout, for the catalog's check
 
     def __enter__(self) -> Self:
         if self._state != "new":
@@ -342,7 +347,7 @@ class Batch(WriteMethods[Queued]):
         with publisher:  # removes the temp files of a batch that did not end well
             if exc_type is not None or not self._entries:
                 return
-            self.writer._check_catalog([item.path for _, item, _ in self._entries])  # one query, before any link
+            self.writer._check_catalog(self._places)  # one query, before any link
             records, failure = self.writer._land(publisher, [(staged, item) for staged, item, _ in self._entries])
         for (_, _, queued), done in zip(self._entries, records):
             queued._record = done
@@ -360,7 +365,7 @@ class Batch(WriteMethods[Queued]):
         """
         if self._publisher is None:
             raise StoreError("write through a batch inside its with block: with writer.batch() as b: b.write_json(...)")
-        self.writer._check(items, {item.path for _, item, _ in self._entries}, catalog=False)
+        self._places += self.writer._check(items, {item.path for _, item, _ in self._entries}, catalog=False)
         entries = self.writer._stage(self._publisher, items, pair)
         queued = [Queued(item.path, pending.name) for (_, item), pending in zip(entries, items)]
         self._entries.extend((staged, item, handle) for (staged, item), handle in zip(entries, queued))
