@@ -297,6 +297,14 @@ def write_listing(
 LISTING_BATCH = 1000  # rows serialised (and written) at a time
 
 
+def _csv_column(column: Sequence[Any]) -> list[str]:
+    """One column's CSV cells, as :class:`CsvWriter` would write them: whole numbers as they are (never a formula)."""
+    kinds = set(map(type, column))
+    if kinds == {int}:
+        return list(map(str, column))
+    return list(map(csv_text, column if kinds == {str} else map(cell_text, column)))
+
+
 def write_batches(
     batches: Iterable[Sequence[Sequence[Any]]], columns: Sequence[str], fmt: str, out: IO[str], *,
     key: str = "rows", trailer: Callable[[], Mapping[str, Any]] | None = None,
@@ -329,11 +337,8 @@ def write_batches(
         CsvWriter(out).writerow(columns)
         for rows in batches:
             chunk = io.StringIO()
-            if len(set(map(len, rows))) == 1:  # column by column: whole numbers are never formulas
-                values = [(set(map(type, column)), column) for column in zip(*rows)]
-                cells = [list(map(str, column)) if kind == {int} else list(map(csv_text, column)) if kind == {str}
-                         else list(map(csv_text, map(cell_text, column))) for kind, column in values]  # fmt: skip
-                CsvWriter(chunk).writerows(zip(*cells), checked=True)
+            if len(set(map(len, rows))) == 1:  # column by column
+                CsvWriter(chunk).writerows(zip(*map(_csv_column, zip(*rows))), checked=True)
             else:
                 CsvWriter(chunk).writerows([[cell_text(value) for value in row] for row in rows])
             out.write(chunk.getvalue())

@@ -193,7 +193,12 @@ def placements(path: str) -> list[str]:
     parsed = parse_name(filename)
     if parsed is None or folder not in ("", parsed.type):
         return []
-    return [store_path(parsed, layout) for layout in LAYOUTS]
+    return placements_of(parsed)
+
+
+def placements_of(name: ArtifactName) -> list[str]:
+    """:func:`store_path` of ``name`` under flat, month and day, in that order."""
+    return [store_path(name, layout) for layout in LAYOUTS]
 
 
 def layout_of(folder: str, filename: str) -> str | None:

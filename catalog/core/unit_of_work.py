@@ -243,8 +243,10 @@ class Artifacts:
 
     def record_many(self, items: Sequence[PublishedFile]) -> list[ArtifactRecord]:
         """:meth:`record` each of ``items`` (rows and events in their order; errors as there), with one statement
-        per table for them all: the rows' INSERT (ids returned in order), the events', each folder's usage."""
-        tx, rows = self._tx, cast("list[dict[str, Any]]", [])
+        per table for them all: the rows' INSERT (each new id matched to its row by path), the events', each
+        folder's usage."""
+        tx = self._tx
+        rows: list[dict[str, Any]] = []
         for item in items:
             recorded_at = tx.clock()
             rows.append(dict(

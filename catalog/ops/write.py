@@ -35,10 +35,9 @@ from typing import TYPE_CHECKING, Self
 
 from ..core import chain, fs, group_commit
 from ..core.errors import CatalogError, CollisionError, CommitError, Param, Remedy, StoreError, ValidationError
-from ..core.names import ArtifactName, store_path, validate_ext
+from ..core.names import ArtifactName, placements_of, validate_ext
 from ..core.records import ArtifactRecord, PublishedFile
 from ..core.store import Catalog
-from ..core.vocabulary import LAYOUTS
 from .write_methods import Pending, WriteMethods
 
 if TYPE_CHECKING:
@@ -187,7 +186,7 @@ class Writer(WriteMethods[ArtifactRecord]):
                 raise CollisionError(f"{path} is already written in this batch; nothing was written")
             seen.add(path)
             self.settings.retain_until(item.name.type, item.name.created_at, now)  # fails now, not after publishing
-            mine = [store_path(item.name, other) for other in LAYOUTS]  # taken whichever layout's folder holds it
+            mine = placements_of(item.name)  # a name is taken whichever layout's folder holds it
             for place in mine:
                 if os.path.lexists(os.path.join(base, place)):
                     raise CollisionError(f"{place} already exists; nothing was overwritten")
