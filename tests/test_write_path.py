@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -11,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
-from catalog.core.errors import CollisionError, CommitError
+from catalog.core.errors import CatalogDatabaseError, CollisionError, CommitError
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops import policy
 
-from helpers import all_records, catalog_env, store_files, transactions
+from helpers import BACKEND, all_records, catalog_env, store_files, transactions
 
 
 @contextmanager
@@ -116,3 +119,95 @@ def test_a_row_taken_between_check_and_commit_is_the_constraint_s_refusal(catalo
     monkeypatch.setattr(Catalog, "paths_taken", lambda self, paths: set())  # the check ran before the row existed
     with pytest.raises(CommitError, match=r"\(another row already has this path\); the file is complete and kept"):
         writer.write_bytes("health", "race", b"y", "txt", created_at=_moment())
+
+
+# -- the connections a SQLite writer keeps (catalog.core.db._Kept) ---------------------------------------------
+
+sqlite_only = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite keeps a connection per process; PostgreSQL pools")
+
+
+@contextmanager
+def _checkouts(catalog: Catalog) -> Iterator[list[str]]:
+    """Each pool checkout on the catalog's engines meanwhile ("write" or "read")."""
+    seen: list[str] = []
+    listeners = [(catalog.db.engine, lambda *_: seen.append("write")), (catalog.db.read_engine, lambda *_: seen.append("read"))]
+    for engine, listener in listeners:
+        event.listen(engine, "checkout", listener)
+    try:
+        yield seen
+    finally:
+        for engine, listener in listeners:
+            event.remove(engine, "checkout", listener)
+
+
+@sqlite_only
+def test_a_writer_s_check_and_commit_take_no_connection_from_the_pool(catalog: Catalog, writer: AtomicWriter) -> None:
+    """Each write's collision check and commit run on the connections the process keeps: no pool round per write."""
+    writer.write_json("health", "first", {"n": 0})
+    with _checkouts(catalog) as seen:
+        for n in range(1, 4):
+            writer.write_json("health", f"next{n}", {"n": n})
+    assert seen == []
+    assert len(all_records(catalog)) == 4
+
+
+@sqlite_only
+def test_a_failed_transaction_leaves_the_next_one_a_working_connection(catalog: Catalog, writer: AtomicWriter) -> None:
+    """A block that raises rolls back; a connection the driver broke is dropped: the next write opens a new one."""
+    writer.write_json("health", "first", {"n": 0})
+    with pytest.raises(RuntimeError), catalog.change() as tx:
+        tx.events.append("backup", details={"to": "nowhere"})
+        raise RuntimeError("the caller's own failure")
+    writer.write_json("health", "between", {"n": 1})
+    broken = catalog.db._writing._conn[1]  # type: ignore[index]
+    broken.connection.dbapi_connection.close()  # type: ignore[union-attr]  # the driver's connection dies under it
+    with pytest.raises(CatalogDatabaseError):
+        with catalog.change() as tx:
+            tx.events.append("backup", details={"to": "nowhere"})
+    second = writer.write_json("health", "second", {"n": 2})
+    assert second.path in {r.path for r in all_records(catalog)}
+    assert [e.action for e in catalog.events()].count("backup") == 0 and catalog.audit_verify().ok
+
+
+@sqlite_only
+def test_a_forked_child_writes_on_a_connection_of_its_own(catalog: Catalog, writer: AtomicWriter) -> None:
+    writer.write_json("health", "parent", {"n": 0})
+    parent = catalog.db._writing._conn[1]  # type: ignore[index]
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports by its exit status
+        code = 1
+        try:
+            writer.write_json("health", "child", {"n": 1})
+            code = 0 if catalog.db._writing._conn[1] is not parent else 3  # type: ignore[index]
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    writer.write_json("health", "parent-again", {"n": 2})
+    assert catalog.db._writing._conn[1] is parent  # type: ignore[index]
+    assert len(all_records(catalog)) == 3 and catalog.audit_verify().ok
+
+
+@sqlite_only
+def test_a_check_while_another_thread_uses_the_kept_reader_takes_a_pooled_one(catalog: Catalog,
+                                                                              writer: AtomicWriter) -> None:  # fmt: skip
+    taken = writer.write_json("health", "taken", {"n": 0}).path
+    answers: list[set[str]] = []
+    with catalog.db._reading.lock:  # another thread is reading on it: never wait for it
+        worker = threading.Thread(target=lambda: answers.append(catalog.paths_taken([taken, "health/free.json"])))
+        worker.start()
+        worker.join(timeout=30)
+    assert not worker.is_alive() and answers == [{taken}]
+
+
+def test_the_actor_s_passwd_entry_is_looked_up_once_per_process(catalog: Catalog, monkeypatch) -> None:
+    from catalog.core import chain
+
+    looked: list[int] = []
+    real = chain.pwd.getpwuid
+    monkeypatch.setattr(chain.pwd, "getpwuid", lambda uid: looked.append(uid) or real(uid))
+    with Catalog(catalog.settings) as fresh, AtomicWriter(catalog=fresh, actor="cron") as writer:
+        records = [writer.write_json("health", f"n{n}", {"n": n}) for n in range(3)]
+    assert looked == [os.geteuid()]
+    actors = {e.actor for e in catalog.events() if e.path in {r.path for r in records}}
+    assert actors == {f"{chain.process_identity()} (claims cron)"}

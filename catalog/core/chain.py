@@ -75,8 +75,15 @@ def _bounded(text: str, limit: int = 64) -> str:
     return safe if len(safe) <= limit else safe[: limit - 3] + "..."
 
 
-def current_actor(claim: str | None = None) -> str:
-    """``user@host:pid`` of this process, with a claimed name beside it, never instead.
+def current_actor(claim: str | None = None, identity: str | None = None) -> str:
+    """``user@host:pid`` of this process (``identity`` if given: :func:`process_identity`'s, kept), with a claimed
+    name beside it, never instead."""
+    actor = identity or process_identity()
+    return f"{actor} (claims {claim})" if claim else actor
+
+
+def process_identity() -> str:
+    """``user@host:pid`` of this process, looked up now.
 
     The user is the effective uid's passwd entry (``uid<n>`` without one),
     never the environment (LOGNAME, USER, LNAME, USERNAME: anyone can set
@@ -89,8 +96,7 @@ def current_actor(claim: str | None = None) -> str:
         user = pwd.getpwuid(uid).pw_name
     except KeyError:  # no passwd entry (containers)
         user = f"uid{uid}"
-    actor = f"{_bounded(user)}@{_bounded(socket.gethostname())}:{os.getpid()}"
-    return f"{actor} (claims {claim})" if claim else actor
+    return f"{_bounded(user)}@{_bounded(socket.gethostname())}:{os.getpid()}"
 
 
 def canonical_json(data: Any) -> str:

@@ -178,18 +178,27 @@ def wait_flock(opener: Callable[[], int], seconds: float, mode: int = fcntl.LOCK
     return None
 
 
-def free_bytes(folder: Path) -> int | None:
-    """Bytes this process may still write on the file system of ``folder`` (root may use the reserve), else None."""
+def _statvfs(folder: Path) -> os.statvfs_result | None:
     try:
-        stats = os.statvfs(folder)
+        return os.statvfs(folder)
     except OSError:
         return None
+
+
+def free_bytes(folder: Path) -> int | None:
+    """Bytes this process may still write on the file system of ``folder`` (root may use the reserve), else None."""
+    stats = _statvfs(folder)
+    return None if stats is None else _free(stats)
+
+
+def _free(stats: os.statvfs_result) -> int:
     return (stats.f_bfree if os.geteuid() == 0 else stats.f_bavail) * stats.f_frsize
 
 
-def no_space(path: Path, incoming: int = 0) -> CatalogDatabaseError | None:
-    """The error for a catalog ``path`` whose file system has less than :data:`HEADROOM` + ``incoming`` bytes free."""
-    free = free_bytes(path.parent)
+def no_space(path: Path, incoming: int = 0, stats: os.statvfs_result | None = None) -> CatalogDatabaseError | None:
+    """The error for a catalog ``path`` whose file system has less than :data:`HEADROOM` + ``incoming`` bytes free
+    (``stats``: its folder's ``os.statvfs``, if the caller has it already)."""
+    free = free_bytes(path.parent) if stats is None else _free(stats)
     if free is None or free >= HEADROOM + incoming:
         return None
     return CatalogDatabaseError(
@@ -212,14 +221,16 @@ def why_not_open(path: Path) -> str:
     return _not_writable(path) or "unable to open database file"
 
 
-def _not_writable(path: Path) -> str | None:
-    """Why this user cannot commit to the catalog ``path`` (None: it can, as far as permissions go)."""
-    try:
-        if os.statvfs(path.parent).f_flag & os.ST_RDONLY:
-            return "it is on a read-only file system (only the commands that just read work there)"
-    except OSError:
-        pass
+def _not_writable(path: Path, stats: os.statvfs_result | None = None) -> str | None:
+    """Why this user cannot commit to the catalog ``path`` (None: it can, as far as permissions go).
+
+    ``stats``: its folder's ``os.statvfs``, if the caller has it already."""
+    stats = stats or _statvfs(path.parent)
+    if stats is not None and stats.f_flag & os.ST_RDONLY:
+        return "it is on a read-only file system (only the commands that just read work there)"
     for candidate in (path, _beside(path, "wal"), _beside(path, "shm")):
+        if os.access(candidate, os.W_OK):  # the usual case: one call each
+            continue
         target = candidate if candidate == path or candidate.exists() else path.parent
         if not os.access(target, os.W_OK):
             shared = os.stat(path.parent).st_mode & 0o020 and target != path.parent
@@ -238,7 +249,8 @@ def check_writable(path: Path, incoming: int | None = None, store: Path | None =
     system has :data:`HEADROOM` bytes free, plus ``incoming`` when the
     ``store`` folder shares it.
     """
-    why = _not_writable(path)
+    stats = _statvfs(path.parent)  # one call for both questions: read-only? room left?
+    why = _not_writable(path, stats)
     if why is not None:
         raise CatalogDatabaseError(f"catalog {path} cannot record changes: {why}; nothing was written")
     if incoming is None:
@@ -247,6 +259,6 @@ def check_writable(path: Path, incoming: int | None = None, store: Path | None =
         same_disk = store is not None and os.stat(store).st_dev == os.stat(path.parent).st_dev
     except OSError:
         same_disk = False
-    full = no_space(path, incoming if same_disk else 0)
+    full = no_space(path, incoming if same_disk else 0, stats)
     if full is not None:
         raise full

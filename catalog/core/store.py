@@ -68,6 +68,7 @@ class Catalog:
         #: A claimed name recorded beside the OS identity in every event (``actor``, else CRYPTORUN_ACTOR).
         self.actor_claim = chain.validate_claim(actor if actor is not None else os.environ.get("CRYPTORUN_ACTOR"))
         self._acting_as: str | None = None
+        self._identity: tuple[tuple[int, int], str] | None = None  # ((pid, euid), user@host:pid), looked up once
         self._remembered: Remembered | None = None  # from this handle's last commit (see UnitOfWork)
         self.base_dir = settings.base_dir
         self.db = Database(
@@ -163,7 +164,18 @@ class Catalog:
     @property
     def actor(self) -> str:
         """Who is acting, for the audit log: ``user@host:pid`` plus any claim (or the actor of :meth:`acting_as`)."""
-        return self._acting_as or chain.current_actor(self.actor_claim)
+        return self._acting_as or self.actor_for(self.actor_claim)
+
+    def actor_for(self, claim: str | None) -> str:
+        """This process's ``user@host:pid`` with ``claim`` beside it (:func:`catalog.core.chain.current_actor`).
+
+        The passwd entry and host name are looked up once per process and
+        effective uid (a write would otherwise read the passwd file twice).
+        """
+        key = (os.getpid(), os.geteuid())
+        if self._identity is None or self._identity[0] != key:
+            self._identity = (key, chain.process_identity())
+        return chain.current_actor(claim, self._identity[1])
 
     def acting_as(self, actor: str) -> Catalog:
         """This store, its changes recorded as made by ``actor`` (an authenticated web user: ``web:NAME@host:pid``).

@@ -265,7 +265,7 @@ class Writer(WriteMethods[ArtifactRecord]):
             paths = ", ".join(item.path for item in published)
             raise StoreError(f"published {paths} but cannot make the folder durable ({exc.strerror or exc}); "
                              "not recorded, the files are kept", remedy=Remedy.ADOPT) from None  # fmt: skip
-        actor = None if self._claim is None else chain.current_actor(self._claim)
+        actor = None if self._claim is None else self.catalog.actor_for(self._claim)
         records = record(self.catalog, published, actor=actor)
         if failure is not None:
             failure = type(failure)(f"{failure}; written and recorded before it: {', '.join(r.path for r in records)}")
