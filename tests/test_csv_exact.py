@@ -5,14 +5,18 @@ from __future__ import annotations
 import io
 import math
 import random
+import re
 import struct
 import sys
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
+from catalog.core import formats
+from catalog.core.content import csv_records
 from catalog.core.errors import ValidationError
-from catalog.core.formats import CsvWriter, csv_bytes, csv_cell, csv_records, csv_text, json_bytes
+from catalog.core.formats import MAX_DEPTH, CsvWriter, csv_bytes, csv_cell, csv_text, json_bytes
 
 from helpers import runnable_cells
 
@@ -110,6 +114,36 @@ def test_the_digit_limit_holds_whatever_python_allows() -> None:
 def test_json_refuses_the_same_values_cleanly(value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message.replace("$", r"\$")):
         json_bytes(value if isinstance(value, dict) else {"x": value})
+
+
+def _deep(value: object, levels: int) -> object:
+    for n in range(levels):
+        value = [value] if n % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("data", [
+    {"s": "BTC-USD", "f": 1.5, "i": -(10**17), "b": True, "n": None, "l": [1, "é", 2.0], "t": (1, 2)},
+    {"when": datetime(2024, 2, 29, 23, 59, 58, 5, tzinfo=timezone(timedelta(hours=5))), "day": date(2024, 1, 2)},
+    {"d": Decimal("0.1"), 7: "an int key", "big": 10**30, "sub": type("S", (str,), {})("text")},
+    _deep({"x": 1}, MAX_DEPTH - 1),
+], ids=["plain", "times", "unusual", "deep"])  # fmt: skip
+def test_json_of_plain_and_unusual_data_is_the_careful_conversion(data: object) -> None:
+    """Plain data takes the quick walk, anything else the careful one: both give the same JSON."""
+    assert formats.jsonable(data) == formats._careful(data)
+    assert json_bytes(data) == formats.json_bytes(formats._careful(data))
+
+
+@pytest.mark.parametrize(("data", "place"), [
+    ({"a": [1, 2, {"b": float("inf")}]}, "at $.a[2].b"),
+    ({"a": [{"ok": 1}, {"when": datetime(2024, 1, 1)}]}, "time at $.a[1].when has no time zone"),
+    ({"a": {"b": [None, object()]}}, "value of type object at $.a.b[1]"),
+    ({"a": {(1, 2): 3}}, "key of type tuple at $.a"),
+    (_deep({"x": 1}, MAX_DEPTH + 1), "nested deeper than 200 levels"),
+], ids=["inf", "naive", "object", "tuple-key", "too-deep"])  # fmt: skip
+def test_json_names_the_place_of_a_bad_value_deep_in_plain_data(data: object, place: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(place)):
+        json_bytes(data)
 
 
 # -- text a spreadsheet would run -------------------------------------------------------------

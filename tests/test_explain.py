@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 import catalog.core.fs as writer_module
+from catalog.core.content import csv_records
 from catalog.core.errors import ValidationError
-from catalog.core.formats import csv_bytes, csv_records, json_bytes
+from catalog.core.formats import csv_bytes, json_bytes
 from catalog.core.names import parse_name, parse_temp_name
 from catalog.core.store import Catalog
 from catalog.cryptorun import explain as ex

@@ -1014,7 +1014,7 @@ def test_formulas_in_data_never_run_in_a_csv_and_stored_bytes_stay_as_given(
     formula: str, run_cli, base_dir: Path, catalog: Any, tmp_path: Path
 ) -> None:  # fmt: skip
     """Issue 14, case 2: OWASP "CSV Injection". Compliance staff open these CSVs in a spreadsheet."""
-    from catalog.core.formats import csv_records
+    from catalog.core.content import csv_records
 
     from helpers import runnable_cells
 

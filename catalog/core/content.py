@@ -1,5 +1,6 @@
 """Checking bytes that arrive from outside (``put``, imports) before they are stored: they must parse as
-their extension says, read as they stream, with bounds so memory does not grow with the input."""
+their extension says, read as they stream, with bounds so memory does not grow with the input. And reading
+back, strictly, the JSON and CSV the product wrote (:func:`load_json`, :func:`csv_records`)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import codecs
 import csv
 import io
 import itertools
+import json
+import math
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from .errors import ValidationError
-from .formats import MAX_CSV_FIELD, _decode, _load_json
+from .formats import MAX_CSV_FIELD
 
 #: The largest JSON document checked (bytes): a ``.json`` input, or one line of a ``.jsonl``. JSON is parsed
 #: whole (the standard library has no incremental parser), so checking one takes memory of a few times this
@@ -123,3 +127,81 @@ def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
             yield line
         if len(pending) > MAX_CSV_LINE:
             raise ValidationError(f"input has a line longer than {MAX_CSV_LINE // 2**20} MiB, the most that is checked")
+
+
+def _csv_lines(data: bytes, what: str) -> Iterator[list[str]]:
+    """The rows of CSV bytes, parsed strictly (UTF-8, no NUL, well-formed quoting); ValidationError otherwise."""
+    text = _decode(data, what)
+    if "\x00" in text:
+        raise ValidationError(f"{what} is not valid CSV: it contains a NUL byte")
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))  # only ever raised: the limit is global
+    try:
+        yield from csv.reader(io.StringIO(text, newline=""), strict=True)
+    except csv.Error as exc:
+        raise ValidationError(f"{what} is not valid CSV: {exc}") from None
+
+
+def csv_records(data: bytes, what: str = "input") -> list[dict[str, str]]:
+    """A CSV the product wrote, read back: one dict per data row, keyed by the header, each cell's text
+    exactly as it was given (the ``'`` that :func:`csv_text` added is taken off; numbers stay text).
+
+    Raises ValidationError for bytes that are not strict CSV, an empty file, or a row
+    whose cell count differs from the header's.
+    """
+    lines = _csv_lines(data, what)
+    header = next(lines, None)
+    if header is None:
+        raise ValidationError(f"{what} is empty: a CSV needs at least its header row")
+    names = [_from_csv_text(name) for name in header]
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if len(line) != len(names):
+            raise ValidationError(f"{what} row {number} has {len(line)} cells; the header has {len(names)}")
+        records.append(dict(zip(names, map(_from_csv_text, line))))
+    return records
+
+
+def _from_csv_text(cell: str) -> str:
+    """The text :func:`csv_text` was given for ``cell``."""
+    return cell[1:] if cell[:1] == "'" else cell
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range (it would be read as {value})")
+    return value
+
+
+def _load_json(text: str, what: str, *, keep: bool = True) -> Any:
+    """Parse strictly; ``keep=False`` only checks (objects and numbers are dropped as they are read, to save memory)."""
+    hooks: dict[str, Any] = {"parse_float": _finite_float} if keep else {
+        "object_pairs_hook": _drop, "parse_int": lambda t: _drop(int(t)), "parse_float": lambda t: _drop(_finite_float(t))
+    }  # fmt: skip
+    try:
+        return json.loads(text, parse_constant=_reject_constant, **hooks)
+    except RecursionError:
+        raise ValidationError(f"{what} is nested too deeply") from None
+    except ValueError as exc:
+        raise ValidationError(f"{what} is not valid JSON: {exc}") from None
+
+
+def _drop(_: Any) -> None:
+    return None
+
+
+def _decode(data: bytes | bytearray, what: str, offset: int = 0) -> str:
+    """UTF-8 text of ``data``; ValidationError naming the bad byte (counted from ``offset``, where ``data`` starts)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{what} is not valid UTF-8 (byte {offset + exc.start})") from None
+
+
+def load_json(data: bytes | str, what: str = "input") -> Any:
+    """Parse JSON bytes or text strictly: UTF-8, no NaN/Infinity, no overflowing numbers; ValidationError otherwise."""
+    return _load_json(_decode(data, what) if isinstance(data, bytes) else data, what)

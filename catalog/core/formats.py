@@ -1,4 +1,4 @@
-"""Serialising artifact data to bytes, and checking bytes that arrive from outside.
+"""Serialising artifact data to bytes (reading back and checking what arrives from outside: :mod:`.content`).
 
 JSON: UTF-8, the configured indent, NaN/Infinity refused, aware datetimes as
 ISO-8601 with ``Z`` (naive ones refused: every time is UTC, said explicitly).
@@ -29,7 +29,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from itertools import islice
@@ -90,6 +90,59 @@ def jsonable(data: Any) -> Any:
     non-finite number, a naive time, a key that is not text, a value JSON
     cannot hold, or nesting deeper than :data:`MAX_DEPTH`.
     """
+    try:
+        return _plain(data, 0)
+    except _Unusual:
+        return _careful(data)
+
+
+class _Unusual(Exception):
+    """Raised by :func:`_plain` for anything but the plainest data: :func:`_careful` then converts it, or names what is wrong."""
+
+
+#: Whole numbers of fewer digits than this never need the digit check (:data:`MAX_DIGITS`).
+_SHORT_INT = 10**18
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """:func:`jsonable` for the common case (exact str, int, float, bool, None, dict with text keys, list, tuple,
+    aware datetime), building no place names (``$.a[0]``) while nothing is wrong; :class:`_Unusual` otherwise."""
+    kind = type(value)
+    if depth > MAX_DEPTH:
+        raise _Unusual
+    if kind is str:
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _Unusual from None
+        return value
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unusual
+            out[_plain(key, depth)] = _plain(item, depth + 1)
+        return out
+    if kind is list or kind is tuple:
+        return [_plain(item, depth + 1) for item in value]
+    if kind is float:
+        if not math.isfinite(value):
+            raise _Unusual
+        return value
+    if kind is int:
+        if not -_SHORT_INT < value < _SHORT_INT:
+            raise _Unusual
+        return value
+    if value is None or kind is bool:
+        return value
+    if kind is datetime and value.tzinfo is not None:
+        return format_time(value)
+    raise _Unusual
+
+
+def _careful(data: Any) -> Any:
+    """:func:`jsonable`, naming the place of the first value it refuses."""
 
     def convert(value: Any, where: str, depth: int) -> Any:
         if depth > MAX_DEPTH:
@@ -364,81 +417,3 @@ def csv_bytes(rows: Iterable[Sequence[Any]], precision: int = 6) -> bytes:
     if count == 0:
         raise ValidationError("rows are empty: a CSV needs at least its header row")
     return buffer.getvalue().encode("utf-8")
-
-
-def _csv_lines(data: bytes, what: str) -> Iterator[list[str]]:
-    """The rows of CSV bytes, parsed strictly (UTF-8, no NUL, well-formed quoting); ValidationError otherwise."""
-    text = _decode(data, what)
-    if "\x00" in text:
-        raise ValidationError(f"{what} is not valid CSV: it contains a NUL byte")
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_FIELD))  # only ever raised: the limit is global
-    try:
-        yield from csv.reader(io.StringIO(text, newline=""), strict=True)
-    except csv.Error as exc:
-        raise ValidationError(f"{what} is not valid CSV: {exc}") from None
-
-
-def csv_records(data: bytes, what: str = "input") -> list[dict[str, str]]:
-    """A CSV the product wrote, read back: one dict per data row, keyed by the header, each cell's text
-    exactly as it was given (the ``'`` that :func:`csv_text` added is taken off; numbers stay text).
-
-    Raises ValidationError for bytes that are not strict CSV, an empty file, or a row
-    whose cell count differs from the header's.
-    """
-    lines = _csv_lines(data, what)
-    header = next(lines, None)
-    if header is None:
-        raise ValidationError(f"{what} is empty: a CSV needs at least its header row")
-    names = [_from_csv_text(name) for name in header]
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if len(line) != len(names):
-            raise ValidationError(f"{what} row {number} has {len(line)} cells; the header has {len(names)}")
-        records.append(dict(zip(names, map(_from_csv_text, line))))
-    return records
-
-
-def _from_csv_text(cell: str) -> str:
-    """The text :func:`csv_text` was given for ``cell``."""
-    return cell[1:] if cell[:1] == "'" else cell
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"number {text[:40]} is out of range (it would be read as {value})")
-    return value
-
-
-def _load_json(text: str, what: str, *, keep: bool = True) -> Any:
-    """Parse strictly; ``keep=False`` only checks (objects and numbers are dropped as they are read, to save memory)."""
-    hooks: dict[str, Any] = {"parse_float": _finite_float} if keep else {
-        "object_pairs_hook": _drop, "parse_int": lambda t: _drop(int(t)), "parse_float": lambda t: _drop(_finite_float(t))
-    }  # fmt: skip
-    try:
-        return json.loads(text, parse_constant=_reject_constant, **hooks)
-    except RecursionError:
-        raise ValidationError(f"{what} is nested too deeply") from None
-    except ValueError as exc:
-        raise ValidationError(f"{what} is not valid JSON: {exc}") from None
-
-
-def _drop(_: Any) -> None:
-    return None
-
-
-def _decode(data: bytes | bytearray, what: str, offset: int = 0) -> str:
-    """UTF-8 text of ``data``; ValidationError naming the bad byte (counted from ``offset``, where ``data`` starts)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationError(f"{what} is not valid UTF-8 (byte {offset + exc.start})") from None
-
-
-def load_json(data: bytes | str, what: str = "input") -> Any:
-    """Parse JSON bytes or text strictly: UTF-8, no NaN/Infinity, no overflowing numbers; ValidationError otherwise."""
-    return _load_json(_decode(data, what) if isinstance(data, bytes) else data, what)

@@ -289,7 +289,7 @@ class ExplainReport:
     @classmethod
     def from_json(cls, data: bytes | str, *, lenient: bool = False) -> ExplainReport:
         """Parse JSON text (NaN and Infinity refused) into a report; ValidationError as :meth:`from_dict`."""
-        from ..core.formats import load_json
+        from ..core.content import load_json
 
         return cls.from_dict(load_json(data, "report"), lenient=lenient)
 

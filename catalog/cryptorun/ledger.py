@@ -23,8 +23,9 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from ..core.content import csv_records
 from ..core.errors import ValidationError
-from ..core.formats import NUMBER, csv_records, format_time, keep_exact, parse_time
+from ..core.formats import NUMBER, format_time, keep_exact, parse_time
 
 POSITION_FIELDS = ("symbol", "quantity", "price", "market_value")
 PORTFOLIO_FIELDS = ("timestamp", "positions", "cash", "pnl")
