@@ -28,8 +28,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
-# (SQL text, parameter names in order, positional?, bind processors, values the statement fixes itself)
-_Compiled = tuple[str, tuple[str, ...], bool, tuple[tuple[str, Callable[[Any], Any]], ...], dict[str, Any]]
+#: Each parameter in the statement's order: its name, its bind processor (or None), the value the statement fixes
+#: itself (or :data:`_GIVEN`: the caller gives it).
+_Plan = tuple[tuple[str, Callable[[Any], Any] | None, Any], ...]
+# (SQL text, the parameters' plan, positional?)
+_Compiled = tuple[str, _Plan, bool]
+_GIVEN = object()
 
 
 class Prepared:
@@ -54,8 +58,9 @@ class Prepared:
             compiled = cast(SQLCompiler, self._statement.compile(dialect=dialect, column_keys=self._keys))
             names = tuple(compiled.positiontup or compiled.bind_names.values())
             fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
-            found = (compiled.string, names, bool(compiled.positional),
-                     tuple(cast(dict[str, Callable[[Any], Any]], compiled._bind_processors).items()), fixed)  # fmt: skip
+            processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
+            plan = tuple((name, processors.get(name), fixed.get(name, _GIVEN)) for name in names)
+            found = (compiled.string, plan, bool(compiled.positional))
             self._compiled[key] = found
         return found
 
@@ -65,12 +70,12 @@ class Prepared:
         Raises what SQLAlchemy's execute raises for a driver error (its
         :class:`~sqlalchemy.exc.DBAPIError` subclasses).
         """
-        sql, names, positional, processors, fixed = self._for(conn)
+        sql, plan, positional = self._for(conn)
         many = not isinstance(params, Mapping)
         if isinstance(params, Mapping):
-            rows: Any = self._bind(params, names, positional, processors, fixed)
+            rows: Any = self._bind(params, plan, positional)
         else:
-            rows = [self._bind(p, names, positional, processors, fixed) for p in params]
+            rows = [self._bind(p, plan, positional) for p in params]
         if conn.dispatch.before_cursor_execute:  # someone watches every statement: let SQLAlchemy run it
             result = conn.exec_driver_sql(sql, rows)
             return list(result.all()) if result.returns_rows else []
@@ -86,16 +91,13 @@ class Prepared:
         return list(cursor.fetchall()) if cursor.description is not None else []
 
     @staticmethod
-    def _bind(params: Mapping[str, Any], names: tuple[str, ...], positional: bool,
-              processors: tuple[tuple[str, Callable[[Any], Any]], ...], fixed: dict[str, Any]) -> Any:  # fmt: skip
-        if fixed:
-            params = {**fixed, **params}
-        if processors:
-            params = dict(params)
-            for name, process in processors:
-                if name in params:
-                    params[name] = process(params[name])
-        return tuple(params[name] for name in names) if positional else params
+    def _bind(params: Mapping[str, Any], plan: _Plan, positional: bool) -> Any:
+        """The driver's parameters: a tuple in the statement's order, or a dict by name (KeyError for one not given)."""
+        values = []
+        for name, process, fixed in plan:
+            value = params[name] if fixed is _GIVEN or name in params else fixed
+            values.append(value if process is None else process(value))
+        return tuple(values) if positional else dict(zip((name for name, _, _ in plan), values))
 
     @staticmethod
     def column(conn: Connection, type_: Any) -> Callable[[Any], Any]:
