@@ -77,11 +77,19 @@ def write_rate(catalog: Catalog, artifact_type: str) -> float:
     return round((count - 1) / span if span >= 1 else float(count), 1)
 
 
-def layout_advice(catalog: Catalog, folder: str) -> LayoutAdvice:
-    """:class:`LayoutAdvice` for the folder ``folder`` (a type folder, a partition or an archive folder) of the store."""
+def _type_of(folder: str) -> str:
+    return folder.split("/", 1)[0]
+
+
+def layout_advice(catalog: Catalog, folder: str, *, per_day: float | None = None) -> LayoutAdvice:
+    """:class:`LayoutAdvice` for the folder ``folder`` (a type folder, a partition or an archive folder) of the store.
+
+    ``per_day``: the type's :func:`write_rate`, if the caller has it already (else it is measured here).
+    """
     settings = catalog.settings
-    artifact_type = folder.split("/", 1)[0]
-    per_day = write_rate(catalog, artifact_type)
+    artifact_type = _type_of(folder)
+    if per_day is None:
+        per_day = write_rate(catalog, artifact_type)
     days = settings.retention[artifact_type].days if artifact_type in settings.retention else None
     archive = folder.startswith(f"{artifact_type}/archived")  # kept for good, a month (day layout: a day) a folder
     per_folder: dict[str, int | None] = {}
@@ -134,7 +142,8 @@ class LimitRow:
 
 def limits(catalog: Catalog) -> list[LimitRow]:
     """One row per folder (sorted) and a last one for the store: files and bytes against the configured limits;
-    a folder at warn or over comes with :class:`LayoutAdvice`."""
+    a folder at warn or over comes with :class:`LayoutAdvice` (its type's write rate measured once, however many
+    of the type's partitions need advice)."""
     settings = catalog.settings.limits
     c = ARTIFACTS.c
     with catalog.read() as conn:
@@ -143,12 +152,18 @@ def limits(catalog: Catalog) -> list[LimitRow]:
             .where(c.status.in_(ON_DISK)).group_by(c.folder).order_by(c.folder)
         ).all()  # fmt: skip
     out, total_files, total_bytes = [], 0, 0
+    rates: dict[str, float] = {}  # write_rate per type
     for folder, files, size in rows:
         size = int(size)
         total_files += files
         total_bytes += size
         level = max(_level(files, settings.max_files_per_dir), _level(size, settings.max_dir_bytes), key=LEVELS.index)
-        advice = layout_advice(catalog, folder) if level != "ok" and not folder.startswith("quarantine") else None
+        advice = None
+        if level != "ok" and not folder.startswith("quarantine"):
+            kind = _type_of(folder)
+            if kind not in rates:
+                rates[kind] = write_rate(catalog, kind)
+            advice = layout_advice(catalog, folder, per_day=rates[kind])
         out.append(LimitRow("folder", folder, files, settings.max_files_per_dir, size, settings.max_dir_bytes, level, advice))
     out.append(LimitRow("store", str(catalog.base_dir), total_files, None, total_bytes, settings.max_store_bytes,
                         _level(total_bytes, settings.max_store_bytes)))  # fmt: skip
