@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from dataclasses import replace
@@ -241,6 +243,26 @@ def test_limits_say_whether_month_fits(catalog: Catalog, run_cli) -> None:  # ty
     catalog.settings = replace(catalog.settings, limits=replace(catalog.settings.limits, max_files_per_dir=300))
     assert layout_advice(catalog, "explain").recommended is None  # 288 a day is near even a day folder's 300
     assert "no layout fits: even day holds 288 per folder" in layout_advice(catalog, "explain").text
+
+
+def test_limits_csv_carries_the_layout_advice_json_gives(catalog: Catalog, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """CSV: JSON's layout_advice object as layout_advice.* columns (per_folder one a layout), empty where JSON has null."""
+    with freeze_time("2025-10-31T00:00:00Z"):
+        _cadence(catalog, 30, timedelta(minutes=5))
+    data = json.loads(run_cli("limits", "--format", "json").output)["limits"]
+    result = run_cli("limits", "--format", "csv")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [row["name"] for row in rows] == [row["name"] for row in data] and len(rows) == 2
+    advice = data[0]["layout_advice"]
+    flat = {f"layout_advice.{key}": value for key, value in advice.items() if key != "per_folder"}
+    flat |= {f"layout_advice.per_folder.{layout}": n for layout, n in advice["per_folder"].items()}
+    assert sorted(list(rows[0])[7:]) == sorted(flat)  # every field, no more
+    assert {key: rows[0][key] for key in flat} == {key: "" if v is None else str(v) for key, v in flat.items()}
+    assert rows[0]["layout_advice.recommended"] == "day" and rows[0]["layout_advice.text"].startswith("explain/: 288 files/day, 8,640")
+    assert all(rows[1][key] == "" for key in flat)  # the store row: no advice
+    status_json = json.loads(run_cli("status", "--format", "json").output)
+    assert status_json["limits"] == [{"name": "explain", "level": "warn", "layout_advice": advice["text"]}]
 
 
 def test_month_is_recommended_where_it_fits(catalog: Catalog) -> None:

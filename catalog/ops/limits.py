@@ -115,6 +115,12 @@ def layout_advice(catalog: Catalog, folder: str, *, per_day: float | None = None
     return LayoutAdvice(artifact_type, per_day, days, per_folder, recommended, settings.layout, text)
 
 
+#: :class:`LayoutAdvice` as flat columns (CSV): the JSON's ``layout_advice`` fields, ``per_folder`` one column a layout.
+ADVICE_COLUMNS = ("layout_advice.type", "layout_advice.per_day", "layout_advice.retention_days",
+                  *(f"layout_advice.per_folder.{layout}" for layout in LAYOUTS),
+                  "layout_advice.recommended", "layout_advice.current", "layout_advice.text")  # fmt: skip
+
+
 def _level(used: int, limit: int) -> str:
     return "over" if used > limit else "warn" if used >= WARN_AT * limit else "ok"
 
@@ -138,6 +144,14 @@ class LimitRow:
         return {"scope": self.scope, "name": self.name, "files": self.files, "max_files": self.max_files,
                 "bytes": self.bytes, "max_bytes": self.max_bytes, "level": self.level,
                 "layout_advice": None if self.advice is None else self.advice.to_dict()}  # fmt: skip
+
+    def to_flat_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with ``layout_advice`` as the flat :data:`ADVICE_COLUMNS` (all None without advice): for CSV."""
+        data = self.to_dict()
+        advice = data.pop("layout_advice") or {}
+        flat = {f"layout_advice.{key}": value for key, value in advice.items() if key != "per_folder"}
+        flat.update({f"layout_advice.per_folder.{layout}": n for layout, n in advice.get("per_folder", {}).items()})
+        return {**data, **{column: flat.get(column) for column in ADVICE_COLUMNS}}
 
 
 def limits(catalog: Catalog) -> list[LimitRow]:
