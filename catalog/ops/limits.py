@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from ..core.crossings import WARN_AT
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
+from ..core.totals import total_rows
 from ..core.vocabulary import LAYOUTS, ON_DISK
 
 LEVELS = ("ok", "warn", "over")
@@ -161,14 +162,11 @@ def limits(catalog: Catalog) -> list[LimitRow]:
     settings = catalog.settings.limits
     c = ARTIFACTS.c
     with catalog.read() as conn:
-        rows = conn.execute(
-            select(c.folder, func.count(), func.coalesce(func.sum(c.size), 0))
-            .where(c.status.in_(ON_DISK)).group_by(c.folder).order_by(c.folder)
-        ).all()  # fmt: skip
+        rows = total_rows(conn, c.size, lambda sums: select(c.folder, func.count(), *sums)
+                          .where(c.status.in_(ON_DISK)).group_by(c.folder).order_by(c.folder))  # fmt: skip
     out, total_files, total_bytes = [], 0, 0
     rates: dict[str, float] = {}  # write_rate per type
     for folder, files, size in rows:
-        size = int(size)
         total_files += files
         total_bytes += size
         level = max(_level(files, settings.max_files_per_dir), _level(size, settings.max_dir_bytes), key=LEVELS.index)
