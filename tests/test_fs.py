@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from catalog.core import fs
+from catalog.core import fs, safe_open
 from catalog.core.errors import CollisionError, InputError, ValidationError
 
 from helpers import NOT_REGULAR, SYSTEM_TMP, as_nobody, plant
@@ -287,6 +287,43 @@ def test_ensure_folder_in_the_store_refuses_a_symlink_at_any_depth(typed_store: 
     assert os.listdir(tmp_path / "elsewhere") == []
     fs.ensure_folder(typed_store / "ledger" / "archived" / "2024-01", typed_store)  # real folders are made
     assert (typed_store / "ledger" / "archived" / "2024-01").is_dir()
+
+
+def _recording_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The folders (or files) os.fsync is called on from now on, by path."""
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return synced
+
+
+@pytest.mark.parametrize("race", [False, True])
+def test_open_folder_makes_each_new_folder_durable_in_its_parent_even_when_another_writer_made_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, race: bool) -> None:  # fmt: skip
+    """Another writer's mkdir between our open and ours (FileExistsError): we fsync the parent all the same,
+    since that writer may crash before its own fsync; a folder that already exists costs no mkdir nor fsync."""
+    base = tmp_path / "store"
+    base.mkdir()
+    real_mkdir = os.mkdir
+
+    def racing_mkdir(path: str, *args: object, dir_fd: int | None = None, **kwargs: object) -> None:
+        real_mkdir(path, dir_fd=dir_fd)  # the other writer's
+        raise FileExistsError(path)
+
+    if race:
+        monkeypatch.setattr(os, "mkdir", racing_mkdir)
+    synced = _recording_fsyncs(monkeypatch)
+    os.close(safe_open.open_folder(base, "ledger/archived", create=True))
+    assert (base / "ledger" / "archived").is_dir()
+    assert synced == [str(base), str(base / "ledger")]
+    synced.clear()
+    os.close(safe_open.open_folder(base, "ledger/archived", create=True))
+    assert synced == []
 
 
 def test_link_durably_moves_a_symlink_as_the_link_itself(tmp_path: Path) -> None:

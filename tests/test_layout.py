@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from dataclasses import replace
@@ -23,7 +25,7 @@ from catalog.ops.query import ArtifactQuery, iter_artifacts
 from catalog.ops.reconcile import reconcile
 from catalog.ops.retention import apply
 
-from helpers import all_records, store_files
+from helpers import all_records, store_files, transactions
 
 MOMENT = datetime(2025, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
 NAME = "20251129-120000-btc-explain.json"
@@ -197,9 +199,9 @@ def test_a_store_switched_from_flat_to_day_part_way_passes_every_check(catalog: 
 # -- limits recommend a layout ---------------------------------------------------------------------------------
 
 
-def _cadence(catalog: Catalog, days: int, every: timedelta, layout: str = "flat", kind: str = "explain") -> None:
-    """Rows of a report (``kind``) every ``every`` for ``days`` days, recorded as written (limits read rows only)."""
-    start = datetime(2025, 10, 1, tzinfo=timezone.utc)
+def _cadence(catalog: Catalog, days: int, every: timedelta, layout: str = "flat", kind: str = "explain",
+             start: datetime = datetime(2025, 10, 1, tzinfo=timezone.utc)) -> None:  # fmt: skip
+    """Rows of a report (``kind``) every ``every`` for ``days`` days from ``start``, recorded as written (limits read rows only)."""
     moment = start
     while moment < start + timedelta(days=days):
         with catalog.change() as tx:
@@ -243,6 +245,26 @@ def test_limits_say_whether_month_fits(catalog: Catalog, run_cli) -> None:  # ty
     assert "no layout fits: even day holds 288 per folder" in layout_advice(catalog, "explain").text
 
 
+def test_limits_csv_carries_the_layout_advice_json_gives(catalog: Catalog, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """CSV: JSON's layout_advice object as layout_advice.* columns (per_folder one a layout), empty where JSON has null."""
+    with freeze_time("2025-10-31T00:00:00Z"):
+        _cadence(catalog, 30, timedelta(minutes=5))
+    data = json.loads(run_cli("limits", "--format", "json").output)["limits"]
+    result = run_cli("limits", "--format", "csv")
+    assert result.exit_code == 0
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert [row["name"] for row in rows] == [row["name"] for row in data] and len(rows) == 2
+    advice = data[0]["layout_advice"]
+    flat = {f"layout_advice.{key}": value for key, value in advice.items() if key != "per_folder"}
+    flat |= {f"layout_advice.per_folder.{layout}": n for layout, n in advice["per_folder"].items()}
+    assert sorted(list(rows[0])[7:]) == sorted(flat)  # every field, no more
+    assert {key: rows[0][key] for key in flat} == {key: "" if v is None else str(v) for key, v in flat.items()}
+    assert rows[0]["layout_advice.recommended"] == "day" and rows[0]["layout_advice.text"].startswith("explain/: 288 files/day, 8,640")
+    assert all(rows[1][key] == "" for key in flat)  # the store row: no advice
+    status_json = json.loads(run_cli("status", "--format", "json").output)
+    assert status_json["limits"] == [{"name": "explain", "level": "warn", "layout_advice": advice["text"]}]
+
+
 def test_month_is_recommended_where_it_fits(catalog: Catalog) -> None:
     """A ledger an hour kept 90 days: 2,160 in one folder, 744 a month, 24 a day; at 1,000 month is the coarsest fit."""
     with freeze_time("2025-10-31T00:00:00Z"):
@@ -262,6 +284,27 @@ def test_status_names_the_remedy_when_a_folder_is_over(catalog: Catalog) -> None
     message = next(a.message for a in found.attention if "over its limit" in a.message)
     assert "layout: month keeps each folder under 200" not in message  # 24 a day over 30 days is 720 a month
     assert "explain/: 24 files/day, 720 over 30 days; layout: day keeps each folder under 200 (24 per folder)" in message
+
+
+@pytest.mark.parametrize("kinds", [("explain",), ("explain", "ledger")])
+def test_limits_measure_each_types_write_rate_once_however_many_partitions_need_advice(
+        catalog: Catalog, kinds: tuple[str, ...]) -> None:  # fmt: skip
+    """Day partitions of a type all at warn: limits' statements do not grow with the number of partitions (only with
+    types), and each partition's advice is what layout_advice alone gives."""
+    catalog.settings = replace(catalog.settings, limits=replace(catalog.settings.limits, max_files_per_dir=4))
+    counts = []
+    for days, start in ((2, datetime(2025, 10, 1, tzinfo=timezone.utc)), (6, datetime(2025, 10, 3, tzinfo=timezone.utc))):
+        with freeze_time("2025-10-31T00:00:00Z"):  # 2, then 4 more day folders of each type, 4 files each: at warn
+            for kind in kinds:
+                _cadence(catalog, 2 if days == 2 else 4, timedelta(hours=6), layout="day", kind=kind, start=start)
+        with transactions(catalog) as seen:
+            rows = limits(catalog)
+        folders = [row for row in rows if row.scope == "folder"]
+        assert len(folders) == days * len(kinds) and all(row.level == "warn" for row in folders)
+        counts.append(sum(len(t["sql"]) for t in seen))
+    assert counts[0] == counts[1]
+    for row in folders:
+        assert row.advice == layout_advice(catalog, row.name)
 
 
 # -- hostile input ---------------------------------------------------------------------------------------------

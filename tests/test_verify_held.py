@@ -93,3 +93,21 @@ def test_a_row_path_outside_the_rule_is_refused_before_any_open(catalog: Catalog
     monkeypatch.setattr(safe_open, "open_folder", lambda *a, **k: pytest.fail("opened a folder"))
     with safe_open.HeldFolders(catalog.base_dir) as folders, pytest.raises(safe_open.UnsafePath, match="refused"):
         folders.sha256_row(path, 10)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_one_worker_hashes_inline_without_a_thread_pool(many, catalog: Catalog, monkeypatch: pytest.MonkeyPatch,
+                                                       workers: int) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    """workers=1 makes no ThreadPoolExecutor at all (and gives the same report); more workers make one pool."""
+    made: list[int] = []
+    real = verify_module.ThreadPoolExecutor
+
+    def counting(max_workers: int) -> verify_module.ThreadPoolExecutor:
+        made.append(max_workers)
+        return real(max_workers=max_workers)
+
+    monkeypatch.setattr(verify_module, "ThreadPoolExecutor", counting)
+    monkeypatch.setattr(verify_module, "BATCH", 10)
+    run = verify(catalog, Scope(), workers=workers)
+    assert run.clean and run.checked == run.ok == 26
+    assert made == ([] if workers == 1 else [workers])

@@ -297,20 +297,24 @@ def limits_cmd(state: State, fmt: str) -> None:
     (layout month or day) is a folder of its own. A folder at warn or over
     gets a remedy: its type's observed write rate and the layout (setting
     `layout`) that keeps each folder under the limit for the retention period
-    (a line under the table; `layout_advice` in JSON).
+    (a line under the table; `layout_advice` in JSON; `layout_advice.*`
+    columns in CSV, `per_folder` one column a layout).
 
     \b
     Example:
       catalog limits
       catalog limits --format json | jq '.limits[] | select(.level != "ok")'
     """
-    from ..ops.limits import limits
+    from ..ops.limits import ADVICE_COLUMNS, limits
 
     with state.catalog() as catalog:
         rows = limits(catalog)
     exit_after(1 if any(row.level == "over" for row in rows) else 0)
-    advice = ("layout_advice",) if fmt in ("json", "ndjson") else ()
-    show_dicts(rows, ("scope", "name", "files", "max_files", "bytes", "max_bytes", "level", *advice), fmt, "limits")
+    columns = ("scope", "name", "files", "max_files", "bytes", "max_bytes", "level")
+    if fmt == "csv":
+        show_rows((row.to_flat_dict() for row in rows), (*columns, *ADVICE_COLUMNS), fmt, "limits")
+    else:
+        show_dicts(rows, (*columns, *(("layout_advice",) if fmt in ("json", "ndjson") else ())), fmt, "limits")
     if fmt == "table":
         for row in rows:
             if row.advice is not None:

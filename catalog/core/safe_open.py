@@ -89,9 +89,9 @@ def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -
                         raise
                     try:  # made only when missing: a write into an existing folder makes no mkdir call
                         os.mkdir(part, dir_fd=fd)
-                        os.fsync(fd)
                     except FileExistsError:
-                        pass
+                        pass  # another writer made it just now and may not have made it durable yet: so do we
+                    os.fsync(fd)
                     child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
             except OSError as exc:
                 _refuse_link(base, parts[:depth], exc, fd)

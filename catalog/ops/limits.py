@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from ..core.crossings import WARN_AT
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
+from ..core.totals import total_rows
 from ..core.vocabulary import LAYOUTS, ON_DISK
 
 LEVELS = ("ok", "warn", "over")
@@ -77,11 +78,19 @@ def write_rate(catalog: Catalog, artifact_type: str) -> float:
     return round((count - 1) / span if span >= 1 else float(count), 1)
 
 
-def layout_advice(catalog: Catalog, folder: str) -> LayoutAdvice:
-    """:class:`LayoutAdvice` for the folder ``folder`` (a type folder, a partition or an archive folder) of the store."""
+def _type_of(folder: str) -> str:
+    return folder.split("/", 1)[0]
+
+
+def layout_advice(catalog: Catalog, folder: str, *, per_day: float | None = None) -> LayoutAdvice:
+    """:class:`LayoutAdvice` for the folder ``folder`` (a type folder, a partition or an archive folder) of the store.
+
+    ``per_day``: the type's :func:`write_rate`, if the caller has it already (else it is measured here).
+    """
     settings = catalog.settings
-    artifact_type = folder.split("/", 1)[0]
-    per_day = write_rate(catalog, artifact_type)
+    artifact_type = _type_of(folder)
+    if per_day is None:
+        per_day = write_rate(catalog, artifact_type)
     days = settings.retention[artifact_type].days if artifact_type in settings.retention else None
     archive = folder.startswith(f"{artifact_type}/archived")  # kept for good, a month (day layout: a day) a folder
     per_folder: dict[str, int | None] = {}
@@ -105,6 +114,12 @@ def layout_advice(catalog: Catalog, folder: str) -> LayoutAdvice:
     if settings.layout == recommended and not archive:
         text += f" (layout is {recommended} already: new files go to partitions; this folder shrinks as retention removes its files)"
     return LayoutAdvice(artifact_type, per_day, days, per_folder, recommended, settings.layout, text)
+
+
+#: :class:`LayoutAdvice` as flat columns (CSV): the JSON's ``layout_advice`` fields, ``per_folder`` one column a layout.
+ADVICE_COLUMNS = ("layout_advice.type", "layout_advice.per_day", "layout_advice.retention_days",
+                  *(f"layout_advice.per_folder.{layout}" for layout in LAYOUTS),
+                  "layout_advice.recommended", "layout_advice.current", "layout_advice.text")  # fmt: skip
 
 
 def _level(used: int, limit: int) -> str:
@@ -131,24 +146,36 @@ class LimitRow:
                 "bytes": self.bytes, "max_bytes": self.max_bytes, "level": self.level,
                 "layout_advice": None if self.advice is None else self.advice.to_dict()}  # fmt: skip
 
+    def to_flat_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with ``layout_advice`` as the flat :data:`ADVICE_COLUMNS` (all None without advice): for CSV."""
+        data = self.to_dict()
+        advice = data.pop("layout_advice") or {}
+        flat = {f"layout_advice.{key}": value for key, value in advice.items() if key != "per_folder"}
+        flat.update({f"layout_advice.per_folder.{layout}": n for layout, n in advice.get("per_folder", {}).items()})
+        return {**data, **{column: flat.get(column) for column in ADVICE_COLUMNS}}
+
 
 def limits(catalog: Catalog) -> list[LimitRow]:
     """One row per folder (sorted) and a last one for the store: files and bytes against the configured limits;
-    a folder at warn or over comes with :class:`LayoutAdvice`."""
+    a folder at warn or over comes with :class:`LayoutAdvice` (its type's write rate measured once, however many
+    of the type's partitions need advice)."""
     settings = catalog.settings.limits
     c = ARTIFACTS.c
     with catalog.read() as conn:
-        rows = conn.execute(
-            select(c.folder, func.count(), func.coalesce(func.sum(c.size), 0))
-            .where(c.status.in_(ON_DISK)).group_by(c.folder).order_by(c.folder)
-        ).all()  # fmt: skip
+        rows = total_rows(conn, c.size, lambda sums: select(c.folder, func.count(), *sums)
+                          .where(c.status.in_(ON_DISK)).group_by(c.folder).order_by(c.folder))  # fmt: skip
     out, total_files, total_bytes = [], 0, 0
+    rates: dict[str, float] = {}  # write_rate per type
     for folder, files, size in rows:
-        size = int(size)
         total_files += files
         total_bytes += size
         level = max(_level(files, settings.max_files_per_dir), _level(size, settings.max_dir_bytes), key=LEVELS.index)
-        advice = layout_advice(catalog, folder) if level != "ok" and not folder.startswith("quarantine") else None
+        advice = None
+        if level != "ok" and not folder.startswith("quarantine"):
+            kind = _type_of(folder)
+            if kind not in rates:
+                rates[kind] = write_rate(catalog, kind)
+            advice = layout_advice(catalog, folder, per_day=rates[kind])
         out.append(LimitRow("folder", folder, files, settings.max_files_per_dir, size, settings.max_dir_bytes, level, advice))
     out.append(LimitRow("store", str(catalog.base_dir), total_files, None, total_bytes, settings.max_store_bytes,
                         _level(total_bytes, settings.max_store_bytes)))  # fmt: skip

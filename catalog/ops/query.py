@@ -27,6 +27,7 @@ from ..core.fs import UnsafePath, row_file, sha256_file
 from ..core.records import ArtifactRecord, EventRecord
 from ..core.schema import ARTIFACTS, EVENTS, keyset_after
 from ..core.store import Catalog
+from ..core.totals import total_rows
 from ..core.vocabulary import ACTIONS, EXTS, ON_DISK, SORTS, STATUSES, TYPES
 
 _GLOB_CHARS = re.compile(r"[*?]")
@@ -349,19 +350,21 @@ class StatRow:
         return {"group": self.group, "name": self.name, "count": self.count, "bytes": self.bytes}
 
 
+def _grouped(column: Any, *where: Any) -> Callable[[Sequence[Any]], Any]:
+    """For :func:`total_rows`: each ``column`` value (of the rows ``where`` allows), its count and the totals."""
+    return lambda sums: select(column, func.count(), *sums).where(*where).group_by(column).order_by(column)
+
+
 def stats(catalog: Catalog) -> list[StatRow]:
     """Counts and bytes by type and by folder (files on disk), by status (every row), and a last row for the store."""
     c = ARTIFACTS.c
     on_disk = c.status.in_(ON_DISK)
     out: list[StatRow] = []
     with catalog.read() as conn:
-        for group, column, where in (("type", c.type, on_disk), ("folder", c.folder, on_disk), ("status", c.status, None)):
-            query = select(column, func.count(), func.coalesce(func.sum(c.size), 0)).group_by(column).order_by(column)
-            if where is not None:
-                query = query.where(where)
-            out += [StatRow(group, name, n, int(b)) for name, n, b in conn.execute(query)]
-        n, b = conn.execute(select(func.count(), func.coalesce(func.sum(c.size), 0)).where(on_disk)).one()
-    out.append(StatRow("store", "on disk", n, int(b)))
+        for group, column, where in (("type", c.type, (on_disk,)), ("folder", c.folder, (on_disk,)), ("status", c.status, ())):
+            out += [StatRow(group, name, n, b) for name, n, b in total_rows(conn, c.size, _grouped(column, *where))]
+        ((n, b),) = total_rows(conn, c.size, lambda sums: select(func.count(), *sums).where(on_disk))
+    out.append(StatRow("store", "on disk", n, b))
     return out
 
 

@@ -53,6 +53,7 @@ from ..core.names import (
 from ..core.prepared import Prepared
 from ..core.schema import ARTIFACTS
 from ..core.store import Catalog
+from ..core.totals import total_rows
 from ..core.vocabulary import ON_DISK, QUARANTINE, READABLE, TYPES
 from .drift import CATALOG_FILES, CLASSES, DEFAULT_GRACE, Entry, Orphan, ReconcileReport
 from .policy import logged_record
@@ -407,9 +408,8 @@ def reconcile(
 
 def expected_work(catalog: Catalog, types: tuple[str, ...] = ()) -> tuple[int, int]:
     """(rows, bytes) the catalog expects on disk, of ``types`` (default all): the length of a progress bar."""
+    c = ARTIFACTS.c
+    where = [c.status.in_(ON_DISK), *((c.type.in_(types),) if types else ())]
     with catalog.read() as conn:
-        query = select(func.count(), func.coalesce(func.sum(ARTIFACTS.c.size), 0)).where(ARTIFACTS.c.status.in_(ON_DISK))
-        if types:
-            query = query.where(ARTIFACTS.c.type.in_(types))
-        count, size = conn.execute(query).one()
-    return int(count), int(size)
+        ((count, size),) = total_rows(conn, c.size, lambda sums: select(func.count(), *sums).where(*where))
+    return int(count), size

@@ -23,6 +23,7 @@ from ..core.records import ArtifactRecord
 from ..core.schema import ARTIFACTS
 from ..core.settings import FOREVER
 from ..core.store import Catalog
+from ..core.totals import total_rows
 from .policy import HoldRecord, HoldSet, active_holds
 from .retention import PlanRow, Rule, expired_records, promise, rules
 
@@ -91,10 +92,10 @@ def _totals(catalog: Catalog, rule: Rule, now: datetime) -> dict[int, list[int]]
     """
     c = ARTIFACTS.c
     group = case((c.retain_until == FOREVER, _FOREVER), (c.retain_until > now, _LATER), else_=_DUE)
-    query = (select(group.label("grp"), func.count(), func.coalesce(func.sum(c.size), 0))
-             .where(rule.expired()).group_by(group))  # fmt: skip
     with catalog.read() as conn:
-        return {int(g): [int(n), int(size)] for g, n, size in conn.execute(query)}
+        rows = total_rows(conn, c.size, lambda sums: select(group.label("grp"), func.count(), *sums)
+                          .where(rule.expired()).group_by(group))  # fmt: skip
+    return {int(g): [int(n), size] for g, n, size in rows}
 
 
 def _promise_group(record: ArtifactRecord, now: datetime) -> int:

@@ -23,6 +23,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -174,11 +175,12 @@ def verify(
                                       sample=scope.sample, subset=scope_data["subset"])  # fmt: skip
     report = VerifyReport(run_id, scope_data)
     pending: list[Outcome] = []  # results not yet recorded
-    with HeldFolders(catalog.base_dir) as folders, ThreadPoolExecutor(max_workers=workers) as pool:  # threads end first
+    # one worker hashes here, in this thread: no pool, no hand-over to a thread (and back) per file
+    threads = ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext(None)
+    with HeldFolders(catalog.base_dir) as folders, threads as pool:  # threads end first
         for rows in _rows(catalog, scope):
             chosen = [row for row in rows if scope.picks(row.id, seed or 0)]
-            # one worker hashes here: no hand-over to a thread (and back) per file
-            results = (pool.map if workers > 1 else map)(lambda row: _hash(folders, row), chosen)
+            results = (map if pool is None else pool.map)(lambda row: _hash(folders, row), chosen)
             outcomes = []
             for row, found in zip(chosen, results):
                 report.checked += 1
