@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from catalog.core.errors import ValidationError
 from catalog.core.names import build_name, store_path
 from catalog.core.records import PublishedFile
 from catalog.core.store import Catalog
@@ -23,7 +24,7 @@ from catalog.ops.query import stats
 from catalog.ops.reconcile import expected_work
 from catalog.ops.retention_summary import plan_summary
 
-from helpers import Cli
+from helpers import Cli, all_records
 
 OLD = datetime(2020, 1, 1, tzinfo=timezone.utc)  # past every type's retention period
 KINDS = ("explain", "ledger", "health")
@@ -82,3 +83,31 @@ def test_the_command_line_prints_the_exact_totals(huge: Catalog, run_cli: Cli) -
     assert sum(row["size"] for row in summary["summary"]) == on_disk
     table = run_cli("stats")
     assert table.exit_code == 0 and "Error" not in table.output
+
+
+def test_a_writer_that_starts_on_a_store_past_2_63_bytes_counts_it_exactly(huge: Catalog) -> None:
+    """A new writer process sums the store's folders once: SQLite's sum() would overflow there."""
+    from catalog.cryptorun.writer import AtomicWriter
+
+    with Catalog(huge.settings) as fresh, AtomicWriter(catalog=fresh) as writer:
+        record = writer.write_json("health", "small", {"n": 1})
+    assert record.size > 0 and huge.audit_verify().ok
+    assert stats(huge)[-1].bytes == sum(BIG.values()) + record.size
+
+
+def test_a_change_that_would_take_one_folder_past_2_63_bytes_is_refused(catalog: Catalog) -> None:
+    def item(second: int, size: int) -> PublishedFile:
+        return PublishedFile(f"ledger/20200101-0000{second:02d}-big-ledger.json", "ledger", "big", "json",
+                             OLD + timedelta(seconds=second), size, f"{second:064x}")  # fmt: skip
+
+    with catalog.change() as tx:
+        tx.artifacts.record(item(1, 2**62))
+    events = len(list(catalog.events()))
+    with pytest.raises(ValidationError, match=r"folder ledger/ would hold more than 2\^63 - 1 bytes"):
+        with catalog.change() as tx:
+            tx.artifacts.record(item(2, 2**62))
+    assert len(list(catalog.events())) == events and [r.size for r in all_records(catalog)] == [2**62]
+    assert [(r.name, r.bytes) for r in limits(catalog)[:-1]] == [("ledger", 2**62)] and catalog.audit_verify().ok
+    with catalog.change() as tx:  # the folder still takes what fits
+        tx.artifacts.record(item(3, 2**62 - 1))
+    assert limits(catalog)[0].bytes == 2**63 - 1

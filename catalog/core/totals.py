@@ -33,5 +33,15 @@ def total_rows(
     except OperationalError as exc:
         if "integer overflow" not in str(exc.orig):  # SQLite's sum() past 2^63 - 1; anything else is not ours
             raise
-    high, low = func.coalesce(func.sum(size // _SPLIT), 0), func.coalesce(func.sum(size % _SPLIT), 0)
-    return [(*row[:-2], int(row[-2]) * _SPLIT + int(row[-1])) for row in conn.execute(query_of([high, low]))]
+    high, low = (func.coalesce(func.sum(part), 0) for part in split_bytes(size))
+    return [(*row[:-2], join_bytes(*row[-2:])) for row in conn.execute(query_of([high, low]))]
+
+
+def split_bytes(size: ColumnElement[Any]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """A non-negative BIGINT column's high and low 32 bits (sum each, then :func:`join_bytes` the sums)."""
+    return size // _SPLIT, size % _SPLIT
+
+
+def join_bytes(high: Any, low: Any) -> int:
+    """The exact total whose high and low 32-bit parts summed to ``high`` and ``low``."""
+    return int(high) * _SPLIT + int(low)

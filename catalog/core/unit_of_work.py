@@ -1,30 +1,25 @@
 """The unit of work: the one owner of every change to the catalog.
 
-Every state change of the store happens inside ``with catalog.change() as tx:``,
-and this module is the only one that issues INSERT or UPDATE against the
-catalog. A unit of work
+Every state change of the store happens inside ``with catalog.change() as tx:``, and this module is the only one
+that issues INSERT or UPDATE against the catalog. A unit of work
 
-1. takes the chain lock first (SQLite: the writers' queue and ``BEGIN
-   IMMEDIATE``, taken by :meth:`catalog.core.db.Database.write`; PostgreSQL:
-   ``SELECT … FOR UPDATE`` on the ``chain_head`` row), before any statement;
-2. offers each table through a small repository whose every method writes
-   the row change *and* its audit event together — a row change without its
-   event cannot be expressed: ``tx.artifacts`` (record, set_status),
-   ``tx.holds`` (place, release), ``tx.floors`` (set), ``tx.verify_runs``
-   (start, add_results, finish), ``tx.users`` (add, set_role, remove) and
-   ``tx.events`` (append, for events that change no row);
-3. keeps ``folder_usage`` in step with every artifact change, and the log's
-   Merkle tree (``merkle_nodes``, :mod:`catalog.core.tree`) with every event;
-4. dates every event and ``recorded_at`` by the log's clock (:meth:`UnitOfWork.clock`):
-   this host's time, never earlier than the last event's, so seq order is time
-   order and a writer whose clock is behind cannot backdate what decides
-   retention; such a writer's own clock is kept in each event's details
+1. takes the chain lock first (SQLite: the writers' queue and ``BEGIN IMMEDIATE``, taken by
+   :meth:`catalog.core.db.Database.write`; PostgreSQL: ``SELECT … FOR UPDATE`` on the ``chain_head`` row),
+   before any statement;
+2. offers each table through a small repository whose every method writes the row change *and* its audit
+   event together — a row change without its event cannot be expressed: ``tx.artifacts`` (record,
+   set_status), ``tx.holds`` (place, release), ``tx.floors`` (set), ``tx.verify_runs`` (start, add_results,
+   finish), ``tx.users`` (add, set_role, remove) and ``tx.events`` (append, for events that change no row);
+3. keeps ``folder_usage`` in step with every artifact change (a folder holds at most 2^63 - 1 bytes), and the
+   log's Merkle tree (``merkle_nodes``, :mod:`catalog.core.tree`) with every event;
+4. dates every event and ``recorded_at`` by the log's clock (:meth:`UnitOfWork.clock`): this host's time, never
+   earlier than the last event's, so seq order is time order and a writer whose clock is behind cannot
+   backdate what decides retention; such a writer's own clock is kept in each event's details
    (``writer_clock``) and its transaction records a ``clock_behind`` event;
-5. moves the chain head and commits on exit (or rolls everything back if the
-   block raises); limits crossed by the change are logged after the commit.
+5. moves the chain head and commits on exit (or rolls everything back if the block raises); limits crossed
+   by the change are logged after the commit.
 
-Reads inside the transaction go through :meth:`UnitOfWork.read`, which refuses
-anything but a SELECT.
+Reads inside the transaction go through :meth:`UnitOfWork.read`, which refuses anything but a SELECT.
 """
 
 from __future__ import annotations
@@ -36,6 +31,7 @@ from datetime import datetime, timezone
 from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, Executable, Result, bindparam, func, select
+from sqlalchemy.exc import DataError
 
 from . import chain, names, tree
 from .crossings import Crossings
@@ -56,6 +52,7 @@ from .schema import (
     VERIFY_RUNS,  # fmt: skip
 )
 from .settings import Settings
+from .totals import join_bytes, split_bytes
 from .vocabulary import ACTIONS, ON_DISK, STATUSES
 
 # Statements of the write path, compiled once per dialect and run on the driver's cursor (:mod:`.prepared`):
@@ -76,7 +73,7 @@ _INSERT_EVENT = Prepared(EVENTS.insert(), ("seq", "at", "action", "artifact_id",
 _INSERT_NODES = Prepared(MERKLE_NODES.insert(), ("level", "idx", "hash"))
 _MOVE_HEAD = Prepared(CHAIN_HEAD.update().where(CHAIN_HEAD.c.id == 1).values(seq=bindparam("b_seq"), hash=bindparam("b_hash")))
 _FLOORS = Prepared(select(FLOORS.c.type, FLOORS.c.days))
-_STORE_BYTES = Prepared(select(func.coalesce(func.sum(FOLDER_USAGE.c.bytes), 0)))
+_STORE_BYTES = Prepared(select(*(func.coalesce(func.sum(part), 0) for part in split_bytes(FOLDER_USAGE.c.bytes))))
 _ROW = select(ARTIFACTS).where(ARTIFACTS.c.id == bindparam("b_id"))
 
 
@@ -140,8 +137,13 @@ class UnitOfWork:
         return cast("CursorResult[Any]", self._conn.execute(statement, params))
 
     def _count(self, folder: str, files: int, size: int) -> None:
-        """Keep ``folder_usage`` in step (the chain lock is held, so no two writers race here)."""
-        done = _ADD_USAGE.run(self._conn, {"b_folder": folder, "b_files": files, "b_bytes": size})
+        """Keep ``folder_usage`` in step (the chain lock is held: no race); ValidationError past 2^63 - 1 bytes a folder."""
+        try:
+            done = _ADD_USAGE.run(self._conn, {"b_folder": folder, "b_files": files, "b_bytes": size})
+        except DataError:  # PostgreSQL: bigint out of range
+            done = [(files, None)]
+        if done and type(done[0][1]) is not int:  # SQLite makes an overflowing sum a float
+            raise ValidationError(f"folder {folder}/ would hold more than 2^63 - 1 bytes, more than the catalog counts")
         if done:
             self._usage[folder] = (done[0][0], done[0][1])
         else:
@@ -197,8 +199,8 @@ class UnitOfWork:
             self._store_after = self._store_before + grown
         if not any(files > 0 or size > 0 for files, size in self._delta.values()):
             return Crossings(self.settings.limits, {}, {}, 0)  # nothing grew: no limit can have been crossed
-        if self._store_after is None:
-            self._store_after = int(_STORE_BYTES.run(self._conn)[0][0])
+        if self._store_after is None:  # exact past 2^63 - 1, where SQLite's sum() overflows
+            self._store_after = join_bytes(*_STORE_BYTES.run(self._conn)[0])
         return Crossings(self.settings.limits, dict(self._delta), dict(self._usage), self._store_after)
 
     def _remember(self) -> Remembered:
@@ -386,8 +388,7 @@ class Users:
         if self.get(name) is not None:
             raise ValidationError(f"an account named {name!r} already exists", value=name)
         now = tx.clock()
-        tx._write(USERS.insert().values(name=name, role=role, secret_hash=secret_hash, created_at=now,
-                                        created_by=tx.actor))  # fmt: skip
+        tx._write(USERS.insert().values(name=name, role=role, secret_hash=secret_hash, created_at=now, created_by=tx.actor))
         tx._append("user_add", artifact_id=None, path=None, status=None, at=now, details={"name": name, "role": role})
 
     def set_role(self, name: str, role: str, reason: str) -> str:
