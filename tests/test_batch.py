@@ -23,6 +23,7 @@ from sqlalchemy import event, func, select
 from test_audit import walk_chain_by_hand
 
 import catalog.core.unit_of_work as uow
+from catalog.core import safe_open
 from catalog.core.errors import CollisionError, CommitError, Remedy, StoreError, ValidationError
 from catalog.core.names import parse_name, parse_temp_name
 from catalog.core.schema import ARTIFACTS
@@ -167,15 +168,17 @@ def folder_fsyncs(base_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Counter[st
 
 
 def test_each_folder_is_fsynced_once_per_batch(writer: AtomicWriter, base_dir: Path, folder_fsyncs: Counter[str]) -> None:
-    for folder in CYCLE_FOLDERS:
-        (base_dir / folder).mkdir(exist_ok=True)  # made already: only the new names need their folder fsynced
+    for folder in CYCLE_FOLDERS:  # made already, and durable in the base as this process knows
+        os.close(safe_open.open_folder(base_dir, folder, create=True))
+    folder_fsyncs.clear()  # only the new names need their folder fsynced
     with writer.batch() as b:
         cycle(b)
     assert folder_fsyncs == dict.fromkeys(CYCLE_FOLDERS, 1)
 
 
 def test_a_pair_fsyncs_its_folder_once(writer: AtomicWriter, base_dir: Path, folder_fsyncs: Counter[str]) -> None:
-    (base_dir / "explain").mkdir(exist_ok=True)
+    os.close(safe_open.open_folder(base_dir, "explain", create=True))  # made, and durable in the base
+    folder_fsyncs.clear()
     writer.write_explain_report(make_report(3, seed=1), "pair")
     assert folder_fsyncs == {"explain": 1}
 

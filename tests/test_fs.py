@@ -306,7 +306,8 @@ def _recording_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_open_folder_makes_each_new_folder_durable_in_its_parent_even_when_another_writer_made_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, race: bool) -> None:  # fmt: skip
     """Another writer's mkdir between our open and ours (FileExistsError): we fsync the parent all the same,
-    since that writer may crash before its own fsync; a folder that already exists costs no mkdir nor fsync."""
+    since that writer may crash before its own fsync; a folder this process made durable costs no mkdir nor fsync."""
+    monkeypatch.setattr(safe_open, "_DURABLE", set())  # inode numbers of earlier tests' folders may come back
     base = tmp_path / "store"
     base.mkdir()
     real_mkdir = os.mkdir
@@ -323,6 +324,23 @@ def test_open_folder_makes_each_new_folder_durable_in_its_parent_even_when_anoth
     assert synced == [str(base), str(base / "ledger")]
     synced.clear()
     os.close(safe_open.open_folder(base, "ledger/archived", create=True))
+    assert synced == []
+
+
+def test_a_folder_another_writer_made_is_made_durable_once_by_this_process(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Found made, with no error to say so, by a writer that may not have fsynced its parent yet: this process
+    fsyncs each parent once, the first time it opens the folder, and never again."""
+    monkeypatch.setattr(safe_open, "_DURABLE", set())
+    base = tmp_path / "store"
+    (base / "ledger" / "2026" / "11").mkdir(parents=True)  # another process's mkdirs, durable or not
+    synced = _recording_fsyncs(monkeypatch)
+    os.close(safe_open.open_folder(base, "ledger/2026/11", create=True))
+    assert synced == [str(base), str(base / "ledger"), str(base / "ledger" / "2026")]
+    synced.clear()
+    for _ in range(3):
+        os.close(safe_open.open_folder(base, "ledger/2026/11", create=True))
+    os.close(safe_open.open_folder(base, "ledger/2026/11"))  # a reader makes nothing durable
     assert synced == []
 
 

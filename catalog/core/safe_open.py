@@ -68,12 +68,28 @@ def _refuse_link(base: Path, parts: Sequence[str], exc: OSError, dir_fd: int) ->
 _FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+#: Folders (st_dev, st_ino) this process has made durable in their parents: each fsyncs its parent once per process.
+_DURABLE: set[tuple[int, int]] = set()
+
+
+def _make_durable(parent: int, child: int) -> None:
+    """fsync ``parent`` unless this process already did for the folder ``child`` (both descriptors, open)."""
+    info = os.fstat(child)
+    if (info.st_dev, info.st_ino) not in _DURABLE:
+        os.fsync(parent)
+        _DURABLE.add((info.st_dev, info.st_ino))
+
+
 def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -> int:
     """A file descriptor of the store folder ``base/rel``, reached without following any symlink below ``base``.
 
     ``rel`` is a relative POSIX path ("" or "." for ``base`` itself). With
     ``create``, missing folders are made (mode 0777 less the umask) and each
-    made durable in its parent. The caller closes the descriptor. Raises
+    folder on the way is made durable in its parent (fsync(2) of the parent)
+    the first time this process opens it, whoever made it: a folder another
+    writer has just made is durable only once its parent is fsynced, which that
+    writer may not have reached yet (a crash then would lose it and the files
+    written into it). The caller closes the descriptor. Raises
     :class:`UnsafePath` if a component is a symlink (or ``rel`` leaves the
     store), FileNotFoundError / NotADirectoryError if it is missing or a file.
     """
@@ -91,8 +107,9 @@ def open_folder(base: Path, rel: str | PurePosixPath, *, create: bool = False) -
                         os.mkdir(part, dir_fd=fd)
                     except FileExistsError:
                         pass  # another writer made it just now and may not have made it durable yet: so do we
-                    os.fsync(fd)
                     child = os.open(part, _FOLDER_FLAGS, dir_fd=fd)
+                if create:
+                    _make_durable(fd, child)
             except OSError as exc:
                 _refuse_link(base, parts[:depth], exc, fd)
                 raise
