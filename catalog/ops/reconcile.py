@@ -260,7 +260,10 @@ class Reconciler(Repairer):
             path = f"{folder}/{name}"
             if not quick:
                 self.progress(1, size)
-            self._classify_file(folder, Entry(path, size, mtime), full[path] if has_row else None)
+            row = full.get(path) if has_row else None
+            if has_row and row is None:
+                continue  # its row moved on between the two reads (retention, a repair at work): the next run judges it
+            self._classify_file(folder, Entry(path, size, mtime), row)
         for name in sorted(light) if complete else ():  # rows whose file was not in the listing
             row = full.get(f"{folder}/{name}")
             if row is None or store_path_problem(row.path) is not None or os.path.lexists(fs.row_file(self.base, row.path)):
