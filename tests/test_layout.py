@@ -388,3 +388,37 @@ def test_a_symlinked_partition_folder_is_never_written_through(catalog: Catalog,
 def test_no_partition_path_leaves_the_store(path: str) -> None:
     assert store_path_problem(path) is not None
     assert placements(path) == []
+
+
+def test_the_web_view_shows_and_serves_artifacts_of_both_layouts(catalog: Catalog, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A store switched from flat to day: every artifact is listed, shown (with its inclusion proof and explain
+    view) and downloaded by its store path, whichever folder holds it."""
+    pytest.importorskip("starlette", reason="the web extra is not installed (pip install -e '.[web]')")
+    import warnings
+
+    from starlette.exceptions import StarletteDeprecationWarning
+
+    from catalog.cryptorun.demo import make_report
+    from catalog.ops.users import add_user
+    from catalog.web import create_app
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StarletteDeprecationWarning)
+        from starlette.testclient import TestClient
+    monkeypatch.delenv("CRYPTORUN_WEB_SECRET", raising=False)
+    flat = AtomicWriter(catalog=catalog).write_json("ledger", "flat", {"cash": 1})
+    report_json, _ = switch(catalog, "day").write_explain_report(make_report(3, seed=1), "scan")
+    daily = AtomicWriter(catalog=catalog).write_json("ledger", "daily", {"cash": 2})
+    assert daily.path.count("/") == 4 and flat.path.count("/") == 1
+    api = TestClient(create_app(settings, catalog=catalog),
+                     headers={"Authorization": f"Bearer viewer-1:{add_user(catalog, 'viewer-1', 'viewer')[1]}"})
+    listed = {a["path"] for a in api.get("/api/artifacts?limit=100").json()["artifacts"]}
+    assert {flat.path, report_json.path, daily.path} <= listed
+    for record in (flat, daily, report_json):
+        shown = api.get(f"/api/artifacts/{record.path}")
+        assert shown.status_code == 200 and shown.json()["artifact"]["path"] == record.path, shown.text
+        download = api.get(f"/download/{record.path}")
+        assert download.status_code == 200 and download.content == (catalog.base_dir / record.path).read_bytes()
+    assert api.get(f"/api/explain?path={report_json.path}").status_code == 200
+    proof = api.get(f"/artifact/proof?path={daily.path}")
+    assert proof.status_code == 200 and json.loads(proof.content)["path"] == daily.path
