@@ -211,3 +211,23 @@ def test_the_actor_s_passwd_entry_is_looked_up_once_per_process(catalog: Catalog
     assert looked == [os.geteuid()]
     actors = {e.actor for e in catalog.events() if e.path in {r.path for r in records}}
     assert actors == {f"{chain.process_identity()} (claims cron)"}
+
+
+def test_threads_sharing_one_writer_take_turns_on_its_kept_connections(catalog: Catalog, writer: AtomicWriter) -> None:
+    """A web server's threads write through one catalog: each write has the connections to itself in turn."""
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for k in range(5):
+                writer.write_json("health", f"t{n}-{k}", {"n": n, "k": k})
+                catalog.paths_taken([f"health/20240101-000000-t{n}-health.json"])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == [] and len(all_records(catalog)) == 30 and catalog.audit_verify().ok
