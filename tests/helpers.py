@@ -301,8 +301,12 @@ def transactions(catalog: Any) -> Iterator[list[dict[str, Any]]]:
     state = {"open": False}
 
     def on_sql(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        options = conn.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":  # a lone statement, its own transaction (no commit event)
+            seen.append({"write": False, "sql": [" ".join(statement.split())]})
+            return
         if not state["open"]:
-            seen.append({"write": bool(conn.get_execution_options().get("catalog_write")), "sql": []})
+            seen.append({"write": bool(options.get("catalog_write")), "sql": []})
             state["open"] = True
         seen[-1]["sql"].append(" ".join(statement.split()))
 

@@ -231,3 +231,21 @@ def test_threads_sharing_one_writer_take_turns_on_its_kept_connections(catalog: 
     for thread in threads:
         thread.join(60)
     assert failures == [] and len(all_records(catalog)) == 30 and catalog.audit_verify().ok
+
+
+def test_a_kept_reader_the_server_dropped_is_replaced_and_the_check_answers(catalog: Catalog, writer: AtomicWriter) -> None:
+    """A restart (PostgreSQL) or a closed handle (SQLite) between two writes: the check runs once more, on a new
+    connection, and answers; the write after it goes through."""
+    taken = writer.write_json("health", "before", {"n": 0}).path
+    kept = catalog.db._reading._conn[1]  # type: ignore[union-attr, index]
+    if BACKEND == "postgresql":
+        pid = kept.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+        with catalog.db.engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            admin.commit()
+    else:
+        kept.connection.dbapi_connection.close()  # type: ignore[union-attr]
+    assert catalog.paths_taken([taken, "health/free.json"]) == {taken}
+    assert catalog.db._reading._conn[1] is not kept  # type: ignore[index]
+    after = writer.write_json("health", "after", {"n": 1})
+    assert {r.path for r in all_records(catalog)} == {taken, after.path} and catalog.audit_verify().ok

@@ -21,12 +21,12 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -38,6 +38,7 @@ from sqlalchemy.exc import (
 
 from . import sqlite_engine, sqlite_file
 from .errors import CatalogDatabaseError, Remedy, SchemaError
+from .kept import Kept
 from .prepared import Prepared
 from .settings import Settings, redact_url
 from .vocabulary import HEAD_REVISION, KNOWN_REVISIONS
@@ -105,7 +106,8 @@ class Database:
             raise CatalogDatabaseError(f"catalog URL {self.shown_url} is not usable: {exc}") from None
         self.write_engine = self.engine.execution_options(catalog_write=True)
         # SQLite: one connection each kept for this process's write transactions and lone reads (no pool round)
-        self._writing, self._reading = _Kept(self.write_engine), _Kept(self.read_engine if self.is_sqlite else None)
+        self._writing = Kept(self.write_engine)  # SQLite's (PostgreSQL's writes keep the pool's pre-ping)
+        self._reading = Kept(self.read_engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         if not self.is_sqlite:  # psycopg opens read scopes with BEGIN READ ONLY
             self.read_engine = self.engine.execution_options(postgresql_readonly=True)
 
@@ -143,23 +145,22 @@ class Database:
     def read_statement(self, statement: Prepared, params: Mapping[str, Any]) -> list[Any]:
         """The rows of one prepared SELECT run on its own on a read connection, as the driver returns them.
 
-        No transaction round of its own (SQLite runs a lone statement in an
-        implicit one; PostgreSQL's is ended when the connection returns to the
-        pool): the check a writer makes before it publishes a file costs one
-        statement, on SQLite on the read connection this process keeps (unless
-        another thread is using it). Errors as in :meth:`read`.
+        It runs on the connection this process keeps for such reads (unless
+        another thread is using it), with no transaction round of its own
+        (SQLite runs a lone statement in an implicit one; PostgreSQL's
+        connection is in autocommit): the check a writer makes before it
+        publishes a file costs one statement, one round trip. A connection the
+        server dropped meanwhile (a restart) is replaced and the statement run
+        once more. Errors as in :meth:`read`.
         """
-        if self._reading.engine is not None and self._reading.lock.acquire(blocking=False):  # SQLite, not in use
-            try:
-                with self._errors(), self._reading.use() as conn:
-                    rows = statement.run(conn, params)
-                    if conn.info.get("immutable"):  # read-only media: reopened as the pool would, once a writer starts
-                        self._reading.drop()
-                    return rows
-            finally:
-                self._reading.lock.release()
-        with self._errors(), self.read_engine.connect() as conn:
-            return statement.run(conn, params)
+        if not self._reading.lock.acquire(blocking=False):  # another thread is using it: a pooled one
+            with self._errors(), self.read_engine.connect() as conn:
+                return statement.run(conn, params)
+        try:
+            with self._errors():
+                return self._reading.run(statement, params)
+        finally:
+            self._reading.lock.release()
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
@@ -173,7 +174,7 @@ class Database:
         """A write transaction (SQLite: the writers' queue, then BEGIN IMMEDIATE), committed on success.
 
         Only :meth:`catalog.core.store.Catalog.change` (the unit of work) and migrations use it.
-        SQLite runs it on the connection this process keeps for its writes (:class:`_Kept`). Driver errors become CatalogDatabaseError (a lock still held after the
+        SQLite runs it on the connection this process keeps for its writes (:class:`~catalog.core.kept.Kept`). Driver errors become CatalogDatabaseError (a lock still held after the
         busy timeout included); a violated constraint stays SQLAlchemy's IntegrityError.
         """
         if self.sqlite_path is None:
@@ -408,39 +409,3 @@ def schema_revision(settings: Settings) -> str | None:
     finally:
         database.dispose()
 
-
-class _Kept:
-    """One connection of ``engine`` that this process keeps for many short transactions or lone statements.
-
-    A transaction on it skips the pool's checkout and return (about 0.07 ms of
-    Python each: a small write is a few milliseconds). Used by one thread at a
-    time (the caller's :attr:`lock` or the writers' turn). After any error in
-    :meth:`use` it is closed, and the next use opens a new one; a forked child
-    opens its own.
-    """
-
-    def __init__(self, engine: Engine | None) -> None:
-        self.engine = engine  # None: nothing is kept (PostgreSQL's reads end their transaction at the pool's return)
-        self.lock = threading.Lock()
-        self._conn: tuple[int, Connection] | None = None  # (pid, connection)
-
-    @contextmanager
-    def use(self) -> Iterator[Connection]:
-        """The kept connection, opened if need be; closed for good if the block raises."""
-        assert self.engine is not None
-        if self._conn is None or self._conn[0] != os.getpid() or self._conn[1].invalidated:
-            self._conn = (os.getpid(), self.engine.connect())
-        try:
-            yield self._conn[1]
-        except BaseException:
-            self.drop(failed=True)
-            raise
-
-    def drop(self, *, failed: bool = False) -> None:
-        """Close the kept connection (``failed``: discard it, not back to the pool; a forked child's is only forgotten)."""
-        kept, self._conn = self._conn, None
-        if kept is not None and kept[0] == os.getpid():
-            with suppress(SQLAlchemyError):
-                if failed:
-                    kept[1].invalidate()
-                kept[1].close()

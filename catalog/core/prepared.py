@@ -79,9 +79,9 @@ class Prepared:
         if conn.dispatch.before_cursor_execute:  # someone watches every statement: let SQLAlchemy run it
             result = conn.exec_driver_sql(sql, rows)
             return list(result.all()) if result.returns_rows else []
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         dbapi = conn.dialect.loaded_dbapi
         try:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             if many:
                 cursor.executemany(sql, rows)
             else:
