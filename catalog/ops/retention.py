@@ -39,7 +39,7 @@ from typing import Any
 from sqlalchemy import and_, exists, select
 
 from ..core import fs
-from ..core.errors import CatalogError, IntegrityError, Param, StoreError, ValidationError, translate
+from ..core.errors import CatalogError, IntegrityError, NotFoundError, Param, StoreError, ValidationError, translate
 from ..core.formats import format_time
 from ..core.names import is_partition
 from ..core.records import ArtifactRecord
@@ -139,12 +139,14 @@ def rules(catalog: Catalog, now: datetime, types: tuple[str, ...] = ()) -> Itera
             yield Rule(artifact_type, days, action, reason, cutoff_for(now, days))
 
 
-def expired_pages(catalog: Catalog, where: Any, batch: int, columns: list[Any] | None = None) -> Iterator[list[Any]]:
-    """The rows matching ``where``, oldest first (created_at, id), a keyset page of ``batch`` at a time;
-    ``columns`` picks what a row holds (default every column; an ``id`` column is needed)."""
+def expired_pages(catalog: Catalog, where: Any, batch: int, columns: list[Any] | None = None,
+                  start: tuple[datetime, int] | None = None) -> Iterator[list[Any]]:  # fmt: skip
+    """The rows matching ``where``, oldest first (created_at, id), a keyset page of ``batch`` at a time, from just
+    past ``start`` (a (created_at, id); default the first); ``columns`` picks what a row holds (default every
+    column; an ``id`` column is needed)."""
     c = ARTIFACTS.c
     chosen = select(*columns) if columns is not None else select(ARTIFACTS)
-    last: tuple[datetime, int] = (datetime(1, 1, 2, tzinfo=timezone.utc), 0)
+    last: tuple[datetime, int] = start or (datetime(1, 1, 2, tzinfo=timezone.utc), 0)
     while True:
         with catalog.read() as conn:
             rows = list(conn.execute(chosen.where(where, keyset_after((c.created_at, c.id), last))
@@ -156,23 +158,44 @@ def expired_pages(catalog: Catalog, where: Any, batch: int, columns: list[Any] |
         yield rows
 
 
-def expired_records(catalog: Catalog, where: Any, batch: int = 1000) -> Iterator[ArtifactRecord]:
-    """The artifacts matching ``where``, oldest first (created_at, id), read in keyset batches of ``batch``."""
-    for rows in expired_pages(catalog, where, batch):
+def expired_records(catalog: Catalog, where: Any, batch: int = 1000,
+                    start: tuple[datetime, int] | None = None) -> Iterator[ArtifactRecord]:  # fmt: skip
+    """:func:`expired_pages`' rows (from just past ``start``) as records, oldest first (created_at, id)."""
+    for rows in expired_pages(catalog, where, batch, start=start):
         yield from map(ArtifactRecord.from_row, rows)
 
 
-def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (), batch: int = 1000) -> Iterator[PlanRow]:
+def _place(catalog: Catalog, artifact_id: int, order: tuple[str, ...]) -> tuple[str, datetime, int]:
+    """Where artifact ``artifact_id`` sorts in a plan of ``order``'s types: (type, created_at, id), all never changed."""
+    with catalog.read() as conn:
+        found = conn.execute(select(ARTIFACTS.c.type, ARTIFACTS.c.created_at).where(ARTIFACTS.c.id == artifact_id)).first()
+    if found is None:
+        raise NotFoundError(Param("after"), f" {artifact_id}: no artifact has that id", value=artifact_id)
+    if found.type not in order:
+        raise ValidationError(Param("after"), f" {artifact_id} is of type {found.type}, not one of the types planned "
+                              f"({', '.join(order)})", value=artifact_id)  # fmt: skip
+    return found.type, found.created_at, artifact_id
+
+
+def plan(catalog: Catalog, *, now: datetime | None = None, types: tuple[str, ...] = (), batch: int = 1000,
+         after: int | None = None) -> Iterator[PlanRow]:  # fmt: skip
     """Every artifact past its type's retention at ``now``: to delete, to archive, or protected (hold, retain_until).
 
-    Streamed type by type, oldest first, read in keyset batches of ``batch``;
-    ``now`` defaults to the real clock (UTC) and ``types`` to every type.
-    Raises ValidationError if ``now`` is too early for a type's number of days.
+    Streamed type by type (``types``' order, default every type), each oldest first by (created_at, id), read
+    in keyset batches of ``batch``; ``now`` defaults to the real clock (UTC). ``after`` (an artifact id: a
+    page's last row) starts just past that artifact's place, (type, created_at, id): keyset pages that neither
+    skip nor repeat a row. Raises ValidationError if ``now`` is too early for a type's number of days or
+    ``after`` is of a type not planned; NotFoundError if no artifact has the id ``after``.
     """
     now = now or datetime.now(timezone.utc)
+    order, start = types or TYPES, None
+    if after is not None:
+        start = _place(catalog, after, order)
+        order = order[order.index(start[0]):]
     protection = active_holds(catalog)
-    for rule in rules(catalog, now, types):
-        for record in expired_records(catalog, rule.expired(), batch):
+    for rule in rules(catalog, now, order):
+        first = start[1:] if start is not None and rule.type == start[0] else None
+        for record in expired_records(catalog, rule.expired(), batch, first):
             yield rule.decide(record, protection, now)
 
 

@@ -5,31 +5,34 @@ The JSON of each page is what the matching CLI command prints with
 ``next_after``), ``/api/artifacts/PATH`` as ``show`` (plus ``pair``, ``holds``
 and ``verifications``), ``/api/audit`` as ``audit log`` (plus ``next_after``),
 ``/api/holds`` as ``hold ls``, ``/api/`` as ``status``, ``/api/retention`` as
-``retention plan``, ``/api/verify`` as ``verify history`` and ``findings ls``.
+``retention plan`` (one keyset page, plus ``--summary``'s totals, ``now`` and
+``next_after``), ``/api/verify`` as ``verify history`` and ``findings ls``.
 """
 
 from __future__ import annotations
 
 import secrets
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from pathlib import PurePosixPath
 from typing import IO, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..core.formats import write_batches
+from ..core.formats import format_time, write_batches
 from ..core.fs import CHUNK
 from ..core.vocabulary import ACTIONS, EXTS, SORTS, STATUSES, TYPES
-from ..ops.exports import EVENT_FIELDS, event_log_batches
+from ..ops.exports import EVENT_FIELDS, PLAN_FIELDS, event_log_batches, plan_batches
 from ..ops.findings import open_findings
 from ..ops.operations import status
 from ..ops.policy import active_holds, add_hold, holds, release_hold
 from ..ops.query import ArtifactQuery, EventQuery, Listing, iter_event_log, pair_partner, show
 from ..ops.read import copy_verified
 from ..ops.retention import plan
+from ..ops.retention_summary import plan_summary
 from ..ops.users import list_users
 from ..ops.verify import artifact_results, history
 from .evidence import proof_summary
@@ -182,16 +185,21 @@ def audit_export(ctx: Context) -> Response:
     same filters (the one export code: :func:`catalog.ops.exports.event_log_batches`, no record built per row)."""
     fmt = ctx.params.choice("format", ("csv", "json"), "json") or "json"
     batches = event_log_batches(ctx.catalog, _event_query(ctx.params, paged=False), details_text=fmt == "csv")
+    return _export(batches, EVENT_FIELDS, fmt, "events", "audit")
+
+
+def _export(batches: Iterable[Sequence[Sequence[Any]]], fields: Sequence[str], fmt: str, key: str, name: str) -> Response:
+    """A listing's batches written as ``fmt`` (csv or json) by :func:`write_batches` and sent as ``name-<time>.fmt``."""
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL, mode="w+", encoding="utf-8", newline="")
     try:
-        write_batches(batches, EVENT_FIELDS, fmt, spool, key="events")
+        write_batches(batches, fields, fmt, spool, key=key)
         spool.seek(0)
     except BaseException:
         spool.close()
         raise
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-    headers = {"Content-Disposition": f'attachment; filename="audit-{stamp}.{fmt}"'}
+    headers = {"Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt}"'}
     return StreamingResponse(_text_chunks(spool), media_type=media, headers=headers)
 
 
@@ -239,12 +247,45 @@ def hold_release(ctx: Context) -> Page | Response:
 # -- retention, verification, accounts -------------------------------------------------------------
 
 
+RETENTION_PARAMS = ("days", "type", "after", "limit")
+
+
+def _plan_filters(p: Params) -> tuple[int, datetime, tuple[str, ...]]:
+    """(days, the moment planned for: now + days, types) of a retention request."""
+    days = p.whole("days", 0, 3660, 30) or 0
+    return days, datetime.now(timezone.utc) + timedelta(days=days), p.many("type", TYPES)
+
+
 def retention(ctx: Context) -> Page:
-    """What is past its retention ``days`` from now (default 30): deleted or archived then, or what protects it."""
-    days = ctx.params.whole("days", 0, 3660, 30) or 0
-    moment = datetime.now(timezone.utc) + timedelta(days=days)
-    rows = [row.to_dict() for row in plan(ctx.catalog, now=moment, types=ctx.params.many("type", TYPES))]
-    return "retention.html", {"plan": rows, "count": len(rows)}, {"days": days, "types": TYPES}
+    """What is past its retention ``days`` from now (default 30): its totals, and one keyset page of the plan.
+
+    JSON: ``{"now": moment planned for (ISO-8601 UTC), "summary": [{type, action, reason, count, size}] (as
+    ``retention plan --summary``: every row of the plan, counted in the database), "plan": [rows as
+    ``retention plan --format json``, at most ``limit`` (1 to 1000, default 50)], "count": rows in this page,
+    "next_after": an artifact id to pass as ``after`` for the next page, or null on the last}``. The plan runs
+    type by type, then oldest first (created_at, id); ``after`` continues just past that artifact's place, so
+    pages neither skip nor repeat a row. The whole plan: ``/retention/export``.
+    """
+    p = ctx.params
+    days, moment, types = _plan_filters(p)
+    limit, after = p.whole("limit", 1, MAX_ROWS, PAGE_ROWS) or PAGE_ROWS, p.whole("after", 1, 2**62)
+    found = list(islice(plan(ctx.catalog, now=moment, types=types, after=after, batch=limit + 1), limit + 1))
+    next_after = found[limit - 1].record.id if len(found) > limit else None  # one row more: there is a next page
+    rows = [row.to_dict() for row in found[:limit]]
+    summary = [row.to_dict() for row in plan_summary(ctx.catalog, now=moment, types=types)]
+    data = {"now": format_time(moment), "summary": summary, "plan": rows, "count": len(rows), "next_after": next_after}
+    shown: dict[str, Any] = {"days": days, "type": types, "limit": limit}
+    return "retention.html", data, {"query": shown, "types": TYPES, "filters": with_query(shown, limit=None),
+                                    "next_page": with_query(shown, after=next_after) if next_after else None,
+                                    "total": sum(row["count"] for row in summary), "first": after is None}  # fmt: skip
+
+
+def retention_export(ctx: Context) -> Response:
+    """The whole plan for ``days`` and ``type`` (no page limit) as a CSV or JSON file: the bytes ``retention plan
+    --now <now + days> --format`` writes (the one export code: :func:`catalog.ops.exports.plan_batches`)."""
+    _, moment, types = _plan_filters(ctx.params)
+    fmt = ctx.params.choice("format", ("csv", "json"), "json") or "json"
+    return _export(plan_batches(ctx.catalog, now=moment, types=types), PLAN_FIELDS, fmt, "plan", "retention")
 
 
 def verify_page(ctx: Context) -> Page:
@@ -270,7 +311,8 @@ PAGES: tuple[Spec, ...] = (
     Spec("/holds", holds_page, params=("all", "placed", "released")),
     Spec("/holds", hold_place, "POST", ("compliance",), ("path", "prefix", "type", "since", "until", "reason")),
     Spec("/holds/{hold_id}/release", hold_release, "POST", ("compliance",), ("reason",)),
-    Spec("/retention", retention, params=("days", "type")),
+    Spec("/retention", retention, params=RETENTION_PARAMS),
+    Spec("/retention/export", retention_export, params=("days", "type", "format"), html_only=True),
     Spec("/verify", verify_page, params=("limit",)),
     Spec("/users", users_page, roles=("admin",)),
 )
