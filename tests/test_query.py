@@ -111,8 +111,7 @@ def test_keyset_pages_compare_times_as_the_column_stores_them(
         admin, name = request.getfixturevalue("pg_admin"), populated.db.engine.url.database
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" SET timezone TO \'America/New_York\'')
-        populated.db.engine.dispose()
-        populated.db.read_engine.dispose()
+        populated.db.dispose()  # every connection opens anew, in the database's new time zone (kept ones too)
     everything = [r.path for r in iter_artifacts(populated, ArtifactQuery(sort=sort))]
     with freeze_time("2031-01-01"):
         paged = [r.path for r in iter_artifacts(populated, ArtifactQuery(sort=sort, limit=20), batch=1)]
