@@ -105,8 +105,9 @@ class Database:
         except (ArgumentError, ValueError, TypeError) as exc:
             raise CatalogDatabaseError(f"catalog URL {self.shown_url} is not usable: {exc}") from None
         self.write_engine = self.engine.execution_options(catalog_write=True)
-        # SQLite: one connection each kept for this process's write transactions and lone reads (no pool round)
-        self._writing = Kept(self.write_engine)  # SQLite's (PostgreSQL's writes keep the pool's pre-ping)
+        # Kept per process, no pool round each time: the connection for SQLite's write transactions (PostgreSQL's
+        # writes keep the pool and its pre-ping: this one is never opened there), and for lone reads on both
+        self._writing = Kept(self.write_engine)
         self._reading = Kept(self.read_engine if self.is_sqlite else self.engine.execution_options(isolation_level="AUTOCOMMIT"))
         if not self.is_sqlite:  # psycopg opens read scopes with BEGIN READ ONLY
             self.read_engine = self.engine.execution_options(postgresql_readonly=True)
@@ -174,8 +175,9 @@ class Database:
         """A write transaction (SQLite: the writers' queue, then BEGIN IMMEDIATE), committed on success.
 
         Only :meth:`catalog.core.store.Catalog.change` (the unit of work) and migrations use it.
-        SQLite runs it on the connection this process keeps for its writes (:class:`~catalog.core.kept.Kept`). Driver errors become CatalogDatabaseError (a lock still held after the
-        busy timeout included); a violated constraint stays SQLAlchemy's IntegrityError.
+        SQLite runs it on the connection this process keeps for its writes
+        (:class:`~catalog.core.kept.Kept`). Driver errors become CatalogDatabaseError (a lock still held after
+        the busy timeout included); a violated constraint stays SQLAlchemy's IntegrityError.
         """
         if self.sqlite_path is None:
             with self._errors(), self.write_engine.begin() as conn:
@@ -408,4 +410,3 @@ def schema_revision(settings: Settings) -> str | None:
         return database.revision()
     finally:
         database.dispose()
-

@@ -56,16 +56,25 @@ class Kept:
         A SQLite connection opened "immutable" (read-only media) is not kept: the
         next read opens as the pool would, so a writer's commits are seen once one starts.
         """
-        for last in (False, True):
-            dbapi: Any = None
+        try:
+            return self._run(statement, params, retry=True)
+        except _Lost:
+            return self._run(statement, params, retry=False)
+
+    def _run(self, statement: Prepared, params: Mapping[str, Any], *, retry: bool) -> list[Any]:
+        """One try; with ``retry``, :class:`_Lost` if the dialect says the driver's error was a disconnect."""
+        with self.use() as conn:
+            dbapi = conn.connection.dbapi_connection
             try:
-                with self.use() as conn:
-                    dbapi = conn.connection.dbapi_connection
-                    rows = statement.run(conn, params)
-                    if conn.info.get("immutable"):
-                        self.drop()
-                    return rows
-            except DBAPIError as exc:  # the connection is dropped by now; was it gone, or the statement wrong?
-                if last or dbapi is None or not self.engine.dialect.is_disconnect(exc.orig, dbapi, None):  # type: ignore[arg-type]
-                    raise
-        raise AssertionError("unreachable")
+                rows = statement.run(conn, params)
+            except DBAPIError as exc:
+                if retry and self.engine.dialect.is_disconnect(exc.orig, dbapi, None):  # type: ignore[arg-type]
+                    raise _Lost from exc
+                raise
+            if conn.info.get("immutable"):
+                self.drop()
+            return rows
+
+
+class _Lost(Exception):
+    """The kept connection was gone (a server restart, a closed handle); it has been dropped."""
