@@ -112,8 +112,8 @@ def test_a_reader_never_sees_part_of_a_batch(writer: AtomicWriter, catalog: Cata
     seen: list[int] = []
     real_record_many = uow.Artifacts.record_many
 
-    def record_and_look(self: uow.Artifacts, items):  # type: ignore[no-untyped-def]
-        done = real_record_many(self, items)
+    def record_and_look(self: uow.Artifacts, items, actors=None):  # type: ignore[no-untyped-def]
+        done = real_record_many(self, items, actors)
         with catalog.db.read() as conn:  # another connection: only committed rows
             seen.append(conn.execute(select(func.count()).select_from(ARTIFACTS)).scalar_one())
         return done

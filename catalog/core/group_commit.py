@@ -282,19 +282,22 @@ def commit(catalog: Catalog, requests: Sequence[Request]) -> dict[str | None, Ou
     """Record ``requests`` in one unit of work; if one of them fails it, each alone. Returns an outcome per token."""
     try:
         with catalog.change() as tx:
-            own = tx.actor  # the catalog's, for what the unit of work itself appends after these (clock_behind)
             recovered = _existing(tx, [f.path for r in requests if r.recovered for f in r.files])
             outcomes: dict[str | None, Outcome] = {}
+            fresh: list[Request] = []
             for request in requests:
                 hits = [recovered.get(f.path) for f in request.files]
                 if any(hit is not None for hit in hits):  # a leader died after its commit, before answering
                     same = all(h is not None and h.sha256 == f.sha256 for h, f in zip(hits, request.files))
                     outcomes[request.token] = hits if same else Unrecorded(  # type: ignore[assignment]
                         "another row already has this path", taken=True)  # fmt: skip
-                    continue
-                tx.actor = request.actor
-                outcomes[request.token] = tx.artifacts.record_many(request.files)
-            tx.actor = own
+                else:
+                    fresh.append(request)
+            # every request's rows in one statement per table (their events in request order, each by its actor)
+            files, actors = [f for r in fresh for f in r.files], [r.actor for r in fresh for _ in r.files]
+            records = iter(tx.artifacts.record_many(files, actors) if files else [])
+            for request in fresh:
+                outcomes[request.token] = [next(records) for _ in request.files]
             return outcomes
     except CatalogDatabaseError as exc:  # the catalog itself failed: it would fail each of them too
         return {r.token: Unrecorded(str(exc)) for r in requests}

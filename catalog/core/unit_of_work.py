@@ -159,8 +159,8 @@ class UnitOfWork:
         return int(link["seq"])
 
     def _link(self, action: str, *, artifact_id: int | None, path: str | None, status: str | None,
-              details: Mapping[str, Any] | None, at: datetime | None) -> dict[str, Any]:  # fmt: skip
-        """The next event's columns, the head and the tree moved past it (the caller inserts it before the commit)."""
+              details: Mapping[str, Any] | None, at: datetime | None, actor: str | None = None) -> dict[str, Any]:  # fmt: skip
+        """The next event's columns (by ``actor``, else :attr:`actor`), head and tree moved past it (caller inserts it)."""
         if action not in ACTIONS:
             raise ValidationError(f"unknown action {action!r}; choose one of: {', '.join(ACTIONS)}", value=action)
         seq = self._seq + 1
@@ -168,7 +168,7 @@ class UnitOfWork:
         details = dict(details or {})
         if self._behind is not None:
             details["writer_clock"] = chain.iso_utc(self._behind[0])
-        link = chain.next_link(self._hash, seq, moment, action, artifact_id, path, status, self.actor, details)
+        link = chain.next_link(self._hash, seq, moment, action, artifact_id, path, status, actor or self.actor, details)
         self._tree.add(seq, link["text"])
         self._seq, self._hash, self._last_at = seq, link["hash"], moment
         return link
@@ -243,10 +243,10 @@ class Artifacts:
         """
         return self.record_many([item])[0]
 
-    def record_many(self, items: Sequence[PublishedFile]) -> list[ArtifactRecord]:
+    def record_many(self, items: Sequence[PublishedFile], actors: Sequence[str] | None = None) -> list[ArtifactRecord]:
         """:meth:`record` each of ``items`` (rows and events in their order; errors as there), with one statement
         per table for them all: the rows' INSERT (each new id matched to its row by path), the events', each
-        folder's usage."""
+        folder's usage. ``actors``: each item's event's actor (a group commit's writers), else the unit of work's."""
         tx = self._tx
         rows: list[dict[str, Any]] = []
         for item in items:
@@ -266,8 +266,8 @@ class Artifacts:
             new_ids: dict[str, int] = dict(tx._conn.execute(_INSERT_ARTIFACTS, rows).all())
             ids = [new_ids[row["path"]] for row in rows]
         links = [tx._link(item.action, artifact_id=new_id, path=item.path, status="active", at=row["recorded_at"],
-                          details={**item.details, **chain.row_details(row)})
-                 for item, row, new_id in zip(items, rows, ids)]  # fmt: skip
+                          details={**item.details, **chain.row_details(row)}, actor=actors[n] if actors else None)
+                 for n, (item, row, new_id) in enumerate(zip(items, rows, ids))]  # fmt: skip
         _INSERT_EVENT.run(tx._conn, links if len(links) > 1 else links[0])
         return [ArtifactRecord(id=new_id, **{k: v for k, v in row.items() if k != "folder"}) for row, new_id in zip(rows, ids)]
 
