@@ -232,6 +232,22 @@ def test_record_many_is_one_insert_per_table_in_order(catalog: Catalog) -> None:
     assert catalog.audit_verify().ok
 
 
+@pytest.mark.parametrize("count", [16, 17, 40])
+def test_record_many_past_one_statement_keeps_every_row_whole_and_in_order(catalog: Catalog, count: int) -> None:
+    """Rows go in statements of at most 16: each row reads back exactly as returned (times, sizes, hashes), with its
+    event, ids and events in the order given, usage summed over every statement."""
+    items = [_file(f"{'ledger' if n % 3 else 'health'}/20240101-0000{n:02d}-r{n}-{'ledger' if n % 3 else 'health'}.json",
+                   n + 1) for n in range(count)]  # fmt: skip
+    head = _head(catalog)
+    with catalog.change() as tx:
+        records = tx.artifacts.record_many(items)
+    assert [r.path for r in records] == [i.path for i in items] and [r.id for r in records] == sorted(r.id for r in records)
+    assert [catalog.find_id(r.id) for r in records] == records
+    assert [(a, i, p) for a, i, p, *_ in _events_after(catalog, head[0])] == [("write", r.id, r.path) for r in records]
+    assert _usage(catalog) == _usage_from_rows(catalog)
+    assert catalog.audit_verify().ok
+
+
 def test_events_append_writes_one_event(catalog: Catalog, record: ArtifactRecord) -> None:
     seq, _ = _head(catalog)
     at = record.recorded_at + timedelta(minutes=1, microseconds=123)  # after its predecessor: kept as given

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Connection
+from sqlalchemy import Column, Connection, Table, bindparam
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -104,3 +104,31 @@ class Prepared:
         """The function turning a raw value of a column of ``type_`` into what SQLAlchemy would return."""
         process = type_._cached_result_processor(conn.dialect, None)
         return process if process is not None else (lambda value: value)
+
+
+class PreparedInsert:
+    """A multi-row ``INSERT … VALUES (…), (…) … RETURNING`` into ``table`` of the columns ``keys``, compiled once per
+    row count and run as :class:`Prepared` (SQLAlchemy's own "insertmanyvalues" costs about 0.1 ms of Python a row).
+
+    :meth:`run` sends at most :attr:`CHUNK` rows a statement, so at most that
+    many statements are ever compiled, each well under SQLite's 999 parameters.
+    """
+
+    CHUNK = 16
+
+    def __init__(self, table: Table, keys: Sequence[str], returning: Sequence[Column[Any]]) -> None:
+        self._table, self._keys, self._returning = table, tuple(keys), tuple(returning)
+        self._by_count: dict[int, Prepared] = {}
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Insert ``rows`` (each a mapping with every key); returns the rows RETURNING gives, in no particular order."""
+        out: list[Any] = []
+        for start in range(0, len(rows), self.CHUNK):
+            chunk = rows[start:start + self.CHUNK]
+            statement = self._by_count.get(len(chunk))
+            if statement is None:
+                values = [{k: bindparam(f"{k}_{n}", type_=self._table.c[k].type) for k in self._keys} for n in range(len(chunk))]
+                statement = Prepared(self._table.insert().values(values).returning(*self._returning))
+                self._by_count[len(chunk)] = statement
+            out += statement.run(conn, {f"{k}_{n}": row[k] for n, row in enumerate(chunk) for k in self._keys})
+        return out

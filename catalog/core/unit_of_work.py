@@ -36,7 +36,7 @@ from sqlalchemy.exc import DataError
 from . import chain, names, tree
 from .crossings import Crossings
 from .errors import NotFoundError, ValidationError
-from .prepared import Prepared
+from .prepared import Prepared, PreparedInsert
 from .records import ArtifactRecord, Outcome, PublishedFile
 from .remembered import Remembered
 from .schema import (
@@ -67,7 +67,7 @@ _ADD_USAGE = Prepared(
 )
 _NEW_USAGE = Prepared(FOLDER_USAGE.insert(), ("folder", "files", "bytes"))
 _INSERT_ARTIFACT = Prepared(ARTIFACTS.insert().returning(ARTIFACTS.c.id), _ROW_KEYS)
-_INSERT_ARTIFACTS = ARTIFACTS.insert().returning(ARTIFACTS.c.path, ARTIFACTS.c.id)  # rows come back in any order
+_INSERT_ARTIFACTS = PreparedInsert(ARTIFACTS, _ROW_KEYS, (ARTIFACTS.c.path, ARTIFACTS.c.id))  # any order back
 _INSERT_EVENT = Prepared(EVENTS.insert(), ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details",
                                            "text", "hash"))  # fmt: skip
 _INSERT_NODES = Prepared(MERKLE_NODES.insert(), ("level", "idx", "hash"))
@@ -262,8 +262,8 @@ class Artifacts:
             tx._count(folder, len(mine), sum(mine))
         if len(rows) == 1:
             ids = [_INSERT_ARTIFACT.run(tx._conn, rows[0])[0][0]]
-        else:  # SQLAlchemy's "insertmanyvalues": one INSERT … VALUES (…), (…) … RETURNING; paths are unique
-            new_ids: dict[str, int] = dict(tx._conn.execute(_INSERT_ARTIFACTS, rows).all())
+        else:  # INSERT … VALUES (…), (…) … RETURNING path, id; paths are unique
+            new_ids: dict[str, int] = dict(_INSERT_ARTIFACTS.run(tx._conn, rows))
             ids = [new_ids[row["path"]] for row in rows]
         links = [tx._link(item.action, artifact_id=new_id, path=item.path, status="active", at=row["recorded_at"],
                           details={**item.details, **chain.row_details(row)}, actor=actors[n] if actors else None)
