@@ -520,55 +520,69 @@ def _writers_run(env: dict[str, str], processes: int, count: int) -> dict[str, o
 
 
 def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
-    """16 writer processes against one, on SQLite and (given a server) PostgreSQL; then count what landed."""
+    """16 writer processes against one, on SQLite and (given a server) PostgreSQL; then count what landed.
+
+    Rounds interleave (one writer, 16 grouped, 16 alone; again): this machine's
+    speed drifts by 2× within minutes, so each round's 16 are compared with
+    that round's one, and the figure is the median of the rounds' ratios
+    (``ratios`` lists them all). Counts of writes, errors and lost are summed.
+    """
+    out = []
+    count, rounds = (25, 1) if quick else (100, 3)
+    backends = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
+    for backend, url in backends:
+        runs: dict[tuple[int, bool], list[dict[str, object]]] = {}
+        for _ in range(rounds):
+            for processes, grouped in ((1, True), (16, True), (16, False)):
+                runs.setdefault((processes, grouped), []).append(_writers_round(url, processes, grouped, count))
+        for (processes, grouped), done in runs.items():
+            ratios = [r["per_second"] / one["per_second"] for r, one in zip(done, runs[(1, True)])]  # type: ignore[operator]
+            out.append({
+                "backend": backend, "processes": processes, "grouped": grouped, "rounds": rounds,
+                "per_second": statistics.median(r["per_second"] for r in done),  # type: ignore[misc]
+                "ratio": statistics.median(ratios), "ratios": [round(x, 2) for x in ratios],
+                **{k: sum(r[k] for r in done) for k in ("writes", "errors", "expected", "rows", "files", "lost", "drift")},  # type: ignore[misc]
+                "chain_ok": all(r["chain_ok"] for r in done),
+                "first_error": next((r["first_error"] for r in done if r["first_error"]), None),
+            })  # fmt: skip
+    if not pg_url:
+        out.append({"backend": "postgresql", "skipped": "no server: pass --pg-url (a URL where databases may be created)"})
+    return out
+
+
+def _writers_round(url: str | None, processes: int, grouped: bool, count: int) -> dict[str, object]:
+    """One run of ``processes`` writers of ``count`` writes each, in a fresh store (and PostgreSQL database)."""
+    from catalog.core.group_commit import queue_folder
     from catalog.core.settings import load_settings
     from catalog.core.store import Catalog
     from catalog.ops.query import iter_artifacts
     from catalog.ops.reconcile import reconcile
 
-    out = []
-    count = 25 if quick else 100
-    backends = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
-    for backend, url in backends:
-        for processes, grouped in ((1, True), (16, True), (16, False)):
-            work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
-            db_url = _fresh_pg_database(url) if url else None
-            try:
-                settings = load_settings(overrides={"base_dir": str(work / "store"), "catalog_url": db_url}, env={})
-                Catalog.init(settings)[0].close()
-                env = dict(os.environ, CRYPTORUN_ARTIFACTS_DIR=str(work / "store"))
-                env.pop("CRYPTORUN_CATALOG_URL", None)
-                if db_url:
-                    env["CRYPTORUN_CATALOG_URL"] = db_url
-                if not grouped:  # a queue folder others may write in turns grouping off: each write commits alone
-                    from catalog.core.group_commit import queue_folder
-
-                    folder = queue_folder(work / "store")
-                    folder.mkdir(mode=0o700)
-                    folder.chmod(0o777)
-                run = _writers_run(env, processes, count)
-                run["grouped"] = grouped
-                catalog = Catalog(settings)
-                rows = sum(1 for _ in iter_artifacts(catalog))
-                report = reconcile(catalog, deep=True, grace=0)
-                run.update(backend=backend, expected=processes * count, rows=rows, files=report.files,
-                           lost=processes * count - min(rows, report.files), drift=len(report.drift),
-                           chain_ok=catalog.audit_verify().ok)  # fmt: skip
-                catalog.close()
-                out.append(run)
-            finally:
-                if db_url:
-                    _drop_pg_database(url, db_url)  # type: ignore[arg-type]
-                from catalog.core.group_commit import queue_folder
-
-                shutil.rmtree(queue_folder(work / "store"), ignore_errors=True)
-                shutil.rmtree(work, ignore_errors=True)
-    for row in out:
-        single = next(r for r in out if r["backend"] == row["backend"] and r["processes"] == 1)
-        row["ratio"] = row["per_second"] / single["per_second"]
-    if not pg_url:
-        out.append({"backend": "postgresql", "skipped": "no server: pass --pg-url (a URL where databases may be created)"})
-    return out
+    work = Path(tempfile.mkdtemp(prefix="catalog-bench-"))
+    db_url = _fresh_pg_database(url) if url else None
+    try:
+        settings = load_settings(overrides={"base_dir": str(work / "store"), "catalog_url": db_url}, env={})
+        Catalog.init(settings)[0].close()
+        env = dict(os.environ, CRYPTORUN_ARTIFACTS_DIR=str(work / "store"))
+        env.pop("CRYPTORUN_CATALOG_URL", None)
+        if db_url:
+            env["CRYPTORUN_CATALOG_URL"] = db_url
+        if not grouped:  # a queue folder others may write in turns grouping off: each write commits alone
+            folder = queue_folder(work / "store")
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o777)
+        run = _writers_run(env, processes, count)
+        with Catalog(settings) as catalog:
+            rows = sum(1 for _ in iter_artifacts(catalog))
+            report = reconcile(catalog, deep=True, grace=0)
+            run.update(expected=processes * count, rows=rows, files=report.files, drift=len(report.drift),
+                       lost=processes * count - min(rows, report.files), chain_ok=catalog.audit_verify().ok)  # fmt: skip
+        return run
+    finally:
+        if db_url:
+            _drop_pg_database(url, db_url)  # type: ignore[arg-type]
+        shutil.rmtree(queue_folder(work / "store"), ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _fresh_pg_database(admin_url: str) -> str:
@@ -1154,14 +1168,15 @@ def print_section(name: str, rows: object) -> None:
                   f"{row['ratio']:>7.2f}x{row['target']:>7.1f}x {'met' if row['met'] else 'NOT MET':<8}"
                   f"{row['typed_singles_ms']:>19.2f}{row['typed_batch_ms']:>10.2f}{row['typed_ratio']:>7.2f}x")  # fmt: skip
     elif name == "writers":
-        print(f"{'writer processes':<24}{'writes':>7}{'errors':>7}{'lost':>6}{'writes/s':>10}{'vs 1':>7}  chain")
+        print(f"{'writer processes':<24}{'writes':>7}{'errors':>7}{'lost':>6}{'writes/s':>10}{'vs 1':>7}  chain  rounds")
         for row in rows:  # type: ignore[attr-defined]
             if "skipped" in row:
                 print(f"{row['backend']:<24} skipped: {row['skipped']}")
                 continue
             label = f"{row['backend']} x{row['processes']}" + ("" if row.get("grouped", True) else ", alone")
             print(f"{label:<24}{row['writes']:>7}{row['errors']:>7}{row['lost']:>6}"
-                  f"{row['per_second']:>10.1f}{row['ratio']:>6.2f}x  {'ok' if row['chain_ok'] else 'BROKEN'}")  # fmt: skip
+                  f"{row['per_second']:>10.1f}{row['ratio']:>6.2f}x  {'ok' if row['chain_ok'] else 'BROKEN':<7}"
+                  f"{' '.join(f'{x:.2f}' for x in row['ratios'])}")  # fmt: skip
     elif name == "layout":
         __import__("layout_walk").print_rows(rows)
     elif name == "integrity":
