@@ -248,6 +248,14 @@ def test_record_many_past_one_statement_keeps_every_row_whole_and_in_order(catal
     assert catalog.audit_verify().ok
 
 
+def test_record_many_with_an_actor_short_writes_nothing(catalog: Catalog) -> None:
+    items = [_file("ledger/20240101-000001-a-ledger.json", 1), _file("ledger/20240101-000002-b-ledger.json", 2)]
+    head = _head(catalog)
+    with pytest.raises(ValueError), catalog.change() as tx:
+        tx.artifacts.record_many(items, ["only@one:1"])
+    assert _head(catalog) == head and _usage(catalog) == _usage_from_rows(catalog) and catalog.find_path(items[0].path) is None
+
+
 def test_events_append_writes_one_event(catalog: Catalog, record: ArtifactRecord) -> None:
     seq, _ = _head(catalog)
     at = record.recorded_at + timedelta(minutes=1, microseconds=123)  # after its predecessor: kept as given

@@ -243,10 +243,10 @@ class Artifacts:
         """
         return self.record_many([item])[0]
 
-    def record_many(self, items: Sequence[PublishedFile], actors: Sequence[str] | None = None) -> list[ArtifactRecord]:
-        """:meth:`record` each of ``items`` (rows and events in their order; errors as there), with one statement
-        per table for them all: the rows' INSERT (each new id matched to its row by path), the events', each
-        folder's usage. ``actors``: each item's event's actor (a group commit's writers), else the unit of work's."""
+    def record_many(self, items: Sequence[PublishedFile], actors: Sequence[str | None] | None = None) -> list[ArtifactRecord]:
+        """:meth:`record` each of ``items`` (rows and events in their order; errors as there), one statement per
+        table for them all: rows (16 a statement, ids matched by path), events, each folder's usage. ``actors``: each
+        event's actor (a group commit's writers; one per item, else ValueError), by default the unit of work's."""
         tx = self._tx
         rows: list[dict[str, Any]] = []
         for item in items:
@@ -266,8 +266,8 @@ class Artifacts:
             new_ids: dict[str, int] = dict(_INSERT_ARTIFACTS.run(tx._conn, rows))
             ids = [new_ids[row["path"]] for row in rows]
         links = [tx._link(item.action, artifact_id=new_id, path=item.path, status="active", at=row["recorded_at"],
-                          details={**item.details, **chain.row_details(row)}, actor=actors[n] if actors else None)
-                 for n, (item, row, new_id) in enumerate(zip(items, rows, ids))]  # fmt: skip
+                          details={**item.details, **chain.row_details(row)}, actor=actor)
+                 for item, row, new_id, actor in zip(items, rows, ids, actors or [None] * len(items), strict=True)]  # fmt: skip
         _INSERT_EVENT.run(tx._conn, links if len(links) > 1 else links[0])
         return [ArtifactRecord(id=new_id, **{k: v for k, v in row.items() if k != "folder"}) for row, new_id in zip(rows, ids)]
 
