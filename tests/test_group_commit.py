@@ -140,6 +140,18 @@ def test_a_request_whose_writer_died_is_recorded_by_the_next_leader(
     assert len(done) == 1 and json.loads(done[0].read_text())["records"][0]["path"] == orphan.path
 
 
+def test_a_group_of_only_requests_already_recorded_answers_them_and_records_nothing(catalog: Catalog, writer) -> None:  # type: ignore[no-untyped-def]
+    """A leader that finds every claimed request already recorded (its predecessor died after committing) answers each
+    with its rows and appends no event."""
+    record = writer.write_json("ledger", "done", {"a": 1})
+    item = PublishedFile(path=record.path, type="ledger", prefix=record.prefix, ext="json",
+                         created_at=record.created_at, size=record.size, sha256=record.sha256)  # fmt: skip
+    head = max(e.seq for e in catalog.events())
+    outcomes = group_commit.commit(catalog, [Request("t1", [item], "gone@host:1", recovered=True)])
+    assert outcomes == {"t1": [record]}
+    assert max(e.seq for e in catalog.events()) == head and catalog.audit_verify().ok
+
+
 def test_a_leader_that_died_after_committing_is_not_recorded_twice(
     catalog: Catalog, writer, queue: CommitQueue  # type: ignore[no-untyped-def]
 ) -> None:  # fmt: skip

@@ -295,7 +295,7 @@ def commit(catalog: Catalog, requests: Sequence[Request]) -> dict[str | None, Ou
                     fresh.append(request)
             # every request's rows in one statement per table (their events in request order, each by its actor)
             files, actors = [f for r in fresh for f in r.files], [r.actor for r in fresh for _ in r.files]
-            records = iter(tx.artifacts.record_many(files, actors) if files else [])
+            records = iter(tx.artifacts.record_many(files, actors))
             for request in fresh:
                 outcomes[request.token] = [next(records) for _ in request.files]
             return outcomes

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Column, Connection, Table, bindparam
+from sqlalchemy import Connection, Insert, bindparam
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
@@ -107,8 +107,9 @@ class Prepared:
 
 
 class PreparedInsert:
-    """A multi-row ``INSERT … VALUES (…), (…) … RETURNING`` into ``table`` of the columns ``keys``, compiled once per
-    row count and run as :class:`Prepared` (SQLAlchemy's own "insertmanyvalues" costs about 0.1 ms of Python a row).
+    """A multi-row ``insert`` (an ``INSERT … RETURNING`` of a table, its ``keys`` columns set per row), compiled once
+    per row count as ``VALUES (…), (…) …`` and run as :class:`Prepared` (SQLAlchemy's own "insertmanyvalues" costs
+    about 0.1 ms of Python a row).
 
     :meth:`run` sends at most :attr:`CHUNK` rows a statement, so at most that
     many statements are ever compiled, each well under SQLite's 999 parameters.
@@ -116,19 +117,22 @@ class PreparedInsert:
 
     CHUNK = 16
 
-    def __init__(self, table: Table, keys: Sequence[str], returning: Sequence[Column[Any]]) -> None:
-        self._table, self._keys, self._returning = table, tuple(keys), tuple(returning)
-        self._by_count: dict[int, Prepared] = {}
+    def __init__(self, insert: Insert, keys: Sequence[str]) -> None:
+        self._insert, self._keys = insert, tuple(keys)
+        self._by_count: dict[int, tuple[Prepared, list[list[tuple[str, str]]]]] = {}  # with each row's (bind, key)s
 
     def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Insert ``rows`` (each a mapping with every key); returns the rows RETURNING gives, in no particular order."""
         out: list[Any] = []
         for start in range(0, len(rows), self.CHUNK):
             chunk = rows[start:start + self.CHUNK]
-            statement = self._by_count.get(len(chunk))
-            if statement is None:
-                values = [{k: bindparam(f"{k}_{n}", type_=self._table.c[k].type) for k in self._keys} for n in range(len(chunk))]
-                statement = Prepared(self._table.insert().values(values).returning(*self._returning))
-                self._by_count[len(chunk)] = statement
-            out += statement.run(conn, {f"{k}_{n}": row[k] for n, row in enumerate(chunk) for k in self._keys})
+            found = self._by_count.get(len(chunk))
+            if found is None:
+                columns = self._insert.table.c
+                binds = [[(f"{k}_{n}" if n else k, k) for k in self._keys] for n in range(len(chunk))]  # row 0: the keys
+                values = [{k: bindparam(bind, type_=columns[k].type) for bind, k in row} for row in binds]
+                found = self._by_count[len(chunk)] = (Prepared(self._insert.values(values)), binds)
+            statement, binds = found
+            params = chunk[0] if len(chunk) == 1 else {bind: row[k] for row, names in zip(chunk, binds) for bind, k in names}
+            out += statement.run(conn, params)
         return out

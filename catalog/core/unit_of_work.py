@@ -66,8 +66,7 @@ _ADD_USAGE = Prepared(
     .returning(FOLDER_USAGE.c.files, FOLDER_USAGE.c.bytes)
 )
 _NEW_USAGE = Prepared(FOLDER_USAGE.insert(), ("folder", "files", "bytes"))
-_INSERT_ARTIFACT = Prepared(ARTIFACTS.insert().returning(ARTIFACTS.c.id), _ROW_KEYS)
-_INSERT_ARTIFACTS = PreparedInsert(ARTIFACTS, _ROW_KEYS, (ARTIFACTS.c.path, ARTIFACTS.c.id))  # any order back
+_INSERT_ARTIFACTS = PreparedInsert(ARTIFACTS.insert().returning(ARTIFACTS.c.path, ARTIFACTS.c.id), _ROW_KEYS)
 _INSERT_EVENT = Prepared(EVENTS.insert(), ("seq", "at", "action", "artifact_id", "path", "status", "actor", "details",
                                            "text", "hash"))  # fmt: skip
 _INSERT_NODES = Prepared(MERKLE_NODES.insert(), ("level", "idx", "hash"))
@@ -248,6 +247,8 @@ class Artifacts:
         table for them all: rows (16 a statement, ids matched by path), events, each folder's usage. ``actors``: each
         event's actor (a group commit's writers; one per item, else ValueError), by default the unit of work's."""
         tx = self._tx
+        if not items:
+            return []
         rows: list[dict[str, Any]] = []
         for item in items:
             recorded_at = tx.clock()
@@ -260,11 +261,8 @@ class Artifacts:
         for folder in dict.fromkeys(row["folder"] for row in rows):
             mine = [row["size"] for row in rows if row["folder"] == folder]
             tx._count(folder, len(mine), sum(mine))
-        if len(rows) == 1:
-            ids = [_INSERT_ARTIFACT.run(tx._conn, rows[0])[0][0]]
-        else:  # INSERT … VALUES (…), (…) … RETURNING path, id; paths are unique
-            new_ids: dict[str, int] = dict(_INSERT_ARTIFACTS.run(tx._conn, rows))
-            ids = [new_ids[row["path"]] for row in rows]
+        new_ids: dict[str, int] = dict(_INSERT_ARTIFACTS.run(tx._conn, rows))  # INSERT … RETURNING path, id
+        ids = [new_ids[row["path"]] for row in rows]  # paths are unique
         links = [tx._link(item.action, artifact_id=new_id, path=item.path, status="active", at=row["recorded_at"],
                           details={**item.details, **chain.row_details(row)}, actor=actor)
                  for item, row, new_id, actor in zip(items, rows, ids, actors or [None] * len(items), strict=True)]  # fmt: skip
