@@ -530,28 +530,40 @@ def writers(quick: bool, pg_url: str | None) -> list[dict[str, object]]:
     out = []
     count, rounds = (25, 1) if quick else (100, 3)
     backends = [("sqlite", None)] + ([("postgresql", pg_url)] if pg_url else [])
-    for backend, url in backends:
-        runs: dict[tuple[int, bool], list[dict[str, object]]] = {}
-        for _ in range(rounds):
-            for processes, grouped in ((1, True), (16, True), (16, False)):
-                runs.setdefault((processes, grouped), []).append(_writers_round(url, processes, grouped, count))
-        for (processes, grouped), done in runs.items():
-            ratios = [r["per_second"] / one["per_second"] for r, one in zip(done, runs[(1, True)])]  # type: ignore[operator]
-            out.append({
-                "backend": backend, "processes": processes, "grouped": grouped, "rounds": rounds,
-                "per_second": statistics.median(r["per_second"] for r in done),  # type: ignore[misc]
-                "ratio": statistics.median(ratios), "ratios": [round(x, 2) for x in ratios],
-                **{k: sum(r[k] for r in done) for k in ("writes", "errors", "expected", "rows", "files", "lost", "drift")},  # type: ignore[misc]
-                "chain_ok": all(r["chain_ok"] for r in done),
-                "first_error": next((r["first_error"] for r in done if r["first_error"]), None),
-            })  # fmt: skip
+    cleanups: list[Callable[[], None]] = []  # each round's store and database, removed once all rounds have run
+    try:
+        for backend, url in backends:
+            runs: dict[tuple[int, bool], list[dict[str, object]]] = {}
+            for _ in range(rounds):
+                for processes, grouped in ((1, True), (16, True), (16, False)):
+                    done = _writers_round(url, processes, grouped, count, cleanups)
+                    runs.setdefault((processes, grouped), []).append(done)
+            for (processes, grouped), all_done in runs.items():
+                ratios = [r["per_second"] / one["per_second"] for r, one in zip(all_done, runs[(1, True)])]  # type: ignore[operator]
+                out.append({
+                    "backend": backend, "processes": processes, "grouped": grouped, "rounds": rounds,
+                    "per_second": statistics.median(r["per_second"] for r in all_done),  # type: ignore[misc]
+                    "ratio": statistics.median(ratios), "ratios": [round(x, 2) for x in ratios],
+                    **{k: sum(r[k] for r in all_done) for k in ("writes", "errors", "expected", "rows", "files", "lost", "drift")},  # type: ignore[misc]
+                    "chain_ok": all(r["chain_ok"] for r in all_done),
+                    "first_error": next((r["first_error"] for r in all_done if r["first_error"]), None),
+                })  # fmt: skip
+    finally:
+        for cleanup in cleanups:
+            cleanup()
     if not pg_url:
         out.append({"backend": "postgresql", "skipped": "no server: pass --pg-url (a URL where databases may be created)"})
     return out
 
 
-def _writers_round(url: str | None, processes: int, grouped: bool, count: int) -> dict[str, object]:
-    """One run of ``processes`` writers of ``count`` writes each, in a fresh store (and PostgreSQL database)."""
+def _writers_round(url: str | None, processes: int, grouped: bool, count: int,
+                   cleanups: list[Callable[[], None]]) -> dict[str, object]:  # fmt: skip
+    """One run of ``processes`` writers of ``count`` writes each, in a fresh store (and PostgreSQL database).
+
+    The store (and database) is removed by ``cleanups``, after every round: on ext4 without a journal (this
+    machine's disk) every file made within a minute or so of many being removed pays a scan past the freed inodes
+    (the kernel's ``recently_deleted``), so removing a round's 1,600 files at once slowed whichever round came next.
+    """
     from catalog.core.group_commit import queue_folder
     from catalog.core.settings import load_settings
     from catalog.core.store import Catalog
@@ -579,10 +591,10 @@ def _writers_round(url: str | None, processes: int, grouped: bool, count: int) -
                        lost=processes * count - min(rows, report.files), chain_ok=catalog.audit_verify().ok)  # fmt: skip
         return run
     finally:
-        if db_url:
-            _drop_pg_database(url, db_url)  # type: ignore[arg-type]
         shutil.rmtree(queue_folder(work / "store"), ignore_errors=True)
-        shutil.rmtree(work, ignore_errors=True)
+        cleanups.append(lambda: shutil.rmtree(work, ignore_errors=True))
+        if db_url:
+            cleanups.append(lambda: _drop_pg_database(url, db_url))  # type: ignore[arg-type]
 
 
 def _fresh_pg_database(admin_url: str) -> str:

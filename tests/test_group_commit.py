@@ -262,3 +262,61 @@ def test_a_writer_that_waits_too_long_withdraws_and_says_so(catalog: Catalog, se
     assert all_records(catalog) == []
     reconcile(catalog, fix=True, grace=0)  # the published file is adopted, as after any failed commit
     assert [r.path for r in all_records(catalog)] == list(caught.value.paths)
+
+
+@pytest.fixture
+def shared_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for /dev/shm (mode 1777, as on Linux), with TMPDIR unset: where the queue goes by default."""
+    folder = tmp_path / "shm"
+    folder.mkdir()
+    folder.chmod(0o1777)
+    monkeypatch.setattr(group_commit, "SHARED_MEMORY", str(folder))
+    monkeypatch.delenv("TMPDIR")
+    return folder
+
+
+def test_the_queue_lives_in_shared_memory_unless_tmpdir_is_set(catalog: Catalog, settings: Settings,
+                                                               shared_memory: Path) -> None:  # fmt: skip
+    folder = group_commit.queue_folder(catalog.base_dir)
+    assert folder.parent == shared_memory  # no inode on disk made and freed per queued request
+    with Catalog(settings) as fresh, Writer(catalog=fresh) as w:
+        queue = CommitQueue.open(fresh)
+        assert queue is not None and queue.folder == folder
+        held = _held(queue)
+        done: list[object] = []
+        thread = threading.Thread(target=lambda: done.append(w.write_json("ledger", "grouped", {"a": 1})))
+        thread.start()
+        try:
+            _wait_for(lambda: len(_queued(queue)) == 1, "a request queued in shared memory")
+        finally:
+            os.close(held)
+            thread.join(60)
+    assert [getattr(r, "path", r) for r in done] == [r.path for r in all_records(catalog)]
+    assert sorted(p.name for p in folder.iterdir()) == ["leader"]
+
+
+@pytest.mark.parametrize("state", ["missing", "not sticky", "a file", "read-only"])
+def test_without_usable_shared_memory_the_queue_lives_in_the_temp_folder(catalog: Catalog, shared_memory: Path,
+                                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                         state: str) -> None:  # fmt: skip
+    if state == "missing":
+        shared_memory.rmdir()
+    elif state == "not sticky":  # others could rename the queue away: not a place for it
+        shared_memory.chmod(0o777)
+    elif state == "a file":
+        shared_memory.rmdir()
+        shared_memory.write_text("")
+    else:
+        shared_memory.chmod(0o1555)
+        monkeypatch.setattr(os, "access", lambda path, mode, **kw: False)  # root may write anywhere: pretend
+    monkeypatch.setattr(group_commit.tempfile, "tempdir", str(tmp_path))
+    assert group_commit.queue_folder(catalog.base_dir).parent == tmp_path
+
+
+def test_tmpdir_chooses_the_queue_folder(catalog: Catalog, shared_memory: Path, tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    chosen = tmp_path / "chosen"
+    chosen.mkdir()
+    monkeypatch.setenv("TMPDIR", str(chosen))
+    monkeypatch.setattr(group_commit.tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    assert group_commit.queue_folder(catalog.base_dir).parent == chosen

@@ -22,14 +22,21 @@ and answers with it, so nothing is recorded twice. A requester that dies
 leaves a request that is still recorded (its files are complete).
 
 The queue is host-local interprocess communication, never store content: a
-folder ``<tempdir>/catalog-queue-<euid>-<store>`` of mode 0700 (``tempdir``
-from ``TMPDIR``, else ``/tmp``; ``store``: a hash of the base folder's real
-path), so only this user's processes share commits, and another user's
-writers record alone as before. A folder that is not this user's own or not
-private, or that cannot be made, turns grouping off (writes record alone).
-Requests are grouped only between processes whose settings are the same (the
-leader computes each row's ``retain_until`` from its own), and only when
-writers may wait at all (``sqlite.busy_timeout_ms`` > 0).
+folder ``<parent>/catalog-queue-<euid>-<store>`` of mode 0700 (``store``: a
+hash of the base folder's real path), so only this user's processes share
+commits, and another user's writers record alone as before. ``parent`` is
+``TMPDIR`` when it is set, else ``/dev/shm`` (Linux's shared-memory tmpfs:
+each queued request makes and removes two files, which on a disk costs an
+inode each, and on ext4 without a journal a scan past every inode freed in
+the last minutes; measured: 16 writers spent 0.8-1.3 ms more kernel time a
+write with the queue in ``/tmp``), else the system's temp folder (``/tmp``).
+The queue holds nothing that must survive a reboot: the files its requests
+name are published and fsynced, and reconcile adopts any left unrecorded. A
+folder that is not this user's own or not private, or that cannot be made,
+turns grouping off (writes record alone). Requests are grouped only between
+processes whose settings are the same (the leader computes each row's
+``retain_until`` from its own), and only when writers may wait at all
+(``sqlite.busy_timeout_ms`` > 0).
 
 Files in the queue: ``leader`` (the lock), ``<settings>.<token>.req`` (a
 request, JSON, written whole by rename), ``….claimed`` (taken by the leader
@@ -226,7 +233,25 @@ def queue_folder(base_dir: Path) -> Path:
     """The commit queue's folder for the store at ``base_dir`` and this user (see the module; a folder there that is
     not private to this user turns grouping off for the store: the way to turn it off on purpose)."""
     store = hashlib.sha256(os.path.realpath(base_dir).encode()).hexdigest()[:20]
-    return Path(tempfile.gettempdir()) / f"catalog-queue-{os.geteuid()}-{store}"
+    return _queue_parent() / f"catalog-queue-{os.geteuid()}-{store}"
+
+
+#: Linux's shared-memory file system, where the queue lives unless ``TMPDIR`` is set (see the module).
+SHARED_MEMORY = "/dev/shm"
+
+
+def _queue_parent() -> Path:
+    """``TMPDIR`` if set; else :data:`SHARED_MEMORY` if it is a folder every user may write in that keeps their
+    files apart (mode 1777, as ``/tmp``); else the system's temp folder."""
+    if not os.environ.get("TMPDIR"):
+        try:
+            info = os.stat(SHARED_MEMORY)
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX \
+                and os.access(SHARED_MEMORY, os.W_OK | os.X_OK):  # fmt: skip
+            return Path(SHARED_MEMORY)
+    return Path(tempfile.gettempdir())
 
 
 _QUEUES: weakref.WeakKeyDictionary[Catalog, CommitQueue | None] = weakref.WeakKeyDictionary()
