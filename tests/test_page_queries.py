@@ -96,7 +96,7 @@ LISTS = {
     "/api/artifacts?prefix=scan": "USING INDEX ix_artifacts_prefix_created_at (prefix=?)",
     "/api/artifacts?status=quarantined": "USING INDEX ix_artifacts_status_created_at (status=?)",
     "/api/artifacts?since=2020-01-01&until=2099-01-01": "USING INDEX ix_artifacts_created_at_id (created_at>? AND",
-    "/api/artifacts?sort=oldest&as_of=2099-01-01": "SEARCH events USING INDEX ix_events_artifact_id (artifact_id=?)",
+    "/api/artifacts?sort=oldest&as_of=2099-01-01": "SEARCH events USING INDEX ix_events_artifact_id_seq (artifact_id=?)",
     "/api/audit": None,
     "/api/audit?action=hold_place": "USING INDEX ix_events_action_seq (action=? AND seq>?)",
     "/api/audit?action=write&action=hold_place": "USING INDEX ix_events_action_seq (action=? AND seq>?)",

@@ -114,7 +114,7 @@ EVENTS = Table(
     _col("seq", BigInteger, primary_key=True, autoincrement=False),
     _col("at", UTCDateTime(), index=True),
     _col("action", String(32)),
-    _col("artifact_id", Id, ForeignKey("artifacts.id"), index=True, null=True),
+    _col("artifact_id", Id, ForeignKey("artifacts.id"), null=True),
     _col("path", String(512), null=True),
     _col("status", String(16), null=True),
     _col("actor", String(256)),
@@ -123,6 +123,8 @@ EVENTS = Table(
     _col("hash", String(64)),
     Index("ix_events_action_seq", "action", "seq"),  # audit log --action pages
     Index("ix_events_path_seq", "path", "seq"),  # audit log --path pages
+    # an artifact's events in order: its history, and its last change by a time (ls --as-of) read newest first
+    Index("ix_events_artifact_id_seq", "artifact_id", "seq"),
 )  # fmt: skip
 
 #: The single row every appender locks: the last event's seq and hash.

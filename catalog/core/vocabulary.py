@@ -109,5 +109,5 @@ WEB_KEY_FILE = "catalog.web-key"
 
 #: The alembic revision this code needs, and every revision it knows (oldest first).
 #: Kept here so a schema check never imports alembic; a test keeps it equal to alembic's head.
-HEAD_REVISION = "0011"
-KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011")
+HEAD_REVISION = "0012"
+KNOWN_REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012")
