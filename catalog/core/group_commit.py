@@ -33,10 +33,13 @@ write with the queue in ``/tmp``), else the system's temp folder (``/tmp``).
 The queue holds nothing that must survive a reboot: the files its requests
 name are published and fsynced, and reconcile adopts any left unrecorded. A
 folder that is not this user's own or not private, or that cannot be made,
-turns grouping off (writes record alone). Requests are grouped only between
-processes whose settings are the same (the leader computes each row's
-``retain_until`` from its own), and only when writers may wait at all
-(``sqlite.busy_timeout_ms`` > 0).
+turns grouping off (writes record alone). A folder removed while writers use
+it (a temp cleaner, an admin, systemd-logind's RemoveIPC for a user who
+logged out) makes them record alone: one that was waiting records its own
+request, found by path and SHA-256 if a leader had recorded it already.
+Requests are grouped only between processes whose settings are the same (the
+leader computes each row's ``retain_until`` from its own), and only when
+writers may wait at all (``sqlite.busy_timeout_ms`` > 0).
 
 Files in the queue: ``leader`` (the lock), ``<settings>.<token>.req`` (a
 request, JSON, written whole by rename), ``….claimed`` (taken by the leader
@@ -164,7 +167,8 @@ class CommitQueue:
             data = _read_own(path)
         except FileNotFoundError:
             return None
-        os.unlink(path)
+        with contextlib.suppress(FileNotFoundError):  # the queue folder went away meanwhile: the answer was read
+            os.unlink(path)
         return json.loads(data)
 
     # -- the leader's side ------------------------------------------------
@@ -285,7 +289,11 @@ def record(catalog: Catalog, files: Sequence[PublishedFile], actor: str) -> list
             except OSError:
                 return _outcome(commit(catalog, [mine])[None])
             fs.fault("queued")
-            fd, answer = _await(queue, token)
+            try:
+                fd, answer = _await(queue, token)
+            except OSError:  # the queue folder went away while it waited (a temp cleaner, logind's RemoveIPC):
+                # record alone; a leader may have recorded it before: found by path and SHA-256, never twice
+                return _outcome(commit(catalog, [Request(token, files, actor, recovered=True)])[token])
             if answer is not None:
                 return _answered(answer)
         requests = queue.claim()
