@@ -5,10 +5,10 @@ artifact_id = ? … ORDER BY seq DESC LIMIT 1``. On the single-column index
 that meant every event of the artifact, then a sort; and PostgreSQL, without
 statistics (a catalog just restored or bulk-loaded, before autovacuum
 analyzed it), walked the whole log backwards by seq for each artifact
-instead: 14 minutes for the first of 20 pages listing 100,000 artifacts (a
-benchmark's). The two-column index gives the rows in order, so the newest is
-the first read, whatever the planner knows. It replaces the old index (each
-write still updates one index here).
+instead: more than 6½ minutes for the first of 20 pages listing 100,000
+artifacts (a benchmark's, stopped unfinished). The two-column index gives
+the rows in order, so the newest is the first read, whatever the planner
+knows. It replaces the old index (each write still updates one index here).
 
 Revision ID: 0012
 Revises: 0011
