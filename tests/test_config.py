@@ -33,6 +33,15 @@ def test_defaults(tmp_path: Path) -> None:
     assert {v for k, v in s.sources.items() if k not in ("base_dir", "catalog_url")} == {"default"}
 
 
+@pytest.mark.parametrize("name", ["a?b", "100%41", "a#b", "q?x=1&y=%2F", "café ünï", "%", "a%3Fb"])
+def test_the_default_catalog_url_names_the_base_folder_whatever_its_name(tmp_path: Path, name: str) -> None:
+    from sqlalchemy.engine import make_url
+
+    s = load_settings(env={"CRYPTORUN_ARTIFACTS_DIR": str(tmp_path / name)}, cwd=tmp_path)
+    url = make_url(s.catalog_url)
+    assert url.database == str(tmp_path / name / "catalog.sqlite") and not url.query  # '?' no query, '%41' no 'A'
+
+
 @pytest.mark.parametrize(
     "env,base",
     [("development", None), ("staging", "/opt/cryptorun/artifacts"), ("production", "/data/cryptorun/artifacts")],

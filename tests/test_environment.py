@@ -346,6 +346,26 @@ def test_an_immutable_reader_is_replaced_once_a_writer_starts(catalog: Catalog, 
         reader.close()
 
 
+@sqlite_only
+@pytest.mark.parametrize("name", ["odd?dir", "100%41", "a?b=%2F#c"])
+def test_a_store_whose_folder_name_reads_as_url_syntax_keeps_its_catalog_inside(tmp_path: Path, name: str) -> None:
+    """A '?' in the base folder's path once started the URL's query (the catalog landed beside the store, named
+    after the text before it) and '%41' was read as 'A'; every verb must find the same catalog inside the store."""
+    place = tmp_path / "place"
+    base, source = place / name / "store", place / "in.json"
+    base.parent.mkdir(parents=True)
+    source.write_text('{"a": 1}')
+    cli = Cli(base, None)
+    assert cli("init").exit_code == 0
+    assert cli("put", str(source), "--type", "health", "--prefix", "odd").exit_code == 0
+    listing = cli("ls", "--format", "json")
+    assert listing.exit_code == 0 and [row["prefix"] for row in json.loads(listing.stdout)["artifacts"]] == ["odd"]
+    assert (base / "catalog.sqlite").is_file()
+    assert sorted(p.name for p in place.iterdir()) == sorted(["in.json", name])  # nothing made beside the store
+    assert [p.name for p in base.parent.iterdir()] == ["store"]
+    assert cli("audit", "verify").exit_code == 0
+
+
 # -- case 9: SQLite only on local file systems ---------------------------------------------------------------------
 
 

@@ -326,8 +326,15 @@ def _url_host(url: str) -> str:
 
 
 def default_catalog_url(base_dir: Path) -> str:
-    """The embedded default: SQLite in the store's base folder (``sqlite:///<base_dir>/catalog.sqlite``)."""
-    return f"sqlite:///{base_dir / 'catalog.sqlite'}"
+    """The embedded default: SQLite in the store's base folder (``sqlite:///<base_dir>/catalog.sqlite``).
+
+    The path is percent-encoded as RFC 3986 wants a URL's path (SQLAlchemy
+    decodes it again), so a folder named ``a?b`` or ``100%41`` is the folder
+    itself: unencoded, ``?`` would start the URL's query and ``%41`` would be read as ``A``.
+    """
+    from sqlalchemy.engine import URL
+
+    return URL.create("sqlite", database=str(base_dir / "catalog.sqlite")).render_as_string(hide_password=False)
 
 
 def _outside(values: Mapping[str, Any], sources: Mapping[str, str], key: str, cwd: Path, base_dir: Path) -> Path | None:
