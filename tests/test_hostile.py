@@ -144,6 +144,8 @@ NEEDS_YES = "retention apply needs --yes when not run from a terminal"
 
 CASES = [
     # -- put: hostile prefixes ---------------------------------------------------------
+    case("put-no-type", ["put", "{inp}/report.json", "--prefix", "p"],  # click lays choices out on lines of their own
+         "Missing option '--type'. Choose from: explain, ledger, health, config (see "),
     case("put-prefix-traversal", [*PUT, "--prefix", "../x"], "prefix '../x' contains '/'"),
     case("put-prefix-absolute", [*PUT, "--prefix", "/tmp/x"], "prefix '/tmp/x' contains '/'"),
     case("put-prefix-nul", [*PUT, "--prefix", "a\x00b"], "contains '\\x00'"),

@@ -207,7 +207,9 @@ def _discard_output() -> None:
 def _usage(exc: click.UsageError) -> CLIError:
     """A usage error on one line, pointing at the help of the command it concerns."""
     hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
-    return CLIError(f"{exc.format_message()}{hint}")
+    # click (8.2+) lays a missing choice out as "Choose from:\n\ta,\n\tb": on one line, "Choose from: a, b"
+    message = exc.format_message().replace(":\n\t", ": ").replace(",\n\t", ", ")
+    return CLIError(f"{message}{hint}")
 
 
 def _debug(ctx: click.Context) -> bool:
