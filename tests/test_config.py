@@ -42,6 +42,21 @@ def test_the_default_catalog_url_names_the_base_folder_whatever_its_name(tmp_pat
     assert url.database == str(tmp_path / name / "catalog.sqlite") and not url.query  # '?' no query, '%41' no 'A'
 
 
+def test_a_base_folder_through_a_symlink_and_dotdot_is_where_the_os_finds_it(tmp_path: Path) -> None:
+    """'lnk/../x' with lnk -> deep/inner is deep/x for the OS (POSIX pathname resolution), not ./x; init in the
+    textual place would have made a second store beside the first."""
+    (tmp_path / "deep" / "inner").mkdir(parents=True)
+    (tmp_path / "lnk").symlink_to("deep/inner")
+    s = load_settings(env={"CRYPTORUN_ARTIFACTS_DIR": "lnk/../x"}, cwd=tmp_path)
+    assert s.base_dir == tmp_path / "deep" / "x"
+    assert load_settings(env={"CRYPTORUN_ARTIFACTS_DIR": "lnk"}, cwd=tmp_path).base_dir == tmp_path / "lnk"  # kept as named
+    assert load_settings(env={"CRYPTORUN_ARTIFACTS_DIR": "./a/./b/../c/"}, cwd=tmp_path).base_dir == tmp_path / "a" / "c"
+    outside = {"CRYPTORUN_ARTIFACTS_DIR": str(tmp_path / "deep" / "x")}
+    write(tmp_path / "c.yaml", "audit:\n  checkpoint_dir: lnk/../x/cp\n")  # deep/x/cp: inside the store
+    with pytest.raises(ConfigError, match="must be outside the store"):
+        load_settings(tmp_path / "c.yaml", env=outside, cwd=tmp_path)
+
+
 @pytest.mark.parametrize(
     "env,base",
     [("development", None), ("staging", "/opt/cryptorun/artifacts"), ("production", "/data/cryptorun/artifacts")],

@@ -337,11 +337,22 @@ def default_catalog_url(base_dir: Path) -> str:
     return URL.create("sqlite", database=str(base_dir / "catalog.sqlite")).render_as_string(hide_password=False)
 
 
+def os_path(path: Path) -> Path:
+    """The absolute ``path`` without '.' and '..', leading where the OS would (POSIX.1-2017, 4.13 "Pathname
+    Resolution"): a '..' after a symlink is the parent of the link's target, not the folder holding the link (as a
+    purely textual normalisation would have it). Symlinks after the last '..' are kept as named."""
+    parts = path.parts
+    if ".." not in parts:
+        return Path(os.path.normpath(path))
+    last = len(parts) - 1 - parts[::-1].index("..")
+    return Path(os.path.normpath(Path(os.path.realpath(Path(*parts[: last + 1]))).joinpath(*parts[last + 1 :])))
+
+
 def _outside(values: Mapping[str, Any], sources: Mapping[str, str], key: str, cwd: Path, base_dir: Path) -> Path | None:
     """The path setting ``key`` made absolute (None if unset); ConfigError if it lies inside the store."""
     if values[key] is None:
         return None
-    path = Path(os.path.normpath(cwd / Path(values[key]).expanduser()))
+    path = os_path(cwd / Path(values[key]).expanduser())
     if path.is_relative_to(base_dir):
         raise ConfigError(f"{sources[key]}: key '{key}' must be outside the store {base_dir}")
     return path
@@ -398,10 +409,7 @@ def load_settings(
     if values["base_dir"] is None:
         values["base_dir"] = ENVIRONMENTS[values["environment"]]
         sources["base_dir"] = f"{sources['environment']} (environment {values['environment']})"
-    base_dir = Path(values["base_dir"]).expanduser()
-    if not base_dir.is_absolute():
-        base_dir = cwd / base_dir
-    base_dir = Path(os.path.normpath(base_dir))
+    base_dir = os_path(cwd / Path(values["base_dir"]).expanduser())  # cwd / an absolute path is that path
 
     url = values["catalog_url"]
     if url is None:
