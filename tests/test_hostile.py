@@ -186,6 +186,14 @@ CASES = [
     case("put-json-infinity", put("inf.json"), "input is not valid JSON: Infinity is not allowed"),
     case("put-json-minus-infinity", put("ninf.json"), "input is not valid JSON: -Infinity is not allowed"),
     case("put-json-nan-stdin", put("-", "health", "--ext", "json"), "NaN is not allowed", stdin=b"[1, NaN]"),
+    case("put-json-long-whole-number", put("longint.json"),  # valid JSON, but Python's advice meant nothing to a user
+         "input has a whole number of more than 4300 digits, more than the store reads back as a number"),
+    case("put-jsonl-long-whole-number", put("longint.json", "health", "--ext", "jsonl"),
+         "input line 1 has a whole number of more than 4300 digits"),
+    case("put-json-byte-order-mark", put("bom.json"), "input starts with a byte order mark (U+FEFF), which JSON "
+         "text must not (RFC 8259, section 8.1)"),
+    case("put-json-byte-order-mark-stdin", put("-", "health", "--ext", "json"), "input starts with a byte order mark",
+         stdin=b'\xef\xbb\xbf{"a": 1}'),
     case("put-json-deeply-nested", put("deep.json"), "input is nested too deeply"),
     case("put-jsonl-deeply-nested", put("deep.json", "health", "--ext", "jsonl"), "input line 1 is nested too deeply"),
     case("put-json-trailing-data", put("trailing.json"), "input is not valid JSON: Extra data"),
@@ -815,7 +823,7 @@ def arena(tmp_path: Path, base_dir: Path, catalog, writer) -> Arena:  # type: ig
     files = {
         "report.json": b'{"ok": true}', "README": b"{}", "afile": b"a file, not a store\n",
         "empty.json": b"", "garbage.json": bytes(range(256)) * 4,
-        "nan.json": b'{"x": NaN}', "inf.json": b'{"x": Infinity}', "ninf.json": b"[-Infinity]",
+        "nan.json": b'{"x": NaN}', "longint.json": b'{"x": -' + b"9" * 4301 + b"}", "bom.json": b'\xef\xbb\xbf{"x": 1}', "inf.json": b'{"x": Infinity}', "ninf.json": b"[-Infinity]",
         "deep.json": b"[" * 100_000, "trailing.json": b"{} {}",
         "badutf8.json": b'{"name": "\xff\xfe"}', "badutf8.csv": b"a,b\n\xff,1\n",
         "badutf8.jsonl": b'{"a": 1}\n{"b": "\xc3\x28"}\n', "broken.jsonl": b'{"a": 1}\n{"b": \n{"c": 3}\n',

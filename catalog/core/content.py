@@ -10,6 +10,7 @@ import io
 import itertools
 import json
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -186,7 +187,15 @@ def _load_json(text: str, what: str, *, keep: bool = True) -> Any:
         return json.loads(text, parse_constant=_reject_constant, **hooks)
     except RecursionError:
         raise ValidationError(f"{what} is nested too deeply") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
+        if exc.pos == 0 and text.startswith("\ufeff"):
+            raise ValidationError(f"{what} starts with a byte order mark (U+FEFF), which JSON text must not "
+                                  "(RFC 8259, section 8.1): save it as UTF-8 without one") from None  # fmt: skip
+        raise ValidationError(f"{what} is not valid JSON: {exc}") from None
+    except ValueError as exc:  # ours (NaN, a float out of range) or Python's limit on a whole number's digits
+        if "integer string conversion" in str(exc):
+            raise ValidationError(f"{what} has a whole number of more than {sys.get_int_max_str_digits()} digits, "
+                                  "more than the store reads back as a number") from None  # fmt: skip
         raise ValidationError(f"{what} is not valid JSON: {exc}") from None
 
 
