@@ -366,6 +366,26 @@ def test_a_store_whose_folder_name_reads_as_url_syntax_keeps_its_catalog_inside(
     assert cli("audit", "verify").exit_code == 0
 
 
+@pytest.mark.parametrize("shape", ["dangling", "loop", "dangling parent"])
+def test_a_base_folder_through_a_symlink_to_nothing_is_named_as_such(tmp_path: Path, catalog_url: str | None,
+                                                                     shape: str) -> None:  # fmt: skip
+    """init said 'cannot create the store folders: File exists', and read verbs 'does not exist: run catalog init'."""
+    place = tmp_path / "place"
+    place.mkdir()
+    if shape == "loop":
+        (place / "a").symlink_to("b")
+        (place / "b").symlink_to("a")
+        base, link = place / "a", place / "a"
+    else:
+        (place / "a").symlink_to(place / "nowhere")
+        base, link = (place / "a" / "store", place / "a") if shape == "dangling parent" else (place / "a", place / "a")
+    for args in (["init"], ["ls"], ["put", "-", "--type", "health", "--prefix", "p", "--ext", "json"]):
+        result = Cli(base, catalog_url)(*args, input=b"{}")
+        assert result.exit_code == 2, result.output
+        assert f"{link} is a symlink to " in result.stderr and "which leads nowhere" in result.stderr, result.stderr
+    assert sorted(p.name for p in place.iterdir()) == ["a"] + (["b"] if shape == "loop" else [])  # nothing made
+
+
 # -- case 9: SQLite only on local file systems ---------------------------------------------------------------------
 
 

@@ -50,6 +50,18 @@ def enclosing_store(base: Path) -> Path | None:
     return next((parent for parent in base.parents if _is_store(parent)), None)
 
 
+def _refuse_dangling_link(base: Path) -> None:
+    """StoreError if ``base``, or the nearest of its parents not there, is a symlink that leads to nothing (its target
+    missing, or links that loop): no folder can be made through it, and "does not exist" would not say why."""
+    for folder in (base, *base.parents):
+        if folder.exists():
+            return
+        if folder.is_symlink():
+            where = "" if folder == base else f": {folder}"
+            raise StoreError(f"base folder {base}{where} is a symlink to {os.readlink(folder)}, which leads nowhere "
+                             "(its target is missing, or the links loop)")  # fmt: skip
+
+
 def _inside_store(base: Path, store: Path) -> StoreError:
     return StoreError(f"base folder {base} lies inside the store {store} (a store never holds another): to use "
                       "that store, give ", Param("base_dir"), f" {store}, or run from outside it")  # fmt: skip
@@ -155,6 +167,7 @@ class Catalog:
     def _check_base_dir(self) -> None:
         if self.base_dir.exists() and not self.base_dir.is_dir():
             raise StoreError(f"base folder {self.base_dir} is a file, not a folder")
+        _refuse_dangling_link(self.base_dir)
         if not self.base_dir.is_dir():
             store = enclosing_store(self.base_dir)
             if store is not None:  # run from inside a store: `catalog init` would make a second one in it
@@ -200,6 +213,7 @@ class Catalog:
         base = settings.base_dir
         if base.exists() and not base.is_dir():
             raise StoreError(f"base folder {base} is a file, not a folder")
+        _refuse_dangling_link(base)
         store = None if _is_store(base) else enclosing_store(base)
         if store is not None:
             raise _inside_store(base, store)
