@@ -522,6 +522,31 @@ def test_the_progress_bar_fits_the_terminal(monkeypatch, columns: int) -> None: 
     assert columns < 60 or "12000/12000 files" in screen.getvalue()  # on a narrow one the counts go first
 
 
+@pytest.mark.parametrize("columns", [80, 60])
+def test_the_progress_count_never_passes_its_total(monkeypatch, columns: int) -> None:  # type: ignore[no-untyped-def]
+    """reconcile expects the catalog's rows but counts every file it walks: 3 foreign files showed '4/1 files'."""
+    import re
+
+    from catalog.cli.progress import progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stderr", screen)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with progress("reconcile", 9, 0, True) as step:
+        assert step is not None
+        for _ in range(12):
+            step(1, 0)
+    counts = [tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+) files", screen.getvalue())]
+    assert counts and all(done <= total for done, total in counts) and counts[-1] == (9, 9), counts
+    assert " 12 files" in screen.getvalue()  # the total grew a digit: the count alone
+    drawn = re.sub(r"\x1b\[\?25[lh]", "", screen.getvalue()).replace("\n", "\r").split("\r")
+    assert max(map(len, drawn)) < columns, max(drawn, key=len)
+
+
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "ndjson"])
 def test_config_show_hides_the_catalog_password(run_cli, base_dir: Path, fmt: str) -> None:
     url = "postgresql+psycopg://catalog:se/cret@127.0.0.1:1/catalog"

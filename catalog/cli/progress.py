@@ -34,7 +34,9 @@ def _columns(stream: Any) -> int:
 def progress(label: str, files: int, size: int, enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar (files and bytes, rate, ETA) on a terminal's stderr; nothing in pipes.
 
-    The whole line fits the terminal's width, one cell spare (on a narrow one
+    ``files`` and ``size`` are what is expected (the catalog's rows); a walk
+    that finds more (files not in the catalog) raises the shown total to what
+    it has counted. The whole line fits the terminal's width, one cell spare (on a narrow one
     the byte counts go first, then the file count, then the bar shortens), so
     it redraws one line in place.
     """
@@ -50,7 +52,9 @@ def progress(label: str, files: int, size: int, enabled: bool) -> Iterator[Calla
 
     def describe_step(_: Any) -> str:
         rate = seen["bytes"] / max(time.monotonic() - start, 1e-6)
-        count = f"{seen['files']}/{files} files"
+        count = f"{seen['files']}/{max(files, seen['files'])} files"  # files not in the catalog count too
+        if len(count) > count_cells:  # the total grew a digit: the count alone, within the line's width
+            count = f"{seen['files']} files"
         if shown > count_cells:
             return f"{count}, {human_size(seen['bytes'])}, {human_size(int(rate))}/s"
         return count if shown else ""
