@@ -499,9 +499,9 @@ def test_human_output_shows_control_characters_escaped(run_cli, catalog: Catalog
     assert not any(line.startswith("Skipped ETH-USD") for line in shown.stdout.splitlines())
 
 
-@pytest.mark.parametrize("columns", [120, 80, 60, 40])
-def test_the_progress_bar_fits_the_terminal(monkeypatch, columns: int) -> None:  # type: ignore[no-untyped-def]
-    """Issue 14, case 13: the verify/reconcile bar was wider than an 80-column screen, so each redraw wrapped."""
+def _progress_on_a_terminal(monkeypatch, columns: int, files: int, size: int,  # type: ignore[no-untyped-def]
+                            steps: list[tuple[int, int]]) -> tuple[str, list[str]]:
+    """What the progress bar draws on a terminal of ``columns`` for ``steps``: the whole text and each redrawn line."""
     import re
 
     from catalog.cli.progress import progress
@@ -513,13 +513,20 @@ def test_the_progress_bar_fits_the_terminal(monkeypatch, columns: int) -> None: 
     screen = Terminal()
     monkeypatch.setattr(sys, "stderr", screen)
     monkeypatch.setenv("COLUMNS", str(columns))
-    with progress("reconcile", 12_000, 30 * 1024**3, True) as step:
+    with progress("reconcile", files, size, True) as step:
         assert step is not None
-        for _ in range(300):
-            step(40, 100 * 1024**2)
-    drawn = re.sub(r"\x1b\[\?25[lh]", "", screen.getvalue()).replace("\n", "\r").split("\r")
+        for n_files, n_bytes in steps:
+            step(n_files, n_bytes)
+    text = screen.getvalue()
+    return text, re.sub(r"\x1b\[\?25[lh]", "", text).replace("\n", "\r").split("\r")
+
+
+@pytest.mark.parametrize("columns", [120, 80, 60, 40])
+def test_the_progress_bar_fits_the_terminal(monkeypatch, columns: int) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14, case 13: the verify/reconcile bar was wider than an 80-column screen, so each redraw wrapped."""
+    text, drawn = _progress_on_a_terminal(monkeypatch, columns, 12_000, 30 * 1024**3, [(40, 100 * 1024**2)] * 300)
     assert max(map(len, drawn)) < columns, max(drawn, key=len)
-    assert columns < 60 or "12000/12000 files" in screen.getvalue()  # on a narrow one the counts go first
+    assert columns < 60 or "12000/12000 files" in text  # on a narrow one the counts go first
 
 
 @pytest.mark.parametrize("columns", [80, 60])
@@ -527,23 +534,10 @@ def test_the_progress_count_never_passes_its_total(monkeypatch, columns: int) ->
     """reconcile expects the catalog's rows but counts every file it walks: 3 foreign files showed '4/1 files'."""
     import re
 
-    from catalog.cli.progress import progress
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    screen = Terminal()
-    monkeypatch.setattr(sys, "stderr", screen)
-    monkeypatch.setenv("COLUMNS", str(columns))
-    with progress("reconcile", 9, 0, True) as step:
-        assert step is not None
-        for _ in range(12):
-            step(1, 0)
-    counts = [tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+) files", screen.getvalue())]
+    text, drawn = _progress_on_a_terminal(monkeypatch, columns, 9, 0, [(1, 0)] * 12)
+    counts = [tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+) files", text)]
     assert counts and all(done <= total for done, total in counts) and counts[-1] == (9, 9), counts
-    assert " 12 files" in screen.getvalue()  # the total grew a digit: the count alone
-    drawn = re.sub(r"\x1b\[\?25[lh]", "", screen.getvalue()).replace("\n", "\r").split("\r")
+    assert " 12 files" in text  # the total grew a digit: the count alone
     assert max(map(len, drawn)) < columns, max(drawn, key=len)
 
 
