@@ -179,9 +179,21 @@ def test_retain_extend_never_shortens(writer: AtomicWriter, catalog: Catalog, ru
     result = run_cli("retain", "extend", record.path, "--until", later, "--reason", "audit")
     assert result.exit_code == 0 and "Extended 1 of 1" in result.stdout
     sooner = (record.retain_until + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert "Extended 0 of 1" in run_cli("retain", "extend", record.path, "--until", sooner, "--reason", "x").stdout
+    shorter = run_cli("retain", "extend", record.path, "--until", sooner, "--reason", "x").stdout
+    assert "Extended 0 of 1 artifacts to " in shorter and "(unchanged: 1 kept longer already)." in shorter
     assert catalog.find_path(record.path).retain_until.strftime("%Y-%m-%dT%H:%M:%SZ") == later
     assert catalog.audit_verify().ok
+
+
+def test_retain_extend_says_why_a_deleted_or_missing_artifact_is_unchanged(writer: AtomicWriter, catalog: Catalog,
+                                                                            base_dir: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    """It said '(those already kept longer are unchanged)' of an artifact whose file is gone."""
+    kept, gone = writer.write_json("ledger", "q.kept", {}), writer.write_json("ledger", "q.gone", {})
+    (base_dir / gone.path).unlink()
+    assert run_cli("reconcile", "--fix", "--grace", "0").exit_code == 1  # marks it missing
+    later = (kept.retain_until + timedelta(days=100)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = run_cli("retain", "extend", "--type", "ledger", "--until", later, "--reason", "audit").stdout
+    assert "Extended 1 of 2 artifacts to " in out and "(unchanged: 1 deleted or missing)." in out, out
 
 
 def test_files_missing_at_apply_time_are_reported(writer: AtomicWriter, catalog: Catalog, base_dir: Path, run_cli) -> None:

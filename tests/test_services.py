@@ -98,10 +98,9 @@ def test_extend_selected_counts_what_it_covered(catalog: Catalog, writer: Atomic
     a = writer.write_json("ledger", "alpha", {"n": 1}, created_at=T0)
     writer.write_json("ledger", "beta", {"n": 2}, created_at=T0)
     until = datetime.now(timezone.utc) + timedelta(days=3650)
-    changed, covered = extend_selected(catalog, prefix="alpha", until=until, reason="audit")
-    assert covered == 1 and [r.id for r in changed] == [a.id] and changed[0].retain_until == until
-    changed, covered = extend_selected(catalog, prefix="alpha", until=until, reason="audit")
-    assert (changed, covered) == ([], 1)  # already kept that long: nothing changes
+    changed, covered, gone = extend_selected(catalog, prefix="alpha", until=until, reason="audit")
+    assert (covered, gone) == (1, 0) and [r.id for r in changed] == [a.id] and changed[0].retain_until == until
+    assert extend_selected(catalog, prefix="alpha", until=until, reason="audit") == ([], 1, 0)  # kept that long already
     with pytest.raises(NotFoundError, match="no artifact at ledger/nope.json in the catalog"):
         extend_selected(catalog, path="ledger/nope.json", until=until, reason="audit")
 

@@ -281,10 +281,12 @@ def retain_extend(state: State, path: str | None, prefix: str | None, artifact_t
     from ..ops.policy import extend_selected
 
     with state.catalog() as catalog:
-        changed, covered = extend_selected(catalog, path=path, prefix=prefix, artifact_type=artifact_type,
-                                           until=until, reason=reason)  # fmt: skip
-    echo(f"Extended {len(changed)} of {covered} artifacts to {until:%Y-%m-%dT%H:%M:%SZ} "
-         "(those already kept longer are unchanged).")  # fmt: skip
+        changed, covered, gone = extend_selected(catalog, path=path, prefix=prefix, artifact_type=artifact_type,
+                                                 until=until, reason=reason)  # fmt: skip
+    longer = covered - len(changed) - gone
+    why = [f"{gone} deleted or missing"] * bool(gone) + [f"{longer} kept longer already"] * bool(longer)
+    echo(f"Extended {len(changed)} of {covered} artifacts to {until:%Y-%m-%dT%H:%M:%SZ}"
+         + (f" (unchanged: {', '.join(why)})." if why else "."))  # fmt: skip
 
 
 @cli.command("limits")

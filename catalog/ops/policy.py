@@ -378,7 +378,9 @@ def extend(catalog: Catalog, records: list[ArtifactRecord], until: datetime, rea
 def extend_selected(
     catalog: Catalog, *, path: str | None = None, prefix: str | None = None, artifact_type: str | None = None,
     until: datetime, reason: str,
-) -> tuple[list[ArtifactRecord], int]:  # fmt: skip
-    """Extend what one selector covers (see :func:`extend`); returns the changed records and how many it covered."""
+) -> tuple[list[ArtifactRecord], int, int]:  # fmt: skip
+    """Extend what one selector covers (see :func:`extend`). Returns the changed records, how many it covered, and
+    how many of those were deleted or missing (nothing left to keep; the rest unchanged were kept longer already)."""
     records = select_artifacts(catalog, selector(path, prefix, artifact_type))
-    return extend(catalog, records, until, reason), len(records)
+    gone = sum(record.status in ("deleted", "missing") for record in records)
+    return extend(catalog, records, until, reason), len(records), gone
