@@ -27,6 +27,9 @@ def test_status_says_what_needs_a_person(writer: AtomicWriter, catalog: Catalog,
     assert run_cli("verify").exit_code == 0
     ok = run_cli("status")
     assert ok.exit_code == 0 and "Nothing needs a person." in ok.stdout
+    assert max(map(len, ok.stdout.splitlines())) < 80, ok.stdout  # the chain head's hash once made a 113-column line
+    head = json.loads(run_cli("status", "--format", "json").stdout)["chain_head"]["hash"]
+    assert f"  hash:       {head}" in ok.stdout.splitlines() and "last_checkpoint:           none" in ok.stdout
     old = writer.write_json("health", "old", {})  # 14 days: past expiry 40 days on
     gone = writer.write_json("explain", "gone", {})
     (base_dir / gone.path).unlink()

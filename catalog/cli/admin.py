@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -97,6 +98,21 @@ def config_show(state: State, fmt: str) -> None:
     show_rows(rows, ("key", "value", "source"), fmt, "settings")
 
 
+def _fact_lines(key: str, value: Any) -> list[str]:
+    """A status fact as lines for people: a mapping or a list one entry a line, indented under its key (a SHA-256
+    beside a padded key would pass 80 columns); nothing in it shown as 'none'."""
+    def shown(item: Any) -> str:
+        if isinstance(item, dict):
+            return ", ".join(f"{k}: {shown(v)}" for k, v in item.items())
+        return "none" if item is None or item == [] else str(item)
+
+    if isinstance(value, dict) and value:
+        return [f"{key}:"] + [f"  {sub + ':':<12}{shown(item)}" for sub, item in value.items()]
+    if isinstance(value, list) and value:
+        return [f"{key}:"] + [f"  - {shown(item)}" for item in value]
+    return [f"{key + ':':<27}{'none' if value in (None, {}, []) else value}"]
+
+
 @cli.command("status")
 @format_option(("table", "json"), "table for people, json for dashboards.", tables=False)
 @pass_state
@@ -122,7 +138,8 @@ def status_cmd(state: State, fmt: str) -> None:
         click.echo(json.dumps({**result.to_dict(), "attention": attention}, indent=2))
     else:
         for key, value in result.facts.items():
-            echo(f"{key + ':':<27}{json.dumps(value) if isinstance(value, (dict, list)) else value}")
+            for line in _fact_lines(key, value):
+                echo(line)
         echo("")
         echo("Needs a person:" if attention else "Nothing needs a person.")
         for line in attention:
