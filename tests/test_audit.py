@@ -208,6 +208,10 @@ def test_a_configured_checkpoint_folder_is_used_and_checked(five, catalog: Catal
     result = run_cli("audit", "checkpoint")
     assert result.exit_code == 0 and "written to" in result.stdout
     (first,) = folder.glob("checkpoint-*.txt")
+    printed = run_cli("audit", "checkpoint", "-o", "-")  # standard output, even with a folder configured
+    assert printed.exit_code == 0 and tlog.parse_checkpoint(printed.stdout.encode()).size == list(catalog.events())[-1].seq
+    assert list(catalog.events())[-1].details["file"] == "(printed)"
+    assert not Path("-").exists() and len(list(folder.glob("checkpoint-*.txt"))) == 1
     from dataclasses import replace
 
     catalog.settings = replace(catalog.settings, checkpoint_dir=folder)

@@ -12,7 +12,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
+import select
 import shutil
+import subprocess
+import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +31,7 @@ from catalog.core.tree import Frontier, leaf
 from catalog.ops.bundles import export_bundle
 from catalog.ops.keys import generate_key
 
-from helpers import tamper
+from helpers import catalog_env, tamper
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -149,6 +153,41 @@ def test_an_unsigned_export_says_so_and_fails_with_a_key(catalog, writer, run_cl
     result = verify(run_cli, tmp_path / "b.zip", "--key", str(tmp_path / "store.key.pub"))
     assert result.exit_code == 1
     assert "Bundle does NOT verify: the bundle is not signed by a trusted key (signed by nobody" in result.stdout
+
+
+def test_a_bundle_to_dash_goes_to_standard_output_and_verifies(catalog, writer, run_cli, keys: Path,  # type: ignore[no-untyped-def]
+                                                                tmp_path: Path) -> None:  # fmt: skip
+    writer.write_json("ledger", "p", {"n": 1})
+    exported = run_cli("audit", "export", "-", "--include-files")
+    assert exported.exit_code == 0, exported.stderr
+    store_key = verifier(keys / "store.key.pub")
+    assert exported.stderr.splitlines() == [
+        "Wrote the bundle to standard output: events 1..2 (2), 1 artifact rows, 1 files; log of 2 events, "
+        f"signed by {store_key.label}."]  # fmt: skip
+    assert not Path("-").exists()
+    (tmp_path / "b.zip").write_bytes(exported.stdout_bytes)
+    result = verify(run_cli, tmp_path / "b.zip", "--key", str(keys / "store.key.pub"))
+    assert result.exit_code == 0 and result.stdout.startswith("Bundle verifies: events 1..2 chain intact"), result.stdout
+
+
+def test_a_bundle_to_dash_on_a_terminal_is_refused_in_one_line(catalog, writer, base_dir: Path,  # type: ignore[no-untyped-def]
+                                                               catalog_url: str | None) -> None:  # fmt: skip
+    import catalog as package
+
+    writer.write_json("ledger", "p", {"n": 1})
+    env = {**catalog_env(base_dir, catalog_url), "PYTHONPATH": str(Path(package.__file__).resolve().parents[1])}
+    terminal, tty = os.openpty()
+    try:
+        child = subprocess.run([sys.executable, "-m", "catalog", "audit", "export", "-"], stdout=tty,
+                               stderr=subprocess.PIPE, text=True, env=env, timeout=120)  # fmt: skip
+        shown = os.read(terminal, 65536) if select.select([terminal], [], [], 0)[0] else b""
+    finally:
+        os.close(tty)
+        os.close(terminal)
+    assert (child.returncode, shown) == (2, b""), (child.returncode, shown, child.stderr)
+    assert child.stderr.splitlines() == ["Error: OUT.zip - writes a binary ZIP to standard output, which is a terminal: "
+                                         "redirect it (> FILE, | COMMAND) or give a file path"]  # fmt: skip
+    assert sorted(os.listdir()) == []
 
 
 # -- forgeries ---------------------------------------------------------------------------------------------------

@@ -87,6 +87,13 @@ def test_get_returns_the_bytes(run_cli, catalog: Catalog, writer, tmp_path: Path
     assert absolute.stdout_bytes == b"a,b\n1,2.500000\n"
 
 
+def test_get_to_dash_prints_the_bytes_as_without_o_and_makes_no_file(run_cli, catalog: Catalog, writer) -> None:
+    record = writer.write_csv("ledger", "trades", [["a", "b"], [1, 2.5]])
+    result = run_cli("get", record.path, "-o", "-")
+    assert (result.exit_code, result.stdout_bytes, result.stderr) == (0, b"a,b\n1,2.500000\n", "")
+    assert not Path("-").exists()
+
+
 def test_get_refuses_tampered_bytes_and_writes_nothing(run_cli, catalog: Catalog, writer, tmp_path: Path) -> None:
     record = writer.write_csv("ledger", "trades", [["a"], [1]])
     victim = catalog.base_dir / record.path

@@ -483,3 +483,14 @@ def test_a_store_of_100k_events_proves_every_artifact_and_every_pair_of_checkpoi
     for path in (paths[0], paths[500], paths[-1]):
         assert_every_forgery_fails(prove_artifact(signed, path, checkpoints[-1]), keyring)
     assert_every_forgery_fails(prove_consistency(signed, checkpoints[1], checkpoints[-1]), keyring)
+
+
+def test_a_cosignature_to_dash_is_printed_as_without_o(catalog: Catalog, writer: AtomicWriter, cli_signed,  # type: ignore[no-untyped-def]
+                                                      keyring: Path, tmp_path: Path) -> None:  # fmt: skip
+    writer.write_json("ledger", "w", {})
+    assert cli_signed("audit", "checkpoint", "-o", str(tmp_path / "cp1.txt")).exit_code == 0
+    witness = ["--key", str(keyring / "witness.key"), "--log-key", str(keyring / "store.key.pub")]
+    printed = cli_signed("audit", "cosign", str(tmp_path / "cp1.txt"), *witness, "--first", "-o", "-")
+    assert printed.exit_code == 0 and printed.stderr == "", printed.output
+    assert printed.stdout.startswith((tmp_path / "cp1.txt").read_text()) and "\u2014 witness.example/w1 " in printed.stdout
+    assert not Path("-").exists()

@@ -422,3 +422,26 @@ def test_serve_without_the_web_extra_says_so_in_one_line(run_cli: Cli, catalog: 
     assert result.exit_code == 2
     assert result.stderr.strip() == ("Error: catalog serve needs the web extra (uvicorn is not installed): "
                                      "pip install 'cryptorun-catalog[web]'")  # fmt: skip
+
+
+def test_serve_on_an_address_in_use_says_so_in_one_line_before_anything_starts(run_cli: Cli, catalog: Catalog,
+                                                                                base_dir: Path) -> None:  # fmt: skip
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.splitlines() == [f"Error: cannot listen on 127.0.0.1:{port}: address already in use"]
+    assert not (base_dir / "catalog.web-key").exists()  # nothing made: the app never started
+
+
+def test_serve_on_a_host_that_does_not_resolve_says_so_in_one_line(run_cli: Cli, catalog: Catalog,
+                                                                    base_dir: Path) -> None:  # fmt: skip
+    result = run_cli("serve", "--host", "not a host", "--port", "8089")
+    assert (result.exit_code, result.stdout) == (2, "")
+    [line] = result.stderr.splitlines()
+    assert line.startswith("Error: cannot listen on not a host:8089: "), line
+    assert not (base_dir / "catalog.web-key").exists()

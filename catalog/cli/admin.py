@@ -10,7 +10,7 @@ import click
 
 from ..core.vocabulary import HEAD_REVISION
 from .render import echo, show_rows
-from .root import State, cli, complete_files, exit_after, format_option, pass_state, remedy_text
+from .root import State, cli, cli_error, complete_files, exit_after, format_option, pass_state, remedy_text
 
 
 @cli.command()
@@ -161,6 +161,7 @@ def backup_cmd(state: State, output: str) -> None:
     PostgreSQL: use pg_dump (the error says how).
     OUT must not exist: a backup never overwrites, and of two backups racing
     for one OUT the second is refused. OUT gets the mode the umask gives.
+    OUT is a file: - (standard output) is refused.
 
     \b
     Example:
@@ -168,6 +169,8 @@ def backup_cmd(state: State, output: str) -> None:
     """
     from ..ops.operations import backup
 
+    if output == "-":
+        raise cli_error("OUT '-' (standard output) is not supported here; give a file path")
     with state.catalog() as catalog:
         done = backup(catalog, Path(output))
     echo(f"Backup written to {done.file} (chain head seq {done.head_seq}).")

@@ -48,7 +48,7 @@ def put(state: State, source: str, artifact_type: str, prefix: str, ext: str | N
 
 @cli.command()
 @click.argument("path", shell_complete=complete_paths(READABLE))
-@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output.",
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of standard output (-o - prints, as without -o).",
               shell_complete=complete_files)  # fmt: skip
 @pass_state
 def get(state: State, path: str, output: str | None) -> None:
@@ -58,14 +58,16 @@ def get(state: State, path: str, output: str | None) -> None:
     of an archived one, or a path inside the store. Nothing is written
     unless the SHA-256 matched; a symlink, FIFO or anything but a regular
     file at its path is refused like changed bytes (exit 1). FILE is
-    replaced if it exists.
+    replaced if it exists; -o - prints the bytes, as without -o.
 
     \b
     Example:
       catalog get explain/20240115-103000-momentum_scan-explain.json -o report.json
+      catalog get explain/20240115-103000-momentum_scan-explain.json -o - | jq .
     """
     from ..ops.read import export
 
+    output = None if output == "-" else output
     with state.catalog() as catalog:
         export(catalog, path, Path(output) if output else None, None if output else sys.stdout.buffer)
 

@@ -129,7 +129,7 @@ def audit_verify(state: State, checkpoints: tuple[str, ...], key_files: tuple[st
 
 
 @audit.command("checkpoint")
-@click.option("-o", "--output", metavar="FILE", help="Write the checkpoint to FILE (outside the store).",
+@click.option("-o", "--output", metavar="FILE", help="Write the checkpoint to FILE (outside the store); - prints it.",
               shell_complete=complete_files)  # fmt: skip
 @pass_state
 def audit_checkpoint(state: State, output: str | None) -> None:
@@ -138,7 +138,8 @@ def audit_checkpoint(state: State, output: str | None) -> None:
     A C2SP tlog-checkpoint: this store's origin, the number of events, the
     base64 root hash of their Merkle tree, then the signature of
     audit.signing_key (none if no key is configured: the checkpoint is then
-    unsigned). Written to FILE, else into audit.checkpoint_dir, else printed.
+    unsigned). Written to FILE, else into audit.checkpoint_dir, else printed
+    (-o - prints it even with audit.checkpoint_dir).
     The checkpoint is itself an event of the log, and the last it covers.
     Later, `audit verify --checkpoint FILE` proves the log still extends it,
     which catches even a consistent rewrite of the whole chain.
@@ -146,11 +147,14 @@ def audit_checkpoint(state: State, output: str | None) -> None:
     \b
     Example:
       catalog audit checkpoint -o /mnt/worm/checkpoint-$(date -u +%Y%m%d).txt
+      catalog audit checkpoint -o - | ssh worm-host 'cat > checkpoint.txt'
     """
     from ..ops.checkpoints import take_checkpoint
 
+    printed = output == "-"
     with state.catalog() as catalog:
-        checkpoint, data, written = take_checkpoint(catalog, Path(output) if output else None)
+        checkpoint, data, written = take_checkpoint(catalog, None if printed or not output else Path(output),
+                                                    folder=not printed)  # fmt: skip
     if written is None:
         sys.stdout.write(data.decode())
     else:
@@ -172,7 +176,7 @@ def audit_checkpoint(state: State, output: str | None) -> None:
 @click.option("--log-key", "log_keys", multiple=True, metavar="FILE", shell_complete=complete_files,
               help="The store's public key (repeatable; default: audit.signing_key's, with the keys it announced).")  # fmt: skip
 @click.option("-o", "--output", metavar="FILE", shell_complete=complete_files,
-              help="Write the cosigned checkpoint to FILE (new); default: print it.")  # fmt: skip
+              help="Write the cosigned checkpoint to FILE (new); default, or -: print it.")  # fmt: skip
 @pass_state
 def audit_cosign(state: State, checkpoint: str, witness_key: str, previous: str | None, first: bool,
                  proof: str | None, log_keys: tuple[str, ...], output: str | None) -> None:  # fmt: skip
@@ -195,7 +199,7 @@ def audit_cosign(state: State, checkpoint: str, witness_key: str, previous: str 
 
     if first == (previous is not None):
         raise cli_error("give --previous (the last checkpoint this witness cosigned) or --first, one of them")
-    target = None if output is None else new_file(state.settings.base_dir, Path(output), "cosigned checkpoint")
+    target = None if output in (None, "-") else new_file(state.settings.base_dir, Path(output), "cosigned checkpoint")
     witness = load_signer(Path(witness_key), "witness key")
     given = [load_verifier(Path(p), "log key") for p in log_keys]
     with nullcontext() if given and (first or proof) else state.catalog() as store:
@@ -230,22 +234,34 @@ def audit_export(state: State, output: str, since: Any, until: Any, include_file
     longer matches, or is a symlink or not a regular file, is left out and
     listed). Without a signing key the bundle is unsigned (said on stderr):
     it then proves only that it is consistent with itself. OUT.zip must not
-    exist; it gets the mode the umask gives. The export records no event.
+    exist; it gets the mode the umask gives. OUT.zip - writes the ZIP to
+    standard output (not to a terminal), and what it wrote to standard
+    error. The export records no event.
 
     \b
     Example:
       catalog audit export --since 2024-01-01 --until 2024-04-01 --since-checkpoint last-quarter.txt q1.zip
+      catalog audit export --since 2024-01-01 - | ssh auditor-host 'cat > q1.zip'
     """
-    from ..ops.bundles import export_bundle
+    from ..ops.bundles import export_bundle, export_bundle_to
 
+    to_stdout = output == "-"
+    if to_stdout and sys.stdout.isatty():
+        raise cli_error("OUT.zip - writes a binary ZIP to standard output, which is a terminal: "
+                        "redirect it (> FILE, | COMMAND) or give a file path")  # fmt: skip
+    checkpoints = [Path(p) for p in since_checkpoints]
     with state.catalog() as catalog:
-        summary = export_bundle(catalog, Path(output), since, until, include_files, [Path(p) for p in since_checkpoints])
+        if to_stdout:
+            summary = export_bundle_to(sys.stdout.buffer, catalog, since, until, include_files, checkpoints)
+        else:
+            summary = export_bundle(catalog, Path(output), since, until, include_files, checkpoints)
     span = f"events {summary.first_seq}..{summary.last_seq}" if summary.events else "no events"
     signed = f"signed by {summary.signed_by}" if summary.signed_by else "UNSIGNED"
-    echo(f"Wrote {summary.path}: {span} ({summary.events}), {summary.artifacts} artifact rows, "
-         f"{summary.files} files; log of {summary.tree_size} events, {signed}.")  # fmt: skip
+    echo(f"Wrote {'the bundle to standard output' if to_stdout else summary.path}: {span} ({summary.events}), "
+         f"{summary.artifacts} artifact rows, {summary.files} files; log of {summary.tree_size} events, {signed}.",
+         err=to_stdout)  # fmt: skip
     for path in summary.skipped_files:
-        echo(f"  not included (missing, not a regular file or no longer matching the catalog): {path}")
+        echo(f"  not included (missing, not a regular file or no longer matching the catalog): {path}", err=to_stdout)
     if summary.signed_by is None:
         click.echo("Warning: the bundle is NOT signed (no audit.signing_key): it proves only that it is consistent "
                    "with itself, not who exported it. Configure a key (`catalog keys generate`).", err=True)  # fmt: skip

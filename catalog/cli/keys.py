@@ -28,7 +28,7 @@ def keys() -> None:
 @keys.command("generate")
 @click.option("--name", required=True, help="The key's name: no spaces or '+', e.g. example.com/cryptorun.")
 @click.option("--out", "output", required=True, metavar="PATH", shell_complete=complete_files,
-              help="The private key file to create (outside the store); the public key goes to PATH.pub.")  # fmt: skip
+              help="The private key file to create (outside the store; not -); the public key goes to PATH.pub.")  # fmt: skip
 @pass_state
 def keys_generate(state: State, name: str, output: str) -> None:
     """Make an Ed25519 key pair: the private key (mode 0600) and its public verifier key beside it.
@@ -43,6 +43,8 @@ def keys_generate(state: State, name: str, output: str) -> None:
     """
     from ..ops.keys import generate_key, public_path
 
+    if output == "-":
+        raise cli_error("--out '-' (standard output) is not supported here; give a file path")
     signer = generate_key(name, Path(output), state.settings.base_dir)
     path = Path(output).absolute()
     echo(signer.verifier.vkey)

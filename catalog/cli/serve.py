@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import socket
+
 import click
 
 from .root import State, Whole, cli, cli_error, pass_state
@@ -21,6 +24,7 @@ def serve(state: State, host: str, port: int, secure_cookies: bool) -> None:
     the base folder (made once, mode 0600). Programs call /api/... with
     `Authorization: Bearer NAME:SECRET`. It speaks plain HTTP: put it behind
     a TLS reverse proxy (and pass --secure-cookies) to reach it from elsewhere.
+    An address it cannot listen on (in use, unknown host) is one error, exit 2.
     Needs the web extra: pip install 'cryptorun-catalog[web]'.
 
     \b
@@ -36,5 +40,41 @@ def serve(state: State, host: str, port: int, secure_cookies: bool) -> None:
     except ImportError as exc:
         raise cli_error(f"catalog serve needs the web extra ({exc.name} is not installed): "
                         "pip install 'cryptorun-catalog[web]'") from None  # fmt: skip
-    app = create_app(state.settings, WebSettings(secure_cookies=secure_cookies))
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    listener = listen(host, port)  # first: a refused address is one line, and nothing (the web key) is made
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # uvicorn says where it runs only for a socket it bound itself: say it as it would
+                bound_host, bound_port = listener.getsockname()[:2]
+                shown = f"[{bound_host}]" if listener.family == socket.AF_INET6 else bound_host
+                logging.getLogger("uvicorn.error").info("Uvicorn running on http://%s:%d (Press CTRL+C to quit)",
+                                                        shown, bound_port)  # fmt: skip
+
+    with listener:
+        app = create_app(state.settings, WebSettings(secure_cookies=secure_cookies))
+        server = Server(uvicorn.Config(app, host=host, port=port, log_level="info", server_header=False))
+        try:
+            server.run(sockets=[listener])
+        except KeyboardInterrupt:  # Ctrl-C after a clean shutdown, as uvicorn.run takes it
+            pass
+    if not server.started:  # stopped before it served (uvicorn.run's exit code for that)
+        raise SystemExit(3)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` (not yet listening), with SO_REUSEADDR as uvicorn binds.
+
+    IPv6 when ``host`` holds a ':'. Raises CLIError (exit 2) naming the
+    address and the system's reason: in use, not an address of this host,
+    a host name that does not resolve.
+    """
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:  # socket.gaierror too: a host that does not resolve
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise cli_error(f"cannot listen on {host}:{port}: {reason[:1].lower()}{reason[1:]}") from None
+    return sock

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Connection, and_, or_, select
 
@@ -279,3 +281,21 @@ def export_bundle(catalog: Catalog, output: Path, since: datetime | None, until:
         fmt.seal(tmp)
     return ExportSummary(output, first_seq, last_seq, len(snap.events), len(snap.rows), len(included), snap.size,
                          signer.verifier.label if signer else None, skipped)  # fmt: skip
+
+
+def export_bundle_to(stream: IO[bytes], catalog: Catalog, since: datetime | None, until: datetime | None,
+                     include_files: bool = False, since_checkpoints: Sequence[Path] = ()) -> ExportSummary:  # fmt: skip
+    """Write the evidence bundle to ``stream`` (standard output): as :func:`export_bundle`, then copied whole.
+
+    The bundle is made in a private temporary folder (it is sealed in place:
+    a pipe cannot take it as it is written) and removed afterwards; nothing
+    reaches ``stream`` unless the whole bundle was made. Its ``path`` is that
+    of the removed temporary file. Raises as :func:`export_bundle`, and
+    OSError when ``stream`` cannot be written.
+    """
+    with tempfile.TemporaryDirectory(prefix="catalog-bundle-") as folder:
+        summary = export_bundle(catalog, Path(folder) / "bundle.zip", since, until, include_files, since_checkpoints)
+        with open(summary.path, "rb") as made:
+            shutil.copyfileobj(made, stream, fs.CHUNK)
+        stream.flush()
+    return summary

@@ -47,30 +47,32 @@ def checkpoint_dir(catalog: Catalog) -> Path | None:
     return None if folder is None else fs.outside_store(catalog.base_dir, folder, "checkpoint folder")
 
 
-def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[tlog.TreeCheckpoint, bytes, Path | None]:
+def take_checkpoint(catalog: Catalog, output: Path | None = None, *,
+                    folder: bool = True) -> tuple[tlog.TreeCheckpoint, bytes, Path | None]:  # fmt: skip
     """Write a checkpoint of the log (including this checkpoint's own ``checkpoint`` event) and record the event.
 
     The checkpoint's tree size is the seq of its own event, its root the RFC
     9162 root of the events up to it; it is signed with the store's key when
     one is configured (the event names the key: ``details.key``). Written to
-    ``output``, else into the configured checkpoint folder, else only
-    returned (the caller prints it). The file is durable before the event
-    that names it commits: the event is appended, the file published (fsync,
-    never clobbering), then the unit of work commits; if the file cannot be
-    written nothing is recorded, and if the commit fails the file is removed.
+    ``output``, else into the configured checkpoint folder (unless ``folder``
+    is False), else only returned (the caller prints it). The file is durable
+    before the event that names it commits: the event is appended, the file
+    published (fsync, never clobbering), then the unit of work commits; if
+    the file cannot be written nothing is recorded, and if the commit fails
+    the file is removed.
     Returns the checkpoint, its bytes and where they were written. Raises
     :class:`ValidationError` for an output inside the store, in a missing
     folder, or already there, or a signing key that is refused, and
     StoreError (via OSError) when the folder cannot be written.
     """
     target = None if output is None else new_file(catalog.base_dir, output, "checkpoint")
-    folder = checkpoint_dir(catalog) if target is None else None
+    into = checkpoint_dir(catalog) if target is None and folder else None
     signer = keys.configured_signer(catalog.settings)  # a refused key refuses the checkpoint: never unsigned instead
     data = b""
     try:
         with catalog.change() as tx:
             at = tx.clock()  # the log's time: the checkpoint's event is dated the same
-            details = {"file": str(target or folder or "(printed)")}
+            details = {"file": str(target or into or "(printed)")}
             if signer is not None:
                 details["key"] = signer.verifier.label
             tx.events.append("checkpoint", at=at, details=details)
@@ -78,8 +80,8 @@ def take_checkpoint(catalog: Catalog, output: Path | None = None) -> tuple[tlog.
             text = tlog.checkpoint_text(origin, size, root)
             signed = note.sign(text, signer) if signer is not None else note.Note(text)
             data = signed.encode()
-            if target is None and folder is not None:
-                target = folder / _file_name(size, at)
+            if target is None and into is not None:
+                target = into / _file_name(size, at)
             if target is not None:
                 fs.ensure_folder(target.parent)
                 fs.create_exclusive(target.parent, target.name, data)  # durable before the event naming it commits
