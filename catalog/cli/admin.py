@@ -149,8 +149,11 @@ def backup_cmd(state: State, output: str) -> None:
     Example:
       catalog backup /backups/catalog-$(date -u +%Y%m%d).sqlite
     """
+    from ..core.errors import ValidationError
     from ..ops.operations import backup
 
+    if not output:  # Path("") is the working folder
+        raise ValidationError("the output path is empty")
     with state.catalog() as catalog:
         done = backup(catalog, Path(output))
     echo(f"Backup written to {done.file} (chain head seq {done.head_seq}).")
