@@ -232,6 +232,80 @@ def test_a_user_who_may_only_read_runs_every_read_verb(shared_dir: Path, writer_
     assert store_files(base) == sorted(paths)
 
 
+@sqlite_only
+@as_root
+def test_a_user_who_may_only_read_is_told_so_by_retention_apply(shared_dir: Path) -> None:
+    base = shared_dir / "store"
+    paths, _ = _store(base, "first")
+    lock = Path(f"{base}/catalog.sqlite-lifecycle")
+    assert not lock.exists()  # apply never ran here: nobody would have to create its lock file
+    apply = ["retention", "apply", "--yes"]
+    _warm_up(base, [], apply)
+    [(code, output)] = _as_nobody(base, [apply])
+    assert code == 2 and output.count("\n") == 1, output
+    assert f"cannot record changes: this user may not write {base / 'catalog.sqlite'}" in output
+    assert "nothing was written" in output and "No such file" not in output
+    assert not lock.exists() and store_files(base) == paths
+
+
+@sqlite_only
+def test_a_lifecycle_lock_that_cannot_be_opened_is_said_in_words(
+    catalog: Catalog, run_cli: Cli, base_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(path: Path) -> int:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(sqlite_file, "open_lock_file", refused)  # the catalog is writable, its lock file is not
+    result = run_cli("retention", "apply", "--yes")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"cannot open its lock file {base_dir / 'catalog.sqlite-lifecycle'}: Permission denied" in result.stderr
+    assert "nothing was written" in result.stderr
+
+
+def _head_seq(base: Path) -> int:
+    with contextlib.closing(sqlite3.connect(base / "catalog.sqlite")) as conn:
+        return int(conn.execute("SELECT seq FROM chain_head").fetchone()[0])
+
+
+@sqlite_only
+@as_root
+def test_a_user_who_may_only_read_is_told_so_by_backup_before_any_copy(shared_dir: Path) -> None:
+    base, out = shared_dir / "store", shared_dir / "out"
+    _store(base, "first")
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)  # nobody may write the backup here, only not the catalog
+    backup = ["backup", str(out / "b.sqlite")]
+    _warm_up(base, [], ["backup", str(shared_dir / "warm-up.sqlite")])  # not at OUT: it must stay free
+    events = _head_seq(base)
+    [(code, output)] = _as_nobody(base, [backup])
+    assert code == 2 and output.count("\n") == 1, output
+    assert f"cannot record changes: this user may not write {base / 'catalog.sqlite'}" in output
+    assert "nothing was written" in output and "readonly database" not in output
+    assert list(out.iterdir()) == [] and _head_seq(base) == events  # no copy, no backup event
+
+
+@sqlite_only
+@as_root
+def test_a_backup_into_a_folder_this_user_may_not_write_names_the_output(shared_dir: Path) -> None:
+    group = shared_dir / "team"
+    group.mkdir()
+    os.chown(group, 0, NOBODY)
+    group.chmod(0o2775)
+    base, out = group / "store", shared_dir / "out"
+    old = os.umask(0o002)
+    try:
+        _store(base, "first")
+    finally:
+        os.umask(old)
+    out.mkdir()
+    out.chmod(0o755)  # root's: nobody may not write here
+    backup = ["backup", str(out / "b.sqlite")]
+    _warm_up(base, [], ["backup", str(shared_dir / "warm-up.sqlite")])  # not at OUT: it must stay free
+    [(code, output)] = _as_nobody(base, [backup], groups=(NOBODY,))
+    assert (code, output) == (2, f"Error: cannot write {out / 'b.sqlite'}: Permission denied\n")
+    assert list(out.iterdir()) == []
+
+
 @contextlib.contextmanager
 def _mounted(*commands: list[str]) -> Iterator[None]:
     done = []

@@ -551,6 +551,8 @@ CASES = [
     case("backup-missing-folder", ["backup", "{tmp}/no/such/copy.sqlite"], "does not exist", sqlite_only=True),
     case("backup-no-target", ["backup"], "Missing argument 'OUT'"),
     case("backup-to-stdout", ["backup", "-"], "OUT '-' (standard output) is not supported here; give a file path"),
+    case("backup-empty-path", ["backup", ""], "Error: the output path is empty"),
+    case("export-empty-path", ["audit", "export", ""], "Error: the output path is empty"),
     case("status-format-csv", ["status", "--format", "csv"], "'csv' is not one of"),
     case("checkpoint-dir-empty", ["audit", "verify"], "env:CRYPTORUN_CHECKPOINT_DIR: key 'audit.checkpoint_dir'",
          env={"CRYPTORUN_CHECKPOINT_DIR": ""}),

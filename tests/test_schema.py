@@ -121,6 +121,30 @@ def test_sqlite_runs_in_wal_with_durable_commits(catalog: Catalog, tmp_path: Pat
 
 
 @sqlite_only
+@pytest.mark.parametrize("args", [["ls"], ["status"], ["audit", "log"], ["db", "current"]], ids=" ".join)
+def test_a_read_verb_writes_nothing_into_an_empty_catalog_file(run_cli, base_dir: Path, args: list[str]) -> None:
+    base_dir.mkdir()
+    (base_dir / "catalog.sqlite").touch()
+    result = run_cli(*args)
+    if args == ["db", "current"]:
+        assert (result.exit_code, result.stdout) == (0, f"none (this version needs {migrations.HEAD_REVISION})\n")
+    else:
+        assert (result.exit_code, result.stderr) == (2, f"Error: catalog {base_dir / 'catalog.sqlite'} has no schema: "
+                                                         "run `catalog init` first\n")  # fmt: skip
+    assert sorted(p.name for p in base_dir.iterdir()) == ["catalog.sqlite"]  # no -wal, no -shm
+    assert (base_dir / "catalog.sqlite").stat().st_size == 0  # a reader setting journal_mode wrote a header
+
+
+@sqlite_only
+def test_a_backup_is_in_wal_mode_like_its_catalog(catalog: Catalog, run_cli, tmp_path: Path) -> None:
+    """Readers never set WAL mode (it would write): init's catalog and a restored backup must be WAL already."""
+    assert run_cli("backup", str(tmp_path / "copy.sqlite")).exit_code == 0
+    for path in (catalog.db.sqlite_path, tmp_path / "copy.sqlite"):
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",), path
+
+
+@sqlite_only
 def test_a_locked_catalog_fails_clearly_after_the_busy_timeout(catalog: Catalog, settings: Settings, writer) -> None:
     from dataclasses import replace
 

@@ -171,6 +171,8 @@ def backup_cmd(state: State, output: str) -> None:
 
     if output == "-":
         raise cli_error("OUT '-' (standard output) is not supported here; give a file path")
+    if not output:  # Path("") is the working folder
+        raise cli_error("the output path is empty")
     with state.catalog() as catalog:
         done = backup(catalog, Path(output))
     echo(f"Backup written to {done.file} (chain head seq {done.head_seq}).")

@@ -245,6 +245,8 @@ def audit_export(state: State, output: str, since: Any, until: Any, include_file
     """
     from ..ops.bundles import export_bundle, export_bundle_to
 
+    if not output:  # Path("") is the working folder
+        raise cli_error("the output path is empty")
     to_stdout = output == "-"
     if to_stdout and sys.stdout.isatty():
         raise cli_error("OUT.zip - writes a binary ZIP to standard output, which is a terminal: "

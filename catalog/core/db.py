@@ -262,7 +262,7 @@ class Database:
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
         busy = CatalogDatabaseError(f"{what} is already running on catalog {self.location}; this one did nothing")
         if self.sqlite_path is not None:
-            fd = sqlite_file.open_lock_file(Path(f"{self.sqlite_path}-{name}"))
+            fd = self._open_named_lock(Path(f"{self.sqlite_path}-{name}"))
             try:
                 while True:
                     try:
@@ -289,6 +289,16 @@ class Database:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
+
+    def _open_named_lock(self, path: Path) -> int:
+        """A descriptor of the lock file ``path`` (:func:`~catalog.core.sqlite_file.open_lock_file`); if it cannot be
+        opened (not there, and this user may not create it), the reason this user cannot record changes."""
+        try:
+            return sqlite_file.open_lock_file(path)
+        except OSError as exc:
+            self.check_writable()  # a user who may only read, read-only media: the message every writer gives
+            raise CatalogDatabaseError(f"catalog {self.location} cannot record changes: cannot open its lock file "
+                                       f"{path}: {exc.strerror or exc}; nothing was written") from None
 
     def check_writable(self, incoming: int | None = None, store: Path | None = None) -> None:
         """SQLite: raise CatalogDatabaseError now if this process could not commit (see

@@ -33,7 +33,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from .errors import CatalogError, CollisionError, ValidationError
+from .errors import CatalogError, CollisionError, StoreError, ValidationError
 from .names import temp_name
 from .publisher import HASH_BESIDE, NO_LINK_ERRNOS, NO_LINKS, Staged  # noqa: F401 - callers use fs.*
 from .publisher import Publisher as _Publisher
@@ -319,9 +319,13 @@ def new_file_beside(target: Path, *, replace: bool = False) -> Iterator[Path]:
     renamed over it), and ``target``'s folder is fsynced, so ``target`` is
     durable before the caller records an event naming it. The private folder
     is always removed. Raises :class:`CollisionError` if ``target`` appeared
-    meanwhile (nothing is overwritten) and OSError on I/O failure.
+    meanwhile (nothing is overwritten), :class:`StoreError` naming ``target``
+    if its folder cannot be written, and OSError on other I/O failure.
     """
-    private = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        private = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    except OSError as exc:  # say what the user named, not the private folder
+        raise StoreError(f"cannot write {target}: {exc.strerror or exc}") from None
     path = private / target.name
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666))

@@ -1,12 +1,16 @@
 """How the catalog's SQLite engines open and begin their connections (:class:`catalog.core.db.Database` makes them).
 
-Every connection runs in WAL mode with a busy timeout and the configured
-``synchronous`` level; transaction control is taken over from the ``sqlite3``
-module (SQLAlchemy's documented recipe for pysqlite), so a write transaction
-begins with ``BEGIN IMMEDIATE`` and queues for the lock up front. Read
-connections are read-only from the moment they open (``PRAGMA query_only``),
-and open as :func:`catalog.core.sqlite_file.reader_uri` says: one opened
-immutable (read-only media) is replaced when a -wal appears (a writer started).
+Every connection has a busy timeout and the configured ``synchronous``
+level. Writing connections set WAL mode; it is persistent in the file (init's
+first commit makes a catalog WAL for good; a backup keeps it), so read
+connections never set it: that writes the file's header, and a read verb
+writes nothing, not even into an empty file where the catalog should be.
+Transaction control is taken over from the ``sqlite3`` module (SQLAlchemy's
+documented recipe for pysqlite), so a write transaction begins with ``BEGIN
+IMMEDIATE`` and queues for the lock up front. Read connections are read-only
+from the moment they open (``PRAGMA query_only``), and open as
+:func:`catalog.core.sqlite_file.reader_uri` says: one opened immutable
+(read-only media) is replaced when a -wal appears (a writer started).
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ def configure(engine: Engine, synchronous: str, busy_timeout_ms: int, *, read_on
         dbapi_connection.isolation_level = None  # we emit BEGIN / BEGIN IMMEDIATE ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if not read_only:  # setting it writes the file's header; a catalog's header says WAL from its first commit on
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         cursor.execute("PRAGMA foreign_keys = ON")
         if read_only:

@@ -150,10 +150,13 @@ def backup(catalog: Catalog, output: Path) -> BackupRecord:
     ``backup`` event. Raises ValidationError for PostgreSQL (remedy: its own
     tools), an output inside the store, existing, or in a missing folder;
     CollisionError (a ValidationError) if another backup took ``output``
-    meanwhile; StoreError if SQLite's backup fails.
+    meanwhile; CatalogDatabaseError, before anything is written, if this
+    user may not record the event; StoreError if ``output``'s folder cannot
+    be written or SQLite's backup fails.
     """
     if not catalog.db.is_sqlite or catalog.db.sqlite_path is None:
         raise ValidationError("backup copies the embedded SQLite catalog", remedy=Remedy.PG_DUMP)
+    catalog.db.check_writable()  # it records a backup event: a user who may only read is told so before any copy
     output = fs.outside_store(catalog.base_dir, output, "backup")
     if os.path.lexists(output):
         raise ValidationError(f"{output} already exists; a backup never overwrites")
