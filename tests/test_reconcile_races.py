@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,8 +19,9 @@ from catalog.core.settings import RetentionPolicy
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
 from catalog.ops import reconcile as reconcile_module
+from catalog.ops import repair as repair_module
 from catalog.ops.reconcile import reconcile
-from catalog.ops.retention import apply
+from catalog.ops.retention import apply, lifecycle_change
 
 from helpers import all_records, catalog_env
 
@@ -116,6 +119,58 @@ def test_a_row_that_moves_between_the_folder_s_two_reads_is_left_to_the_next_run
     assert [r.path for r in all_records(catalog)] == [moved.path]  # nothing adopted beside it
     assert reconcile(catalog, grace=0).drift[0].cls == "modified"  # the next run judges it as it is
 
+
+
+def test_retention_between_the_walk_and_the_fix_leaves_its_change_alone(
+    catalog: Catalog, writer: AtomicWriter, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """The walk found an active row without its file; retention changed the row before the fix came to it. The
+    fix marked it missing over retention's change (a second 'missing', or 'missing' over 'deleted')."""
+    with freeze_time(datetime(2024, 3, 1, tzinfo=timezone.utc)):
+        gone = writer.write_json("health", "gone", {"n": 1})
+    (catalog.base_dir / gone.path).unlink()
+    real_settle = repair_module.Repairer.settle
+
+    def retention_then_settle(self: Any) -> None:
+        with Catalog(settings) as other:
+            other.settings = replace(other.settings, retention=dict(other.settings.retention,
+                                                                    health=RetentionPolicy(0, "delete")))
+            apply(other)  # finds the file gone: marks the row missing itself
+        real_settle(self)
+
+    monkeypatch.setattr(repair_module.Repairer, "settle", retention_then_settle)
+    report = reconcile(catalog, grace=0, fix=True)
+    monkeypatch.undo()
+    assert not report.drift, [(f.cls, f.path) for f in report.drift]
+    assert [(e.action, e.details.get("by")) for e in catalog.events() if e.artifact_id == gone.id][1:] == [("missing", None)]
+    assert catalog.audit_verify().ok
+
+
+def test_a_delete_committed_while_reconcile_asks_about_it_is_still_seen(
+    catalog: Catalog, writer: AtomicWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:  # fmt: skip
+    """lifecycle_change read the row, then the open intents: a delete committed between the two reads hid both
+    (the row still active, the intent closed), and reconcile called retention's work a loss."""
+    with freeze_time(datetime(2024, 3, 1, tzinfo=timezone.utc)):
+        record = writer.write_json("health", "doomed", {"n": 1})  # long expired
+    with catalog.change() as tx:
+        seq = tx.events.append("retention_intent", artifact_id=record.id, path=record.path,
+                               details={"op": "delete", "target": None, "reason": "expired"})  # fmt: skip
+    (catalog.base_dir / record.path).unlink()
+    real_read, reads = catalog.db.read, []
+
+    @contextmanager
+    def read_then_delete() -> Iterator[Any]:
+        with real_read() as conn:
+            yield conn
+        reads.append(1)
+        if len(reads) == 1:  # retention commits its delete right after reconcile's first read
+            catalog.change_status(record.id, action="delete", status="deleted", details={"reason": "expired", "intent": seq})
+
+    monkeypatch.setattr(catalog.db, "read", read_then_delete)
+    assert lifecycle_change(catalog, record.id, record.path) is not None
+    monkeypatch.undo()
+    assert catalog.find_id(record.id).status == "deleted" and catalog.audit_verify().ok
 
 WRITER = """
 import sys

@@ -60,6 +60,17 @@ class Repairer:
         """The SHA-256 of a file the walk found (a regular file then; read as every artifact is read)."""
         return fs.sha256_file(self.base, entry.path)[0] or ""
 
+    def _change(self, row: Any, **change: Any) -> bool:
+        """``change`` (as :meth:`Catalog.change_status`) to the walk's ``row`` if the catalog still has it at the
+        status and path the walk read, checked in the change's own unit of work (its writers wait on the chain's
+        lock): a row that retention, a writer or another repair moved on since is left to the next run. True if changed."""
+        with self.catalog.change() as tx:
+            now = tx.read(select(ARTIFACTS.c.status, ARTIFACTS.c.path).where(ARTIFACTS.c.id == row.id)).one()
+            if (now.status, now.path) != (row.status, row.path):
+                return False
+            tx.artifacts.set_status(row.id, **change)
+        return True
+
     # -- after the walk: matching and fixing ------------------------------------------
 
     def settle(self) -> None:
@@ -86,10 +97,12 @@ class Repairer:
                 continue
             candidates.remove(match)
             moved.add(match.entry.path)
+            follows = self.fix and store_path_problem(match.entry.path) is None
+            if follows and not self._change(row, action="move", status=row.status, path=match.entry.path,
+                                            details={"by": "reconcile"}):  # fmt: skip
+                continue  # the row moved on since the walk: the next run judges what is left
             finding = self._add("moved", match.entry.path, f"the file of {row.path} is now here (same SHA-256)", row.path)
-            if self.fix and store_path_problem(match.entry.path) is None:
-                self.catalog.change_status(row.id, action="move", status=row.status, path=match.entry.path,
-                                           details={"by": "reconcile"})  # fmt: skip
+            if follows:
                 finding.fixed = "row follows the file"
             elif self.fix:  # a row only ever holds a store path: the file goes back where its row says it is
                 fs.move_durably(self.base / match.entry.path, fs.row_file(self.base, row.path), self.base)
@@ -123,9 +136,10 @@ class Repairer:
                                                    details={"reason": "lone half of a pair", "by": "reconcile"})  # fmt: skip
                     finding.fixed = f"{row.ext.upper()} row marked missing; the rest moved to {target}"
             else:
+                if self.fix and not self._change(row, action="missing", status="missing", details={"by": "reconcile"}):
+                    continue  # retention (or a repair) moved the row on since the walk: no loss
                 finding = self._add("missing", row.path, "the catalog has an active row; the file is gone")
                 if self.fix:
-                    self.catalog.change_status(row.id, action="missing", status="missing", details={"by": "reconcile"})
                     finding.fixed = "row marked missing"
 
     def _regenerate(self, rule: PairRule, row: Any, primary_path: str) -> str:

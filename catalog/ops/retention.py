@@ -265,18 +265,15 @@ def lifecycle_change(catalog: Catalog, artifact_id: int, path: str) -> str | Non
     open for it. (An intent commits before its file is touched, so a file seen
     gone after that is always explained.)
     """
-    record = catalog.find_id(artifact_id)
-    if record.status not in READABLE or record.path != path:
-        return f"{record.status} at {record.path} since it was read"
-    e, later = EVENTS.c, EVENTS.alias("later")
-    with catalog.read() as conn:
-        open_intent = conn.execute(
-            select(e.seq).where(e.artifact_id == artifact_id, e.action == "retention_intent",
-                                ~exists().where(and_(later.c.artifact_id == artifact_id, later.c.seq > e.seq,
-                                                     later.c.action.in_(("delete", "archive", "missing")))))
-            .limit(1)
-        ).first()  # fmt: skip
-    return "retention is deleting or archiving it" if open_intent is not None else None
+    e, later, a = EVENTS.c, EVENTS.alias("later"), ARTIFACTS.c
+    open_intent = exists().where(e.artifact_id == artifact_id, e.action == "retention_intent",
+                                 ~exists().where(and_(later.c.artifact_id == artifact_id, later.c.seq > e.seq,
+                                                      later.c.action.in_(("delete", "archive", "missing")))))  # fmt: skip
+    with catalog.read() as conn:  # one statement, one moment: a delete committed between two reads hid both
+        row = conn.execute(select(a.status, a.path, open_intent.label("open")).where(a.id == artifact_id)).one()
+    if row.status not in READABLE or row.path != path:
+        return f"{row.status} at {row.path} since it was read"
+    return "retention is deleting or archiving it" if row.open else None
 
 
 def _finish_delete(catalog: Catalog, record: ArtifactRecord, seq: int, reason: str) -> None:
