@@ -222,6 +222,24 @@ def test_a_login_form_from_elsewhere_is_refused(site: Site) -> None:
     assert answer.status_code == 403
 
 
+
+def test_an_unknown_name_costs_the_same_scrypt_as_a_known_one(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The login form and bearer credentials answered an unknown name at once (about 2 ms against scrypt's 40-60):
+    the time told which names have accounts. Counted, not timed: each refusal runs one scrypt."""
+    from catalog.ops import users
+
+    runs: list[str] = []
+    real_scrypt = users.hashlib.scrypt
+    monkeypatch.setattr(users.hashlib, "scrypt", lambda *a, **k: runs.append("scrypt") or real_scrypt(*a, **k))
+    client = TestClient(site.app, follow_redirects=False)
+    for name in ("viewer-1", "no-such-user"):
+        runs.clear()
+        form = client.post("/login", data={"name": name, "secret": "wrong", "csrf": csrf_of(client.get("/login").text)})
+        assert form.status_code == 401 and runs == ["scrypt"], (name, form.status_code, runs)
+        runs.clear()
+        api = TestClient(site.app).get("/api/", headers={"Authorization": f"Bearer {name}:wrong"})
+        assert api.status_code == 401 and runs == ["scrypt"], (name, api.status_code, runs)
+
 # -- what the web changes is the store's -----------------------------------------------------------
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from ..core.errors import ConfigError
 from ..core.store import Catalog
 from ..core.vocabulary import WEB_KEY_FILE
+from ..ops import users
 from ..ops.users import UserRecord, secret_matches, stored_hash
 
 #: The environment variable that gives the web key directly (for several servers behind one balancer).
@@ -102,7 +103,10 @@ class Gate:
     def login(self, session: dict[str, Any], name: str, secret: str) -> UserRecord | None:
         """Check a name and secret; on success start a fresh session for the account and return it."""
         found = stored_hash(self.catalog, name)
-        if found is None or not secret_matches(secret, found[1]):
+        if found is None:
+            users.hash_secret(secret)  # as much work as a known name's check: the time taken tells no name apart
+            return None
+        if not secret_matches(secret, found[1]):
             return None
         session.clear()
         session.update(user=found[0].name, fp=fingerprint(found[1]), csrf=secrets.token_urlsafe(32))
@@ -127,6 +131,7 @@ class Gate:
             return None
         found = stored_hash(self.catalog, name)
         if found is None:
+            users.hash_secret(secret[:256])  # as in login: an unknown name takes a known one's time
             return None
         key = hashlib.sha256("\0".join((name, secret, found[1])).encode("utf-8", "replace")).hexdigest()
         if key not in self._checked:
