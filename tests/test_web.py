@@ -191,6 +191,33 @@ def test_the_login_goes_back_to_a_same_site_page_only(site: Site) -> None:
         assert answer.headers["location"] == lands
 
 
+LOGIN_REFUSED = {
+    "unknown": ("?foo=1", "unknown parameter &#39;foo&#39;; this page takes: next"),
+    "control": ("?next=%01", "next contains control characters"),
+    "twice": ("?next=a&next=b", "next is given more than once"),
+}
+
+
+@pytest.mark.parametrize("case", list(LOGIN_REFUSED), ids=list(LOGIN_REFUSED))
+def test_bad_login_parameters_are_the_form_again_with_a_400(site: Site, case: str) -> None:
+    query, message = LOGIN_REFUSED[case]
+    client = TestClient(site.app, follow_redirects=False)
+    answer = client.get("/login" + query)
+    assert answer.status_code == 400 and message in answer.text and "internal error" not in answer.text
+    assert answer.text.count('role="alert"') == 1 and 'name="next" value="/"' in answer.text
+    assert client.post("/login", data={"name": "viewer-1", "secret": site.secrets["viewer"],
+                                       "csrf": csrf_of(answer.text), "next": "/"}).status_code == 303  # the form logs in
+
+
+def test_a_login_with_control_characters_in_next_is_refused_before_the_session_starts(site: Site) -> None:
+    client = TestClient(site.app, follow_redirects=False)
+    answer = client.post("/login", data={"name": "viewer-1", "secret": site.secrets["viewer"], "next": "/\t/evil.com",
+                                         "csrf": csrf_of(client.get("/login").text)})  # fmt: skip
+    assert answer.status_code == 400 and "next contains control characters" in answer.text, answer.text[:300]
+    assert "location" not in answer.headers and 'name="next" value="/"' in answer.text
+    assert client.get("/").status_code == 401
+
+
 def test_cookies_and_headers(site: Site) -> None:
     client = TestClient(site.app, follow_redirects=False)
     answer = client.post("/login", data={"name": "viewer-1", "secret": site.secrets["viewer"],
