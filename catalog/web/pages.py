@@ -174,12 +174,15 @@ def download(ctx: Context) -> Response:
 
 # -- the audit log --------------------------------------------------------------------------------
 
-AUDIT_PARAMS = ("action", "actor", "path", "since", "until", "after", "limit")
+#: The audit log's filters; the page adds its keyset paging (``after``, ``limit``), an export (whole) its ``format``.
+AUDIT_FILTERS = ("action", "actor", "path", "since", "until")
+AUDIT_PARAMS = AUDIT_FILTERS + ("after", "limit")
+AUDIT_EXPORT_PARAMS = AUDIT_FILTERS + ("format",)
 
 
 def _event_query(p: Params, paged: bool) -> EventQuery:
     return EventQuery(since=p.time("since"), until=p.time("until"), actions=p.many("action", ACTIONS),
-                      path=p.text("path"), actor=p.text("actor"), after=p.whole("after", 0, 2**62),
+                      path=p.text("path"), actor=p.text("actor"), after=p.whole("after", 0, 2**62) if paged else None,
                       limit=p.whole("limit", 1, MAX_ROWS, PAGE_ROWS) if paged else None)  # fmt: skip
 
 
@@ -197,7 +200,10 @@ def audit(ctx: Context) -> Page:
 
 def audit_export(ctx: Context) -> Response:
     """The whole filtered view (no page limit) as a CSV or JSON file: the bytes ``audit log --format`` writes for the
-    same filters (the one export code: :func:`catalog.ops.exports.event_log_batches`, no record built per row)."""
+    same filters (the one export code: :func:`catalog.ops.exports.event_log_batches`, no record built per row).
+
+    Takes :data:`AUDIT_EXPORT_PARAMS`: the page's paging (``after``, ``limit``) is refused (400), never ignored.
+    """
     fmt = ctx.params.choice("format", ("csv", "json"), "json") or "json"
     batches = event_log_batches(ctx.catalog, _event_query(ctx.params, paged=False), details_text=fmt == "csv")
     return _export(batches, EVENT_FIELDS, fmt, "events", "audit")
@@ -322,7 +328,7 @@ PAGES: tuple[Spec, ...] = (
     Spec("/artifacts/{path:path}", artifact),
     Spec("/download/{path:path}", download, html_only=True),
     Spec("/audit", audit, params=AUDIT_PARAMS),
-    Spec("/audit/export", audit_export, params=AUDIT_PARAMS + ("format",), html_only=True),
+    Spec("/audit/export", audit_export, params=AUDIT_EXPORT_PARAMS, html_only=True),
     Spec("/holds", holds_page, params=("all", "placed", "released")),
     Spec("/holds", hold_place, "POST", ("compliance",), ("path", "prefix", "type", "since", "until", "reason")),
     Spec("/holds/{hold_id}/release", hold_release, "POST", ("compliance",), ("reason",)),
