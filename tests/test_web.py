@@ -191,6 +191,33 @@ def test_the_login_goes_back_to_a_same_site_page_only(site: Site) -> None:
         assert answer.headers["location"] == lands
 
 
+LOGIN_REFUSED = {
+    "unknown": ("?foo=1", "unknown parameter &#39;foo&#39;; this page takes: next"),
+    "control": ("?next=%01", "next contains control characters"),
+    "twice": ("?next=a&next=b", "next is given more than once"),
+}
+
+
+@pytest.mark.parametrize("case", list(LOGIN_REFUSED), ids=list(LOGIN_REFUSED))
+def test_bad_login_parameters_are_the_form_again_with_a_400(site: Site, case: str) -> None:
+    query, message = LOGIN_REFUSED[case]
+    client = TestClient(site.app, follow_redirects=False)
+    answer = client.get("/login" + query)
+    assert answer.status_code == 400 and message in answer.text and "internal error" not in answer.text
+    assert answer.text.count('role="alert"') == 1 and 'name="next" value="/"' in answer.text
+    assert client.post("/login", data={"name": "viewer-1", "secret": site.secrets["viewer"],
+                                       "csrf": csrf_of(answer.text), "next": "/"}).status_code == 303  # the form logs in
+
+
+def test_a_login_with_control_characters_in_next_is_refused_before_the_session_starts(site: Site) -> None:
+    client = TestClient(site.app, follow_redirects=False)
+    answer = client.post("/login", data={"name": "viewer-1", "secret": site.secrets["viewer"], "next": "/\t/evil.com",
+                                         "csrf": csrf_of(client.get("/login").text)})  # fmt: skip
+    assert answer.status_code == 400 and "next contains control characters" in answer.text, answer.text[:300]
+    assert "location" not in answer.headers and 'name="next" value="/"' in answer.text
+    assert client.get("/").status_code == 401
+
+
 def test_cookies_and_headers(site: Site) -> None:
     client = TestClient(site.app, follow_redirects=False)
     answer = client.post("/login", data={"name": "viewer-1", "secret": site.secrets["viewer"],
@@ -307,6 +334,18 @@ def test_the_audit_export_is_the_clis_bytes_for_the_same_filters(site: Site, run
             assert answer.content.count(b"\n") > 2, args  # the case lists events
 
 
+def test_the_audit_export_is_whole_and_refuses_the_pages_paging(site: Site) -> None:
+    client = site.client("viewer")
+    page = client.get("/audit?action=user_add&limit=1&after=1").text
+    links = re.findall(r'href="(/audit/export\?[^"]*)"', page)
+    assert links == ["/audit/export?action=user_add&amp;format=csv", "/audit/export?action=user_add&amp;format=json"]
+    whole = client.get("/audit/export?action=user_add&format=json")
+    assert whole.status_code == 200 and len(whole.json()["events"]) == len(ROLES)
+    refused = client.get("/audit/export?action=user_add&format=json&limit=1")
+    assert refused.status_code == 400 and "<h1>400</h1>" in refused.text
+    assert "unknown parameter &#39;limit&#39;; this page takes: action, actor, format, path, since, until" in refused.text
+
+
 def test_the_artifact_list_filters_and_pages(site: Site) -> None:
     api = TestClient(site.app, headers=site.bearer("viewer"))
     first = api.get("/api/artifacts?limit=2&sort=path").json()
@@ -370,6 +409,9 @@ HOSTILE = {
     "after-unknown": ("GET", "/api/artifacts?after=ledger/nope.json", 404, "after ledger/nope.json: no artifact"),
     "negative-days": ("GET", "/api/retention?days=-1", 400, "days must be a whole number from 0 to 3660"),
     "bad-format": ("GET", "/audit/export?format=xml", 400, "unknown format 'xml'"),
+    "export-limit": ("GET", "/audit/export?format=json&limit=5", 400, "unknown parameter 'limit'; this page takes: action"),
+    "export-bad-limits": ("GET", "/audit/export?limit=abc&limit=-7", 400, "unknown parameter 'limit'"),
+    "export-after": ("GET", "/audit/export?format=csv&after=3", 400, "unknown parameter 'after'"),
     "hold-id-text": ("POST", "/api/holds/abc/release", 400, "hold must be a whole number"),
     "hold-id-unknown": ("POST", "/api/holds/999/release", 404, "no hold with id 999"),
     "hold-two-selectors": ("POST", "/api/holds", 400, "a hold covers exactly one of: path, prefix, type"),

@@ -150,7 +150,23 @@ EXPORT_HOSTILE = {
     "unknown": ({"output": "/etc/passwd"}, 400, "unknown parameter 'output'"),
     "traversal": ({"output": "../../x.zip"}, 400, "unknown parameter 'output'"),
     "list": ({"since": {"a": 1}}, 400, "since must be text"),
+    "boolean-time": ({"since": True}, 400, "since must be text"),
+    "flag-number": ({"include_files": 3}, 400, "include_files must be true or false"),
+    "flag-fraction": ({"include_files": 1.0}, 400, "include_files must be true or false"),
+    "flag-empty-list": ({"include_files": []}, 400, "include_files must be true or false"),
+    "flag-object": ({"include_files": {}}, 400, "include_files must be true or false"),
+    "flag-twice": ({"include_files": [True, False]}, 400, "include_files is given more than once"),
 }  # fmt: skip
+
+
+def test_a_json_export_takes_booleans_for_its_flag(site: Site, scratch: Path) -> None:
+    api = TestClient(site.app, headers=site.bearer("compliance"))
+    for given, files in ((True, 4), (False, 0), ("1", 4), ("yes", 4), ("0", 0), (1, 4), (0, 0), (None, 0), ([True], 4)):
+        answer = api.post("/api/export", json={"include_files": given})
+        assert answer.status_code == 200, (given, answer.text)
+        copied = [name for name in members(answer.content) if name not in fmt.MEMBERS]
+        assert len(copied) == files, (given, copied)
+    assert leftovers(scratch) == []
 
 
 @pytest.mark.parametrize("case", list(EXPORT_HOSTILE), ids=list(EXPORT_HOSTILE))
@@ -160,7 +176,7 @@ def test_a_bad_export_window_is_a_clear_4xx_and_leaves_nothing(site: Site, scrat
     answer = TestClient(site.app, headers=site.bearer("compliance")).post("/api/export", json=body)
     assert answer.status_code == status and message in answer.json()["error"], answer.text
     assert leftovers(scratch) == [] and site.events() == before
-    if isinstance(body.get("since", ""), str) and isinstance(body.get("until", ""), str):  # the form says the same
+    if all(isinstance(value, str) for value in body.values()):  # the form says the same
         client = site.client("compliance")
         page = client.post("/export", data={**body, "csrf": csrf_of(client.get("/export").text)})
         assert page.status_code == status and "<h1>400</h1>" in page.text and "Traceback" not in page.text

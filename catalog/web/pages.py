@@ -22,6 +22,7 @@ from typing import IO, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ..core.errors import ValidationError
 from ..core.formats import format_time, write_batches
 from ..core.fs import CHUNK
 from ..core.vocabulary import ACTIONS, EXTS, SORTS, STATUSES, TYPES
@@ -37,7 +38,7 @@ from ..ops.users import list_users
 from ..ops.verify import artifact_results, history
 from .evidence import proof_summary
 from .params import Params, read_params
-from .views import Context, Page, Spec, file_chunks, redirect, store_path, with_query
+from .views import Context, Page, Spec, error_message, file_chunks, redirect, store_path, with_query
 
 #: Rows per page unless asked otherwise, and the most one page may hold.
 PAGE_ROWS, MAX_ROWS = 50, 1000
@@ -50,27 +51,41 @@ def healthz(request: Request) -> Response:
 
 
 async def login(web: Any, request: Request) -> Response:
-    """GET: the login form (with a pre-session CSRF token). POST: check name and secret, start a session."""
+    """GET: the login form (with a pre-session CSRF token). POST: check name and secret, start a session.
+
+    GET takes ``next``; POST ``name``, ``secret``, ``next`` and ``csrf``. Answers: the form (200); after a
+    login, 303 to ``next`` (``/`` unless it is a same-site path: :func:`_safe_next`); 401 the form again for a
+    wrong name or secret; 403 for a missing or wrong CSRF token; 400 the form with one message for a parameter
+    :class:`Params` refuses (unknown, given twice, too long, control characters), checked before the
+    credentials, so nothing is started.
+    """
     from starlette.concurrency import run_in_threadpool
 
-    if request.method == "GET":
-        request.session.setdefault("csrf", secrets.token_urlsafe(32))
-        params = Params(request.query_params.multi_items(), ("next",))
-        return web.page(request, "login.html", {"error": None, "next": _safe_next(params.text("next"))})
-    try:
-        params = await read_params(request, ("name", "secret", "next", "csrf"))
-        from .auth import csrf_ok
+    from .auth import csrf_ok
 
+    try:
+        if request.method == "GET":
+            params = Params(request.query_params.multi_items(), ("next",))
+            return _login_form(web, request, None, _safe_next(params.text("next")))
+        params = await read_params(request, ("name", "secret", "next", "csrf"))
         if not csrf_ok(request.session, params.text("csrf", 128)):
             return web.error(request, False, 403, "the login form has expired: reload the page and log in again")
+        target = _safe_next(params.text("next"))
         name, secret = params.text("name", 64) or "", params.text("secret", 256) or ""
         user = await run_in_threadpool(web.gate.login, request.session, name, secret)
+    except ValidationError as exc:
+        return _login_form(web, request, error_message(exc), "/", 400)
     except Exception as exc:
         return web.failure(request, False, exc)
     if user is None:
-        return web.page(request, "login.html", {"error": "wrong name or secret", "next": _safe_next(params.text("next"))},
-                        401)  # fmt: skip
-    return redirect(_safe_next(params.text("next")))
+        return _login_form(web, request, "wrong name or secret", target, 401)
+    return redirect(target)
+
+
+def _login_form(web: Any, request: Request, error: str | None, target: str, status: int = 200) -> Response:
+    """The login page (``error`` shown above the form), posted with the session's pre-session CSRF token."""
+    request.session.setdefault("csrf", secrets.token_urlsafe(32))
+    return web.page(request, "login.html", {"error": error, "next": target}, status)
 
 
 async def logout(web: Any, request: Request) -> Response:
@@ -159,12 +174,15 @@ def download(ctx: Context) -> Response:
 
 # -- the audit log --------------------------------------------------------------------------------
 
-AUDIT_PARAMS = ("action", "actor", "path", "since", "until", "after", "limit")
+#: The audit log's filters; the page adds its keyset paging (``after``, ``limit``), an export (whole) its ``format``.
+AUDIT_FILTERS = ("action", "actor", "path", "since", "until")
+AUDIT_PARAMS = AUDIT_FILTERS + ("after", "limit")
+AUDIT_EXPORT_PARAMS = AUDIT_FILTERS + ("format",)
 
 
 def _event_query(p: Params, paged: bool) -> EventQuery:
     return EventQuery(since=p.time("since"), until=p.time("until"), actions=p.many("action", ACTIONS),
-                      path=p.text("path"), actor=p.text("actor"), after=p.whole("after", 0, 2**62),
+                      path=p.text("path"), actor=p.text("actor"), after=p.whole("after", 0, 2**62) if paged else None,
                       limit=p.whole("limit", 1, MAX_ROWS, PAGE_ROWS) if paged else None)  # fmt: skip
 
 
@@ -182,7 +200,10 @@ def audit(ctx: Context) -> Page:
 
 def audit_export(ctx: Context) -> Response:
     """The whole filtered view (no page limit) as a CSV or JSON file: the bytes ``audit log --format`` writes for the
-    same filters (the one export code: :func:`catalog.ops.exports.event_log_batches`, no record built per row)."""
+    same filters (the one export code: :func:`catalog.ops.exports.event_log_batches`, no record built per row).
+
+    Takes :data:`AUDIT_EXPORT_PARAMS`: the page's paging (``after``, ``limit``) is refused (400), never ignored.
+    """
     fmt = ctx.params.choice("format", ("csv", "json"), "json") or "json"
     batches = event_log_batches(ctx.catalog, _event_query(ctx.params, paged=False), details_text=fmt == "csv")
     return _export(batches, EVENT_FIELDS, fmt, "events", "audit")
@@ -307,7 +328,7 @@ PAGES: tuple[Spec, ...] = (
     Spec("/artifacts/{path:path}", artifact),
     Spec("/download/{path:path}", download, html_only=True),
     Spec("/audit", audit, params=AUDIT_PARAMS),
-    Spec("/audit/export", audit_export, params=AUDIT_PARAMS + ("format",), html_only=True),
+    Spec("/audit/export", audit_export, params=AUDIT_EXPORT_PARAMS, html_only=True),
     Spec("/holds", holds_page, params=("all", "placed", "released")),
     Spec("/holds", hold_place, "POST", ("compliance",), ("path", "prefix", "type", "since", "until", "reason")),
     Spec("/holds/{hold_id}/release", hold_release, "POST", ("compliance",), ("reason",)),
