@@ -89,7 +89,10 @@ def _login_form(web: Any, request: Request, error: str | None, target: str, stat
 
 
 async def logout(web: Any, request: Request) -> Response:
-    """End the session (the form carries its CSRF token), back to the login page."""
+    """End the session in this browser (the form carries its CSRF token), back to the login page.
+
+    The cookie is cleared; the server keeps no list of sessions, so a copy of the cookie taken before stays valid
+    until it expires, its account is removed, or the web key changes (README, "The evidence room")."""
     from .auth import csrf_ok
 
     try:
