@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
+from catalog.core.names import host_name, temp_name
 from catalog.core.settings import RetentionPolicy
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
@@ -142,3 +143,29 @@ def test_reconcile_beside_a_live_writer_finds_nothing_missing(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert not reconcile(catalog, deep=True, grace=0).drift and runs >= 1
+
+
+def test_a_live_writer_s_temp_file_is_never_removed_whatever_its_age_and_the_grace(catalog: Catalog, base_dir: Path) -> None:
+    """``--fix --grace 0`` removed a live writer's temp file ("which is gone"): its put then failed."""
+    (base_dir / "ledger").mkdir(exist_ok=True)
+    done = subprocess.Popen([sys.executable, "-c", ""])
+    done.wait()  # a writer of this host that is gone
+    temps = {
+        "live": base_dir / "ledger" / temp_name("20240101-000000-live-ledger.parquet", os.getpid()),
+        "dead": base_dir / "ledger" / temp_name("20240101-000000-dead-ledger.parquet", done.pid),
+        "elsewhere": base_dir / "ledger" / f".~20240101-000000-far-ledger.parquet~elsewhere.invalid~{os.getpid()}~ab12.tmp",
+    }
+    for path in temps.values():
+        path.write_bytes(b"partial")
+        os.utime(path, (1_600_000_000, 1_600_000_000))  # years older than any grace
+    for grace in (300, 0):
+        report = reconcile(catalog, fix=True, grace=grace)
+        found = {f.path: f for f in report.findings}
+        live = found[temps["live"].relative_to(base_dir).as_posix()]
+        assert (live.cls, live.fixed) == ("in_flight", None) and "gone" not in live.reason, live
+        assert f"{host_name()}:{os.getpid()}" in live.reason and temps["live"].exists()
+        if grace == 300:  # a dead writer's temp, and another host's older than the grace, are removed as before
+            assert [(found[p.relative_to(base_dir).as_posix()].cls, found[p.relative_to(base_dir).as_posix()].fixed)
+                    for p in (temps["dead"], temps["elsewhere"])] == [("stale_temp", "removed")] * 2
+    assert not temps["dead"].exists() and not temps["elsewhere"].exists()
+    assert reconcile(catalog, grace=0).drift == []  # a live writer's temp is not drift
