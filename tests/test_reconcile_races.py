@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
+from catalog.core.names import host_name, temp_name
+from catalog.core.records import PublishedFile
 from catalog.core.settings import RetentionPolicy
 from catalog.core.store import Catalog
 from catalog.cryptorun.writer import AtomicWriter
@@ -22,6 +25,7 @@ from catalog.ops import reconcile as reconcile_module
 from catalog.ops import repair as repair_module
 from catalog.ops.reconcile import reconcile
 from catalog.ops.retention import apply, lifecycle_change
+from catalog.ops.write import record
 
 from helpers import all_records, catalog_env
 
@@ -197,3 +201,61 @@ def test_reconcile_beside_a_live_writer_finds_nothing_missing(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert not reconcile(catalog, deep=True, grace=0).drift and runs >= 1
+
+
+def test_a_live_writer_s_temp_file_is_never_removed_whatever_its_age_and_the_grace(catalog: Catalog, base_dir: Path) -> None:
+    """``--fix --grace 0`` removed a live writer's temp file ("which is gone"): its put then failed."""
+    (base_dir / "ledger").mkdir(exist_ok=True)
+    done = subprocess.Popen([sys.executable, "-c", ""])
+    done.wait()  # a writer of this host that is gone
+    temps = {
+        "live": base_dir / "ledger" / temp_name("20240101-000000-live-ledger.parquet", os.getpid()),
+        "dead": base_dir / "ledger" / temp_name("20240101-000000-dead-ledger.parquet", done.pid),
+        "elsewhere": base_dir / "ledger" / f".~20240101-000000-far-ledger.parquet~elsewhere.invalid~{os.getpid()}~ab12.tmp",
+    }
+    for path in temps.values():
+        path.write_bytes(b"partial")
+        os.utime(path, (1_600_000_000, 1_600_000_000))  # years older than any grace
+    for grace in (300, 0):
+        report = reconcile(catalog, fix=True, grace=grace)
+        found = {f.path: f for f in report.findings}
+        live = found[temps["live"].relative_to(base_dir).as_posix()]
+        assert (live.cls, live.fixed) == ("in_flight", None) and "gone" not in live.reason, live
+        assert f"{host_name()}:{os.getpid()}" in live.reason and temps["live"].exists()
+        if grace == 300:  # a dead writer's temp, and another host's older than the grace, are removed as before
+            assert [(found[p.relative_to(base_dir).as_posix()].cls, found[p.relative_to(base_dir).as_posix()].fixed)
+                    for p in (temps["dead"], temps["elsewhere"])] == [("stale_temp", "removed")] * 2
+    assert not temps["dead"].exists() and not temps["elsewhere"].exists()
+    assert reconcile(catalog, grace=0).drift == []  # a live writer's temp is not drift
+
+
+@pytest.mark.parametrize("artifact_type,exts", [("ledger", ("json",)), ("explain", ("json", "csv"))], ids=["file", "pair"])
+def test_a_file_its_writer_records_between_the_walk_and_the_fix_is_no_adoption(
+    catalog: Catalog, base_dir: Path, monkeypatch: pytest.MonkeyPatch, artifact_type: str, exts: tuple[str, ...]
+) -> None:  # fmt: skip
+    """``--fix --grace 0`` said "orphan … adopted" (exit 1, counts {"orphan": 1}) of a file whose writer's own
+    ``write`` event recorded it after the walk: no ``adopt`` event was made, so nothing drifted."""
+    (base_dir / artifact_type).mkdir(exist_ok=True)
+    late = []
+    for ext in exts:
+        path, data = f"{artifact_type}/20240101-000000-late-{artifact_type}.{ext}", f"late {ext}\n".encode()
+        (base_dir / path).write_bytes(data)
+        os.utime(base_dir / path, (1_600_000_000, 1_600_000_000))  # older than any grace: a rowless complete file
+        late.append(PublishedFile(path=path, type=artifact_type, prefix="late", ext=ext, size=len(data),
+                                  created_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+                                  sha256=hashlib.sha256(data).hexdigest(), pair_id="ab" * 16 if len(exts) > 1 else None))
+    real_settle = reconcile_module.Reconciler.settle
+
+    def its_writer_commits_first(self: Any) -> None:
+        assert sorted(o.entry.path for o in self.orphans) == sorted(f.path for f in late)  # the walk found them rowless
+        record(catalog, late)  # the writer's own commit, after the listing, before the fix
+        real_settle(self)
+
+    monkeypatch.setattr(reconcile_module.Reconciler, "settle", its_writer_commits_first)
+    report = reconcile(catalog, fix=True, grace=0)
+    monkeypatch.undo()
+    assert report.findings == [] and not report.drift  # exit 0
+    events = list(catalog.events())
+    assert sorted((e.action, e.path) for e in events if e.path) == sorted(("write", f.path) for f in late)
+    assert [e.details["counts"] for e in events if e.action == "reconcile_run"] == [{}]
+    assert catalog.audit_verify().ok and reconcile(catalog, deep=True, grace=0).findings == []

@@ -286,6 +286,16 @@ def writer_gone(temp: TempName) -> bool:
     return False
 
 
+def writer_alive(temp: TempName) -> bool:
+    """True when a temp file's writer runs on this host: its host name is this host's and its PID is alive.
+
+    The other side of :func:`writer_gone` (both False for another host's
+    writer: it cannot be asked). A PID is not checked for reuse: a dead
+    writer's PID taken by another process since counts as alive.
+    """
+    return temp.host == host_name() and not writer_gone(temp)
+
+
 def store_path_problem(path: object) -> str | None:
     """Why ``path`` is not a path an artifact row may hold (words that follow "it is"); None if it is one.
 

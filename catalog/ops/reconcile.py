@@ -10,13 +10,14 @@ folder, not the store. Each finding has a real path, a class and a reason:
     moved       a missing row and an orphan with the same SHA-256: one finding
     modified    size differs (quick) or SHA-256 differs (``deep``)
     half_pair   one file of a linked explain pair without its twin
-    stale_temp  a writer's leftover temp file
+    stale_temp  a writer's leftover temp file: its writer gone (this host), or another host's older than the grace period
     restored    a row marked missing whose file is back, unchanged
     linked_folder  a folder of the store that is a symlink: never read or written through; left for a person
     foreign     not an artifact: listed, never touched, not drift; so is an artifact name in a
                 folder no layout puts it in (a partition that is not its name's date, a
                 depth that is neither month's nor day's): never adopted, never moved
-    in_flight   an orphan or temp younger than the grace period: a live writer's; not drift
+    in_flight   a live writer's, not drift: an orphan or another host's temp younger than the grace period,
+                or a temp whose writer runs on this host (its PID alive), whatever its age and the grace
 
 A catalogued path that holds a symlink, a FIFO, a folder or any other
 non-regular file is ``modified`` ("not a regular file (symlink)"), as verify
@@ -48,6 +49,7 @@ from ..core.names import (
     parse_temp_name,
     partition,
     store_path_problem,
+    writer_alive,
     writer_gone,
 )
 from ..core.prepared import Prepared
@@ -282,11 +284,16 @@ class Reconciler(Repairer):
         name = entry.name
         young = self.now - entry.mtime < self.grace
         temp = parse_temp_name(name)
-        if temp is not None:
-            if young and not writer_gone(temp):
-                self._add("in_flight", entry.path, f"temp file of a live writer ({temp.host}:{temp.pid})")
+        if temp is not None:  # a live writer's on this host whatever its age; another host's waits for the grace
+            who = f"{temp.host}:{temp.pid}"
+            if writer_alive(temp):
+                self._add("in_flight", entry.path, f"temp file of a live writer ({who}, running on this host)")
+            elif writer_gone(temp):
+                self._add("stale_temp", entry.path, f"left by {who}, which is gone")
+            elif young:
+                self._add("in_flight", entry.path, f"temp file of {who}, a writer on another host, younger than the grace period")
             else:
-                self._add("stale_temp", entry.path, f"left by {temp.host}:{temp.pid}, which is gone or long done")
+                self._add("stale_temp", entry.path, f"left by {who}, a writer on another host, older than the grace period")
             return
         top = folder.split("/", 1)[0]
         if top == QUARANTINE:
@@ -388,7 +395,8 @@ def reconcile(
 
     ``deep`` compares SHA-256, not only sizes; a rowless file younger than
     ``grace`` seconds (a temp file: unless its writer is known dead) is a
-    live writer's (``in_flight``), not drift; ``types`` limits the walk to
+    live writer's (``in_flight``), not drift, and so is a temp file whose
+    writer runs on this host, whatever its age (never removed); ``types`` limits the walk to
     those type folders; ``progress(files, bytes)`` is called as files are
     read. Findings are sorted by class, then path. A run with ``fix`` is
     recorded as a ``reconcile_run`` event. Raises ValidationError for a

@@ -1,6 +1,7 @@
 """What reconcile with ``fix`` does after the walk: match moved files, then repair the catalog, destroying no evidence.
 
-Orphans are adopted (hashed; row and ``adopt`` event), missing rows marked
+Orphans are adopted (hashed; row and ``adopt`` event; one its writer recorded
+since the walk is dropped from the report: no drift), missing rows marked
 ``missing``, moved rows follow their file, a lone primary of a linked pair
 (see :mod:`catalog.ops.families`) gets its derived half regenerated, a lone
 derived half is quarantined, and stale temps whose writer is gone are removed
@@ -28,7 +29,7 @@ from ..core.store import Catalog
 from ..core.vocabulary import QUARANTINE, READABLE
 from .drift import Entry, Finding, Orphan, ReconcileReport
 from .families import PairRule, pair_rule
-from .write import record
+from .write import record, record_unless_recorded
 
 
 class Repairer:
@@ -166,13 +167,11 @@ class Repairer:
             twin = rule.twin(path) if rule is not None else None
             if twin is not None and twin in paths:  # a pair whose commit never happened
                 pair = sorted([orphan, next(o for o in orphans if o.entry.path == twin)], key=lambda o: o.ext != rule.primary_ext)  # type: ignore[union-attr]
-                for member in pair:
-                    finding = self._add("orphan", member.entry.path, "a complete pair without rows (its writer died before committing)")
-                    done.add(member.entry.path)
-                    if self.fix:
-                        finding.fixed = "adopted"
+                found = [self._add("orphan", member.entry.path, "a complete pair without rows (its writer died before "
+                                   "committing)") for member in pair]  # fmt: skip
+                done.update(member.entry.path for member in pair)
                 if self.fix:
-                    self._adopt(pair, hashed, pair_id=secrets.token_hex(16))
+                    self._adopted(found, "adopted", self._adopt(pair, hashed, pair_id=secrets.token_hex(16)))
                 continue
             if rule is not None and twin is not None and not (self.base / twin).exists() and orphan.ext in (rule.primary_ext, rule.derived_ext):
                 kind = orphan.ext.upper()
@@ -180,7 +179,8 @@ class Repairer:
                     finding = self._add("half_pair", path, f"a {rule.type} {kind} without rows and without its "
                                         f"{rule.derived_ext.upper()} twin", twin)  # fmt: skip
                     if self.fix:
-                        finding.fixed = self._adopt_half_pair(rule, orphan, hashed, twin)
+                        fixed = self._adopt_half_pair(rule, orphan, hashed, twin)
+                        self._adopted([finding], fixed or "", fixed is not None)
                 else:
                     finding = self._add("half_pair", path, f"a {rule.type} {kind} without its "
                                         f"{rule.primary_ext.upper()}: it cannot be trusted alone", twin)  # fmt: skip
@@ -192,21 +192,31 @@ class Repairer:
             if partner is not None and partner.pair_id is not None and self._lone(partner.pair_id):
                 finding = self._add("half_pair", path, "the unrecorded other half of a linked pair", twin)
                 if self.fix:
-                    self._adopt([orphan], hashed, pair_id=partner.pair_id)
-                    finding.fixed = "adopted and linked to its pair"
+                    self._adopted([finding], "adopted and linked to its pair",
+                                  self._adopt([orphan], hashed, pair_id=partner.pair_id))  # fmt: skip
                 done.add(path)
                 continue
             reason = "a legacy-named file without a row" if orphan.legacy else "a complete file without a row"
             finding = self._add("orphan", path, reason)
             if self.fix:
-                self._adopt([orphan], hashed)
-                finding.fixed = "adopted"
+                self._adopted([finding], "adopted", self._adopt([orphan], hashed))
 
-    def _adopt_half_pair(self, rule: PairRule, orphan: Orphan, hashed: dict[int, str], twin: str) -> str:
+    def _adopted(self, findings: list[Finding], fixed: str, adopted: bool) -> None:
+        """Say what the fix did; or, when its writer recorded the file between the walk and the fix (no adoption
+        happened), drop the findings: not drift, as a row that moves between the walk's two reads."""
+        for finding in findings:
+            if adopted:
+                finding.fixed = fixed
+            else:
+                self.report.findings.remove(finding)
+
+    def _adopt_half_pair(self, rule: PairRule, orphan: Orphan, hashed: dict[int, str], twin: str) -> str | None:
+        """Adopt a primary without its derived twin, regenerating the twin; None if its writer recorded it meanwhile."""
         try:
             data = rule.derive(fs.read_artifact(self.base, orphan.entry.path), self.catalog.settings.csv_precision)
         except CatalogError:
-            self._adopt([orphan], hashed)
+            if not self._adopt([orphan], hashed):
+                return None
             return f"adopted alone (not a readable {rule.type} report, so no {rule.derived_ext.upper()})"
         target = self.base / twin
         fs.publish(target.parent, target.name, data, base=self.base)
@@ -217,7 +227,9 @@ class Repairer:
         return f"adopted; its {rule.derived_ext.upper()} regenerated and linked"
 
     def _adopt(self, orphans: list[Orphan], hashed: dict[int, str], pair_id: str | None = None,
-               regenerated: str | None = None) -> None:  # fmt: skip
+               regenerated: str | None = None) -> bool:  # fmt: skip
+        """Record ``orphans`` (rows and ``adopt`` events): True; False when nothing was recorded because their rows
+        exist already, with the same SHA-256 (their writer recorded them since the walk). CommitError otherwise."""
         files = []
         for o in orphans:
             details: dict[str, Any] = {"by": "reconcile", "mtime": datetime.fromtimestamp(o.entry.mtime, timezone.utc).isoformat()}
@@ -230,7 +242,7 @@ class Repairer:
                 path=o.entry.path, type=o.type, prefix=o.prefix, ext=o.ext, created_at=o.created_at,
                 size=o.entry.size, sha256=hashed[id(o)], pair_id=pair_id, action="adopt", details=details,
             ))  # fmt: skip
-        record(self.catalog, files)
+        return record_unless_recorded(self.catalog, files) is not None
 
     def _lone(self, pair_id: str) -> bool:
         with self.catalog.read() as conn:

@@ -54,13 +54,28 @@ def record(catalog: Catalog, files: Sequence[PublishedFile], *, actor: str | Non
     already exists with the same SHA-256 (adopted meanwhile) counts as
     recorded. Returns the records in the order given.
     """
+    return _record(catalog, files, actor)[0]
+
+
+def record_unless_recorded(catalog: Catalog, files: Sequence[PublishedFile]) -> list[ArtifactRecord] | None:
+    """:func:`record` for reconcile's adoptions: None when nothing was recorded because every file's row already
+    existed with the same SHA-256 (its writer recorded it since reconcile found it rowless): no adoption happened.
+
+    Else the new records, in the order given. Raises :class:`CommitError` as :func:`record` does.
+    """
+    found, made = _record(catalog, files, None)
+    return found if made else None
+
+
+def _record(catalog: Catalog, files: Sequence[PublishedFile], actor: str | None) -> tuple[list[ArtifactRecord], bool]:
+    """(records, recorded now): False when each file's row existed already with the same SHA-256."""
     try:
-        return group_commit.record(catalog, files, actor or catalog.actor)
+        return group_commit.record(catalog, files, actor or catalog.actor), True
     except group_commit.Unrecorded as exc:
         if exc.taken:
             adopted = _already_recorded(catalog, files)
             if adopted is not None:
-                return adopted
+                return adopted, False
             raise _commit_error(files, "another row already has this path") from None
         raise _commit_error(files, exc.reason) from None
     except CatalogError as exc:
