@@ -6,6 +6,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -211,21 +212,25 @@ def test_a_live_writer_s_temp_file_is_never_removed_whatever_its_age_and_the_gra
     temps = {
         "live": base_dir / "ledger" / temp_name("20240101-000000-live-ledger.parquet", os.getpid()),
         "dead": base_dir / "ledger" / temp_name("20240101-000000-dead-ledger.parquet", done.pid),
+        "reused": base_dir / "ledger" / temp_name("20240101-000000-reused-ledger.parquet", os.getpid()),
         "elsewhere": base_dir / "ledger" / f".~20240101-000000-far-ledger.parquet~elsewhere.invalid~{os.getpid()}~ab12.tmp",
     }
-    for path in temps.values():
+    for name, path in temps.items():
         path.write_bytes(b"partial")
-        os.utime(path, (1_600_000_000, 1_600_000_000))  # years older than any grace
+        if name != "live":  # the live one was just written; the others years before any grace, and before this
+            os.utime(path, (1_600_000_000, 1_600_000_000))  # process started: "reused" is a dead writer's reused PID
+    time.sleep(0.01)  # every file older than a grace of 0
     for grace in (300, 0):
         report = reconcile(catalog, fix=True, grace=grace)
         found = {f.path: f for f in report.findings}
         live = found[temps["live"].relative_to(base_dir).as_posix()]
         assert (live.cls, live.fixed) == ("in_flight", None) and "gone" not in live.reason, live
         assert f"{host_name()}:{os.getpid()}" in live.reason and temps["live"].exists()
-        if grace == 300:  # a dead writer's temp, and another host's older than the grace, are removed as before
+        if grace == 300:  # a dead writer's temp (its PID gone, or taken by a process started after the file was
+            # written), and another host's older than the grace, are removed as before
             assert [(found[p.relative_to(base_dir).as_posix()].cls, found[p.relative_to(base_dir).as_posix()].fixed)
-                    for p in (temps["dead"], temps["elsewhere"])] == [("stale_temp", "removed")] * 2
-    assert not temps["dead"].exists() and not temps["elsewhere"].exists()
+                    for p in (temps["dead"], temps["reused"], temps["elsewhere"])] == [("stale_temp", "removed")] * 3
+    assert not temps["dead"].exists() and not temps["reused"].exists() and not temps["elsewhere"].exists()
     assert reconcile(catalog, grace=0).drift == []  # a live writer's temp is not drift
 
 

@@ -273,27 +273,44 @@ def legacy_name(filename: str) -> tuple[datetime, str, str, bool] | None:
     return created, match["prefix"], match["ext"], match["time"] is None
 
 
-def writer_gone(temp: TempName) -> bool:
-    """True when a temp file's writer is known dead (this host, no such process)."""
+def writer_gone(temp: TempName, modified: float | None = None) -> bool:
+    """True when a temp file's writer is known dead: on this host, no process has its PID; or, given the file's
+    last ``modified`` time (seconds since the epoch), the process that has the PID now started after it, so the
+    PID was reused (Linux's ``/proc``; elsewhere a live PID counts as the writer)."""
     if temp.host != host_name():
         return False
     try:
         os.kill(temp.pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
-        return False
-    return False
+    except PermissionError:  # another user's process: alive, but maybe not the writer
+        pass
+    started = _started(temp.pid)
+    return modified is not None and started is not None and started > modified + _START_SLACK
 
 
-def writer_alive(temp: TempName) -> bool:
-    """True when a temp file's writer runs on this host: its host name is this host's and its PID is alive.
+def writer_alive(temp: TempName, modified: float | None = None) -> bool:
+    """True when a temp file's writer runs on this host: its host name is this host's and the process with its PID
+    is alive and started before the file was last ``modified`` (:func:`writer_gone`; both False for another host's
+    writer: it cannot be asked)."""
+    return temp.host == host_name() and not writer_gone(temp, modified)
 
-    The other side of :func:`writer_gone` (both False for another host's
-    writer: it cannot be asked). A PID is not checked for reuse: a dead
-    writer's PID taken by another process since counts as alive.
-    """
-    return temp.host == host_name() and not writer_gone(temp)
+
+#: Seconds a process's start may seem to follow its own file's last change (/proc/stat's boot time is whole seconds).
+_START_SLACK = 2.0
+
+
+def _started(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch (``/proc/PID/stat``'s start time after boot, and
+    ``/proc/stat``'s boot time: proc(5)); None where they cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])  # field 22; the name before ")" may hold spaces
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def store_path_problem(path: object) -> str | None:

@@ -286,9 +286,9 @@ class Reconciler(Repairer):
         temp = parse_temp_name(name)
         if temp is not None:  # a live writer's on this host whatever its age; another host's waits for the grace
             who = f"{temp.host}:{temp.pid}"
-            if writer_alive(temp):
+            if writer_alive(temp, entry.mtime):
                 self._add("in_flight", entry.path, f"temp file of a live writer ({who}, running on this host)")
-            elif writer_gone(temp):
+            elif writer_gone(temp, entry.mtime):
                 self._add("stale_temp", entry.path, f"left by {who}, which is gone")
             elif young:
                 self._add("in_flight", entry.path, f"temp file of {who}, a writer on another host, younger than the grace period")
