@@ -175,6 +175,19 @@ def _as_nobody(base: Path, commands: list[list[str]], groups: tuple[int, ...] = 
     return [(code, output) for code, output in json.loads(as_nobody(run, groups))]
 
 
+def _group_store(base: Path, *prefixes: str) -> tuple[list[str], Path]:
+    """:func:`_store` at ``base`` inside a folder of root's shared with the group ``nobody`` (setgid, 2775), made
+    under umask 002 as a team's shell would."""
+    base.parent.mkdir()
+    os.chown(base.parent, 0, NOBODY)
+    base.parent.chmod(0o2775)
+    old = os.umask(0o002)
+    try:
+        return _store(base, *prefixes)
+    finally:
+        os.umask(old)
+
+
 def _store(base: Path, *prefixes: str) -> tuple[list[str], Path]:
     """A store at ``base`` with one health artifact per prefix; returns their paths and a file to put."""
     settings = load_settings(overrides={"base_dir": str(base)}, env={})
@@ -287,16 +300,8 @@ def test_a_user_who_may_only_read_is_told_so_by_backup_before_any_copy(shared_di
 @sqlite_only
 @as_root
 def test_a_backup_into_a_folder_this_user_may_not_write_names_the_output(shared_dir: Path) -> None:
-    group = shared_dir / "team"
-    group.mkdir()
-    os.chown(group, 0, NOBODY)
-    group.chmod(0o2775)
-    base, out = group / "store", shared_dir / "out"
-    old = os.umask(0o002)
-    try:
-        _store(base, "first")
-    finally:
-        os.umask(old)
+    base, out = shared_dir / "team" / "store", shared_dir / "out"
+    _group_store(base, "first")
     out.mkdir()
     out.chmod(0o755)  # root's: nobody may not write here
     backup = ["backup", str(out / "b.sqlite")]
@@ -343,16 +348,8 @@ def test_a_store_on_read_only_media_answers_every_read_verb(shared_dir: Path) ->
 @sqlite_only
 @as_root
 def test_a_group_shared_store_lets_a_second_user_write(shared_dir: Path) -> None:
-    group = shared_dir / "team"
-    group.mkdir()
-    os.chown(group, 0, NOBODY)
-    group.chmod(0o2775)
-    base = group / "store"
-    old = os.umask(0o002)
-    try:
-        paths, source = _store(base, "first")
-    finally:
-        os.umask(old)
+    base = shared_dir / "team" / "store"
+    paths, source = _group_store(base, "first")
     made = {p.name: p.stat() for p in base.iterdir() if p.name.startswith("catalog.sqlite")}
     assert set(made) >= {"catalog.sqlite", "catalog.sqlite-lock"}
     for name, st in made.items():
