@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import click
 
 from ..core.vocabulary import HEAD_REVISION
 from .render import echo, show_rows
-from .root import State, cli, cli_error, complete_files, exit_after, format_option, pass_state, remedy_text
+from .root import State, cli, complete_files, exit_after, format_option, pass_state, remedy_text
 
 
 @cli.command()
@@ -168,11 +167,9 @@ def backup_cmd(state: State, output: str) -> None:
       catalog backup /backups/catalog-$(date -u +%Y%m%d).sqlite
     """
     from ..ops.operations import backup
+    from .outputs import output_file
 
-    if output == "-":
-        raise cli_error("OUT '-' (standard output) is not supported here; give a file path")
-    if not output:  # Path("") is the working folder
-        raise cli_error("the output path is empty")
+    target = output_file(output, "OUT")
     with state.catalog() as catalog:
-        done = backup(catalog, Path(output))
+        done = backup(catalog, target)
     echo(f"Backup written to {done.file} (chain head seq {done.head_seq}).")

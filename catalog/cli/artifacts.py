@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -66,10 +65,11 @@ def get(state: State, path: str, output: str | None) -> None:
       catalog get explain/20240115-103000-momentum_scan-explain.json -o - | jq .
     """
     from ..ops.read import export
+    from .outputs import output_or_stdout
 
-    output = None if output == "-" else output
+    target = output_or_stdout(output, "-o") if output else None
     with state.catalog() as catalog:
-        export(catalog, path, Path(output) if output else None, None if output else sys.stdout.buffer)
+        export(catalog, path, target, sys.stdout.buffer if target is None else None)
 
 
 @cli.command("ls")

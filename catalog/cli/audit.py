@@ -150,11 +150,11 @@ def audit_checkpoint(state: State, output: str | None) -> None:
       catalog audit checkpoint -o - | ssh worm-host 'cat > checkpoint.txt'
     """
     from ..ops.checkpoints import take_checkpoint
+    from .outputs import output_or_stdout
 
-    printed = output == "-"
+    target = output_or_stdout(output, "-o") if output else None  # no -o: the checkpoint folder, else printed
     with state.catalog() as catalog:
-        checkpoint, data, written = take_checkpoint(catalog, None if printed or not output else Path(output),
-                                                    folder=not printed)  # fmt: skip
+        checkpoint, data, written = take_checkpoint(catalog, target, folder=output != "-")
     if written is None:
         sys.stdout.write(data.decode())
     else:
@@ -196,10 +196,12 @@ def audit_cosign(state: State, checkpoint: str, witness_key: str, previous: str 
     """
     from ..ops.checkpoints import cosign, new_file
     from ..ops.keys import load_signer, load_verifier
+    from .outputs import output_or_stdout
 
     if first == (previous is not None):
         raise cli_error("give --previous (the last checkpoint this witness cosigned) or --first, one of them")
-    target = None if output in (None, "-") else new_file(state.settings.base_dir, Path(output), "cosigned checkpoint")
+    chosen = output_or_stdout(output, "-o") if output else None
+    target = None if chosen is None else new_file(state.settings.base_dir, chosen, "cosigned checkpoint")
     witness = load_signer(Path(witness_key), "witness key")
     given = [load_verifier(Path(p), "log key") for p in log_keys]
     with nullcontext() if given and (first or proof) else state.catalog() as store:
@@ -244,19 +246,19 @@ def audit_export(state: State, output: str, since: Any, until: Any, include_file
       catalog audit export --since 2024-01-01 - | ssh auditor-host 'cat > q1.zip'
     """
     from ..ops.bundles import export_bundle, export_bundle_to
+    from .outputs import output_or_stdout
 
-    if not output:  # Path("") is the working folder
-        raise cli_error("the output path is empty")
-    to_stdout = output == "-"
+    target = output_or_stdout(output, "OUT.zip")
+    to_stdout = target is None
     if to_stdout and sys.stdout.isatty():
         raise cli_error("OUT.zip - writes a binary ZIP to standard output, which is a terminal: "
                         "redirect it (> FILE, | COMMAND) or give a file path")  # fmt: skip
     checkpoints = [Path(p) for p in since_checkpoints]
     with state.catalog() as catalog:
-        if to_stdout:
+        if target is None:
             summary = export_bundle_to(sys.stdout.buffer, catalog, since, until, include_files, checkpoints)
         else:
-            summary = export_bundle(catalog, Path(output), since, until, include_files, checkpoints)
+            summary = export_bundle(catalog, target, since, until, include_files, checkpoints)
     span = f"events {summary.first_seq}..{summary.last_seq}" if summary.events else "no events"
     signed = f"signed by {summary.signed_by}" if summary.signed_by else "UNSIGNED"
     echo(f"Wrote {'the bundle to standard output' if to_stdout else summary.path}: {span} ({summary.events}), "

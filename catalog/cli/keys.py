@@ -42,11 +42,11 @@ def keys_generate(state: State, name: str, output: str) -> None:
       catalog keys generate --name example.com/cryptorun --out /secure/cryptorun.key
     """
     from ..ops.keys import generate_key, public_path
+    from .outputs import output_file
 
-    if output == "-":
-        raise cli_error("--out '-' (standard output) is not supported here; give a file path")
-    signer = generate_key(name, Path(output), state.settings.base_dir)
-    path = Path(output).absolute()
+    target = output_file(output, "--out")
+    signer = generate_key(name, target, state.settings.base_dir)
+    path = target.absolute()
     echo(signer.verifier.vkey)
     echo(f"Private key written to {path} (mode 0600, yours alone: keep it secret and backed up); public key to "
          f"{public_path(path)}. To sign this store's checkpoints with it, set audit.signing_key: {path}")  # fmt: skip
