@@ -276,7 +276,8 @@ def legacy_name(filename: str) -> tuple[datetime, str, str, bool] | None:
 def writer_gone(temp: TempName, modified: float | None = None) -> bool:
     """True when a temp file's writer is known dead: on this host, no process has its PID; or, given the file's
     last ``modified`` time (seconds since the epoch), the process that has the PID now started after it, so the
-    PID was reused (Linux's ``/proc``; elsewhere a live PID counts as the writer)."""
+    PID was reused (Linux's ``/proc``; elsewhere a live PID counts as the writer). False for another host's
+    writer (it cannot be asked) and for a live one on this host."""
     if temp.host != host_name():
         return False
     try:
@@ -287,13 +288,6 @@ def writer_gone(temp: TempName, modified: float | None = None) -> bool:
         pass
     started = _started(temp.pid)
     return modified is not None and started is not None and started > modified + _START_SLACK
-
-
-def writer_alive(temp: TempName, modified: float | None = None) -> bool:
-    """True when a temp file's writer runs on this host: its host name is this host's and the process with its PID
-    is alive and started before the file was last ``modified`` (:func:`writer_gone`; both False for another host's
-    writer: it cannot be asked)."""
-    return temp.host == host_name() and not writer_gone(temp, modified)
 
 
 #: Seconds a process's start may seem to follow its own file's last change (/proc/stat's boot time is whole seconds).

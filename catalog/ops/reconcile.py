@@ -43,13 +43,13 @@ from ..core.errors import IntegrityError, Param, ValidationError
 from ..core.names import (
     FUTURE_SLACK,
     ArtifactName,
+    host_name,
     layout_of,
     legacy_name,
     parse_name,
     parse_temp_name,
     partition,
     store_path_problem,
-    writer_alive,
     writer_gone,
 )
 from ..core.prepared import Prepared
@@ -285,10 +285,10 @@ class Reconciler(Repairer):
         young = self.now - entry.mtime < self.grace
         temp = parse_temp_name(name)
         if temp is not None:  # a live writer's on this host whatever its age; another host's waits for the grace
-            who = f"{temp.host}:{temp.pid}"
-            if writer_alive(temp, entry.mtime):
+            who, gone = f"{temp.host}:{temp.pid}", writer_gone(temp, entry.mtime)
+            if temp.host == host_name() and not gone:
                 self._add("in_flight", entry.path, f"temp file of a live writer ({who}, running on this host)")
-            elif writer_gone(temp, entry.mtime):
+            elif gone:
                 self._add("stale_temp", entry.path, f"left by {who}, which is gone")
             elif young:
                 self._add("in_flight", entry.path, f"temp file of {who}, a writer on another host, younger than the grace period")
