@@ -29,7 +29,7 @@ from ..core.schema import ARTIFACTS, EVENTS, FLOORS, HOLDS
 from ..core.settings import FOREVER
 from ..core.store import Catalog
 from ..core.unit_of_work import UnitOfWork
-from ..core.vocabulary import READABLE, TYPES
+from ..core.vocabulary import ON_DISK, READABLE, TYPES
 from .query import ArtifactQuery, iter_artifacts
 
 MAX_FLOOR_DAYS = 36_600
@@ -366,7 +366,7 @@ def extend(catalog: Catalog, records: list[ArtifactRecord], until: datetime, rea
         raise ValidationError(Param("until"), " must be in the future", value=until)
     changed = []
     for record in records:
-        if record.status in ("deleted", "missing"):
+        if record.status not in ON_DISK:  # deleted or missing: nothing left to keep
             continue
         if record.retain_until is not None and record.retain_until >= until:
             continue
@@ -382,5 +382,5 @@ def extend_selected(
     """Extend what one selector covers (see :func:`extend`). Returns the changed records, how many it covered, and
     how many of those were deleted or missing (nothing left to keep; the rest unchanged were kept longer already)."""
     records = select_artifacts(catalog, selector(path, prefix, artifact_type))
-    gone = sum(record.status in ("deleted", "missing") for record in records)
+    gone = sum(record.status not in ON_DISK for record in records)
     return extend(catalog, records, until, reason), len(records), gone
